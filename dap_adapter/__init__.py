@@ -1,0 +1,1 @@
+"""Debug Adapter Protocol server for distdev applications (see DESIGN §5)."""

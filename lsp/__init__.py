@@ -1,0 +1,1 @@
+"""Language server for distdev applications (see DESIGN §5)."""

@@ -1,0 +1,57 @@
+"""Which service is running on this thread, and whether its effects are being recorded.
+
+Calls between services in one process run on the caller's thread (the debugger's Step Into
+depends on it), so "the current service" is a per-thread stack. ``effect_depth`` is above zero
+while a real effect runs (a user ``@effect`` body, or the real clock behind a virtual one): what
+runs inside an effect is not journaled again and may use threads, sockets and files.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from ._service import Service
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.service: Service | None = None
+        self.chain: str | None = None
+        self.effect_depth = 0
+
+
+state = _ThreadState()
+
+
+def current_service() -> Service | None:
+    """The service whose code is running on this thread, or None outside every service."""
+    return state.service
+
+
+def guarded() -> bool:
+    """Whether service code is running here under the determinism rules (not in an effect)."""
+    return state.service is not None and state.effect_depth == 0
+
+
+@contextmanager
+def running(service: Service | None, chain: str | None) -> Iterator[None]:
+    """Run a block as ``service`` on call chain ``chain``."""
+    saved = (state.service, state.chain, state.effect_depth)
+    state.service, state.chain, state.effect_depth = service, chain, 0
+    try:
+        yield
+    finally:
+        state.service, state.chain, state.effect_depth = saved
+
+
+@contextmanager
+def in_effect() -> Iterator[None]:
+    """Run a block as the real side of an effect: not journaled, not restricted."""
+    state.effect_depth += 1
+    try:
+        yield
+    finally:
+        state.effect_depth -= 1

@@ -1,0 +1,295 @@
+"""A service: one module in its compartment, behind its membrane, with its tape.
+
+``Service`` is the callee side of every call (``handle_call``) and the owner of its effect seam
+(``effect``, ``output``). Which tape it holds decides whether it records, replays or runs
+detached; the code paths are otherwise the same, which is what makes replay faithful.
+"""
+
+from __future__ import annotations
+
+import inspect
+import posixpath
+import re
+import sys
+import threading
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import _context
+from ._compartment import Compartment
+from ._context import in_effect, running
+from ._failures import error_info, rebuild_exception
+from ._marshal import from_wire, to_wire
+from ._proxy import ServiceProxy, make_proxy
+from ._tape import CallFailed, Detached, Recorder, Replayer
+from .errors import (
+    DeterminismError,
+    DistdevError,
+    MembraneError,
+    PhaseError,
+    ServiceIdClashError,
+    ServiceLoadError,
+)
+
+if TYPE_CHECKING:
+    from ._proxy import Router
+
+Tape = Recorder | Replayer
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+class CallGate:
+    """One call at a time per service; a call on the chain already inside may re-enter."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._chain: str | None = None
+        self._depth = 0
+
+    def enter(self, chain: str) -> None:
+        with self._cond:
+            while self._depth and self._chain != chain:
+                self._cond.wait()
+            self._chain = chain
+            self._depth += 1
+
+    def exit(self) -> None:
+        with self._cond:
+            self._depth -= 1
+            if not self._depth:
+                self._chain = None
+                self._cond.notify()
+
+
+class Service:
+    """One running instance of a service module."""
+
+    def __init__(
+        self,
+        service_id: str,
+        parent: str | None,
+        root: Path,
+        entry: str,
+        router: Router,
+        tape: Tape | None = None,
+    ) -> None:
+        self.id = service_id
+        self.parent = parent
+        self.entry = entry
+        self.router = router
+        self.tape: Tape = tape if tape is not None else Detached()
+        self.phase = "build"
+        self.host: dict[str, Any] | None = None
+        self.children: dict[str, str] = {}
+        self.gate = CallGate()
+        self.compartment = Compartment(self, root, entry)
+        self.module = self.compartment.load_entry()
+        self.top_level_done = False
+        self._exports: dict[str, Callable[..., Any]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Service {self.id} ({self.phase})>"
+
+    # -- running code -----------------------------------------------------------------------
+
+    def run_top_level(self, chain: str) -> None:
+        """Execute the module's top level as this service."""
+        self.gate.enter(chain)
+        try:
+            with running(self, chain):
+                self.compartment.exec_module(self.module)
+        finally:
+            self.gate.exit()
+        self.top_level_done = True
+        self._exports = self._find_exports()
+
+    def exports(self) -> dict[str, Callable[..., Any]]:
+        """Export name -> function: ``__all__`` if defined, else public top-level functions."""
+        return self._exports if self._exports is not None else self._find_exports()
+
+    def _find_exports(self) -> dict[str, Callable[..., Any]]:
+        namespace = self.module.__dict__
+        names = namespace.get("__all__")
+        if names is None:
+            return {
+                name: value
+                for name, value in namespace.items()
+                if not name.startswith("_")
+                and isinstance(value, types.FunctionType)
+                and value.__globals__ is namespace
+            }
+        exports = {}
+        for name in names:
+            value = namespace.get(name)
+            if not callable(value) or isinstance(value, type):
+                raise DistdevError(
+                    f"{self.id}'s __all__ lists {name!r}, which is not a function defined in it; "
+                    "exports are the functions other services may call"
+                )
+            exports[name] = value
+        return exports
+
+    def handle_call(
+        self, caller: str, chain: str, export: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """Run one incoming call; return its result's wire form or raise ``CallFailed``."""
+        # A replay runs on one thread in journal order; its re-entries need no gate.
+        gate = None if self.tape.replaying else self.gate
+        if gate is not None:
+            gate.enter(chain)
+        try:
+            self.tape.call_in(caller, chain, export, args, kwargs)
+            with running(self, chain):
+                try:
+                    function = self.exports()[export]
+                    result = function(
+                        *from_wire(args, self),
+                        **{k: from_wire(v, self) for k, v in kwargs.items()},
+                    )
+                    wire = to_wire(result, f"the value returned by {self.id}.{export}")
+                except Exception as exc:
+                    info = error_info(exc)
+                    self.tape.raised(info)
+                    raise CallFailed(info) from None
+                self.tape.returned(wire)
+                return wire
+        finally:
+            if gate is not None:
+                gate.exit()
+
+    # -- the effect seam --------------------------------------------------------------------
+
+    def effect(self, kind: str, args: list[Any], real: Callable[[], Any]) -> Any:
+        """Perform ``real`` as effect ``kind``: journaled, replayed, or just run."""
+        thread = _context.state
+        if thread.service is not self or thread.effect_depth:
+            return real()
+        if self.tape.replaying:
+            event = self.tape.effect_replayed(kind, args)  # type: ignore[union-attr]
+            if event.error is not None:
+                raise self._rebuild(event.error, f"effect {kind}")
+            return from_wire(event.value, self)
+        with in_effect():
+            try:
+                value = real()
+            except Exception as exc:
+                self.tape.effect(kind, args, None, error_info(exc))
+                raise
+        wire = to_wire(value, f"the value of effect {kind}")
+        self.tape.effect(kind, args, wire, None)
+        return from_wire(wire, self)
+
+    def output(self, stream: str, text: str) -> bool:
+        """Record printed or logged text; True if it should also be shown now."""
+        return self.tape.output(stream, text)
+
+    def refuse(self, what: str) -> None:
+        """Refuse ``what`` if service code (outside an effect) is running on this thread."""
+        thread = _context.state
+        if thread.service is self and not thread.effect_depth:
+            raise DeterminismError(
+                f"service {self.id} tried {what}, which replay could not reproduce. Do it in a "
+                "function decorated with @distdev.effect (its result is journaled and replayed), "
+                "or outside the service."
+            )
+
+    # -- build-time declarations -------------------------------------------------------------
+
+    def spawn(self, path: str, name: str | None) -> ServiceProxy:
+        """``import_service`` from this service: create (or, replaying, re-find) a child."""
+        if self.phase == "runtime":
+            raise PhaseError(
+                f"import_service({path!r}) was called by {self.id} at runtime; services are "
+                "created at build time: call import_service at the top level of the module"
+            )
+        child_id, rel = self._child(path, name)
+        self.tape.spawn(child_id, rel, name)
+        if not self.tape.replaying:
+            self.router.create_service(child_id, self.id, rel)  # type: ignore[attr-defined]
+        self.children[child_id.rpartition("/")[2]] = rel
+        return self.make_proxy(child_id)
+
+    def _child(self, path: str, name: str | None) -> tuple[str, str]:
+        if not isinstance(path, str) or not path:
+            raise ServiceLoadError("import_service needs the path of a .py file, like './billing.py'")
+        rel = posixpath.normpath(posixpath.join(posixpath.dirname(self.entry), path))
+        if path.startswith("/") or rel == ".." or rel.startswith("../"):
+            raise ServiceLoadError(
+                f"{self.id} imports service {path!r}, which is outside the application folder "
+                f"{self.compartment.root}; keep every service file under the root service's folder"
+            )
+        if not rel.endswith(".py"):
+            raise ServiceLoadError(f"{self.id} imports service {path!r}: a service is a .py file")
+        if not self.tape.replaying and not (self.compartment.root / rel).is_file():
+            raise ServiceLoadError(
+                f"{self.id} imports service {path!r}, but there is no file "
+                f"{self.compartment.root / rel}; check the path (it is relative to {self.entry})"
+            )
+        local = name if name is not None else posixpath.basename(rel)[:-3]
+        if not _SERVICE_NAME.fullmatch(local) or local == "bundle":
+            raise ServiceLoadError(
+                f"{local!r} cannot name a service (use letters, digits, '_' and '-'; not "
+                f"'bundle'); pass name= to import_service({path!r})"
+            )
+        if local in self.children:
+            raise ServiceIdClashError(
+                f"{self.id} already has a service named {local!r} (from {self.children[local]}); "
+                f"ids must be unique among siblings: pass name= to give this one another id, "
+                f"for example import_service({path!r}, name={local + '_2'!r})"
+            )
+        return f"{self.id}/{local}", rel
+
+    def declare_host(self, declaration: dict[str, Any]) -> None:
+        if self.phase == "runtime":
+            raise PhaseError(
+                f"host.process() was called by {self.id} at runtime; it declares how the service "
+                "is hosted, at build time: call it at the top level of the module"
+            )
+        self.host = declaration
+
+    # -- receiving values -------------------------------------------------------------------
+
+    def resolve_class(self, module: str, qualname: str) -> type:
+        try:
+            return self.compartment.resolve_class(module, qualname)
+        except Exception as exc:
+            raise MembraneError(
+                f"service {self.id} received a {module}.{qualname} but cannot load that class "
+                f"({exc}); the module that defines it must be importable by {self.id}"
+            ) from None
+
+    def make_proxy(self, service_id: str) -> ServiceProxy:
+        return make_proxy(service_id, self.router, self)
+
+    def _rebuild(self, info: Any, origin: str) -> BaseException:
+        return rebuild_exception(info, origin, self, resolve=self.resolve_class)
+
+    # -- calling out ------------------------------------------------------------------------
+
+    def call_out(
+        self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
+        perform: Callable[[], Any],
+    ) -> Any:
+        """Make an outgoing call through the tape; return the result, rebuilt here."""
+        try:
+            wire = self.tape.call_out(target, export, args, kwargs, perform)
+        except CallFailed as failed:
+            raise rebuild_exception(failed.info, target, self) from None
+        return from_wire(wire, self)
+
+    def code_location(self) -> str:
+        """``file:line`` of the innermost frame of this service's code on the stack."""
+        files = self.compartment.files
+        frame: types.FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename in files:
+                try:
+                    rel = Path(frame.f_code.co_filename).relative_to(self.compartment.root)
+                except ValueError:
+                    rel = Path(frame.f_code.co_filename)
+                line = inspect.getframeinfo(frame, context=1).code_context
+                text = f" ({line[0].strip()})" if line else ""
+                return f"{rel.as_posix()}:{frame.f_lineno}{text}"
+            frame = frame.f_back
+        return f"{self.entry} (outside its code)"

@@ -1,0 +1,2 @@
+"""distdev command line."""
+def main(): pass

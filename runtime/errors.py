@@ -1,0 +1,141 @@
+"""The errors distdev raises.
+
+Every message says what happened and what to do next. The tree::
+
+    DistdevError
+    ├── ServiceLoadError            a service file is missing, outside the app, or fails to load
+    │   └── ServiceIdClashError     two siblings would get the same id (use ``name=``)
+    ├── PhaseError                  a build-time declaration made at runtime, or the reverse
+    ├── MembraneError               a value that cannot cross a membrane
+    ├── ExportError (AttributeError) a proxy asked for something its service does not export
+    ├── DeterminismError            service code tried something that would break replay
+    ├── ServiceError                an exception raised inside another service, carried back
+    ├── ServiceUnavailableError     a proxy whose service is not reachable from here
+    ├── JournalError                a journal that cannot be read
+    │   ├── JournalCorruptError     a bad record before the end: offset and sequence number
+    │   └── JournalFormatError      not a distdev journal, or a version this build cannot read
+    ├── HashSeedError               replay under a different PYTHONHASHSEED than the journal's
+    └── ReplayDivergenceError       the code did something other than what its journal says
+
+Errors a user fixes by changing input (exit code 1 on the command line) are distinguished from
+the two that mean a journal and its code disagree or a journal is damaged (exit code 2):
+``ReplayDivergenceError`` and ``JournalError``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DistdevError",
+    "ServiceLoadError",
+    "ServiceIdClashError",
+    "PhaseError",
+    "MembraneError",
+    "ExportError",
+    "DeterminismError",
+    "ServiceError",
+    "ServiceUnavailableError",
+    "JournalError",
+    "JournalCorruptError",
+    "JournalFormatError",
+    "HashSeedError",
+    "ReplayDivergenceError",
+]
+
+
+class DistdevError(Exception):
+    """Base of every error distdev raises on purpose."""
+
+
+class ServiceLoadError(DistdevError):
+    """A service file could not be found or loaded."""
+
+
+class ServiceIdClashError(ServiceLoadError):
+    """Two services imported by the same parent would get the same id."""
+
+
+class PhaseError(DistdevError):
+    """Something that belongs to one phase (build, runtime, replay) was used in another."""
+
+
+class MembraneError(DistdevError):
+    """A value that cannot cross a service membrane, refused before anything is journaled."""
+
+
+class ExportError(DistdevError, AttributeError):
+    """A proxy was asked for a name its service does not export.
+
+    It is an ``AttributeError`` too, so ``hasattr`` and ``getattr(proxy, name, default)`` behave.
+    """
+
+
+class DeterminismError(DistdevError):
+    """Service code did something replay could not reproduce (a thread, a socket, a write)."""
+
+
+class ServiceUnavailableError(DistdevError):
+    """A proxy was called but its service is not reachable from this process."""
+
+
+class ServiceError(DistdevError):
+    """An exception raised inside another service whose type does not exist in the caller.
+
+    ``type_name``, ``message`` and ``remote_traceback`` describe the original exception;
+    ``service`` is the id of the service that raised it.
+    """
+
+    def __init__(self, service: str, type_name: str, message: str, remote_traceback: str) -> None:
+        super().__init__(f"{type_name} in service {service}: {message}")
+        self.service = service
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.service, self.type_name, self.message, self.remote_traceback))
+
+
+class JournalError(DistdevError):
+    """A journal could not be read."""
+
+
+class JournalFormatError(JournalError):
+    """The file is not a distdev journal, or has a format version this build cannot read."""
+
+
+class JournalCorruptError(JournalError):
+    """A record before the end of a journal is damaged.
+
+    ``offset`` is the byte offset of the damaged record and ``seq`` its sequence number.
+    """
+
+    def __init__(self, message: str, *, path: str, offset: int, seq: int) -> None:
+        super().__init__(message)
+        self.path = path
+        self.offset = offset
+        self.seq = seq
+
+
+class HashSeedError(DistdevError):
+    """A journal recorded under one PYTHONHASHSEED is replayed under another."""
+
+
+class ReplayDivergenceError(DistdevError):
+    """Replayed code did something other than what its journal records.
+
+    ``service``, ``seq``, ``expected``, ``actual`` and ``location`` ("file:line") say where and how.
+    """
+
+    def __init__(
+        self, *, service: str, seq: int, expected: str, actual: str, location: str
+    ) -> None:
+        super().__init__(
+            f"replay of {service} diverged at event {seq}: the journal expected {expected}, "
+            f"but the code {actual} at {location}. The code is not the code that wrote this "
+            "journal: replay with the original source, or make the change behind phase() checks."
+        )
+        self.service = service
+        self.seq = seq
+        self.expected = expected
+        self.actual = actual
+        self.location = location
