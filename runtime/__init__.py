@@ -43,6 +43,7 @@ from .errors import (
 )
 
 _guard.install()
+ServiceProxy.__module__ = __name__  # annotations and reprs say distdev.ServiceProxy
 
 __all__ = [
     "import_service",

@@ -26,6 +26,7 @@ from ._journal import JournalWriter
 from ._marshal import args_to_wire, from_wire
 from ._proxy import ServiceProxy, make_proxy
 from ._service import Service
+from ._state import service_state
 from ._tape import CallFailed, Recorder
 from ._version import VERSION, recorded_hash_seed
 from .errors import ExportError, ServiceLoadError, ServiceUnavailableError
@@ -153,9 +154,18 @@ class App:
         self.state_dir = state_dir
         self.phase = "runtime"
 
+    def service(self, service_id: str) -> ServiceProxy:
+        """A proxy to a service, for calling it from outside (tests, tools)."""
+        return self.proxy(service_id)
+
+    def state(self, service_id: str) -> dict[str, Any]:
+        """A service's JSON-ready state, as ``distdev replay --json`` prints it."""
+        return service_state(self._service(service_id).module.__dict__)
+
     def journal(self, service_id: str) -> Path:
         """The journal a service is writing now (the build journal until ``go_live``)."""
-        return self._service(service_id) and self._writers[service_id].path
+        self._service(service_id)
+        return self._writers[service_id].path
 
     def close(self) -> None:
         """Flush and close every journal."""

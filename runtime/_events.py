@@ -12,6 +12,8 @@ from typing import Any, Union
 
 import msgspec
 
+from ._marshal import wire_repr
+
 FORMAT_NAME = "distdev-journal"
 FORMAT_VERSION = 1
 
@@ -178,5 +180,5 @@ def _args(args: list[Any], kwargs: dict[str, Any]) -> str:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    text = wire_repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -256,3 +256,40 @@ def _rebuild_object(cls: type, fields: dict[str, Any], receiver: Receiver) -> An
     for name, value in values.items():
         object.__setattr__(obj, name, value)
     return obj
+
+
+def wire_repr(wire: Any) -> str:
+    """A readable rendering of a wire value (for inspect and divergence reports)."""
+    t = type(wire)
+    if t is list:
+        return "[" + ", ".join(wire_repr(v) for v in wire) + "]"
+    if t is dict:
+        return "{" + ", ".join(f"{wire_repr(k)}: {wire_repr(v)}" for k, v in wire.items()) + "}"
+    if t is not CBORTag:
+        return repr(wire)
+    tag, v = wire.tag, wire.value
+    if tag == TAG_TUPLE:
+        inner = ", ".join(wire_repr(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if tag in (TAG_SET, TAG_FROZENSET):
+        return ("frozenset" if tag == TAG_FROZENSET else "") + "{" + ", ".join(
+            wire_repr(x) for x in v) + "}"
+    if tag == TAG_PROXY:
+        return f"<proxy {v}>"
+    if tag == TAG_UUID:
+        return f"UUID('{uuid.UUID(bytes=bytes(v))}')"
+    if tag in (TAG_DATETIME, TAG_DATE, TAG_TIME):
+        return f"{_TAG_NAMES[tag]}({v!r})"
+    if tag == TAG_DECIMAL:
+        return f"Decimal({v!r})"
+    if tag == TAG_TIMEDELTA:
+        return f"timedelta({v[0]}, {v[1]}, {v[2]})"
+    if tag == TAG_ENUM:
+        return f"{v[0].split(':')[1]}({wire_repr(v[1])})"
+    if tag == TAG_OBJECT:
+        fields = ", ".join(f"{k}={wire_repr(x)}" for k, x in v[1].items())
+        return f"{v[0].split(':')[1]}({fields})"
+    return repr(wire)
+
+
+_TAG_NAMES = {TAG_DATETIME: "datetime", TAG_DATE: "date", TAG_TIME: "time"}

@@ -30,6 +30,7 @@ from ._events import (
     describe,
 )
 from ._journal import JournalWriter
+from ._marshal import wire_repr
 from .errors import ReplayDivergenceError
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ class Replayer:
 
     def effect_replayed(self, kind: str, args: list[Any]) -> Effect:
         def doing() -> str:
-            return f"asked for effect {kind}({', '.join(map(repr, args))})"
+            return f"asked for effect {kind}({', '.join(map(wire_repr, args))})"
 
         event: Effect = self._expect(Effect, doing)
         if event.effect != kind or not same(event.args, args):
@@ -244,9 +245,9 @@ class Replayer:
         pass  # the replayer itself read the CallIn it is delivering
 
     def returned(self, value: Any) -> None:
-        event: Return = self._expect(Return, lambda: f"returned {value!r}")
+        event: Return = self._expect(Return, lambda: f"returned {wire_repr(value)}")
         if not same(event.value, value):
-            self.diverge(event, f"returned {value!r}")
+            self.diverge(event, f"returned {wire_repr(value)}")
 
     def raised(self, info: ErrorInfo) -> None:
         def doing() -> str:
@@ -258,4 +259,6 @@ class Replayer:
 
 
 def _call_args(args: list[Any], kwargs: dict[str, Any]) -> str:
-    return ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+    return ", ".join(
+        [wire_repr(a) for a in args] + [f"{k}={wire_repr(v)}" for k, v in kwargs.items()]
+    )

@@ -1,1 +1,43 @@
-"""Test helpers."""
+"""Helpers for testing distdev applications, and a pytest plugin (fixture ``distdev_app``).
+
+``load_app`` builds an application in this process and keeps its services live, so a test can
+call them and compare their state; ``replay`` restores one service from its journal::
+
+    app = load_app("shop/app.py")
+    app.service("app").place_order("ann", "book", 1200)
+    restored = replay(app.journal("app/orders"))
+    assert restored.state() == app.state("app/orders")
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .._app import App
+from .._replay import ReplayedService, replay
+
+__all__ = ["load_app", "replay", "App", "ReplayedService"]
+
+
+def load_app(
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    state: str | os.PathLike[str] | None = None,
+) -> App:
+    """Build the application at ``path`` in this process and keep its services live.
+
+    The build output goes to ``out`` (a new temporary folder by default) and runtime journals
+    to ``state`` (``out``'s sibling "state" by default). Close the App when done.
+    """
+    base = Path(tempfile.mkdtemp(prefix="distdev-test-")) if out is None else None
+    app = App(path, out=base / "build" if base else out,  # type: ignore[arg-type]
+              state=state if state is not None else (base / "state" if base else None))
+    try:
+        app.build()
+        app.go_live()
+    except BaseException:
+        app.close()
+        raise
+    return app

@@ -1,0 +1,216 @@
+"""One function per command: parse nothing, call the library, render the answer."""
+
+from __future__ import annotations
+
+import argparse
+import code
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.tree import Tree
+
+from .._app import App
+from .._dev import DevHost
+from .._events import describe
+from .._journal import read_journal, repair_journal
+from .._replay import SourceDifference, replay as replay_journal
+from ..errors import DistdevError, JournalError, ServiceLoadError
+from ._render import Out
+
+
+class UserCodeFailed(Exception):
+    """The application's own code raised while distdev ran it."""
+
+    def __init__(self, title: str, error: BaseException) -> None:
+        super().__init__(title)
+        self.title = title
+        self.error = error
+
+
+def _build(app_path: Path, out_dir: Path, state: Path | None = None) -> App:
+    app = App(app_path, out=out_dir, state=state)
+    try:
+        app.build()
+    except DistdevError:
+        app.close()
+        raise
+    except Exception as exc:
+        app.close()
+        raise UserCodeFailed(f"the build of {app_path} failed in the application's code", exc)
+    return app
+
+
+def build(args: argparse.Namespace, out: Out) -> int:
+    app = _build(args.app, args.out)
+    app.close()
+    manifest = app.build_output.manifest if app.build_output else {}
+    if out.json_mode:
+        out.json(manifest)
+        return 0
+    table = Table("service", "host", "exports", "events", "bundle", box=None)
+    for service in manifest["services"]:
+        events = len(read_journal(args.out / service["journal"]).events) - 1
+        table.add_row(
+            service["id"], _host(service["host"]),
+            ", ".join(e["name"] for e in service["exports"]) or "-",
+            str(events), f"{len(service['bundle'])} files",
+        )
+    out.print(table)
+    out.info(f"built {len(manifest['services'])} services into {args.out}")
+    return 0
+
+
+def _host(host: dict[str, Any] | None) -> str:
+    if host is None:
+        return "-"
+    return "process" + (f" http={host['http']}" if host.get("http") is not None else "")
+
+
+def dev(args: argparse.Namespace, out: Out) -> int:
+    host = DevHost(args.app, out=args.out, state=args.state, port=args.port, host=args.host,
+                   report=out.info)
+    try:
+        host.start()
+    except DistdevError:
+        raise
+    except Exception as exc:
+        raise UserCodeFailed(f"the build of {args.app} failed in the application's code", exc)
+
+    def on_error(exc: BaseException) -> None:
+        if isinstance(exc, DistdevError):
+            out.error(type(exc).__name__, str(exc))
+        else:
+            out.user_traceback("the rebuild failed; waiting for the next change", exc)
+
+    host.serve(args.watch, on_error)
+    return 0
+
+
+def replay(args: argparse.Namespace, out: Out) -> int:
+    contents = read_journal(args.journal)
+    if contents.torn is not None:
+        out.warn(
+            f"{args.journal} ends in a torn record at byte {contents.torn.offset} "
+            f"(record {contents.torn.seq}: {contents.torn.reason}); replaying the "
+            f"{len(contents.events)} good records before it. "
+            f"`distdev journal repair {args.journal}` cuts it aside."
+        )
+
+    def before_start(diffs: list[SourceDifference]) -> None:
+        if args.source is None:
+            return
+        if diffs:
+            listed = ", ".join(f"{d.path} ({d.change})" for d in diffs)
+            out.warn(f"replaying {args.source}, which differs from the journal's code: {listed}")
+        else:
+            out.info(f"replaying {args.source}: same code as the journal's")
+
+    restored = replay_journal(contents, until=args.until, source=args.source,
+                              before_start=before_start)
+    if restored.stopped_inside_call:
+        out.warn("the journal ends inside a call; the state is as of its last event")
+    state = restored.state()
+    if out.json_mode:
+        out.json({"service": restored.id, "events": restored.events, "state": state})
+    elif not args.interactive:
+        out.info(f"{restored.id}: replayed {restored.events} events")
+        out.json(state)
+    if args.interactive:
+        banner = (
+            f"distdev: inside {restored.id}, restored from {args.journal} "
+            f"({restored.events} events). Its variables are here; calls out are not reachable."
+        )
+        code.interact(banner=banner, local=restored.namespace, exitmsg="")
+    return 0
+
+
+def inspect(args: argparse.Namespace, out: Out) -> int:
+    contents = read_journal(args.journal)
+    rows = [
+        {"seq": e.seq, "kind": e.__struct_config__.tag, "offset": off, "summary": describe(e)}  # type: ignore[attr-defined]
+        for e, off in zip(contents.events, contents.offsets)
+    ]
+    torn = None if contents.torn is None else vars(contents.torn)
+    if out.json_mode:
+        out.json({"service": contents.header.service, "events": rows, "torn": torn})
+        return 0
+    table = Table("seq", "kind", "summary", box=None)
+    for row in rows:
+        table.add_row(str(row["seq"]), row["kind"], row["summary"])
+    out.print(table)
+    if torn:
+        out.warn(f"torn final record at byte {torn['offset']}: {torn['reason']}")
+    return 0
+
+
+def graph(args: argparse.Namespace, out: Out) -> int:
+    target: Path = args.target
+    if target.is_dir():
+        manifest_path = target / "manifest.json"
+        if not manifest_path.is_file():
+            raise ServiceLoadError(f"{target} has no manifest.json: pass a build folder or APP.py")
+        manifest = json.loads(manifest_path.read_text())
+    else:
+        with tempfile.TemporaryDirectory(prefix="distdev-graph-") as tmp:
+            app = _build(target, Path(tmp) / "build", Path(tmp) / "state")
+            app.close()
+            assert app.build_output is not None
+            manifest = app.build_output.manifest
+    if out.json_mode:
+        out.json({"root": manifest["root"], "services": manifest["services"]})
+        return 0
+    by_parent: dict[str | None, list[dict[str, Any]]] = {}
+    for service in manifest["services"]:
+        by_parent.setdefault(service["parent"], []).append(service)
+
+    def add(tree: Tree, service: dict[str, Any]) -> None:
+        exports = ", ".join(e["signature"] for e in service["exports"]) or "no exports"
+        node = tree.add(f"[bold]{service['id']}[/bold]  [cyan]{_host(service['host'])}[/cyan]"
+                        f"\n[dim]{exports}[/dim]")
+        for child in by_parent.get(service["id"], []):
+            add(node, child)
+
+    root = Tree(f"application {manifest['root']}")
+    for service in by_parent.get(None, []):
+        add(root, service)
+    out.print(root)
+    return 0
+
+
+def journal_check(args: argparse.Namespace, out: Out) -> int:
+    contents = read_journal(args.journal)
+    report = {
+        "journal": str(args.journal),
+        "service": contents.header.service,
+        "events": len(contents.events),
+        "ok": contents.torn is None,
+        "torn": None if contents.torn is None else vars(contents.torn),
+    }
+    if out.json_mode:
+        out.json(report)
+    elif contents.torn is None:
+        out.print(f"{args.journal}: ok, {len(contents.events)} records ({contents.header.service})")
+    else:
+        raise JournalError(
+            f"{args.journal} ends in a torn record at byte {contents.torn.offset} (record "
+            f"{contents.torn.seq}: {contents.torn.reason}); the {len(contents.events)} records "
+            f"before it are intact. `distdev journal repair {args.journal}` cuts it aside."
+        )
+    return 0 if contents.torn is None else 2
+
+
+def journal_repair(args: argparse.Namespace, out: Out) -> int:
+    report = repair_journal(args.journal, force=args.force)
+    if out.json_mode:
+        out.json({"journal": str(report.path), "kept_events": report.kept_events,
+                  "cut_bytes": report.cut_bytes,
+                  "side_file": None if report.side_file is None else str(report.side_file)})
+    elif report.side_file is None:
+        out.print(f"{args.journal}: nothing to repair ({report.kept_events} good records)")
+    else:
+        out.print(f"{args.journal}: kept {report.kept_events} records; moved {report.cut_bytes} "
+                  f"bytes to {report.side_file}")
+    return 0

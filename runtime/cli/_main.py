@@ -1,0 +1,98 @@
+"""Argument parsing and the exit-code contract.
+
+Exit codes: 0 ok; 1 a user error (a message, no Python traceback); 2 a journal that is damaged
+or that the code diverges from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import DistdevError, JournalError, ReplayDivergenceError
+from . import _commands
+from ._render import Out
+
+EXIT_OK, EXIT_USER, EXIT_DAMAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="distdev",
+        description="Build, run, replay and inspect distdev applications.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("build", help="run the build and write journals, bundles and a manifest")
+    p.add_argument("app", type=Path, metavar="APP.py")
+    p.add_argument("-o", "--out", type=Path, default=Path(".distdev/build"))
+    p.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    p.set_defaults(handler=_commands.build)
+
+    p = sub.add_parser("dev", help="build and keep every service live in this process")
+    p.add_argument("app", type=Path, metavar="APP.py")
+    p.add_argument("--watch", action="store_true", help="rebuild when a .py file changes")
+    p.add_argument("--port", type=int, help="serve the ingress on this port (0: any free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to serve on (default loopback)")
+    p.add_argument("-o", "--out", type=Path, default=Path(".distdev/build"))
+    p.add_argument("--state", type=Path, default=Path(".distdev/dev-state"))
+    p.set_defaults(handler=_commands.dev)
+
+    p = sub.add_parser("replay", help="restore a service from its journal and print its state")
+    p.add_argument("journal", type=Path, metavar="JOURNAL")
+    p.add_argument("--until", type=int, metavar="SEQ", help="stop after event SEQ")
+    p.add_argument("--source", type=Path, metavar="DIR", help="replay this code instead")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--interactive", action="store_true", help="open a prompt in the service")
+    p.set_defaults(handler=_commands.replay)
+
+    p = sub.add_parser("inspect", help="list a journal's events")
+    p.add_argument("journal", type=Path, metavar="JOURNAL")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_commands.inspect)
+
+    p = sub.add_parser("graph", help="print the service tree with hosting and exports")
+    p.add_argument("target", type=Path, metavar="APP.py|OUT")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_commands.graph)
+
+    journal = sub.add_parser("journal", help="check or repair a journal file")
+    jsub = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
+    p = jsub.add_parser("check", help="validate every record")
+    p.add_argument("journal", type=Path, metavar="JOURNAL")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_commands.journal_check)
+    p = jsub.add_parser("repair", help="cut a torn tail (or, with --force, corruption) aside")
+    p.add_argument("journal", type=Path, metavar="JOURNAL")
+    p.add_argument("--force", action="store_true", help="also cut at corruption mid-file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_commands.journal_repair)
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    """Run one command in this process; return its exit code."""
+    args = build_parser().parse_args(argv)
+    out = Out(json_mode=bool(getattr(args, "json", False)))
+    try:
+        return int(args.handler(args, out))
+    except ReplayDivergenceError as exc:
+        out.error("replay diverged", str(exc))
+        return EXIT_DAMAGE
+    except JournalError as exc:
+        out.error("journal error", str(exc))
+        return EXIT_DAMAGE
+    except DistdevError as exc:
+        out.error(type(exc).__name__, str(exc))
+        return EXIT_USER
+    except KeyboardInterrupt:
+        return 130
+    except _commands.UserCodeFailed as failed:
+        out.user_traceback(failed.title, failed.error)
+        return EXIT_USER
+    except OSError as exc:
+        out.error(type(exc).__name__, str(exc))
+        return EXIT_USER
+    finally:
+        sys.stdout.flush()
