@@ -70,7 +70,8 @@ def effect(function: Any = None, *, name: str | None = None) -> Any:
     """
 
     def decorate(fn: F) -> F:
-        kind = "@" + (name or f"{fn.__module__}.{fn.__qualname__}")
+        module = fn.__module__.partition("[")[0]  # the app-relative name, same in every copy
+        kind = "@" + (name or f"{module}.{fn.__qualname__}")
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:

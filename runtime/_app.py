@@ -168,8 +168,10 @@ class App:
         return self._writers[service_id].path
 
     def close(self) -> None:
-        """Flush and close every journal."""
+        """Flush and close every journal and unload the services' modules."""
         self._close_writers()
+        for service in self.services.values():
+            service.compartment.unload()
         self.phase = "closed"
 
     def _close_writers(self) -> None:

@@ -52,6 +52,7 @@ class Compartment:
         self.modules: dict[str, types.ModuleType] = {}
         self.bundle: dict[str, bytes] = {}
         self.files: set[str] = set()
+        self._registered: list[str] = []
         self.virtual = VirtualModules(service)
         self.builtins = virtual_builtins(service, self.import_module)
 
@@ -69,13 +70,28 @@ class Compartment:
         exec(code, module.__dict__)
 
     def _new_module(self, name: str, path: Path, package: str) -> types.ModuleType:
-        module = types.ModuleType(name)
+        # Registered in sys.modules under a name unique to this copy: dataclasses, typing and
+        # msgspec look classes' modules up there. The app-relative name is before the "[".
+        key = f"{name}[{self.service.id}]"
+        serial = 1
+        while key in sys.modules:
+            serial += 1
+            key = f"{name}[{self.service.id}]#{serial}"
+        module = types.ModuleType(key)
+        sys.modules[key] = module
+        self._registered.append(key)
         module.__file__ = str(path)
         module.__package__ = package
         module.__builtins__ = self.builtins  # type: ignore[attr-defined]
         module.__dict__["__distdev_service__"] = self.service.id
         self.modules[name] = module
         return module
+
+    def unload(self) -> None:
+        """Forget this compartment's modules in ``sys.modules``."""
+        for key in self._registered:
+            sys.modules.pop(key, None)
+        self._registered.clear()
 
     def _remember(self, path: Path, source: bytes) -> None:
         rel = path.relative_to(self.root).as_posix()
@@ -154,6 +170,7 @@ class Compartment:
             self.exec_module(module)
         except BaseException:
             del self.modules[name]
+            sys.modules.pop(module.__name__, None)
             raise
         if parent:
             setattr(self.modules[parent], name.rpartition(".")[2], module)
@@ -161,6 +178,7 @@ class Compartment:
 
     def resolve_class(self, module: str, qualname: str) -> type:
         """A class by module and qualified name, as this service sees it."""
+        module = app_module_name(module)
         if module in self.modules or self._app_path(module.partition(".")[0]) is not None:
             obj: Any = self._import_app(module)
         else:
@@ -178,3 +196,8 @@ def _resolve_relative(name: str, package: str, level: int) -> str:
         raise ImportError("attempted relative import with no known parent package")
     base = ".".join(parts[: len(parts) - level + 1])
     return f"{base}.{name}" if name else base
+
+
+def app_module_name(name: str) -> str:
+    """The application-relative name of a compartment module ("models[app/billing]" -> "models")."""
+    return name.partition("[")[0]

@@ -131,7 +131,7 @@ _ENCODERS: dict[type, Callable[[Any], Any]] = {
 def _class_path(cls: type) -> str:
     if "<locals>" in cls.__qualname__:
         raise _Refused()
-    return f"{cls.__module__}:{cls.__qualname__}"
+    return f"{cls.__module__.partition('[')[0]}:{cls.__qualname__}"
 
 
 def _fields(value: Any) -> list[str] | None:

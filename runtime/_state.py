@@ -22,6 +22,9 @@ import msgspec
 from ._proxy import ServiceProxy, target_of
 
 
+_NOT_STATE = frozenset({"typing", "typing_extensions", "__future__", "distdev._api"})
+
+
 def service_state(namespace: dict[str, Any]) -> dict[str, Any]:
     """The JSON-ready state of a service module's namespace."""
     return {
@@ -30,7 +33,7 @@ def service_state(namespace: dict[str, Any]) -> dict[str, Any]:
         if not (name.startswith("__") and name.endswith("__"))
         and not isinstance(value, types.ModuleType)
         and not (callable(value) and type(value) is not ServiceProxy)
-        and type(value).__module__ not in ("typing", "typing_extensions", "distdev._api")
+        and type(value).__module__ not in _NOT_STATE
     }
 
 

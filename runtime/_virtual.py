@@ -392,7 +392,7 @@ def _service_open(svc: Service) -> Callable[..., Any]:
             with _real_open(path, "rb") as f:
                 return f.read()
 
-        data: bytes = svc.effect("file.read", [str(path)], read)
+        data: bytes = svc.effect("file.read", [_journaled_path(svc, path)], read)
         stream = io.BytesIO(data)
         if "b" in mode:
             stream.name = str(path)  # type: ignore[misc]
@@ -403,6 +403,14 @@ def _service_open(svc: Service) -> Callable[..., Any]:
         return text
 
     return open
+
+
+def _journaled_path(svc: Service, path: str | bytes) -> str:
+    """A file's name as journaled: relative to the application folder when inside it, so a
+    replay from a bundle elsewhere (where ``__file__`` differs) asks for the same file."""
+    full = _os.path.abspath(_os.fsdecode(path))
+    root = str(svc.compartment.root)
+    return _os.path.relpath(full, root) if full.startswith(root + _os.sep) else full
 
 
 def _service_print(svc: Service) -> Callable[..., None]:

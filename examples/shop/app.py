@@ -1,0 +1,39 @@
+"""The shop: the root service. Its exports are the HTTP API (POST /<export>)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from distdev import host, import_service
+
+host.process(http=8080)
+
+# Read at build time: the file's contents are journaled, so production replays them without it.
+config = json.loads((Path(__file__).parent / "config.json").read_text())
+built_at = time.time()
+
+catalog = import_service("./catalog.py")
+billing = import_service("./billing/billing.py")
+orders = import_service("./orders/orders.py")
+
+catalog.load(config["products"], config["currency"])
+orders.connect(catalog, billing, config["promo_rate"], config["promo_percent"])
+
+
+def place_order(user: str, item: str, quantity: int = 1) -> dict:
+    """Order ``quantity`` of ``item`` for ``user``; returns the order."""
+    return orders.place(user, item, quantity)
+
+
+def order_status(order_id: str) -> dict:
+    return orders.status(order_id)
+
+
+def list_products() -> dict:
+    return catalog.products()
+
+
+def revenue() -> dict:
+    return billing.revenue()
