@@ -68,7 +68,7 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
     plain = median_seconds(lambda: run_plain_app(entry), reps)
     built = median_seconds(build, reps)
     return [
-        Row(key="build.overhead", title="build with journaling (App.build())", unit="s",
+        Row(key="build.overhead", title="build (App.build())", unit="s",
             distdev=built, baseline_name="same code, plain Python", baseline=plain,
             higher_is_better=False, goal="report ratio", met=None,
             note=f"root top level: {calls:,} calls to a child + clock/random reads; "

@@ -125,10 +125,10 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
             f"JournalWriter.write of each event; {size}; baseline: list form, in memory", False),
         row("journal.append.msgspec", "journal append (write + flush)", append,
             "msgspec.msgpack encode", mp_enc, "baseline: Encoder.encode(event Struct)", False),
-        row("journal.read.cbor2", "journal read with validation", read, "cbor2.loads per event",
+        row("journal.read.cbor2", "journal read + validation", read, "cbor2.loads per event",
             cbor_load, "read_journal: framing + CRC + typed decode + seq check; baseline: "
             "untyped lists, no framing/CRC", True),
-        row("journal.read.msgspec", "journal read with validation", read,
+        row("journal.read.msgspec", "journal read + validation", read,
             "msgspec.msgpack typed decode", mp_dec, "baseline: Decoder(Event union) per event",
             True),
     ]

@@ -89,12 +89,12 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
         app.close()
     size = f"{reps} reps x {n:,} calls, median"
     return [
-        _row("membrane.service_to_service", "membrane call, service -> service", s2s,
+        _row("membrane.service_to_service", "membrane call, service->service", s2s,
              s2s_base, f"root.loop(n) calls worker.add(i, 2) n times; {size}; 4 events/call"),
-        _row("membrane.outside_to_service", "membrane call, outside -> service", out,
+        _row("membrane.outside_to_service", "membrane call, outside->service", out,
              out_base, f"proxy('app/worker').add(1, 2) in a loop; {size}; 2 events/call "
              "+ journal flush per call"),
-        _row("membrane.no_journal", "  diagnostic: service -> service, tapes detached",
+        _row("membrane.no_journal", "  diag: service->service, no journal",
              detached, s2s_base, "same loop with Service.tape = Detached(): membrane and "
              "marshalling only, no journal writes", goal=False),
     ]

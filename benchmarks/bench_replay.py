@@ -116,12 +116,12 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
                    met=(value / base >= GOAL_RATIO) if goal else None, note=note)
 
     return [
-        row("replay.temporal_sandboxed", "replay a journal (distdev.replay(path))", rate,
+        row("replay.temporal_sandboxed", "replay (distdev.replay(path))", rate,
             "Temporal Replayer, sandboxed", t["events_per_s"], sizes),
-        row("replay.temporal_unsandboxed", "replay a journal (distdev.replay(path))", rate,
+        row("replay.temporal_unsandboxed", "replay (distdev.replay(path))", rate,
             "Temporal Replayer, unsandboxed", t["unsandboxed_events_per_s"],
             "unsandboxed is Temporal's lower bound on SDK overhead (the stricter comparison)"),
-        row("replay.preread", "  diagnostic: replay of already-read contents", preread,
+        row("replay.preread", "  diag: replay(contents), no read", preread,
             "Temporal Replayer, sandboxed", t["events_per_s"],
             "distdev.replay(JournalContents): excludes reading/validating the file",
             goal=False),

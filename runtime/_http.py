@@ -121,8 +121,15 @@ class Ingress:
         except ServiceError as exc:
             return 500, {"error": exc.type_name, "message": exc.message, "service": exc.service}
         except Exception as exc:
-            return 500, {"error": type(exc).__name__, "message": str(exc)}
+            return 500, {"error": type(exc).__name__, "message": _message(exc)}
         return 200, result
+
+
+def _message(exc: BaseException) -> str:
+    # str(KeyError("x")) is "'x'": a KeyError's message is its argument.
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    return str(exc)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,114 @@
+"""distdev runtime-core benchmarks: one command, every figure beside its baseline.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/run.py            # full run (~1-3 minutes)
+    .venv/bin/python benchmarks/run.py --quick    # smaller sizes, fewer repetitions (smoke run)
+    .venv/bin/python benchmarks/run.py --json     # machine-readable results on stdout
+    .venv/bin/python benchmarks/run.py --only membrane replay
+    .venv/bin/python benchmarks/run.py --profile  # cProfile of the membrane call, then exit
+
+What is measured (each module's docstring says exactly how):
+
+1. ``membrane`` (bench_membrane): a membrane call with small arguments, service to service and
+   outside to service, against a direct Python call of the same code. Goal: <= 5 us a call.
+2. ``journal`` (bench_journal): journal append and read-with-validation in events/s, against
+   plain ``cbor2`` and ``msgspec.msgpack`` on the same events. Goal: reading >= 200k events/s.
+3. ``replay`` (bench_replay): ``distdev.replay`` of a ~100k-event journal recorded by a real app,
+   against Temporal's ``Replayer`` (``temporal_baseline.py``). Goal: >= 20x Temporal's events/s.
+4. ``build`` (bench_build): ``App.build()`` against the same code run as plain Python; the
+   overhead ratio.
+
+Every figure is the median of several repetitions, measured in this run beside its baseline.
+Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
+fixed (distdev's replay refuses a seed mismatch), so the script re-executes itself with
+``PYTHONHASHSEED=0`` when it is unset or random.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
+
+MEASUREMENTS = ("membrane", "journal", "replay", "build")
+
+
+def ensure_hash_seed() -> None:
+    """Re-execute this script under ``PYTHONHASHSEED=0`` unless a fixed seed is set."""
+    if os.environ.get("PYTHONHASHSEED", "") not in ("", "random"):
+        return
+    os.environ["PYTHONHASHSEED"] = "0"
+    os.execv(sys.executable, [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes and few repetitions: a smoke run (< 40 s)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON on stdout instead of a table")
+    parser.add_argument("--only", nargs="+", choices=MEASUREMENTS, metavar="NAME",
+                        help=f"run only these measurements ({', '.join(MEASUREMENTS)})")
+    parser.add_argument("--profile", action="store_true",
+                        help="print a cProfile of the service-to-service membrane call and exit")
+    return parser.parse_args(argv)
+
+
+def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float]:
+    """Run the selected measurements in a scratch folder; return their rows and the wall time."""
+    import bench_build  # distdev is imported only once the hash seed is fixed
+    import bench_journal
+    import bench_membrane
+    import bench_replay
+
+    suites: dict[str, Callable[[Path, Settings], list[Row]]] = {
+        "membrane": bench_membrane.measure,
+        "journal": bench_journal.measure,
+        "replay": bench_replay.measure,
+        "build": bench_build.measure,
+    }
+    rows: list[Row] = []
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="distdev-bench-") as tmp:
+        for name in selected:
+            rows.extend(suites[name](Path(tmp) / name, settings))
+    return rows, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    ensure_hash_seed()
+    import bench_report
+
+    if args.profile:
+        import bench_membrane
+
+        with tempfile.TemporaryDirectory(prefix="distdev-bench-") as tmp:
+            print(bench_membrane.profile(Path(tmp)))
+        return 0
+    selected = tuple(m for m in MEASUREMENTS if args.only is None or m in args.only)
+    mode = "quick" if args.quick else "full"
+    print(f"distdev benchmarks ({mode}): {', '.join(selected)}", file=sys.stderr, flush=True)
+    settings = QUICK if args.quick else FULL
+    rows, seconds = run(selected, settings)
+    env = bench_report.environment(settings, seconds)
+    if args.json:
+        bench_report.print_json(rows, env)
+    else:
+        bench_report.print_table(rows, env)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
