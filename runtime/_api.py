@@ -91,7 +91,8 @@ def _effect_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
     out = []
     for value in [*args, *kwargs.items()]:
         try:
-            out.append(_wire(value))
+            _wire(value)
+            out.append(value)
         except _Refused:
             out.append(f"<{type(value).__name__}>")
     return out

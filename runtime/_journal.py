@@ -156,10 +156,14 @@ class JournalContents:
 
 
 class _BadRecord(Exception):
-    def __init__(self, reason: str, *, incomplete: bool = False) -> None:
+    """A record that cannot be used. ``tail_like``: the damage a crash mid-write leaves (cut
+    short, or bytes that fail their checksum); a record whose checksum holds but whose content
+    is invalid was written that way, and is never taken for a torn tail."""
+
+    def __init__(self, reason: str, *, tail_like: bool = True) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.incomplete = incomplete
+        self.tail_like = tail_like
 
 
 def _frame_at(data: bytes, offset: int) -> tuple[bytes, int]:
@@ -173,7 +177,7 @@ def _frame_at(data: bytes, offset: int) -> tuple[bytes, int]:
         if byte != expected[i]:
             raise _BadRecord(f"byte {offset + i} is not a record boundary")
     if len(head) < _PREFIX_LEN + 1:
-        raise _BadRecord("the record is cut short", incomplete=True)
+        raise _BadRecord("the record is cut short")
     initial = head[_PREFIX_LEN]
     pos = offset + _PREFIX_LEN + 1
     if 0x40 <= initial < 0x58:
@@ -181,13 +185,13 @@ def _frame_at(data: bytes, offset: int) -> tuple[bytes, int]:
     elif 0x58 <= initial <= 0x5B:
         width = 1 << (initial - 0x58)
         if pos + width > end:
-            raise _BadRecord("the record is cut short", incomplete=True)
+            raise _BadRecord("the record is cut short")
         n = int.from_bytes(data[pos : pos + width], "big")
         pos += width
     else:
         raise _BadRecord(f"byte {offset + _PREFIX_LEN} is not a byte-string length")
     if pos + n > end:
-        raise _BadRecord("the record is cut short", incomplete=True)
+        raise _BadRecord("the record is cut short")
     payload = data[pos : pos + n]
     (crc,) = struct.unpack_from(">I", data, offset + 2)
     if zlib.crc32(payload) != crc:
@@ -199,18 +203,20 @@ def _decode_event(payload: bytes, seq: int) -> _Event:
     try:
         tree = cbor2.loads(payload)
     except Exception as exc:
-        raise _BadRecord(f"its payload is not valid CBOR ({exc})") from None
+        raise _BadRecord(f"its payload is not valid CBOR ({exc})", tail_like=False) from None
     if not isinstance(tree, list) or not tree or not isinstance(tree[0], str):
-        raise _BadRecord("its payload is not an event")
+        raise _BadRecord("its payload is not an event", tail_like=False)
     cls = EVENT_TYPES.get(tree[0])
     if cls is None:
-        raise _BadRecord(f"it has an unknown event kind {tree[0]!r}")
+        raise _BadRecord(f"it has an unknown event kind {tree[0]!r}", tail_like=False)
     try:
         event = msgspec.convert(tree, cls)
     except msgspec.ValidationError as exc:
-        raise _BadRecord(f"it is not a valid {tree[0]} event ({exc})") from None
+        raise _BadRecord(f"it is not a valid {tree[0]} event ({exc})", tail_like=False) from None
     if event.seq != seq:  # type: ignore[attr-defined]
-        raise _BadRecord(f"it carries sequence number {event.seq}, not {seq}")  # type: ignore[attr-defined]
+        raise _BadRecord(  # type: ignore[attr-defined]
+            f"it carries sequence number {event.seq}, not {seq}", tail_like=False
+        )
     return event
 
 
@@ -240,7 +246,7 @@ def _iter_records(data: bytes, path: str) -> Iterator[tuple[int, _Event]]:
                     f"({bad.reason}). Pass the journal.cbor of a service (from a build or state "
                     "folder)."
                 ) from None
-            if not _valid_record_after(data, offset):
+            if bad.tail_like and not _valid_record_after(data, offset):
                 raise _TornAt(TornTail(offset, seq, bad.reason)) from None
             raise JournalCorruptError(
                 f"{path} is corrupt at byte offset {offset} (record {seq}): {bad.reason}. "
@@ -250,9 +256,24 @@ def _iter_records(data: bytes, path: str) -> Iterator[tuple[int, _Event]]:
                 offset=offset,
                 seq=seq,
             ) from None
+        if seq == 0:
+            _check_header(event, path)
         yield offset, event
         offset = after
         seq += 1
+
+
+def _check_header(event: _Event, path: str) -> None:
+    """Refuse a file that is not a journal this build can read, before reading further:
+    a newer format's records would otherwise look like corruption."""
+    if not isinstance(event, Header) or event.format != FORMAT_NAME:
+        raise JournalFormatError(f"{path} is not a distdev journal: it has no distdev header")
+    if event.version != FORMAT_VERSION:
+        raise JournalFormatError(
+            f"{path} has journal format version {event.version}; this distdev reads version "
+            f"{FORMAT_VERSION}. Use a distdev release that matches the one that wrote it "
+            f"({event.distdev})."
+        )
 
 
 class _TornAt(Exception):
@@ -286,14 +307,7 @@ def parse_journal(data: bytes, path: str = "<journal>") -> JournalContents:
     except _TornAt as t:
         torn = t.torn
     header = events[0]
-    if not isinstance(header, Header) or header.format != FORMAT_NAME:
-        raise JournalFormatError(f"{path} is not a distdev journal: it has no distdev header")
-    if header.version != FORMAT_VERSION:
-        raise JournalFormatError(
-            f"{path} has journal format version {header.version}; this distdev reads version "
-            f"{FORMAT_VERSION}. Use a distdev release that matches the one that wrote it "
-            f"({header.distdev})."
-        )
+    assert isinstance(header, Header)
     return JournalContents(Path(path), header, events, offsets, torn, len(data))
 
 

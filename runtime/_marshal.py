@@ -100,15 +100,15 @@ def _wire(value: Any) -> Any:
 
 
 def _key(key: Any) -> Any:
-    wire = _wire(key)
-    if isinstance(wire, CBORTag):
-        return CBORTag(wire.tag, _frozen(wire.value))
-    return wire
+    """The wire form of a dict key or set element: hashable all the way down."""
+    return _frozen(_wire(key))
 
 
 def _frozen(value: Any) -> Any:
-    if isinstance(value, list):
+    if type(value) is list:
         return tuple(_frozen(v) for v in value)
+    if type(value) is CBORTag:
+        return CBORTag(value.tag, _frozen(value.value))
     return value
 
 

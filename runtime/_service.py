@@ -165,6 +165,7 @@ class Service:
         thread = _context.state
         if thread.service is not self or thread.effect_depth:
             return real()
+        args = to_wire(args, f"the arguments of effect {kind}")
         if self.tape.replaying:
             event = self.tape.effect_replayed(kind, args)  # type: ignore[union-attr]
             if event.error is not None:

@@ -1,0 +1,40 @@
+"""The wheel carries every subpackage under the single `distdev` import name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from support import REPO
+
+PACKAGES = {
+    "distdev": REPO / "runtime",
+    "distdev/dap_adapter": REPO / "dap_adapter",
+    "distdev/lsp": REPO / "lsp",
+}
+
+
+def test_wheel_contains_every_module_and_no_stray_top_level(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(REPO)],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("distdev-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        f"{prefix}/{path.relative_to(folder).as_posix()}"
+        for prefix, folder in PACKAGES.items()
+        for path in folder.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+    assert expected, "found no sources"
+    assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
+    assert "distdev/py.typed" in names
+    top_levels = {n.split("/")[0] for n in names if not n.startswith("distdev-")}
+    assert top_levels == {"distdev"}, f"stray top-level names: {top_levels}"
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "distdev = distdev.cli:main" in text
