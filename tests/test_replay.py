@@ -1,0 +1,159 @@
+"""Replay: a journal alone restores a service's exact state, in another process, under another
+hash seed, in an empty folder; code that does something else is caught precisely."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import distdev
+from distdev.testing import load_app
+from support import SHOP, run_distdev, write_files
+
+
+def replay_json(journal: Path, *extra: str, cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> dict[str, Any]:
+    result = run_distdev("replay", "--json", *extra, journal, cwd=cwd, env=env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> distdev.App:
+    """The shop built in this process (PYTHONHASHSEED=0), after a few runtime calls."""
+    base = tmp_path_factory.mktemp("shop")
+    app = load_app(SHOP / "app.py", out=base / "build", state=base / "state")
+    root = app.service("app")
+    root.place_order("ann", "book", 2)
+    root.place_order("bob", "lamp", 1)
+    with pytest.raises(KeyError):
+        root.place_order("cy", "piano", 1)
+    yield app
+    app.close()
+
+
+def test_build_of_shop_writes_one_journal_per_service(shop: distdev.App) -> None:
+    manifest = json.loads((shop.out / "manifest.json").read_text())
+    ids = [s["id"] for s in manifest["services"]]
+    assert sorted(ids) == ["app", "app/billing", "app/billing/ledger", "app/catalog",
+                           "app/orders"]
+    for service in manifest["services"]:
+        journal = shop.out / service["journal"]
+        assert distdev.read_journal(journal).header.service == service["id"]
+
+
+def test_replay_in_fresh_process_under_another_hash_seed_matches_live_state(
+    shop: distdev.App, tmp_path: Path
+) -> None:
+    env = {"PYTHONHASHSEED": "12345", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for service_id in shop.services:
+        replayed = replay_json(shop.journal(service_id), env=env)
+        assert replayed["service"] == service_id
+        assert replayed["state"] == shop.state(service_id), service_id
+
+
+def test_set_order_dependent_state_replays_identically_under_another_seed(
+    tmp_path: Path,
+) -> None:
+    root = write_files(tmp_path / "app", {
+        "app.py": """
+            names = {"ann", "bob", "cy", "dee", "eve", "fay", "gus", "hal", "ivy", "jo"}
+            order = list(names)
+            first = next(iter(names))
+        """,
+    })
+    built = run_distdev("build", root / "app.py", "-o", tmp_path / "out", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    journal = tmp_path / "out" / "services" / "app" / "journal.cbor"
+    orders = {replay_json(journal, env={"PYTHONHASHSEED": seed})["state"]["order"][0]
+              for seed in ("1", "2", "3")}
+    assert len(orders) == 1
+    # Without distdev's switch, these seeds really do change the order.
+    direct = {
+        subprocess.run([sys.executable, "-c", "print(list({'ann','bob','cy','dee','eve',"
+                        "'fay','gus','hal','ivy','jo'})[0])"], capture_output=True, text=True,
+                       env={"PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(direct) > 1
+
+
+def test_library_replay_under_another_seed_raises_hash_seed_error(
+    shop: distdev.App,
+) -> None:
+    code = (
+        "import distdev, sys\n"
+        "try:\n    distdev.replay(sys.argv[1])\n"
+        "except distdev.HashSeedError as e:\n    print('refused:', e)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(shop.journal("app/orders"))],
+                            capture_output=True, text=True, env={"PYTHONHASHSEED": "99"})
+    assert "refused:" in result.stdout and "PYTHONHASHSEED=0" in result.stdout
+
+
+def test_journal_copied_alone_to_an_empty_folder_replays(
+    shop: distdev.App, tmp_path: Path
+) -> None:
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    shutil.copy(shop.journal("app/billing"), lonely / "journal.cbor")
+    replayed = replay_json(lonely / "journal.cbor", cwd=lonely,
+                           env={"XDG_CACHE_HOME": str(tmp_path / "fresh-cache")})
+    assert replayed["state"] == shop.state("app/billing")
+    assert list(lonely.iterdir()) == [lonely / "journal.cbor"]
+
+
+def test_replay_until_stops_after_that_event(shop: distdev.App) -> None:
+    journal = shop.journal("app/billing/ledger")
+    events = distdev.read_journal(journal).events
+    first_return = next(e.seq for e in events if type(e).__name__ == "Return")
+    partial = replay_json(journal, "--until", str(first_return))
+    assert len(partial["state"]["entries"]) == 1
+    assert len(shop.state("app/billing/ledger")["entries"]) == 2
+
+
+def test_divergent_outgoing_call_names_sequence_number_and_edited_line(
+    tmp_path: Path,
+) -> None:
+    copy = tmp_path / "shop"
+    shutil.copytree(SHOP, copy)
+    app = load_app(copy / "app.py", out=tmp_path / "build", state=tmp_path / "state")
+    app.service("app").place_order("ann", "mug", 3)
+    journal = app.journal("app/orders")
+    app.close()
+    charge = next(e for e in distdev.read_journal(journal).events
+                  if type(e).__name__ == "CallOut" and e.export == "charge")
+
+    orders = copy / "orders" / "orders.py"
+    source = orders.read_text()
+    original = "receipt: Receipt = _billing.charge(user, cents)"
+    assert original in source
+    orders.write_text(source.replace(original, "receipt: Receipt = _billing.charge(user, 1)"))
+    edited_line = orders.read_text().splitlines().index(
+        "    receipt: Receipt = _billing.charge(user, 1)") + 1
+
+    result = run_distdev("replay", "--source", copy, journal)
+    assert result.returncode == 2, result.stderr
+    err = result.stderr
+    assert "Traceback" not in err
+    assert "orders/orders.py (changed)" in err
+    assert err.index("orders/orders.py (changed)") < err.index("diverged")
+    assert f"event {charge.seq}" in err
+    assert f"orders/orders.py:{edited_line}" in err
+    assert "app/billing.charge('ann', 2400)" in err and "charge('ann', 1)" in err
+
+
+def test_interactive_replay_opens_a_prompt_inside_the_service(shop: distdev.App) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("distdev")), "replay", "--interactive",
+         str(shop.journal("app/orders"))],
+        input="print('orders:', len(orders))\n", capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "orders: 2" in result.stdout
