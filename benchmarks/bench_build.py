@@ -5,7 +5,8 @@ A small app whose root's top level does real work across services: it calls a ch
 ``random`` every tenth iteration. distdev: ``App(...).build()`` into a fresh output folder
 (running the top level under membranes and journals, then writing journals, bundles and the
 manifest). Baseline: the same two files run as plain Python, ``import_service`` replaced by an
-ordinary module import (``bench_util.run_plain_app``). The ratio is the build's overhead.
+ordinary module import (``bench_util.run_plain_app``, bytecode cached after the warm-up, as a
+normal run would have it). The ratio is the build's overhead; the issue sets no target for it.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
     return [
         Row(key="build.overhead", title="build (App.build())", unit="s",
             distdev=built, baseline_name="same code, plain Python", baseline=plain,
-            higher_is_better=False, goal="report ratio", met=None,
+            higher_is_better=False, goal="no target", met=None,
             note=f"root top level: {calls:,} calls to a child + clock/random reads; "
-                 f"{reps} reps, median; build includes writing journals, bundles, manifest"),
+                 f"{reps} reps, median; build includes writing journals, bundles, manifest; plain run is an ordinary "
+                 "import (bytecode cached after the warm-up)"),
     ]

@@ -110,13 +110,29 @@ def describe_export(name: str, function: Any) -> dict[str, Any]:
         }
         for p in signature.parameters.values()
     ]
+    returns = _annotation(signature.return_annotation)
     return {
         "name": name,
-        "signature": f"{name}{signature}",
+        "signature": f"{name}({_format_params(signature)})" + (f" -> {returns}" if returns else ""),
         "params": params,
-        "returns": _annotation(signature.return_annotation),
+        "returns": returns,
         "doc": inspect.getdoc(function),
     }
+
+
+def _format_params(signature: inspect.Signature) -> str:
+    """Parameters as written in the source (string annotations unquoted)."""
+    parts = []
+    for p in signature.parameters.values():
+        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
+        text = prefix + p.name
+        annotation = _annotation(p.annotation)
+        if annotation:
+            text += f": {annotation}"
+        if p.default is not p.empty:
+            text += f" = {p.default!r}" if annotation else f"={p.default!r}"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 def _annotation(annotation: Any) -> str | None:

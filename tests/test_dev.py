@@ -1,0 +1,147 @@
+"""`distdev dev`: the one-process host serves the root's ingress on loopback, writes the same
+build output as `distdev build`, journals runtime events, rebuilds on change, stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import distdev
+from support import DISTDEV, SHOP
+
+
+class DevServer:
+    def __init__(self, app: Path, work: Path, *extra: str) -> None:
+        self.work = work
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+        self.process = subprocess.Popen(
+            [str(DISTDEV), "dev", str(app), "--port", "0", "-o", str(work / "out"),
+             "--state", str(work / "state"), *extra],
+            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+        )
+        self.lines: list[str] = []
+        self.url = self.wait_for(r"serving app on (http://127\.0\.0\.1:\d+)")
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> str:
+        assert self.process.stderr is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            if not line:
+                raise AssertionError("distdev dev exited:\n" + "".join(self.lines))
+            self.lines.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found.group(1) if found.groups() else line
+        raise AssertionError(f"no {pattern!r} in:\n" + "".join(self.lines))
+
+    def post(self, export: str, body: bytes | dict[str, Any]) -> tuple[int, Any]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}/{export}", data=data, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def stop(self) -> tuple[int, str]:
+        self.process.send_signal(signal.SIGINT)
+        _, err = self.process.communicate(timeout=30)
+        return self.process.returncode, "".join(self.lines) + err
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[DevServer]:
+    server = DevServer(SHOP / "app.py", tmp_path)
+    yield server
+    if server.process.poll() is None:
+        server.process.kill()
+        server.process.wait()
+
+
+def test_ingress_request_reaches_a_nested_service_and_answers(dev: DevServer) -> None:
+    status, order = dev.post("place_order", {"user": "ann", "item": "book", "quantity": 2})
+    assert status == 200 and set(order) == {"order_id", "total", "promo"}
+    status, revenue = dev.post("revenue", {})
+    assert status == 200
+    assert revenue["charges"] == 1 and revenue["total_cents"] in (2400, 2160)  # via the ledger
+    status, listed = dev.post("order_status", {"order_id": order["order_id"]})
+    assert status == 200 and listed["item"] == "book"
+
+
+@pytest.mark.parametrize(
+    ("export", "body", "status", "message"),
+    [
+        ("place_order", b"{not json", 400, "JSON"),
+        ("place_order", {"user": "ann", "item": "book", "quantity": "two"}, 400, "quantity"),
+        ("place_order", {"item": "book"}, 400, "user"),
+        ("place_order", {"user": "ann", "item": "book", "colour": "red"}, 400, "colour"),
+        ("no_such_export", {}, 404, "place_order"),
+        ("place_order", {"user": "ann", "item": "piano"}, 500, "no product 'piano'"),
+    ],
+)
+def test_bad_requests_get_a_clear_status_and_message(
+    dev: DevServer, export: str, body: Any, status: int, message: str
+) -> None:
+    got, answer = dev.post(export, body)
+    assert got == status
+    assert message in answer["message"], answer
+
+
+def test_dev_writes_build_output_and_journals_runtime_events_then_stops_cleanly(
+    dev: DevServer, tmp_path: Path
+) -> None:
+    dev.post("place_order", {"user": "bob", "item": "pen"})
+    code, output = dev.stop()
+    assert code == 0 and "stopped" in output and "Traceback" not in output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    built = subprocess.run([str(DISTDEV), "build", str(SHOP / "app.py"), "-o",
+                            str(tmp_path / "built")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    reference = json.loads((tmp_path / "built" / "manifest.json").read_text())
+    shape = [(s["id"], s["bundle"], s["exports"]) for s in manifest["services"]]
+    assert shape == [(s["id"], s["bundle"], s["exports"]) for s in reference["services"]]
+    runtime = distdev.read_journal(tmp_path / "state" / "app" / "orders" / "journal.cbor")
+    build = distdev.read_journal(tmp_path / "out" / "services" / "app" / "orders" / "journal.cbor")
+    assert len(runtime.events) > len(build.events)
+    assert runtime.events[: len(build.events)] == build.events
+
+
+def test_watch_rebuilds_on_change(tmp_path: Path) -> None:
+    shop = tmp_path / "shop"
+    shutil.copytree(SHOP, shop)
+    server = DevServer(shop / "app.py", tmp_path / "work", "--watch")
+    try:
+        assert server.post("ping", {})[0] == 404
+        with open(shop / "app.py", "a") as f:
+            f.write("\n\ndef ping() -> str:\n    return 'pong'\n")
+        server.url = server.wait_for(r"serving app on (http://127\.0\.0\.1:\d+)")
+        assert server.post("ping", {}) == (200, "pong")
+    finally:
+        code, output = server.stop()
+    assert code == 0, output
+    assert "rebuilding" in output
+
+
+def test_dev_without_ingress_stays_live_until_interrupted(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("x = 1\n")
+    process = subprocess.Popen([str(DISTDEV), "dev", str(tmp_path / "app.py"), "-o",
+                                str(tmp_path / "out"), "--state", str(tmp_path / "state")],
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    assert "no HTTP ingress" in process.stderr.readline() + process.stderr.readline()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert sys.platform.startswith("linux")
