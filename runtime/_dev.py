@@ -71,12 +71,24 @@ class DevHost:
             self.app.close()
             self.app = None
 
-    def serve(self, watch: bool, on_error: Callable[[BaseException], None]) -> None:
-        """Run until Ctrl-C or SIGTERM; with ``watch``, rebuild whenever a .py file changes."""
+    def run(self, watch: bool, on_error: Callable[[BaseException], None]) -> None:
+        """Build, then serve until Ctrl-C or SIGTERM; with ``watch``, rebuild whenever a .py
+        file changes. The watcher starts before the first build, so no edit is missed."""
         observer: Any = None
         if watch:
             observer = self._watch()
         previous = signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        try:
+            self.start()
+            self._serve(on_error)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if observer is not None:
+                observer.stop()
+                observer.join()
+            self.stop()
+
+    def _serve(self, on_error: Callable[[BaseException], None]) -> None:
         try:
             while not self._stop.is_set():
                 if self._changed.wait(0.2):
@@ -90,13 +102,7 @@ class DevHost:
                         on_error(exc)
         except KeyboardInterrupt:
             pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            if observer is not None:
-                observer.stop()
-                observer.join()
-            self.stop()
-            self.report("stopped")
+        self.report("stopped")
 
     def _watch(self) -> Any:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,20 +34,30 @@ class DevServer:
             stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )
         self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
         self.url = self.wait_for(r"serving app on (http://127\.0\.0\.1:\d+)")
 
-    def wait_for(self, pattern: str, timeout: float = 60) -> str:
+    def _read(self) -> None:
         assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._queue.put(line)
+        self._queue.put("")
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            line = self.process.stderr.readline()
+            try:
+                line = self._queue.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
             if not line:
                 raise AssertionError("distdev dev exited:\n" + "".join(self.lines))
             self.lines.append(line)
             found = re.search(pattern, line)
             if found:
                 return found.group(1) if found.groups() else line
-        raise AssertionError(f"no {pattern!r} in:\n" + "".join(self.lines))
+        raise AssertionError(f"no {pattern!r} within {timeout} s in:\n" + "".join(self.lines))
 
     def post(self, export: str, body: bytes | dict[str, Any]) -> tuple[int, Any]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -58,8 +70,11 @@ class DevServer:
 
     def stop(self) -> tuple[int, str]:
         self.process.send_signal(signal.SIGINT)
-        _, err = self.process.communicate(timeout=30)
-        return self.process.returncode, "".join(self.lines) + err
+        code = self.process.wait(timeout=30)
+        rest = []
+        while (line := self._queue.get(timeout=10)) != "":
+            rest.append(line)
+        return code, "".join(self.lines + rest)
 
 
 @pytest.fixture

@@ -72,12 +72,6 @@ def _host(host: dict[str, Any] | None) -> str:
 def dev(args: argparse.Namespace, out: Out) -> int:
     host = DevHost(args.app, out=args.out, state=args.state, port=args.port, host=args.host,
                    report=out.info)
-    try:
-        host.start()
-    except DistdevError:
-        raise
-    except Exception as exc:
-        raise UserCodeFailed(f"the build of {args.app} failed in the application's code", exc)
 
     def on_error(exc: BaseException) -> None:
         if isinstance(exc, DistdevError):
@@ -85,7 +79,12 @@ def dev(args: argparse.Namespace, out: Out) -> int:
         else:
             out.user_traceback("the rebuild failed; waiting for the next change", exc)
 
-    host.serve(args.watch, on_error)
+    try:
+        host.run(args.watch, on_error)
+    except DistdevError:
+        raise
+    except Exception as exc:
+        raise UserCodeFailed(f"the build of {args.app} failed in the application's code", exc)
     return 0
 
 
