@@ -10,13 +10,14 @@ and the debugger all run applications through it.
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 import shutil
 import sys
 import threading
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from . import _context
 from ._build import BuildOutput, clear_build_output, write_build_output
@@ -88,6 +89,8 @@ class App:
         self.build_output: BuildOutput | None = None
         self._writers: dict[str, JournalWriter] = {}
         self._flush_lock = threading.Lock()
+        self._chain_prefix = uuid.uuid4().hex[:12]
+        self._chains = itertools.count(1)
         self.phase = "new"
 
     # -- building ---------------------------------------------------------------------------
@@ -185,6 +188,10 @@ class App:
                 if writer.dirty and not isinstance(writer, _BufferedWriter):
                     writer.flush()
 
+    def _new_chain(self) -> str:
+        """An id for a call chain that starts outside every service."""
+        return f"{self._chain_prefix}-{next(self._chains)}"
+
     # -- the router -------------------------------------------------------------------------
 
     def proxy(self, service_id: str) -> ServiceProxy:
@@ -201,9 +208,9 @@ class App:
             )
         return service
 
-    def exports(self, target: str) -> tuple[str, ...] | None:
+    def exports(self, target: str) -> Collection[str] | None:
         service = self.services.get(target)
-        return None if service is None else tuple(service.exports())
+        return None if service is None else service.exports()
 
     def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
@@ -218,7 +225,7 @@ class App:
         args_wire, kwargs_wire = args_to_wire(args, kwargs, where)
         caller = holder if isinstance(holder, Service) else None
         thread = _context.state
-        chain = thread.chain if thread.service is not None else uuid.uuid4().hex
+        chain = thread.chain if thread.service is not None else self._new_chain()
 
         def perform() -> Any:
             return callee.handle_call(caller.id if caller else "", chain, export, args_wire,

@@ -60,12 +60,14 @@ class _Refused(Exception):
     """Raised deep inside ``_wire``; ``to_wire`` re-walks the value to name where it failed."""
 
 
-def to_wire(value: Any, where: str) -> Any:
-    """The wire form of ``value``, or ``MembraneError`` naming ``where`` and the bad part."""
+def to_wire(value: Any, where: str | Callable[[], str]) -> Any:
+    """The wire form of ``value``, or ``MembraneError`` naming ``where`` and the bad part.
+
+    ``where`` may be a function, so a hot path builds its description only on failure."""
     try:
         return _wire(value)
     except _Refused:
-        _explain(value, where)
+        _explain(value, where if isinstance(where, str) else where())
         raise AssertionError("unreachable") from None
 
 

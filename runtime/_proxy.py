@@ -8,7 +8,7 @@ get an ``ExportError`` instead of a path into distdev's or the other service's i
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Collection, Protocol
 
 from .errors import ExportError
 
@@ -22,7 +22,7 @@ class Router(Protocol):
         self, holder: Any, target: str, export: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any: ...
 
-    def exports(self, target: str) -> tuple[str, ...] | None:
+    def exports(self, target: str) -> Collection[str] | None:
         """The target's export names, or None if this router does not know them."""
         ...
 
@@ -73,7 +73,7 @@ class ServiceProxy:
         )
 
 
-def _refusal(target: str, name: str, exports: tuple[str, ...] | None) -> str:
+def _refusal(target: str, name: str, exports: Collection[str] | None) -> str:
     listed = ", ".join(exports) if exports else "nothing"
     return (
         f"service {target} does not export {name!r}; a proxy reaches only a service's exports "

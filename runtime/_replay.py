@@ -15,7 +15,7 @@ import hashlib
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from ._events import CallIn, Header, Source, _Event
 from ._failures import rebuild_exception
@@ -85,9 +85,9 @@ class _JournalRouter:
     def __init__(self) -> None:
         self.service: Service | None = None
 
-    def exports(self, target: str) -> tuple[str, ...] | None:
+    def exports(self, target: str) -> Collection[str] | None:
         if self.service is not None and target == self.service.id:
-            return tuple(self.service.exports())
+            return self.service.exports()
         return None
 
     def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],

@@ -138,23 +138,25 @@ class Service:
         gate = None if self.tape.replaying else self.gate
         if gate is not None:
             gate.enter(chain)
+        thread = _context.state
+        saved = (thread.service, thread.chain, thread.effect_depth)
         try:
             self.tape.call_in(caller, chain, export, args, kwargs)
-            with running(self, chain):
-                try:
-                    function = self.exports()[export]
-                    result = function(
-                        *from_wire(args, self),
-                        **{k: from_wire(v, self) for k, v in kwargs.items()},
-                    )
-                    wire = to_wire(result, f"the value returned by {self.id}.{export}")
-                except Exception as exc:
-                    info = error_info(exc)
-                    self.tape.raised(info)
-                    raise CallFailed(info) from None
-                self.tape.returned(wire)
-                return wire
+            thread.service, thread.chain, thread.effect_depth = self, chain, 0
+            try:
+                function = self.exports()[export]
+                result = function(
+                    *from_wire(args, self), **{k: from_wire(v, self) for k, v in kwargs.items()}
+                )
+                wire = to_wire(result, lambda: f"the value returned by {self.id}.{export}")
+            except Exception as exc:
+                info = error_info(exc)
+                self.tape.raised(info)
+                raise CallFailed(info) from None
+            self.tape.returned(wire)
+            return wire
         finally:
+            thread.service, thread.chain, thread.effect_depth = saved
             if gate is not None:
                 gate.exit()
 

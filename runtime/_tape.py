@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 import cbor2
+import msgspec
+from msgspec.structs import astuple
 
 from ._events import (
     BundleFile,
@@ -62,7 +64,12 @@ class Recorder:
         self.writer = writer
 
     def _write(self, cls: type[_Event], *fields: Any) -> None:
-        self.writer.write(cls(self.writer.next_seq, *fields))  # type: ignore[call-arg]
+        writer = self.writer
+        writer.write_fields([
+            cls.__struct_config__.tag,
+            writer.next_seq,
+            *[list(astuple(f)) if isinstance(f, msgspec.Struct) else f for f in fields],
+        ])
 
     def effect(self, kind: str, args: list[Any], value: Any, error: ErrorInfo | None) -> None:
         self._write(Effect, kind, args, value, error)

@@ -257,11 +257,6 @@ def test_journal_writer_append_to_refuses_torn_journal_until_repaired(
     assert path.read_bytes() == original
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="repair_journal overwrites an existing <name>.cut-at-<offset> side file, so a second "
-    "repair that cuts at the same offset destroys the bytes the first one set aside",
-)
 def test_repair_journal_never_overwrites_an_earlier_side_file(
     recorded: Recorded, tmp_path: Path
 ) -> None:
@@ -458,11 +453,6 @@ def test_read_journal_refuses_foreign_file_saying_what_to_pass(tmp_path: Path, n
     assert "Pass the journal.cbor of a service" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the JournalFormatError for an empty file ('... is empty: it is not a distdev "
-    "journal') says nothing about what to do, unlike the other not-a-journal messages",
-)
 def test_read_journal_refuses_empty_file_saying_what_to_pass(tmp_path: Path) -> None:
     path = tmp_path / "empty.cbor"
     path.write_bytes(b"")
@@ -471,11 +461,6 @@ def test_read_journal_refuses_empty_file_saying_what_to_pass(tmp_path: Path) -> 
     assert "journal.cbor" in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a file whose first record is an intact event but not a distdev header gets "
-    "'it has no distdev header' with no next step",
-)
 def test_read_journal_refuses_headerless_file_saying_what_to_pass(tmp_path: Path) -> None:
     path = tmp_path / "headerless.cbor"
     path.write_bytes(frame(cbor2.dumps(["output", 0, "stdout", "hi"])))
@@ -494,12 +479,6 @@ def test_read_journal_names_missing_file_and_folder(tmp_path: Path, what: str) -
         distdev.read_journal(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="repair_journal reads a missing path as b'' and says the file 'is empty', and on a "
-    "folder raises IsADirectoryError (an OSError, exit 1 with no hint) instead of the "
-    "JournalError read_journal gives",
-)
 @pytest.mark.parametrize("what", ["missing", "folder"])
 def test_repair_journal_names_missing_file_and_folder(tmp_path: Path, what: str) -> None:
     path = tmp_path / "journal.cbor"
