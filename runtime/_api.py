@@ -30,7 +30,7 @@ def import_service(path: str, *, name: str | None = None) -> ServiceProxy:
     """
     if not isinstance(path, str):
         raise ServiceLoadError("import_service needs a path string, like './billing.py'")
-    return _calling_service("import_service").spawn(path, name)  # type: ignore[no-any-return]
+    return _calling_service("import_service").spawn(path, name)
 
 
 class _Host:

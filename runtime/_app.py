@@ -56,7 +56,7 @@ class _BufferedWriter(JournalWriter):
     def __init__(self, path: Path) -> None:
         import io
 
-        super().__init__(path, io.BytesIO(), 1)  # type: ignore[arg-type]
+        super().__init__(path, io.BytesIO(), 1)
 
     def finish(self, header: Header) -> None:
         body = self._file.getvalue()  # type: ignore[attr-defined]
@@ -225,7 +225,7 @@ class App:
         args_wire, kwargs_wire = args_to_wire(args, kwargs, where)
         caller = holder if isinstance(holder, Service) else None
         thread = _context.state
-        chain = thread.chain if thread.service is not None else self._new_chain()
+        chain = (thread.chain if thread.service is not None else None) or self._new_chain()
 
         def perform() -> Any:
             return callee.handle_call(caller.id if caller else "", chain, export, args_wire,

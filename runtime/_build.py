@@ -124,8 +124,8 @@ def _format_params(signature: inspect.Signature) -> str:
     """Parameters as written in the source (string annotations unquoted)."""
     parts = []
     for p in signature.parameters.values():
-        prefix = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
-        text = prefix + p.name
+        stars = "*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else ""
+        text = stars + p.name
         annotation = _annotation(p.annotation)
         if annotation:
             text += f": {annotation}"

@@ -165,7 +165,7 @@ class Compartment:
         path, is_package = found
         module = self._new_module(name, path, name if is_package else parent)
         if is_package:
-            module.__path__ = [str(path.parent)]  # type: ignore[attr-defined]
+            module.__path__ = [str(path.parent)]
         try:
             self.exec_module(module)
         except BaseException:

@@ -19,7 +19,8 @@ FORMAT_VERSION = 1
 
 
 class _Event(msgspec.Struct, frozen=True, array_like=True, tag_field="kind"):
-    pass
+    seq: int
+    """The record's index in its journal (the header is 0)."""
 
 
 class BundleFile(msgspec.Struct, frozen=True, array_like=True):
@@ -30,10 +31,9 @@ class BundleFile(msgspec.Struct, frozen=True, array_like=True):
     source: bytes
 
 
-class Header(_Event, tag="header"):
+class Header(_Event, frozen=True, tag="header"):
     """The first record: what wrote the journal, for which service, and the service's code."""
 
-    seq: int
     format: str
     version: int
     service: str
@@ -55,10 +55,9 @@ class ErrorInfo(msgspec.Struct, frozen=True, array_like=True):
     traceback: str
 
 
-class CallIn(_Event, tag="call-in"):
+class CallIn(_Event, frozen=True, tag="call-in"):
     """Another service (or the outside, caller ``""``) called one of this service's exports."""
 
-    seq: int
     caller: str
     chain: str
     export: str
@@ -66,67 +65,58 @@ class CallIn(_Event, tag="call-in"):
     kwargs: dict[str, Any]
 
 
-class Return(_Event, tag="return"):
-    seq: int
+class Return(_Event, frozen=True, tag="return"):
     value: Any
 
 
-class Raise(_Event, tag="raise"):
-    seq: int
+class Raise(_Event, frozen=True, tag="raise"):
     error: ErrorInfo
 
 
-class CallOut(_Event, tag="call-out"):
+class CallOut(_Event, frozen=True, tag="call-out"):
     """This service called an export of another service."""
 
-    seq: int
     target: str
     export: str
     args: list[Any]
     kwargs: dict[str, Any]
 
 
-class ResultIn(_Event, tag="result"):
-    seq: int
+class ResultIn(_Event, frozen=True, tag="result"):
     value: Any
 
 
-class ErrorIn(_Event, tag="error"):
-    seq: int
+class ErrorIn(_Event, frozen=True, tag="error"):
     error: ErrorInfo
 
 
-class Effect(_Event, tag="effect"):
+class Effect(_Event, frozen=True, tag="effect"):
     """A nondeterministic value the service observed: clock, randomness, environment, a file."""
 
-    seq: int
     effect: str
     args: list[Any]
     value: Any
     error: ErrorInfo | None = None
 
 
-class Output(_Event, tag="output"):
+class Output(_Event, frozen=True, tag="output"):
     """Text the service printed or logged; recorded, never re-emitted on replay."""
 
-    seq: int
     stream: str
     text: str
 
 
-class Spawn(_Event, tag="spawn"):
+class Spawn(_Event, frozen=True, tag="spawn"):
     """The service created a child service with ``import_service``."""
 
-    seq: int
     child: str
     path: str
     name: str | None
 
 
-class Source(_Event, tag="source"):
+class Source(_Event, frozen=True, tag="source"):
     """An application file the service loaded after its header was written (a lazy import)."""
 
-    seq: int
     file: BundleFile
 
 

@@ -70,7 +70,7 @@ def encode_record(tree: list[Any]) -> bytes:
 _BSTR_HEADS = [bytes((0x40 + n,)) for n in range(24)]
 
 
-def _event_tree(event: _Event) -> list[Any]:
+def _event_tree(event: msgspec.Struct) -> list[Any]:
     fields = [
         _event_tree(f) if isinstance(f, msgspec.Struct) else f
         for f in msgspec.structs.astuple(event)
@@ -229,8 +229,8 @@ def _decode_event(payload: bytes, seq: int) -> _Event:
         event = msgspec.convert(tree, cls)
     except msgspec.ValidationError as exc:
         raise _BadRecord(f"it is not a valid {tree[0]} event ({exc})", tail_like=False) from None
-    if event.seq != seq:  # type: ignore[attr-defined]
-        raise _BadRecord(  # type: ignore[attr-defined]
+    if event.seq != seq:
+        raise _BadRecord(
             f"it carries sequence number {event.seq}, not {seq}", tail_like=False
         )
     return event

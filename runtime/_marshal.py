@@ -160,7 +160,7 @@ def _wire_other(value: Any) -> Any:
             return encode(value)
     for scalar in (bool, int, float, str, bytes):
         if isinstance(value, scalar):
-            return scalar(value)
+            return scalar(value)  # type: ignore[arg-type]
     if isinstance(value, list):
         return _wire(list(value))
     if isinstance(value, tuple):
@@ -238,7 +238,7 @@ def _from_tag(tag: int, v: Any, receiver: Receiver) -> Any:
     if tag == TAG_DECIMAL:
         return decimal.Decimal(v)
     if tag == TAG_UUID:
-        return uuid.UUID(bytes=bytes(v))
+        return uuid.UUID(bytes=bytes(v))  # v: the 16 bytes
     if tag == TAG_PROXY:
         return receiver.make_proxy(v)
     if tag == TAG_ENUM:

@@ -168,8 +168,9 @@ class Service:
         if thread.service is not self or thread.effect_depth:
             return real()
         args = to_wire(args, f"the arguments of effect {kind}")
-        if self.tape.replaying:
-            event = self.tape.effect_replayed(kind, args)  # type: ignore[union-attr]
+        tape = self.tape
+        if isinstance(tape, Replayer):
+            event = tape.effect_replayed(kind, args)
             if event.error is not None:
                 raise self._rebuild(event.error, f"effect {kind}")
             return from_wire(event.value, self)
@@ -177,10 +178,10 @@ class Service:
             try:
                 value = real()
             except Exception as exc:
-                self.tape.effect(kind, args, None, error_info(exc))
+                tape.effect(kind, args, None, error_info(exc))
                 raise
-        wire = to_wire(value, f"the value of effect {kind}")
-        self.tape.effect(kind, args, wire, None)
+        wire = to_wire(value, lambda: f"the value of effect {kind}")
+        tape.effect(kind, args, wire, None)
         return from_wire(wire, self)
 
     def output(self, stream: str, text: str) -> bool:

@@ -167,7 +167,7 @@ class Replayer:
     def diverge(self, event: _Event | None, actual: str, location: str | None = None) -> None:
         """Record and raise a divergence. It stays raised: service code that catches it gets it
         again at its next effect or call, and the replay as a whole fails with it."""
-        seq = event.seq if event is not None else self.pos  # type: ignore[attr-defined]
+        seq = event.seq if event is not None else self.pos
         expected = describe(event) if event is not None else "nothing more"
         self.divergence = ReplayDivergenceError(
             service=self.service.id,

@@ -127,23 +127,23 @@ def _datetime_module(svc: Service) -> types.ModuleType:
         _real = _dt.datetime
 
         @classmethod
-        def now(cls, tz: _dt.tzinfo | None = None) -> _dt.datetime:
-            return svc.effect("datetime.now", tz_arg(tz), lambda: _dt.datetime.now(tz))  # type: ignore[no-any-return]
+        def now(cls, tz: _dt.tzinfo | None = None) -> _dt.datetime:  # type: ignore[override]
+            return svc.effect("datetime.now", tz_arg(tz), lambda: _dt.datetime.now(tz))
 
         @classmethod
-        def utcnow(cls) -> _dt.datetime:
-            return svc.effect("datetime.utcnow", [], _dt.datetime.utcnow)  # type: ignore[no-any-return]
+        def utcnow(cls) -> _dt.datetime:  # type: ignore[override]
+            return svc.effect("datetime.utcnow", [], _dt.datetime.utcnow)
 
         @classmethod
-        def today(cls) -> _dt.datetime:
-            return svc.effect("datetime.today", [], _dt.datetime.today)  # type: ignore[no-any-return]
+        def today(cls) -> _dt.datetime:  # type: ignore[override]
+            return svc.effect("datetime.today", [], _dt.datetime.today)
 
     class date(_dt.date, metaclass=_InstanceOf):
         _real = _dt.date
 
         @classmethod
-        def today(cls) -> _dt.date:
-            return svc.effect("date.today", [], _dt.date.today)  # type: ignore[no-any-return]
+        def today(cls) -> _dt.date:  # type: ignore[override]
+            return svc.effect("date.today", [], _dt.date.today)
 
     for cls in (datetime, date):
         cls.__module__ = "datetime"
@@ -154,7 +154,7 @@ def _datetime_module(svc: Service) -> types.ModuleType:
 
 
 def _seed(svc: Service) -> int:
-    return svc.effect("random.seed", [], lambda: int.from_bytes(_os.urandom(16), "big"))  # type: ignore[no-any-return]
+    return svc.effect("random.seed", [], lambda: int.from_bytes(_os.urandom(16), "big"))
 
 
 def _random_module(svc: Service) -> types.ModuleType:
@@ -169,10 +169,10 @@ def _random_module(svc: Service) -> types.ModuleType:
 
     class SystemRandom(_random.SystemRandom):
         def random(self) -> float:
-            return svc.effect("random.system", [], _random.random)  # type: ignore[no-any-return]
+            return svc.effect("random.system", [], _random.random)
 
         def getrandbits(self, k: int) -> int:
-            return svc.effect("random.systembits", [k], lambda: _random.getrandbits(k))  # type: ignore[no-any-return]
+            return svc.effect("random.systembits", [k], lambda: _random.getrandbits(k))
 
     shared: list[Random] = []
 
@@ -203,10 +203,10 @@ def _random_module(svc: Service) -> types.ModuleType:
 
 def _uuid_module(svc: Service) -> types.ModuleType:
     def uuid1(node: int | None = None, clock_seq: int | None = None) -> _uuid.UUID:
-        return svc.effect("uuid.uuid1", [node, clock_seq], lambda: _uuid.uuid1(node, clock_seq))  # type: ignore[no-any-return]
+        return svc.effect("uuid.uuid1", [node, clock_seq], lambda: _uuid.uuid1(node, clock_seq))
 
     def uuid4() -> _uuid.UUID:
-        return svc.effect("uuid.uuid4", [], _uuid.uuid4)  # type: ignore[no-any-return]
+        return svc.effect("uuid.uuid4", [], _uuid.uuid4)
 
     return _module(_uuid, {"uuid1": uuid1, "uuid4": uuid4})
 
@@ -237,7 +237,7 @@ class _Environ(MutableMapping[str, str]):
     def _read(self, key: str) -> str | None:
         if key in self._own:
             return self._own[key]
-        return self._svc.effect("env.get", [key], lambda: _os.environ.get(key))  # type: ignore[no-any-return]
+        return self._svc.effect("env.get", [key], lambda: _os.environ.get(key))
 
     def __getitem__(self, key: str) -> str:
         value = self._read(key)
@@ -245,7 +245,7 @@ class _Environ(MutableMapping[str, str]):
             raise KeyError(key)
         return value
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         value = self._read(key)
         return default if value is None else value
 
@@ -294,7 +294,7 @@ def _os_module(svc: Service) -> types.ModuleType:
 def _pathlib_module(svc: Service, service_open: Callable[..., Any]) -> types.ModuleType:
     base: Any = type(_pathlib.Path())
 
-    class Path(base):  # type: ignore[misc,valid-type]
+    class Path(base):
         """``pathlib.Path`` whose reads are journaled and whose writes are refused."""
 
         def open(self, mode: str = "r", buffering: int = -1, encoding: str | None = None,
@@ -303,19 +303,19 @@ def _pathlib_module(svc: Service, service_open: Callable[..., Any]) -> types.Mod
 
         def read_text(self, encoding: str | None = None, errors: str | None = None) -> str:
             with self.open("r", encoding=encoding, errors=errors) as f:
-                return f.read()  # type: ignore[no-any-return]
+                return f.read()
 
         def read_bytes(self) -> bytes:
             with self.open("rb") as f:
-                return f.read()  # type: ignore[no-any-return]
+                return f.read()
 
         def write_text(self, *args: Any, **kwargs: Any) -> int:
             svc.refuse("Path.write_text (writing a file)")
-            return super().write_text(*args, **kwargs)  # type: ignore[no-any-return]
+            return super().write_text(*args, **kwargs)
 
         def write_bytes(self, data: bytes) -> int:
             svc.refuse("Path.write_bytes (writing a file)")
-            return super().write_bytes(data)  # type: ignore[no-any-return]
+            return super().write_bytes(data)
 
     Path.__module__ = "pathlib"
     return _module(_pathlib, {"Path": Path, "PosixPath": Path})
@@ -395,7 +395,7 @@ def _service_open(svc: Service) -> Callable[..., Any]:
         data: bytes = svc.effect("file.read", [_journaled_path(svc, path)], read)
         stream = io.BytesIO(data)
         if "b" in mode:
-            stream.name = str(path)  # type: ignore[misc]
+            stream.name = str(path)
             return stream
         text = io.TextIOWrapper(stream, encoding=encoding or "utf-8", errors=errors,
                                 newline=newline)

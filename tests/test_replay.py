@@ -146,7 +146,8 @@ def test_divergent_outgoing_call_names_sequence_number_and_edited_line(
     assert err.index("orders/orders.py (changed)") < err.index("diverged")
     assert f"event {charge.seq}" in err
     assert f"orders/orders.py:{edited_line}" in err
-    assert "app/billing.charge('ann', 2400)" in err and "charge('ann', 1)" in err
+    assert f"app/billing.charge('ann', {charge.args[1]})" in err  # what the journal holds
+    assert "charge('ann', 1)" in err  # what the edited code did
 
 
 def test_interactive_replay_opens_a_prompt_inside_the_service(shop: distdev.App) -> None:

@@ -128,8 +128,8 @@ def replay(args: argparse.Namespace, out: Out) -> int:
 
 def inspect(args: argparse.Namespace, out: Out) -> int:
     contents = read_journal(args.journal)
-    rows = [
-        {"seq": e.seq, "kind": e.__struct_config__.tag, "offset": off, "summary": describe(e)}  # type: ignore[attr-defined]
+    rows: list[dict[str, Any]] = [
+        {"seq": e.seq, "kind": e.__struct_config__.tag, "offset": off, "summary": describe(e)}
         for e, off in zip(contents.events, contents.offsets)
     ]
     torn = None if contents.torn is None else vars(contents.torn)
