@@ -4,9 +4,9 @@ A two-service app (``app.py`` imports ``worker.py`` with ``import_service``) is 
 live with ``distdev.App``; every membrane call then journals four events (call-out and result in
 the caller's journal, call-in and return in the callee's). Two figures:
 
-* service to service: ``app.proxy("app").loop(n)`` runs ``worker.add(i, 2)`` n times inside the
+* service to service: ``app.service("app").loop(n)`` runs ``worker.add(i, 2)`` n times inside the
   root service; the time of that one outside call divided by n (nothing subtracted);
-* outside to service: ``app.proxy("app/worker").add(1, 2)`` per call, in a Python loop.
+* outside to service: ``app.service("app/worker").add(1, 2)`` per call, in a Python loop.
 
 The baseline runs the very same files as plain Python (``import_service`` replaced by an ordinary
 module import), in the same loops. A diagnostic row repeats the service-to-service loop with the
@@ -74,7 +74,7 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
     app.build()
     app.go_live()
     try:
-        root, worker = app.proxy("app"), app.proxy("app/worker")
+        root, worker = app.service("app"), app.service("app/worker")
         progress(f"membrane: service->service, {reps} x {n:,} calls")
         s2s = _per_call_us(lambda: root.loop(n), n, reps)
         s2s_base = _per_call_us(lambda: plain.loop(n), n, reps)
@@ -106,7 +106,7 @@ def profile(tmp: Path, calls: int = 20_000, top: int = 25) -> str:
     app = distdev.App(folder / "app.py", out=tmp / "profile-out", state=tmp / "profile-state")
     app.build()
     app.go_live()
-    root = app.proxy("app")
+    root = app.service("app")
     root.loop(100)
     profiler = cProfile.Profile()
     try:

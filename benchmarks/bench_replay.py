@@ -71,7 +71,7 @@ def record_journal(tmp: Path, target_events: int) -> tuple[Path, dict[str, int]]
     try:
         already = len(distdev.read_journal(app.journal("counter")).events)  # header + build
         calls = max(1, (target_events - already) // EVENTS_PER_CALL)
-        counter = app.proxy("counter")
+        counter = app.service("counter")
         for i in range(calls):
             counter.step(i)
         journal = app.journal("counter")

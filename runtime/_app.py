@@ -158,8 +158,9 @@ class App:
         self.phase = "runtime"
 
     def service(self, service_id: str) -> ServiceProxy:
-        """A proxy to a service, for calling it from outside (tests, tools)."""
-        return self.proxy(service_id)
+        """A proxy to a service, held by the outside: calls arrive from caller ``""``."""
+        self._service(service_id)
+        return make_proxy(service_id, self, None)
 
     def state(self, service_id: str) -> dict[str, Any]:
         """A service's JSON-ready state, as ``distdev replay --json`` prints it."""
@@ -193,11 +194,6 @@ class App:
         return f"{self._chain_prefix}-{next(self._chains)}"
 
     # -- the router -------------------------------------------------------------------------
-
-    def proxy(self, service_id: str) -> ServiceProxy:
-        """A proxy to a service, held by the outside (calls arrive from caller ``""``)."""
-        self._service(service_id)
-        return make_proxy(service_id, self, None)
 
     def _service(self, service_id: str) -> Service:
         service = self.services.get(service_id)

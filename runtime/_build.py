@@ -123,7 +123,11 @@ def describe_export(name: str, function: Any) -> dict[str, Any]:
 def _format_params(signature: inspect.Signature) -> str:
     """Parameters as written in the source (string annotations unquoted)."""
     parts = []
-    for p in signature.parameters.values():
+    params = list(signature.parameters.values())
+    for i, p in enumerate(params):
+        if p.kind is p.KEYWORD_ONLY and (i == 0 or params[i - 1].kind < p.KEYWORD_ONLY):
+            if not any(q.kind is q.VAR_POSITIONAL for q in params):
+                parts.append("*")
         stars = "*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else ""
         text = stars + p.name
         annotation = _annotation(p.annotation)
@@ -132,6 +136,9 @@ def _format_params(signature: inspect.Signature) -> str:
         if p.default is not p.empty:
             text += f" = {p.default!r}" if annotation else f"={p.default!r}"
         parts.append(text)
+        if p.kind is p.POSITIONAL_ONLY and (i + 1 == len(params)
+                                            or params[i + 1].kind is not p.POSITIONAL_ONLY):
+            parts.append("/")
     return ", ".join(parts)
 
 

@@ -104,6 +104,14 @@ APP = {
 
         def make_service() -> None:
             import_service("./a.py")
+
+        def declare_host() -> None:
+            from distdev import host
+            host.process(http=9000)
+
+        def copy_with_a_library(source: str, target: str) -> None:
+            import shutil  # shared code: its writes are caught by the audit hook
+            shutil.copyfile(source, target)
     """,
 }
 
@@ -216,9 +224,20 @@ def test_writing_a_file_is_refused(app: distdev.App, tmp_path: Path) -> None:
     assert not target.exists()
 
 
-def test_import_service_at_runtime_is_a_phase_error(app: distdev.App) -> None:
+def test_a_library_writing_for_service_code_is_refused(app: distdev.App, tmp_path: Path) -> None:
+    source = tmp_path / "source.txt"
+    source.write_text("data")
+    with pytest.raises(DeterminismError, match="writing the file"):
+        app.service("app/b").copy_with_a_library(str(source), str(tmp_path / "copy.txt"))
+    assert not (tmp_path / "copy.txt").exists()
+
+
+@pytest.mark.parametrize("export", ["make_service", "declare_host"])
+def test_build_time_declarations_at_runtime_are_phase_errors(
+    app: distdev.App, export: str
+) -> None:
     with pytest.raises(distdev.PhaseError, match="at runtime"):
-        app.service("app/b").make_service()
+        getattr(app.service("app/b"), export)()
 
 
 def test_sibling_id_clash_suggests_name(
