@@ -40,26 +40,31 @@ _SERVICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
 class CallGate:
-    """One call at a time per service; a call on the chain already inside may re-enter."""
+    """One call at a time per service; a call on the chain already inside may re-enter.
+
+    A chain is one logical thread of control (in one process, calls run on the caller's thread),
+    so only the thread that holds the gate can see its own chain here: the re-entry test needs
+    no lock, and an uncontended call pays for one plain lock, not a condition variable.
+    """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._chain: str | None = None
         self._depth = 0
 
     def enter(self, chain: str) -> None:
-        with self._cond:
-            while self._depth and self._chain != chain:
-                self._cond.wait()
-            self._chain = chain
+        if self._depth and self._chain == chain:
             self._depth += 1
+            return
+        self._lock.acquire()
+        self._chain = chain
+        self._depth = 1
 
     def exit(self) -> None:
-        with self._cond:
-            self._depth -= 1
-            if not self._depth:
-                self._chain = None
-                self._cond.notify()
+        self._depth -= 1
+        if not self._depth:
+            self._chain = None
+            self._lock.release()
 
 
 class Service:

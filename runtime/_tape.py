@@ -42,6 +42,11 @@ if TYPE_CHECKING:
 _PASSIVE = (Output, Source)
 
 
+def _listed(struct: msgspec.Struct) -> list[Any]:
+    """A nested Struct in the array form its event's CBOR holds."""
+    return list(astuple(struct))
+
+
 class CallFailed(Exception):
     """An exception raised on the far side of a membrane, in its wire form."""
 
@@ -63,49 +68,46 @@ class Recorder:
     def __init__(self, writer: JournalWriter) -> None:
         self.writer = writer
 
-    def _write(self, cls: type[_Event], *fields: Any) -> None:
+    def _write(self, kind: str, *fields: Any) -> None:
+        """Append ``[kind, seq, *fields]``; nested Structs must be given as lists (``_listed``)."""
         writer = self.writer
-        writer.write_fields([
-            cls.__struct_config__.tag,
-            writer.next_seq,
-            *[list(astuple(f)) if isinstance(f, msgspec.Struct) else f for f in fields],
-        ])
+        writer.write_fields([kind, writer.next_seq, *fields])
 
     def effect(self, kind: str, args: list[Any], value: Any, error: ErrorInfo | None) -> None:
-        self._write(Effect, kind, args, value, error)
+        self._write("effect", kind, args, value, None if error is None else _listed(error))
 
     def output(self, stream: str, text: str) -> bool:
-        self._write(Output, stream, text)
+        self._write("output", stream, text)
         return True
 
     def spawn(self, child: str, path: str, name: str | None) -> None:
-        self._write(Spawn, child, path, name)
+        self._write("spawn", child, path, name)
 
     def source(self, file: BundleFile) -> None:
-        self._write(Source, file)
+        self._write("source", _listed(file))
 
     def call_out(
         self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
         perform: Callable[[], Any],
     ) -> Any:
-        self._write(CallOut, target, export, args, kwargs)
+        self._write("call-out", target, export, args, kwargs)
         try:
             result = perform()
         except CallFailed as failed:
-            self._write(ErrorIn, failed.info)
+            self._write("error", _listed(failed.info))
             raise
-        self._write(ResultIn, result)
+        self._write("result", result)
         return result
 
     def call_in(self, caller: str, chain: str, export: str, args: list[Any],
                 kwargs: dict[str, Any]) -> None:
-        self._write(CallIn, caller, chain, export, args, kwargs)
+        self._write("call-in", caller, chain, export, args, kwargs)
 
     def returned(self, value: Any) -> None:
-        self._write(Return, value)
+        self._write("return", value)
 
     def raised(self, info: ErrorInfo) -> None:
-        self._write(Raise, info)
+        self._write("raise", _listed(info))
 
 
 class Detached(Recorder):
@@ -114,7 +116,7 @@ class Detached(Recorder):
     def __init__(self) -> None:
         pass
 
-    def _write(self, cls: type[_Event], *fields: Any) -> None:
+    def _write(self, kind: str, *fields: Any) -> None:
         pass
 
 
