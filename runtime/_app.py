@@ -115,6 +115,16 @@ class App:
         self.phase = "built"
         return self.build_output
 
+    def start(self) -> App:
+        """Build, then go live; on failure, close what was opened. Returns the App."""
+        try:
+            self.build()
+            self.go_live()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
     def header(self, service: Service) -> Header:
         return Header(
             seq=0,

@@ -45,14 +45,7 @@ class DevHost:
 
     def start(self) -> None:
         """Build and go live; serve the ingress if the root declared one (or a port is given)."""
-        app = App(self.entry, out=self.out, state=self.state)
-        try:
-            app.build()
-            app.go_live()
-        except BaseException:
-            app.close()
-            raise
-        self.app = app
+        app = self.app = App(self.entry, out=self.out, state=self.state).start()
         root = app.services[app.root_id]
         port = self.port if self.port is not None else (root.host or {}).get("http")
         self.report(f"built {len(app.services)} services into {self.out}")

@@ -39,7 +39,8 @@ def _build(app_path: Path, out_dir: Path, state: Path | None = None) -> App:
         raise
     except Exception as exc:
         app.close()
-        raise UserCodeFailed(f"the build of {app_path} failed in the application's code", exc)
+        title = f"the build of {app_path} failed in the application's code"
+        raise UserCodeFailed(title, exc) from exc
     return app
 
 
@@ -84,7 +85,8 @@ def dev(args: argparse.Namespace, out: Out) -> int:
     except DistdevError:
         raise
     except Exception as exc:
-        raise UserCodeFailed(f"the build of {args.app} failed in the application's code", exc)
+        title = f"the build of {args.app} failed in the application's code"
+        raise UserCodeFailed(title, exc) from exc
     return 0
 
 

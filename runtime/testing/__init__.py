@@ -31,13 +31,7 @@ def load_app(
     The build output goes to ``out`` (a new temporary folder by default) and runtime journals
     to ``state`` (``out``'s sibling "state" by default). Close the App when done.
     """
-    base = Path(tempfile.mkdtemp(prefix="distdev-test-")) if out is None else None
-    app = App(path, out=base / "build" if base else out,  # type: ignore[arg-type]
-              state=state if state is not None else (base / "state" if base else None))
-    try:
-        app.build()
-        app.go_live()
-    except BaseException:
-        app.close()
-        raise
-    return app
+    if out is None:
+        base = Path(tempfile.mkdtemp(prefix="distdev-test-"))
+        out, state = base / "build", base / "state" if state is None else state
+    return App(path, out=out, state=state).start()
