@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -25,17 +25,26 @@ def replay_json(journal: Path, *extra: str, cwd: Path | None = None,
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> distdev.App:
-    """The shop built in this process (PYTHONHASHSEED=0), after a few runtime calls."""
+def shop_with_build_states(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[distdev.App, dict[str, dict[str, Any]]]]:
+    """The shop built in this process (PYTHONHASHSEED=0), each service's state right after the
+    build, and then a few runtime calls."""
     base = tmp_path_factory.mktemp("shop")
     app = load_app(SHOP / "app.py", out=base / "build", state=base / "state")
+    built_states = {service_id: app.state(service_id) for service_id in app.services}
     root = app.service("app")
     root.place_order("ann", "book", 2)
     root.place_order("bob", "lamp", 1)
     with pytest.raises(KeyError):
         root.place_order("cy", "piano", 1)
-    yield app
+    yield app, built_states
     app.close()
+
+
+@pytest.fixture
+def shop(shop_with_build_states: tuple[distdev.App, dict[str, Any]]) -> distdev.App:
+    return shop_with_build_states[0]
 
 
 def test_build_of_shop_writes_one_journal_per_service(shop: distdev.App) -> None:
@@ -46,6 +55,17 @@ def test_build_of_shop_writes_one_journal_per_service(shop: distdev.App) -> None
     for service in manifest["services"]:
         journal = shop.out / service["journal"]
         assert distdev.read_journal(journal).header.service == service["id"]
+
+
+def test_build_journals_replay_to_the_state_the_build_left(
+    shop_with_build_states: tuple[distdev.App, dict[str, Any]], tmp_path: Path
+) -> None:
+    shop, built_states = shop_with_build_states
+    env = {"PYTHONHASHSEED": "4242", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for service_id in shop.services:
+        build_journal = shop.out / "services" / service_id / "journal.cbor"
+        replayed = replay_json(build_journal, env=env)
+        assert replayed["state"] == built_states[service_id], service_id
 
 
 def test_replay_in_fresh_process_under_another_hash_seed_matches_live_state(
