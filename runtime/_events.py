@@ -56,13 +56,18 @@ class ErrorInfo(msgspec.Struct, frozen=True, array_like=True):
 
 
 class CallIn(_Event, frozen=True, tag="call-in"):
-    """Another service (or the outside, caller ``""``) called one of this service's exports."""
+    """Another service (or the outside, caller ``""``) called one of this service's exports.
+
+    ``caller_seq`` is the seq of the matching call-out in the caller's journal, when the call
+    came over a network: (caller, caller_seq) identifies a call that is re-sent after a crash.
+    """
 
     caller: str
     chain: str
     export: str
     args: list[Any]
     kwargs: dict[str, Any]
+    caller_seq: int | None = None
 
 
 class Return(_Event, frozen=True, tag="return"):

@@ -98,7 +98,7 @@ class _JournalRouter:
             args, kwargs, lambda p: f"argument {p!r} of {target}.{export}"
         )
         if isinstance(holder, Service):
-            def unreachable() -> Any:
+            def unreachable(call_seq: int | None) -> Any:
                 raise ServiceUnavailableError(
                     f"{service.id} was restored alone from its journal, so {target} is not "
                     f"reachable from here; run the application (distdev dev / up) to call it"

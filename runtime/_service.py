@@ -136,7 +136,8 @@ class Service:
         return exports
 
     def handle_call(
-        self, caller: str, chain: str, export: str, args: list[Any], kwargs: dict[str, Any]
+        self, caller: str, chain: str, export: str, args: list[Any], kwargs: dict[str, Any],
+        caller_seq: int | None = None,
     ) -> Any:
         """Run one incoming call; return its result's wire form or raise ``CallFailed``."""
         # A replay runs on one thread in journal order; its re-entries need no gate.
@@ -146,7 +147,7 @@ class Service:
         thread = _context.state
         saved = (thread.service, thread.chain, thread.effect_depth)
         try:
-            self.tape.call_in(caller, chain, export, args, kwargs)
+            self.tape.call_in(caller, chain, export, args, kwargs, caller_seq)
             thread.service, thread.chain, thread.effect_depth = self, chain, 0
             try:
                 function = self.exports()[export]
@@ -278,7 +279,7 @@ class Service:
 
     def call_out(
         self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
-        perform: Callable[[], Any],
+        perform: Callable[[int | None], Any],
     ) -> Any:
         """Make an outgoing call through the tape; return the result, rebuilt here."""
         try:

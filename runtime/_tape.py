@@ -68,6 +68,9 @@ class Recorder:
     def __init__(self, writer: JournalWriter) -> None:
         self.writer = writer
 
+    def seq_of_next(self) -> int | None:
+        return self.writer.next_seq
+
     def _write(self, kind: str, *fields: Any) -> None:
         """Append ``[kind, seq, *fields]``; nested Structs must be given as lists (``_listed``)."""
         writer = self.writer
@@ -88,11 +91,14 @@ class Recorder:
 
     def call_out(
         self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
-        perform: Callable[[], Any],
+        perform: Callable[[int | None], Any],
     ) -> Any:
+        """Journal the call-out, then ``perform(its seq)``: the seq identifies the call if a
+        network transport has to re-send it."""
+        seq = self.seq_of_next()
         self._write("call-out", target, export, args, kwargs)
         try:
-            result = perform()
+            result = perform(seq)
         except CallFailed as failed:
             self._write("error", _listed(failed.info))
             raise
@@ -100,8 +106,8 @@ class Recorder:
         return result
 
     def call_in(self, caller: str, chain: str, export: str, args: list[Any],
-                kwargs: dict[str, Any]) -> None:
-        self._write("call-in", caller, chain, export, args, kwargs)
+                kwargs: dict[str, Any], caller_seq: int | None = None) -> None:
+        self._write("call-in", caller, chain, export, args, kwargs, caller_seq)
 
     def returned(self, value: Any) -> None:
         self._write("return", value)
@@ -118,6 +124,9 @@ class Detached(Recorder):
 
     def _write(self, kind: str, *fields: Any) -> None:
         pass
+
+    def seq_of_next(self) -> int | None:
+        return None
 
 
 def same(a: Any, b: Any) -> bool:
@@ -215,7 +224,7 @@ class Replayer:
 
     def call_out(
         self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
-        perform: Callable[[], Any],
+        perform: Callable[[int | None], Any],
     ) -> Any:
         def doing() -> str:
             return f"called {target}.{export}({_call_args(args, kwargs)})"
@@ -244,13 +253,14 @@ class Replayer:
         """Re-deliver a recorded incoming call; its recorded outcome is checked on the way out."""
         try:
             self.service.handle_call(
-                event.caller, event.chain, event.export, event.args, event.kwargs
+                event.caller, event.chain, event.export, event.args, event.kwargs,
+                event.caller_seq,
             )
         except CallFailed:
             pass  # the journal recorded that it raised; ``raised`` checked it
 
     def call_in(self, caller: str, chain: str, export: str, args: list[Any],
-                kwargs: dict[str, Any]) -> None:
+                kwargs: dict[str, Any], caller_seq: int | None = None) -> None:
         pass  # the replayer itself read the CallIn it is delivering
 
     def returned(self, value: Any) -> None:
