@@ -40,6 +40,7 @@ __all__ = [
     "check_journal",
     "repair_journal",
     "RepairReport",
+    "cut_journal",
 ]
 
 _WHAT_TO_PASS = (
@@ -128,6 +129,9 @@ class JournalWriter:
         if self.dirty:
             self._file.flush()
             self.dirty = False
+
+    def fileno(self) -> int:
+        return self._file.fileno()
 
     def sync(self) -> None:
         self.flush()
@@ -370,6 +374,12 @@ def repair_journal(path: str | os.PathLike[str], *, force: bool = False) -> Repa
         kept = exc.seq
     if cut_at == len(data):
         return RepairReport(p, kept, 0, None)
+    return RepairReport(p, kept, len(data) - cut_at, cut_journal(p, data, cut_at))
+
+
+def cut_journal(p: Path, data: bytes, cut_at: int) -> Path:
+    """Truncate the journal at ``cut_at``, first moving the bytes after it to a side file
+    (never overwriting one); return the side file."""
     side = p.with_name(f"{p.name}.cut-at-{cut_at}")
     serial = 1
     while side.exists():  # never overwrite what an earlier repair set aside
@@ -382,4 +392,4 @@ def repair_journal(path: str | os.PathLike[str], *, force: bool = False) -> Repa
     with open(p, "r+b") as f:
         f.truncate(cut_at)
         os.fsync(f.fileno())
-    return RepairReport(p, kept, len(data) - cut_at, side)
+    return side

@@ -15,7 +15,7 @@ import hashlib
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Collection
+from typing import Any, Callable, Collection, Protocol
 
 from ._events import CallIn, Header, Source, _Event
 from ._failures import rebuild_exception
@@ -28,7 +28,7 @@ from ._tape import CallFailed, Detached, Replayer, StopReplay
 from ._version import recorded_hash_seed
 from .errors import HashSeedError, ReplayDivergenceError, ServiceUnavailableError
 
-__all__ = ["replay", "ReplayedService", "SourceDifference", "source_differences"]
+__all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,17 +78,32 @@ def _materialize(contents: JournalContents) -> Path:
     return root
 
 
+class Transport(Protocol):
+    """Carries a restored service's calls to the other services once it is live."""
+
+    def send(self, caller: Service, target: str, export: str, args: list[Any],
+             kwargs: dict[str, Any], call_seq: int | None) -> Any:
+        """Send one call; return the result's wire form or raise ``CallFailed``."""
+        ...
+
+    def exports(self, target: str) -> Collection[str] | None: ...
+
+
 class _JournalRouter:
-    """Routes the restored service's calls: out to nothing (the journal answers while
-    replaying; afterwards other services are unreachable), in from the outside."""
+    """Routes the restored service's calls. Outgoing calls are answered by the journal while
+    replaying (``Replayer`` never performs them); afterwards they go to the ``transport`` if
+    the service was connected, and are refused if it was restored alone. Calls from the
+    outside run here, followed by ``after_call`` (a durability barrier, when live)."""
 
     def __init__(self) -> None:
         self.service: Service | None = None
+        self.transport: Transport | None = None
+        self.after_call: Callable[[], None] | None = None
 
     def exports(self, target: str) -> Collection[str] | None:
         if self.service is not None and target == self.service.id:
             return self.service.exports()
-        return None
+        return self.transport.exports(target) if self.transport is not None else None
 
     def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
@@ -98,18 +113,30 @@ class _JournalRouter:
             args, kwargs, lambda p: f"argument {p!r} of {target}.{export}"
         )
         if isinstance(holder, Service):
-            def unreachable(call_seq: int | None) -> Any:
-                raise ServiceUnavailableError(
-                    f"{service.id} was restored alone from its journal, so {target} is not "
-                    f"reachable from here; run the application (distdev dev / up) to call it"
-                )
-
-            return holder.call_out(target, export, args_wire, kwargs_wire, unreachable)
+            return holder.call_out(target, export, args_wire, kwargs_wire,
+                                   self._sender(holder, target, export, args_wire, kwargs_wire))
         try:
             wire = service.handle_call("", uuid.uuid4().hex, export, args_wire, kwargs_wire)
         except CallFailed as failed:
             raise rebuild_exception(failed.info, target, service) from None
+        finally:
+            if self.after_call is not None:
+                self.after_call()
         return from_wire(wire, service)
+
+    def _sender(self, holder: Service, target: str, export: str, args: list[Any],
+                kwargs: dict[str, Any]) -> Callable[[int | None], Any]:
+        transport = self.transport
+        if transport is not None:
+            return lambda seq: transport.send(holder, target, export, args, kwargs, seq)
+
+        def unreachable(call_seq: int | None) -> Any:
+            raise ServiceUnavailableError(
+                f"{holder.id} was restored alone from its journal, so {target} is not "
+                f"reachable from here; run the application (distdev dev / up) to call it"
+            )
+
+        return unreachable
 
 
 class ReplayedService:
@@ -137,6 +164,14 @@ class ReplayedService:
     def state(self) -> dict[str, Any]:
         """The JSON-ready state (the same mapping ``distdev replay --json`` prints)."""
         return service_state(self.namespace)
+
+    def connect(self, transport: Transport, after_call: Callable[[], None] | None = None) -> None:
+        """Let the live service reach the other services through ``transport``; run
+        ``after_call`` after each call from the outside (``proxy()``)."""
+        router = self.service.router
+        assert isinstance(router, _JournalRouter)
+        router.transport = transport
+        router.after_call = after_call
 
     def proxy(self) -> ServiceProxy:
         """A proxy for calling the restored service; nothing it does is journaled."""

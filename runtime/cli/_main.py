@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DistdevError, JournalError, ReplayDivergenceError
-from . import _commands
+from . import _commands, _engine
 from ._render import Out
 
 EXIT_OK, EXIT_USER, EXIT_DAMAGE = 0, 1, 2
@@ -56,6 +56,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", type=Path, metavar="APP.py|OUT")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_commands.graph)
+
+    p = sub.add_parser("up", help="run every service of a build as its own process")
+    p.add_argument("out", type=Path, nargs="?", default=Path(".distdev/build"), metavar="OUT")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.add_argument("--detach", action="store_true", help="run in the background")
+    p.add_argument("--tcp", action="store_true", help="loopback TCP instead of Unix sockets")
+    p.add_argument("--port", type=int, help="serve the root's ingress on this port instead")
+    p.add_argument("--no-sync", action="store_true",
+                   help="journal without fdatasync (faster; a crash may lose recent calls)")
+    p.set_defaults(handler=_engine.up)
+
+    p = sub.add_parser("down", help="stop a deployment started by `distdev up`")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.set_defaults(handler=_engine.down)
+
+    p = sub.add_parser("status", help="list a deployment's services and their processes")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_engine.status)
+
+    p = sub.add_parser("call", help="call an export of a running deployment")
+    p.add_argument("target", metavar="SERVICE_ID.EXPORT")
+    p.add_argument("args", nargs="*", metavar="JSON_ARG")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_engine.call)
 
     journal = sub.add_parser("journal", help="check or repair a journal file")
     jsub = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")

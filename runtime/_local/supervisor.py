@@ -1,0 +1,260 @@
+"""The local engine's supervisor: one process per service on this machine.
+
+``up`` prepares the state folder (each service's state journal starts as a copy of its build
+journal), chooses addresses, starts every service process, relays their output prefixed with the
+service id (and into ``STATE/logs/<id>.log``), and restarts any that dies: it replays its whole
+journal and resumes. ``down`` stops a deployment and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import IO, Callable
+
+from ..errors import DistdevError
+from .deployment import Deployment, ServiceEntry
+from .host import READY
+
+_UNIX_PATH_MAX = 100
+START_TIMEOUT = 120.0
+
+
+def _addresses(ids: list[str], state: Path, transport: str) -> dict[str, str]:
+    if transport == "tcp":
+        ports = []
+        for _ in ids:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                ports.append(probe.getsockname()[1])
+        return {sid: f"tcp:127.0.0.1:{port}" for sid, port in zip(ids, ports)}
+    folder = state / "sockets"
+    if len(str(folder)) + 12 > _UNIX_PATH_MAX:  # socket paths are limited to ~108 bytes
+        digest = hashlib.sha256(str(state).encode()).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / f"distdev-{os.getuid()}" / digest
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return {sid: f"unix:{folder / f'{i}.sock'}" for i, sid in enumerate(ids)}
+
+
+def prepare(out: Path, state: Path, transport: str, http: int | None) -> Deployment:
+    """Write the deployment file and seed each service's state journal from the build."""
+    out, state = out.resolve(), state.resolve()
+    manifest_path = out / "manifest.json"
+    if not manifest_path.is_file():
+        raise DistdevError(f"no build in {out}: run `distdev build APP.py -o {out}` first")
+    manifest = json.loads(manifest_path.read_text())
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "logs").mkdir(exist_ok=True)
+    ids = [s["id"] for s in manifest["services"]]
+    addresses = _addresses(ids, state, transport)
+    services = {}
+    for spec in manifest["services"]:
+        journal = state / spec["id"] / "journal.cbor"
+        if not journal.exists():
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out / spec["journal"], journal)
+        port = (spec["host"] or {}).get("http") if spec["id"] == manifest["root"] else None
+        if port is not None and http is not None:
+            port = http
+        services[spec["id"]] = ServiceEntry(spec["id"], addresses[spec["id"]], http=port)
+    deployment = Deployment(
+        out=str(out.resolve()), state=str(state.resolve()),
+        secret_file=str((out / manifest["secret"]).resolve()), hash_seed=manifest["hash_seed"],
+        root=manifest["root"], services=services,
+        exports={s["id"]: [e["name"] for e in s["exports"]] for s in manifest["services"]},
+        supervisor=os.getpid(),
+    )
+    deployment.save()
+    return deployment
+
+
+class Supervisor:
+    def __init__(self, deployment: Deployment, echo: Callable[[str], None],
+                 durable: bool = True) -> None:
+        self.deployment = deployment
+        self.echo = echo
+        self.durable = durable
+        self.processes: dict[str, subprocess.Popen[str]] = {}
+        self.ready: dict[str, threading.Event] = {}
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def start_all(self) -> None:
+        for service_id in self.deployment.services:
+            self._start(service_id)
+        deadline = time.monotonic() + START_TIMEOUT
+        for service_id, ready in self.ready.items():
+            if not ready.wait(max(0.0, deadline - time.monotonic())):
+                self.stop_all()
+                raise DistdevError(
+                    f"{service_id} did not start within {START_TIMEOUT:.0f} s; its log is "
+                    f"{self._log_path(service_id)}"
+                )
+        self.deployment.ready = True
+        self._save()
+
+    def _start(self, service_id: str) -> None:
+        env = dict(os.environ)
+        if self.deployment.hash_seed is not None:
+            env["PYTHONHASHSEED"] = self.deployment.hash_seed
+        command = [sys.executable, "-m", "distdev._local.host", "--state",
+                   self.deployment.state, "--id", service_id]
+        if not self.durable:
+            command.append("--no-sync")
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+        ready = self.ready[service_id] = threading.Event()
+        with self._lock:
+            self.processes[service_id] = process
+            self.deployment.services[service_id].pid = process.pid
+        self._save()
+        threading.Thread(target=self._relay, args=(service_id, process.stdout, ready),
+                         daemon=True).start()
+
+    def _log_path(self, service_id: str) -> Path:
+        return Path(self.deployment.state) / "logs" / (service_id.replace("/", "__") + ".log")
+
+    def _relay(self, service_id: str, stream: IO[str] | None, ready: threading.Event) -> None:
+        assert stream is not None
+        with open(self._log_path(service_id), "a") as log:
+            for line in stream:
+                if line.strip() == READY:
+                    ready.set()
+                    line = "ready\n"
+                log.write(line)
+                log.flush()
+                self.echo(f"[{service_id}] {line.rstrip()}")
+
+    def _save(self) -> None:
+        with self._lock:
+            self.deployment.save()
+
+    def watch(self) -> None:
+        """Restart any service process that dies, until ``stop_all``."""
+        while not self.stopping.wait(0.1):
+            for service_id, process in list(self.processes.items()):
+                code = process.poll()
+                if code is None or self.stopping.is_set():
+                    continue
+                entry = self.deployment.services[service_id]
+                entry.restarts += 1
+                self.echo(f"[{service_id}] exited with {code}; restarting (restart "
+                          f"{entry.restarts}), it replays its journal")
+                self._start(service_id)
+
+    def stop_all(self) -> None:
+        self.stopping.set()
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for entry in self.deployment.services.values():
+            entry.pid = None
+        self.deployment.supervisor = None
+        self.deployment.ready = False
+        self._save()
+
+
+def run_foreground(out: Path, state: Path, transport: str, http: int | None,
+                   echo: Callable[[str], None], durable: bool = True) -> None:
+    """``distdev up`` without --detach: start, supervise until SIGINT/SIGTERM, stop."""
+    deployment = prepare(out, state, transport, http)
+    supervisor = Supervisor(deployment, echo, durable)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        supervisor.start_all()
+        echo(f"deployment up: {len(deployment.services)} services (state in {state})")
+        watcher = threading.Thread(target=supervisor.watch, daemon=True)
+        watcher.start()
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        supervisor.stop_all()
+        echo("deployment down")
+
+
+def start_detached(argv: list[str], state: Path) -> Deployment:
+    """Run the supervisor in the background (its own session); return once it is ready."""
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "logs").mkdir(exist_ok=True)
+    log = open(state / "logs" / "supervisor.log", "a")
+    process = subprocess.Popen([sys.executable, "-m", "distdev.cli", *argv],
+                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DistdevError(f"the supervisor exited; see {state / 'logs' / 'supervisor.log'}")
+        try:
+            deployment = Deployment.load(state)
+            if deployment.ready and deployment.supervisor == process.pid:
+                return deployment
+        except (DistdevError, json.JSONDecodeError, TypeError):
+            pass
+        time.sleep(0.1)
+    raise DistdevError(f"the deployment did not start; see {state / 'logs'}")
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _is_service_process(pid: int | None) -> bool:
+    """Whether ``pid`` is still a distdev service process (not a reused pid)."""
+    try:
+        return b"distdev._local.host" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def down(state: Path, echo: Callable[[str], None]) -> int:
+    """Stop the deployment in ``state``; return how many processes were stopped."""
+    deployment = Deployment.load(state)
+    stopped = 0
+    if pid_alive(deployment.supervisor):
+        os.kill(deployment.supervisor, signal.SIGTERM)  # type: ignore[arg-type]
+        deadline = time.monotonic() + 30
+        while pid_alive(deployment.supervisor) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stopped += 1
+        deployment = Deployment.load(state)
+    for entry in deployment.services.values():  # whatever a dead supervisor left behind
+        if pid_alive(entry.pid) and _is_service_process(entry.pid):
+            os.kill(entry.pid, signal.SIGKILL)  # type: ignore[arg-type]
+            stopped += 1
+            echo(f"killed {entry.id} (pid {entry.pid}), left by a supervisor that is gone")
+        entry.pid = None
+    deployment.supervisor = None
+    deployment.ready = False
+    deployment.save()
+    return stopped

@@ -1,0 +1,137 @@
+"""The commands of the local engine: up, down, status, call."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+import uuid
+from typing import Any
+
+from cbor2 import CBORTag
+from rich.table import Table
+
+from .. import _marshal as m
+from .._events import ErrorInfo
+from .._journal import read_journal
+from .._local import supervisor
+from .._local.client import Connection
+from .._local.deployment import Deployment
+from .._tape import CallFailed
+from ..errors import DistdevError, JournalError
+from ._render import Out
+
+
+def up(args: argparse.Namespace, out: Out) -> int:
+    transport = "tcp" if args.tcp else "unix"
+    if args.detach:
+        argv = ["up", str(args.out), "--state", str(args.state)]
+        argv += ["--tcp"] if args.tcp else []
+        argv += ["--port", str(args.port)] if args.port is not None else []
+        argv += ["--no-sync"] if args.no_sync else []
+        deployment = supervisor.start_detached(argv, args.state)
+        out.info(f"deployment up in the background: {len(deployment.services)} services "
+                 f"(supervisor pid {deployment.supervisor}); `distdev down` stops it")
+        return 0
+
+    def echo(line: str) -> None:
+        print(line, flush=True)
+
+    supervisor.run_foreground(args.out, args.state, transport, args.port, echo,
+                              durable=not args.no_sync)
+    return 0
+
+
+def down(args: argparse.Namespace, out: Out) -> int:
+    stopped = supervisor.down(args.state, out.info)
+    out.info(f"deployment in {args.state} stopped" if stopped else "nothing was running")
+    return 0
+
+
+def status(args: argparse.Namespace, out: Out) -> int:
+    deployment = Deployment.load(args.state)
+    rows: list[dict[str, Any]] = []
+    for entry in deployment.services.values():
+        try:
+            events: int | None = len(read_journal(deployment.journal(entry.id)).events)
+        except JournalError:
+            events = None
+        rows.append({"id": entry.id, "pid": entry.pid, "alive": supervisor.pid_alive(entry.pid),
+                     "events": events, "restarts": entry.restarts, "address": entry.address,
+                     "http": entry.http})
+    if out.json_mode:
+        out.json({"supervisor": deployment.supervisor,
+                  "running": supervisor.pid_alive(deployment.supervisor), "services": rows})
+        return 0
+    table = Table("service", "pid", "alive", "events", "restarts", "address", box=None)
+    for row in rows:
+        table.add_row(row["id"], str(row["pid"] or "-"), "yes" if row["alive"] else "no",
+                      str(row["events"]), str(row["restarts"]), row["address"])
+    out.print(table)
+    return 0
+
+
+def call(args: argparse.Namespace, out: Out) -> int:
+    service_id, dot, export = args.target.rpartition(".")
+    if not dot or not service_id or not export:
+        raise DistdevError(f"{args.target!r} is not SERVICE_ID.EXPORT (e.g. app/orders.place)")
+    values = []
+    for i, text in enumerate(args.args, 1):
+        try:
+            values.append(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise DistdevError(
+                f"argument {i} ({text!r}) is not JSON ({exc}); quote strings: '\"ann\"'"
+            ) from None
+    deployment = Deployment.load(args.state)
+    entry = deployment.services.get(service_id)
+    if entry is None:
+        raise DistdevError(f"no service {service_id!r} (services: "
+                           f"{', '.join(deployment.services)})")
+    try:
+        connection = Connection(entry.address, deployment.secret(), "", None)
+    except OSError as exc:
+        raise DistdevError(f"{service_id} is not reachable at {entry.address} ({exc}); is the "
+                           "deployment up? (`distdev status`)") from None
+    try:
+        result = connection.call("", uuid.uuid4().hex, None, export,
+                                 [m.to_wire(v, f"argument {i}") for i, v in enumerate(values)],
+                                 {})
+    except CallFailed as failed:
+        info: ErrorInfo = failed.info
+        out.error(info.type, info.message)
+        if out.json_mode:
+            out.json({"error": info.type, "message": info.message})
+        return 1
+    finally:
+        connection.close()
+    out.json(wire_json(result))
+    return 0
+
+
+def wire_json(wire: Any) -> Any:
+    """A wire value as JSON-ready data (for printing results outside any service)."""
+    if type(wire) is list:
+        return [wire_json(v) for v in wire]
+    if type(wire) is dict:
+        return {k if isinstance(k, str) else json.dumps(wire_json(k)): wire_json(v)
+                for k, v in wire.items()}
+    if type(wire) is bytes:
+        return {"$bytes": base64.b64encode(wire).decode()}
+    if type(wire) is not CBORTag:
+        return wire
+    tag, v = wire.tag, wire.value
+    if tag in (m.TAG_TUPLE, m.TAG_SET, m.TAG_FROZENSET):
+        return [wire_json(x) for x in v]
+    if tag == m.TAG_UUID:
+        return str(uuid.UUID(bytes=bytes(v)))
+    if tag == m.TAG_PROXY:
+        return {"$service": v}
+    if tag == m.TAG_TIMEDELTA:
+        return v[0] * 86400 + v[1] + v[2] / 1e6
+    if tag == m.TAG_ENUM:
+        return wire_json(v[1])
+    if tag == m.TAG_OBJECT:
+        return {k: wire_json(x) for k, x in v[1].items()}
+    return v  # datetime, date, time and Decimal travel as their ISO text
