@@ -7,6 +7,7 @@ truncated or oversized frames close that connection only: no service code has ru
 
 from __future__ import annotations
 
+import hmac
 import os
 import socket
 import socketserver
@@ -21,6 +22,15 @@ from . import wire
 from .durable import GroupCommit
 from .restore import DedupTable
 from .wire import Auth, Call, Challenge, Refused, Reply, Welcome
+
+
+class _UnixServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
 
 
 class ServiceServer:
@@ -44,11 +54,9 @@ class ServiceServer:
         if family == socket.AF_UNIX:
             if isinstance(sockaddr, str) and os.path.exists(sockaddr):
                 os.unlink(sockaddr)  # a socket file left by a previous process of this service
-            server_class = socketserver.ThreadingUnixStreamServer
+            server_class = _UnixServer
         else:
-            server_class = socketserver.ThreadingTCPServer
-            server_class.allow_reuse_address = True
-        server_class.daemon_threads = True
+            server_class = _TCPServer
         self.server = server_class(sockaddr, Handler)
         if family == socket.AF_UNIX:
             os.chmod(sockaddr, 0o600)  # type: ignore[arg-type]
@@ -127,8 +135,6 @@ def _outcome_wire(ok: bool, outcome: Any) -> Any:
 
 
 def _valid(auth: Auth, secret: bytes, nonce: bytes) -> bool:
-    import hmac
-
     return hmac.compare_digest(auth.proof, wire.proof(secret, nonce, auth.caller))
 
 
