@@ -7,23 +7,23 @@ SOURCES := $(shell find runtime dap_adapter lsp -name '*.py') pyproject.toml
 .PHONY: demo test bench typecheck clean
 
 # Strict editable install: type checkers see the files (DESIGN §5). New modules need a
-# reinstall, so the stamp depends on every source file.
-$(VENV)/.installed: $(SOURCES)
+# reinstall, so the stamps depend on every source file.
+$(VENV)/.installed-%: $(SOURCES)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench]' --config-settings editable_mode=strict
+	$(PY) -m pip install --quiet -e '.[$*]' --config-settings editable_mode=strict
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed-test
 	PYTHONHASHSEED=0 $(PY) examples/shop/demo.py
 
-test: $(VENV)/.installed
-	PYTHONHASHSEED=0 $(PY) -m pytest -q -p no:randomly
+test: $(VENV)/.installed-test
+	PYTHONHASHSEED=0 $(PY) -m pytest -q
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-bench
 	PYTHONHASHSEED=0 $(PY) benchmarks/run.py
 
-typecheck: $(VENV)/.installed
+typecheck: $(VENV)/.installed-test
 	$(PY) -m mypy -p distdev
 
 clean:
