@@ -1,4 +1,5 @@
-"""Build the shop, run it with `distdev dev`, send it a few requests and print the answers.
+"""Build the shop, run it on the local engine (a process per service), send it requests, kill a
+service and watch it come back, and replay a journal.
 
 Run from the repository root: `make demo` (or `python examples/shop/demo.py` in the venv).
 """
@@ -7,11 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,61 +21,59 @@ SHOP = Path(__file__).resolve().parent
 DISTDEV = [sys.executable, "-m", "distdev"]
 
 
-def post(url: str, export: str, args: dict[str, object]) -> tuple[int, object]:
+def run(*args: str) -> str:
+    print(f"\n$ distdev {' '.join(args)}", flush=True)
+    result = subprocess.run([*DISTDEV, *args], capture_output=True, text=True)
+    print((result.stdout + result.stderr).rstrip(), flush=True)
+    if result.returncode != 0:
+        raise SystemExit(f"distdev {args[0]} failed")
+    return result.stdout
+
+
+def post(url: str, export: str, args: dict[str, object]) -> None:
     request = urllib.request.Request(
         f"{url}/{export}", data=json.dumps(args).encode(),
         headers={"Content-Type": "application/json"}, method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+            status, answer = response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        status, answer = error.code, json.loads(error.read())
+    print(f"\nPOST /{export} {json.dumps(args)}\n  -> {status} {json.dumps(answer)}", flush=True)
+
+
+def status(state: Path) -> dict[str, dict[str, object]]:
+    out = subprocess.run([*DISTDEV, "status", "--state", str(state), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    return {s["id"]: s for s in json.loads(out)["services"]}
 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="distdev-demo-"))
     out, state = work / "build", work / "state"
-    print(f"$ distdev build {SHOP / 'app.py'}", flush=True)
-    subprocess.run([*DISTDEV, "build", str(SHOP / "app.py"), "-o", str(out)], check=True)
-    print(f"\n$ distdev graph {out}", flush=True)
-    subprocess.run([*DISTDEV, "graph", str(out)], check=True)
-
-    print("\n$ distdev dev examples/shop/app.py --port 0", flush=True)
-    dev = subprocess.Popen(
-        [*DISTDEV, "dev", str(SHOP / "app.py"), "--port", "0", "-o", str(out),
-         "--state", str(state)],
-        stderr=subprocess.PIPE, text=True, env=dict(os.environ, SHOP_OUTBOX=str(work / "outbox")),
-    )
-    assert dev.stderr is not None
-    url = None
-    for line in dev.stderr:
-        print(f"  {line.rstrip()}")
-        found = re.search(r"http://[\d.]+:\d+", line)
-        if found:
-            url = found.group(0)
-            break
-    if url is None:
-        raise SystemExit("distdev dev did not start; see the messages above")
+    os.environ["SHOP_OUTBOX"] = str(work / "outbox.txt")
+    run("build", str(SHOP / "app.py"), "-o", str(out))
+    run("graph", str(out))
+    run("up", str(out), "--state", str(state), "--detach", "--port", "0")
     try:
-        requests = [
-            ("list_products", {}),
-            ("place_order", {"user": "ann", "item": "book", "quantity": 2}),
-            ("place_order", {"user": "bob", "item": "lamp"}),
-            ("revenue", {}),
-            ("place_order", {"user": "cy", "item": "piano"}),
-            ("place_order", {"user": "cy", "item": "pen", "quantity": "many"}),
-        ]
-        for export, args in requests:
-            status, answer = post(url, export, args)
-            print(f"\nPOST /{export} {json.dumps(args)}\n  -> {status} {json.dumps(answer)}")
-    finally:
-        dev.send_signal(signal.SIGINT)
-        dev.wait(timeout=30)
+        run("status", "--state", str(state))
+        url = f"http://127.0.0.1:{status(state)['app']['http']}"
+        post(url, "list_products", {})
+        post(url, "place_order", {"user": "ann", "item": "book", "quantity": 2})
+        post(url, "place_order", {"user": "cy", "item": "piano"})
+        post(url, "place_order", {"user": "cy", "item": "pen", "quantity": "many"})
 
-    journal = state / "app" / "orders" / "journal.cbor"
-    print(f"\n$ distdev replay {journal}   # the orders service, restored from its journal")
-    subprocess.run([*DISTDEV, "replay", str(journal)], check=True)
+        ledger = status(state)["app/billing/ledger"]
+        print(f"\n$ kill -9 {ledger['pid']}   # the ledger, two levels down", flush=True)
+        os.kill(int(str(ledger["pid"])), signal.SIGKILL)
+        time.sleep(0.5)
+        post(url, "place_order", {"user": "bob", "item": "lamp"})  # waits for the restart
+        run("call", "--state", str(state), "app.revenue")
+        run("status", "--state", str(state))
+        run("replay", str(state / "app" / "billing" / "ledger" / "journal.cbor"))
+    finally:
+        run("down", "--state", str(state))
 
 
 if __name__ == "__main__":

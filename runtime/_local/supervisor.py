@@ -30,14 +30,15 @@ _UNIX_PATH_MAX = 100
 START_TIMEOUT = 120.0
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _addresses(ids: list[str], state: Path, transport: str) -> dict[str, str]:
     if transport == "tcp":
-        ports = []
-        for _ in ids:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                ports.append(probe.getsockname()[1])
-        return {sid: f"tcp:127.0.0.1:{port}" for sid, port in zip(ids, ports)}
+        return {sid: f"tcp:127.0.0.1:{_free_port()}" for sid in ids}
     folder = state / "sockets"
     if len(str(folder)) + 12 > _UNIX_PATH_MAX:  # socket paths are limited to ~108 bytes
         digest = hashlib.sha256(str(state).encode()).hexdigest()[:16]
@@ -65,7 +66,7 @@ def prepare(out: Path, state: Path, transport: str, http: int | None) -> Deploym
             shutil.copyfile(out / spec["journal"], journal)
         port = (spec["host"] or {}).get("http") if spec["id"] == manifest["root"] else None
         if port is not None and http is not None:
-            port = http
+            port = http or _free_port()  # 0: any free port, recorded for `status`
         services[spec["id"]] = ServiceEntry(spec["id"], addresses[spec["id"]], http=port)
     deployment = Deployment(
         out=str(out.resolve()), state=str(state.resolve()),
