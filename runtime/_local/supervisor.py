@@ -47,13 +47,34 @@ def _addresses(ids: list[str], state: Path, transport: str) -> dict[str, str]:
     return {sid: f"unix:{folder / f'{i}.sock'}" for i, sid in enumerate(ids)}
 
 
-def prepare(out: Path, state: Path, transport: str, http: int | None) -> Deployment:
+def refuse_if_running(state: Path) -> None:
+    try:
+        running = Deployment.load(state)
+    except DistdevError:
+        return
+    if pid_alive(running.supervisor) and _cmdline_has(running.supervisor, b"distdev"):
+        raise DistdevError(
+            f"a deployment is already running in {state} (supervisor pid {running.supervisor}); "
+            "stop it with `distdev down` or pass another --state"
+        )
+
+
+def _same_start(state_journal: Path, build_journal: Path) -> bool:
+    """Whether a state journal starts with this build journal (same header and events)."""
+    size = build_journal.stat().st_size
+    with open(state_journal, "rb") as f:
+        return f.read(size) == build_journal.read_bytes()
+
+
+def prepare(out: Path, state: Path, transport: str, http: int | None,
+            warn: Callable[[str], None] = print) -> Deployment:
     """Write the deployment file and seed each service's state journal from the build."""
     out, state = out.resolve(), state.resolve()
     manifest_path = out / "manifest.json"
     if not manifest_path.is_file():
         raise DistdevError(f"no build in {out}: run `distdev build APP.py -o {out}` first")
     manifest = json.loads(manifest_path.read_text())
+    refuse_if_running(state)
     state.mkdir(parents=True, exist_ok=True)
     (state / "logs").mkdir(exist_ok=True)
     ids = [s["id"] for s in manifest["services"]]
@@ -64,6 +85,10 @@ def prepare(out: Path, state: Path, transport: str, http: int | None) -> Deploym
         if not journal.exists():
             journal.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out / spec["journal"], journal)
+        elif not _same_start(journal, out / spec["journal"]):
+            warn(f"{spec['id']}: its state in {state} began from another build, whose code it "
+                 f"keeps running; to deploy this build, use a new --state (or remove "
+                 f"{journal.parent})")
         port = (spec["host"] or {}).get("http") if spec["id"] == manifest["root"] else None
         if port is not None and http is not None:
             port = http or _free_port()  # 0: any free port, recorded for `status`
@@ -195,6 +220,7 @@ def run_foreground(out: Path, state: Path, transport: str, http: int | None,
 
 def start_detached(argv: list[str], state: Path) -> Deployment:
     """Run the supervisor in the background (its own session); return once it is ready."""
+    refuse_if_running(state)
     state.mkdir(parents=True, exist_ok=True)
     (state / "logs").mkdir(exist_ok=True)
     log = open(state / "logs" / "supervisor.log", "a")
@@ -230,10 +256,10 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
-def _is_service_process(pid: int | None) -> bool:
-    """Whether ``pid`` is still a distdev service process (not a reused pid)."""
+def _cmdline_has(pid: int | None, text: bytes) -> bool:
+    """Whether process ``pid`` runs a command line containing ``text`` (not a reused pid)."""
     try:
-        return b"distdev._local.host" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return text in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
@@ -250,7 +276,7 @@ def down(state: Path, echo: Callable[[str], None]) -> int:
         stopped += 1
         deployment = Deployment.load(state)
     for entry in deployment.services.values():  # whatever a dead supervisor left behind
-        if pid_alive(entry.pid) and _is_service_process(entry.pid):
+        if pid_alive(entry.pid) and _cmdline_has(entry.pid, b"distdev._local.host"):
             os.kill(entry.pid, signal.SIGKILL)  # type: ignore[arg-type]
             stopped += 1
             echo(f"killed {entry.id} (pid {entry.pid}), left by a supervisor that is gone")
