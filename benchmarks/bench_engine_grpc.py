@@ -13,7 +13,7 @@ import sys
 import threading
 from concurrent import futures
 
-import grpc
+import grpc  # type: ignore[import-untyped]
 
 SERVICE = "bench.Echo"
 METHOD = "Echo"

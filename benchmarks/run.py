@@ -18,6 +18,10 @@ What is measured (each module's docstring says exactly how):
    against Temporal's ``Replayer`` (``temporal_baseline.py``). Goal: >= 20x Temporal's events/s.
 4. ``build`` (bench_build): ``App.build()`` against the same code run as plain Python; the
    overhead ratio.
+5. ``engine`` (bench_engine): a call through the local engine (``distdev up``: client -> service
+   process, journaled) over a Unix socket (durable and ``--no-sync``) and TCP, round trip and
+   calls/s sequential and 16 in flight, against grpcio's unary call (generic handler, bytes).
+   Goal: a round trip <= 1/5 of grpcio's. Also durable (group commit) against ``--no-sync``.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -41,7 +45,7 @@ if str(HERE) not in sys.path:
 
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
-MEASUREMENTS = ("membrane", "journal", "replay", "build")
+MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine")
 
 
 def ensure_hash_seed() -> None:
@@ -68,6 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float]:
     """Run the selected measurements in a scratch folder; return their rows and the wall time."""
     import bench_build  # distdev is imported only once the hash seed is fixed
+    import bench_engine
     import bench_journal
     import bench_membrane
     import bench_replay
@@ -77,6 +82,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "journal": bench_journal.measure,
         "replay": bench_replay.measure,
         "build": bench_build.measure,
+        "engine": bench_engine.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()

@@ -22,6 +22,7 @@ import dataclasses
 import gc
 import os
 import struct
+import threading
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
@@ -93,6 +94,9 @@ class JournalWriter:
         self._file = file
         self.next_seq = next_seq
         self.dirty = False
+        # Writes come from one call at a time, but a group commit flushes from another thread:
+        # the lock keeps a flush from losing the dirty mark of a record written during it.
+        self._lock = threading.Lock()
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], header: Header) -> JournalWriter:
@@ -118,17 +122,20 @@ class JournalWriter:
         return self.write_fields(_event_tree(event))
 
     def write_fields(self, tree: list[Any]) -> int:
-        """Append one event given as ``[kind, seq, ...fields]`` (the hot path: no Struct is
-        built; nested Structs must already be lists)."""
-        self._file.write(encode_record(tree))
-        self.next_seq += 1
-        self.dirty = True
-        return self.next_seq - 1
+        """Append one event given as ``[kind, seq, ...fields]``, its seq set here (the hot
+        path: no Struct is built; nested Structs must already be lists)."""
+        with self._lock:
+            tree[1] = self.next_seq
+            self._file.write(encode_record(tree))
+            self.next_seq += 1
+            self.dirty = True
+            return self.next_seq - 1
 
     def flush(self) -> None:
-        if self.dirty:
-            self._file.flush()
-            self.dirty = False
+        with self._lock:
+            if self.dirty:
+                self._file.flush()
+                self.dirty = False
 
     def fileno(self) -> int:
         return self._file.fileno()

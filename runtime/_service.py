@@ -40,31 +40,52 @@ _SERVICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
 
 
 class CallGate:
-    """One call at a time per service; a call on the chain already inside may re-enter.
+    """One call at a time per service; a call on the chain already inside may re-enter, but
+    only while that chain waits in an outgoing call.
 
-    A chain is one logical thread of control (in one process, calls run on the caller's thread),
-    so only the thread that holds the gate can see its own chain here: the re-entry test needs
-    no lock, and an uncontended call pays for one plain lock, not a condition variable.
+    Two locks: ``_chain_lock`` is held by one call chain from its first entry to its last exit,
+    so other chains wait; ``_token`` is held by whichever level of that chain is running, and
+    released while it waits in a call out (``suspend``/``resume``), which is when a call coming
+    back on the same chain (A -> B -> A, on this thread or, across processes, on another) may
+    run. Two calls that claim one chain at once therefore still run one at a time.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._chain_lock = threading.Lock()
+        self._token = threading.Lock()
         self._chain: str | None = None
         self._depth = 0
 
     def enter(self, chain: str) -> None:
         if self._depth and self._chain == chain:
-            self._depth += 1
-            return
-        self._lock.acquire()
+            self._token.acquire()
+            if self._depth and self._chain == chain:
+                self._depth += 1
+                return
+            self._token.release()  # the chain left meanwhile: wait like any other
+        self._chain_lock.acquire()
+        self._token.acquire()
         self._chain = chain
         self._depth = 1
 
     def exit(self) -> None:
         self._depth -= 1
-        if not self._depth:
-            self._chain = None
-            self._lock.release()
+        if self._depth:
+            self._token.release()
+            return
+        self._chain = None
+        self._token.release()
+        self._chain_lock.release()
+
+    def held(self) -> bool:
+        return self._depth > 0
+
+    def suspend(self) -> None:
+        """The running level waits in a call out: let its chain come back in."""
+        self._token.release()
+
+    def resume(self) -> None:
+        self._token.acquire()
 
 
 class Service:
@@ -282,10 +303,16 @@ class Service:
         perform: Callable[[int | None], Any],
     ) -> Any:
         """Make an outgoing call through the tape; return the result, rebuilt here."""
+        gate = None if self.tape.replaying or not self.gate.held() else self.gate
+        if gate is not None:
+            gate.suspend()
         try:
             wire = self.tape.call_out(target, export, args, kwargs, perform)
         except CallFailed as failed:
             raise rebuild_exception(failed.info, target, self) from None
+        finally:
+            if gate is not None:
+                gate.resume()
         return from_wire(wire, self)
 
     def code_location(self) -> str:

@@ -1,0 +1,199 @@
+"""Launch configurations: the ``distdev`` schema, validated, and the debugpy launch it becomes.
+
+This module knows the launch schema and debugpy's launch arguments, and nothing of the relay.
+Every check says what is wrong and what to write instead: the message is shown to the user as
+the answer to their ``launch`` request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+import distdev
+
+__all__ = ["ConfigError", "LaunchConfig", "DebuggeeLaunch", "parse_launch", "plan_launch",
+           "runtime_dirs"]
+
+RUNNER = "distdev.dap_adapter._runner"
+
+
+class ConfigError(Exception):
+    """A launch configuration that cannot be run; the message says how to fix it."""
+
+
+class LaunchConfig(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """The ``distdev`` launch configuration (VS Code adds fields of its own; they are ignored)."""
+
+    app: str | None = None
+    journal: str | None = None
+    stop_at_event: int | None = None
+    stop_on_entry: bool = False
+    env: dict[str, str | None] = {}
+    cwd: str | None = None
+    port: int | None = None
+    out: str | None = None
+    state: str | None = None
+    python: str | None = None
+
+
+@dataclass
+class DebuggeeLaunch:
+    """What to start under debugpy: the runner module with its arguments."""
+
+    args: list[str]
+    cwd: str
+    env: dict[str, str | None]
+    python: str
+    mode: str  # "dev" or "replay"
+    stop_on_entry: bool = False
+    entry_file: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_launch(arguments: dict[str, Any]) -> LaunchConfig:
+    """Validate the client's launch arguments."""
+    try:
+        config = msgspec.convert(arguments, LaunchConfig)
+    except msgspec.ValidationError as exc:
+        where = str(exc).rpartition(" - at `$.")
+        if where[1]:
+            raise ConfigError(f'launch configuration field "{where[2].rstrip("`")}": '
+                              f"{where[0]}") from None
+        raise ConfigError(f"launch configuration: {exc}") from None
+    if config.app is None and config.journal is None:
+        raise ConfigError(
+            'the launch configuration needs "app" (the root service\'s .py file, for example '
+            '"shop/app.py") to debug an application, or "journal" (a journal.cbor) to replay '
+            "one service"
+        )
+    if config.app is not None and config.journal is not None:
+        raise ConfigError('give either "app" or "journal" in a launch configuration, not both')
+    if config.stop_at_event is not None and config.journal is None:
+        raise ConfigError('"stopAtEvent" applies to a replay: add "journal" (and drop "app")')
+    if config.stop_on_entry:
+        raise ConfigError(
+            '"stopOnEntry" is not supported yet: set a breakpoint on the first line of the root '
+            "service (its top level runs at build time, under the debugger) and remove it"
+        )
+    if config.port is not None and not 0 <= config.port <= 65535:
+        raise ConfigError(f'"port" must be between 0 and 65535 (0: any free port), '
+                          f"not {config.port}")
+    return config
+
+
+def runtime_dirs() -> list[str]:
+    """distdev's own folders, as installed and as resolved (a strict editable install links
+    each file, so the two differ): frames and breakpoints there are the membrane's, not the
+    user's."""
+    found: list[str] = []
+    for package in (Path(distdev.__file__).parent, Path(__file__).parent):
+        for path in (package.absolute(), package.resolve()):
+            text = str(path)
+            if text not in found:
+                found.append(text)
+    # The editable install links each file; the folders they resolve to are the sources.
+    for package in (Path(distdev.__file__).parent, Path(__file__).parent):
+        for child in package.glob("*.py"):
+            text = str(child.resolve().parent)
+            if text not in found:
+                found.append(text)
+    return found
+
+
+def _resolve(base: Path, value: str, what: str, kind: str) -> Path:
+    path = Path(os.path.expanduser(value))
+    path = path if path.is_absolute() else base / path
+    if not path.exists():
+        raise ConfigError(f'{what} "{value}": no such {kind} ({path}); paths are relative to '
+                          f'"cwd" ({base})')
+    return path.resolve()
+
+
+def plan_launch(config: LaunchConfig, workspace: Path | None = None) -> DebuggeeLaunch:
+    """Turn a validated configuration into the runner's command line and environment."""
+    base = Path(config.cwd).expanduser() if config.cwd else (workspace or Path.cwd())
+    if not base.is_dir():
+        raise ConfigError(f'"cwd" {config.cwd}: no such folder')
+    base = base.resolve()
+    python = config.python or sys.executable
+    env = dict(config.env)
+    if config.app is not None:
+        app = _resolve(base, config.app, '"app"', "file")
+        if app.suffix != ".py" or not app.is_file():
+            raise ConfigError(f'"app" {config.app}: a root service is a .py file, not {app}')
+        out = Path(config.out).expanduser() if config.out else base / ".distdev" / "build"
+        state = Path(config.state).expanduser() if config.state else base / ".distdev" / "dev-state"
+        args = ["dev", str(app), "--out", str(base / out), "--state", str(base / state)]
+        if config.port is not None:
+            args += ["--port", str(config.port)]
+        return DebuggeeLaunch(args, str(base), env, python, "dev", config.stop_on_entry, str(app))
+    assert config.journal is not None
+    journal = _resolve(base, config.journal, '"journal"', "file")
+    try:
+        contents = distdev.read_journal(journal)
+    except distdev.JournalError as exc:
+        raise ConfigError(f'"journal" {config.journal} cannot be replayed: {exc}') from None
+    last = contents.events[-1].seq if len(contents.events) > 1 else 0
+    args = ["replay", str(journal)]
+    if config.stop_at_event is not None:
+        if not 1 <= config.stop_at_event <= last:
+            raise ConfigError(
+                f'"stopAtEvent" {config.stop_at_event} is not an event of {journal.name}: '
+                f"{contents.header.service}'s journal has events 1 to {last}"
+            )
+        args += ["--until", str(config.stop_at_event - 1), "--stop-at", str(config.stop_at_event)]
+    header = contents.header
+    launch = DebuggeeLaunch(args, str(base), env, python, "replay", config.stop_on_entry)
+    if _same_source(Path(header.app_root), [(f.path, f.sha256) for f in header.bundle]):
+        # The journal's code is on disk unchanged: replay it there, so breakpoints set in
+        # those files bind.
+        args += ["--source", header.app_root]
+        launch.entry_file = str(Path(header.app_root) / header.entry)
+    else:
+        launch.notes.append(
+            f"{header.service}'s code differs from (or is missing under) {header.app_root}; "
+            "replaying the code the journal carries, from distdev's bundle cache"
+        )
+    if header.hash_seed is not None:
+        env["PYTHONHASHSEED"] = header.hash_seed
+    return launch
+
+
+def _same_source(root: Path, files: list[tuple[str, str]]) -> bool:
+    for rel, digest in files:
+        path = root / rel
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            return False
+    return True
+
+
+def debugpy_launch(launch: DebuggeeLaunch, client_arguments: dict[str, Any]) -> dict[str, Any]:
+    """debugpy's launch arguments for ``launch``. Keys the client set that debugpy knows
+    (``name``, ``__sessionId``, ``console``...) pass through."""
+    passed = {k: v for k, v in client_arguments.items()
+              if k not in LaunchConfig.__struct_encode_fields__ and k not in ("type", "request")}
+    rules: list[dict[str, Any]] = [{"path": d, "include": False} for d in runtime_dirs()]
+    rules.append({"module": "distdev", "include": False})
+    return {
+        **passed,
+        "type": "python",
+        "request": "launch",
+        "module": RUNNER,
+        "args": launch.args,
+        "cwd": launch.cwd,
+        "env": launch.env,
+        "python": [launch.python],
+        "justMyCode": True,
+        "subProcess": False,
+        "rules": rules,
+        "console": client_arguments.get("console", "internalConsole"),
+        "stopOnEntry": False,
+        "redirectOutput": True,
+    }

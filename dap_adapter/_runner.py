@@ -1,0 +1,113 @@
+"""The debuggee: runs a distdev application (or replays one journal) under debugpy.
+
+Started by debugpy's launcher as ``python -m distdev.dap_adapter._runner dev APP ...`` or
+``... replay JOURNAL ...``. Every service runs in this process and a call between services runs
+on the caller's thread, so debugpy's Step Into follows a proxy call into the callee. This file
+is excluded from "my code" by the launch rules, like the rest of distdev.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def set_nodelay() -> bool:
+    """Turn Nagle off on pydevd's socket to the adapter.
+
+    pydevd writes each message's header and body separately; with Nagle on, the second write
+    waits for the peer's delayed ACK (about 40 ms) — on every response. Set
+    ``DISTDEV_DAP_NODELAY=0`` to measure the difference.
+    """
+    if os.environ.get("DISTDEV_DAP_NODELAY", "1") == "0":
+        return False
+    try:
+        import importlib
+
+        # pydevd is debugpy's vendored engine, importable only under debugpy.
+        py_db: Any = importlib.import_module("pydevd").get_global_debugger()
+        sock = getattr(getattr(py_db, "writer", None), "sock", None)
+        if sock is None:
+            return False
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return True
+    except Exception:  # not under debugpy, or its internals moved: run without the fix
+        return False
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from distdev._dev import DevHost
+
+    host = DevHost(Path(args.app), out=Path(args.out), state=Path(args.state), port=args.port,
+                   report=lambda text: print(f"distdev: {text}", flush=True))
+
+    def on_error(exc: BaseException) -> None:
+        print(f"distdev: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+    host.run(watch=False, on_error=on_error)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import distdev
+
+    contents = distdev.read_journal(args.journal)
+    restored = distdev.replay(contents, until=args.until, source=args.source)
+    where = f"before event {args.stop_at}" if args.stop_at is not None else "at its end"
+    print(f"distdev: {restored.id} replayed {restored.events} events; stopped {where}",
+          flush=True)
+    if args.stop_at is not None:
+        pending = next((e for e in contents.events if e.seq == args.stop_at), None)
+        _stop_in_service(restored.id, restored.namespace, args.stop_at, pending)
+    return 0
+
+
+def _stop_in_service(service: str, namespace: dict[str, Any], seq: int, pending: Any) -> None:
+    """Stop the debugger in a frame whose globals are the restored service's, so its state is
+    there to inspect (Globals) and to evaluate against. The frame's code is a small real file
+    that says where the replay stopped: debugpy shows it as the current location."""
+    try:
+        import debugpy
+    except ImportError:
+        return
+    folder = Path(tempfile.gettempdir()) / "distdev-dap" / service.replace("/", "__")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"before_event_{seq}.py"
+    text = (
+        f"# distdev replay: {service} is restored up to event {seq - 1}; the replay stopped\n"
+        f"# before event {seq}: {pending!r}\n"
+        "# Its variables are this frame's Globals; expressions evaluate against them.\n"
+        "_stop()\n"
+        "pass  # stopped here: continue to end the replay\n"
+    )
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    # debugpy stops at the next line of the frame that called breakpoint().
+    exec(compile(text, str(path), "exec"), namespace, {"_stop": debugpy.breakpoint})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="distdev.dap_adapter._runner")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    dev = sub.add_parser("dev")
+    dev.add_argument("app")
+    dev.add_argument("--out", required=True)
+    dev.add_argument("--state", required=True)
+    dev.add_argument("--port", type=int)
+    rep = sub.add_parser("replay")
+    rep.add_argument("journal")
+    rep.add_argument("--until", type=int)
+    rep.add_argument("--stop-at", type=int)
+    rep.add_argument("--source")
+    args = parser.parse_args(argv)
+    set_nodelay()
+    return _dev(args) if args.mode == "dev" else _replay(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""A small DAP client for the tests: starts ``python -m distdev.dap_adapter`` on pipes, frames
+messages with Content-Length, matches responses to requests by ``request_seq`` and waits for
+events with timeouts (never sleeps)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+Json = dict[str, Any]
+TIMEOUT = 20.0
+
+
+def read_message(stream: Any) -> Json | None:
+    length = None
+    while True:
+        line = stream.readline()
+        if not line:
+            return None
+        line = line.strip()
+        if not line:
+            if length is not None:
+                break
+            continue
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return json.loads(stream.read(length))  # type: ignore[no-any-return]
+
+
+class DapError(AssertionError):
+    """A request failed, or an expected message did not arrive in time."""
+
+
+@dataclass
+class Response:
+    success: bool
+    message: str | None
+    body: Json
+    raw: Json
+
+
+class DapClient:
+    """One adapter process and its message streams."""
+
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+        full_env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+        full_env.update(env or {})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "distdev.dap_adapter"], cwd=cwd, env=full_env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self._seq = itertools.count(1)
+        self._responses: dict[int, queue.Queue[Json]] = {}
+        self._lock = threading.Lock()
+        self._events: list[Json] = []
+        self._event_cond = threading.Condition()
+        self.output: list[str] = []
+        self.reverse_requests: list[Json] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        while True:
+            message = read_message(self.process.stdout)
+            if message is None:
+                with self._event_cond:
+                    self._events.append({"type": "event", "event": "<closed>", "body": {}})
+                    self._event_cond.notify_all()
+                return
+            kind = message.get("type")
+            if kind == "response":
+                with self._lock:
+                    box = self._responses.get(message["request_seq"])
+                if box is not None:
+                    box.put(message)
+            elif kind == "event":
+                if message["event"] == "output":
+                    self.output.append((message.get("body") or {}).get("output", ""))
+                with self._event_cond:
+                    self._events.append(message)
+                    self._event_cond.notify_all()
+            elif kind == "request":
+                self.reverse_requests.append(message)
+
+    def _send(self, message: Json) -> None:
+        assert self.process.stdin is not None
+        body = json.dumps(message).encode()
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+
+    def send_request(self, command: str, arguments: Json | None = None) -> queue.Queue[Json]:
+        seq = next(self._seq)
+        box: queue.Queue[Json] = queue.Queue()
+        with self._lock:
+            self._responses[seq] = box
+        self._send({"seq": seq, "type": "request", "command": command,
+                    "arguments": arguments or {}})
+        return box
+
+    @staticmethod
+    def wait_response(box: queue.Queue[Json], timeout: float = TIMEOUT) -> Response:
+        try:
+            message = box.get(timeout=timeout)
+        except queue.Empty:
+            raise DapError(f"no response within {timeout} s") from None
+        return Response(bool(message.get("success")), message.get("message"),
+                        message.get("body") or {}, message)
+
+    def request(self, command: str, arguments: Json | None = None, *, ok: bool = True,
+                timeout: float = TIMEOUT) -> Response:
+        response = self.wait_response(self.send_request(command, arguments), timeout)
+        if ok and not response.success:
+            raise DapError(f"{command} failed: {response.message}")
+        return response
+
+    def wait_event(self, name: str, predicate: Callable[[Json], bool] | None = None,
+                   timeout: float = TIMEOUT) -> Json:
+        """The first not-yet-taken event ``name`` (matching ``predicate``); taken events are
+        removed, so successive calls see successive events."""
+        deadline = time.monotonic() + timeout
+        with self._event_cond:
+            while True:
+                for i, event in enumerate(self._events):
+                    if event["event"] == name and (predicate is None or predicate(event.get("body") or {})):
+                        del self._events[i]
+                        return event.get("body") or {}  # type: ignore[no-any-return]
+                    if event["event"] == "<closed>" and name != "<closed>":
+                        raise DapError(f"the adapter closed before event {name!r}; "
+                                       f"output: {''.join(self.output)[-2000:]}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [e["event"] for e in self._events]
+                    raise DapError(f"no {name!r} event within {timeout} s (pending: {seen}); "
+                                   f"output: {''.join(self.output)[-2000:]}")
+                self._event_cond.wait(left)
+
+    # -- conveniences ---------------------------------------------------------------------
+
+    def start(self, launch: Json, breakpoints: dict[str, list[int]] | None = None,
+              function_breakpoints: list[str] | None = None) -> Response:
+        """initialize, launch, breakpoints, configurationDone; returns the launch response."""
+        self.capabilities = self.request("initialize", {
+            "clientID": "distdev-tests", "adapterID": "distdev", "linesStartAt1": True,
+            "columnsStartAt1": True, "pathFormat": "path", "supportsRunInTerminalRequest": False,
+        }).body
+        launched = self.send_request("launch", {"type": "distdev", "request": "launch", **launch})
+        self.wait_event("initialized")
+        self.set_breakpoints_all(breakpoints or {})
+        if function_breakpoints is not None:
+            self.request("setFunctionBreakpoints",
+                         {"breakpoints": [{"name": n} for n in function_breakpoints]})
+        self.request("configurationDone")
+        return self.wait_response(launched)
+
+    def set_breakpoints_all(self, breakpoints: dict[str, list[int]]) -> dict[str, Response]:
+        return {path: self.set_breakpoints(path, lines) for path, lines in breakpoints.items()}
+
+    def set_breakpoints(self, path: str, lines: list[int]) -> Response:
+        return self.request("setBreakpoints", {"source": {"path": path},
+                                               "breakpoints": [{"line": n} for n in lines]})
+
+    def wait_stopped(self, timeout: float = TIMEOUT) -> Json:
+        return self.wait_event("stopped", timeout=timeout)
+
+    def stack(self, thread_id: int, start: int = 0, levels: int = 0) -> Response:
+        return self.request("stackTrace", {"threadId": thread_id, "startFrame": start,
+                                           "levels": levels})
+
+    def top(self, thread_id: int) -> Json:
+        return self.stack(thread_id, 0, 1).body["stackFrames"][0]  # type: ignore[no-any-return]
+
+    def locals_of(self, frame_id: int) -> dict[str, str]:
+        scopes = self.request("scopes", {"frameId": frame_id}).body["scopes"]
+        ref = next(s["variablesReference"] for s in scopes if s["name"].lower() == "locals")
+        variables = self.request("variables", {"variablesReference": ref}).body["variables"]
+        return {v["name"]: v["value"] for v in variables}
+
+    def step(self, command: str, thread_id: int) -> Json:
+        """Run one step command; returns the stopped event that ends it."""
+        self.request(command, {"threadId": thread_id})
+        return self.wait_stopped()
+
+    def close(self, timeout: float = 15) -> int:
+        """Disconnect (terminating the debuggee) and wait for the adapter to exit."""
+        if self.process.poll() is None:
+            try:
+                self.request("disconnect", {"terminateDebuggee": True}, ok=False, timeout=timeout)
+            except (DapError, OSError):
+                pass
+            try:
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+            except OSError:
+                pass
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    def __enter__(self) -> DapClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def marker(path: Path, name: str) -> int:
+    """The line of ``# @name`` in ``path``."""
+    pattern = re.compile(rf"#\s*@{re.escape(name)}\b")
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if pattern.search(line):
+            return number
+    raise LookupError(f"no marker @{name} in {path}")
+
+
+def iter_descendants(pid: int) -> Iterator[int]:
+    """Process ids of ``pid``'s descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rpartition(")")[2].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        yield child
+        todo.extend(children.get(child, []))
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TINYSHOP = FIXTURES / "tinyshop"

@@ -1,0 +1,125 @@
+"""The adapter driven over stdio by a DAP client, debugging a real application under debugpy."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import distdev
+from dap.dap_client import TINYSHOP, DapClient, iter_descendants, marker
+
+
+APP, ORDERS, BILLING, LEDGER = (TINYSHOP / f for f in
+                                ("app.py", "orders.py", "billing.py", "ledger.py"))
+RUNTIME = Path(distdev.__file__).resolve().parent
+SEP = " \u203a "
+
+Start = Callable[..., DapClient]
+
+
+def frames_of(client: DapClient, thread_id: int) -> list[dict]:
+    return client.stack(thread_id).body["stackFrames"]  # type: ignore[no-any-return]
+
+
+def assert_user_frames_only(frames: list[dict]) -> None:
+    for frame in frames:
+        path = Path(frame["source"]["path"]).resolve()
+        assert RUNTIME not in path.parents, frame
+        assert "dap_adapter" not in path.parts, frame
+
+
+def test_relay_breakpoint_in_nested_service_hits_with_service_labelled_stack(
+    adapter: Start,
+) -> None:
+    client = adapter()
+    line = marker(LEDGER, "ledger-record")
+    launched = client.start({"app": str(APP)}, {str(LEDGER): [line]})
+    assert launched.success, launched.message
+    thread = client.wait_stopped()["threadId"]
+
+    whole = client.stack(thread).body
+    names = [f["name"] for f in whole["stackFrames"]]
+    assert names == [f"app/billing/ledger{SEP}record", f"app/billing{SEP}charge",
+                     f"app/orders{SEP}place", f"app{SEP}<module>"]
+    assert whole["totalFrames"] == 4
+    assert whole["stackFrames"][0]["line"] == line
+    assert_user_frames_only(whole["stackFrames"])
+
+    # The client pages: the first frame, then the rest; totalFrames counts user frames only.
+    first = client.stack(thread, 0, 1).body
+    rest = client.stack(thread, 1, 20).body
+    assert [f["name"] for f in first["stackFrames"] + rest["stackFrames"]] == names
+    assert first["totalFrames"] == rest["totalFrames"] == 4
+    assert client.locals_of(whole["stackFrames"][0]["id"]) ["cents"] == "1200"
+
+
+def test_relay_step_into_proxy_call_lands_on_callee_and_step_out_returns(adapter: Start) -> None:
+    client = adapter()
+    call = marker(ORDERS, "orders-call-charge")
+    client.start({"app": str(APP)}, {str(ORDERS): [call]})
+    thread = client.wait_stopped()["threadId"]
+    caller = client.top(thread)
+    assert caller["name"] == f"app/orders{SEP}place" and caller["line"] == call
+    assert client.locals_of(caller["id"])["note"] == "'ann pays 1200'"
+
+    assert client.step("stepIn", thread)["reason"] == "step"
+    frames = frames_of(client, thread)
+    assert (frames[0]["name"], frames[0]["line"]) == (
+        f"app/billing{SEP}charge", marker(BILLING, "billing-charge-first"))
+    assert frames[0]["source"]["path"] == str(BILLING)
+    assert [f["name"] for f in frames[1:]] == [f"app/orders{SEP}place", f"app{SEP}<module>"]
+    assert_user_frames_only(frames)
+    callee_locals = client.locals_of(frames[0]["id"])
+    assert (callee_locals["user"], callee_locals["cents"]) == ("'ann'", "1200")
+    # The caller's frame is still readable from the callee's stop.
+    assert client.locals_of(frames[1]["id"])["note"] == "'ann pays 1200'"
+
+    client.step("stepOut", thread)
+    back = client.top(thread)
+    assert back["name"] == f"app/orders{SEP}place"
+    assert back["line"] in (call, marker(ORDERS, "orders-after-charge"))
+    if back["line"] == call:  # stopped on the call's line as it returns: one more step
+        client.step("next", thread)
+        assert client.top(thread)["line"] == marker(ORDERS, "orders-after-charge")
+    assert "'receipt-0'" in client.locals_of(client.top(thread)["id"]).values()
+
+
+def test_relay_step_over_proxy_call_runs_the_whole_call(adapter: Start) -> None:
+    client = adapter()
+    client.start({"app": str(APP)}, {str(ORDERS): [marker(ORDERS, "orders-call-charge")]})
+    thread = client.wait_stopped()["threadId"]
+    client.step("next", thread)
+    top = client.top(thread)
+    assert (top["name"], top["line"]) == (f"app/orders{SEP}place",
+                                          marker(ORDERS, "orders-after-charge"))
+    assert client.locals_of(top["id"])["receipt"] == "'receipt-0'"
+
+
+def test_relay_build_time_top_level_breakpoint_hits_and_disconnect_ends_every_process(
+    adapter: Start,
+) -> None:
+    client = adapter()
+    line = marker(APP, "app-import-orders")
+    client.start({"app": str(APP)}, {str(APP): [line]})
+    thread = client.wait_stopped()["threadId"]
+    assert client.top(thread)["line"] == line
+    assert client.top(thread)["name"] == f"app{SEP}<module>"
+    children = list(iter_descendants(client.process.pid))
+    assert children, "the adapter runs debugpy's adapter and the debuggee as descendants"
+    assert client.close() == 0
+    left = [pid for pid in children if os.path.exists(f"/proc/{pid}")
+            and "Z" not in Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]]
+    assert not left, f"processes left behind: {left}"
+
+
+def test_relay_breakpoint_in_distdev_code_is_unverified_with_a_reason(adapter: Start) -> None:
+    client = adapter()
+    client.start({"app": str(APP)}, {str(ORDERS): [marker(ORDERS, "orders-call-charge")]})
+    client.wait_stopped()
+    for path in (Path(distdev.__file__), RUNTIME / "_app.py"):  # installed link and source
+        answer = client.set_breakpoints(str(path), [10, 20]).body["breakpoints"]
+        assert len(answer) == 2
+        for breakpoint in answer:
+            assert breakpoint["verified"] is False
+            assert "distdev's own code" in breakpoint["message"]
