@@ -40,6 +40,33 @@ def set_nodelay() -> bool:
         return False
 
 
+def observe_evaluations() -> bool:
+    """Run the debugger's evaluations (watches, hovers, the console, setting a variable) as an
+    observer: an effect they trigger runs for real without touching a journal, and a call to
+    another service is refused. A journal recorded under the debugger stays valid."""
+    try:
+        import importlib
+
+        # pydevd reaches these through the module attribute, so wrapping it covers every caller.
+        evaluation: Any = importlib.import_module("_pydevd_bundle.pydevd_vars")
+    except ImportError:
+        return False
+    from distdev._context import observing
+
+    for name in ("evaluate_expression", "change_attr_expression"):
+        original = getattr(evaluation, name, None)
+        if original is None or getattr(original, "__distdev_observer__", False):
+            continue
+
+        def observed(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with observing():
+                return __original(*args, **kwargs)
+
+        observed.__distdev_observer__ = True  # type: ignore[attr-defined]
+        setattr(evaluation, name, observed)
+    return True
+
+
 def _dev(args: argparse.Namespace) -> int:
     from distdev._dev import DevHost
 
@@ -106,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--source")
     args = parser.parse_args(argv)
     set_nodelay()
+    observe_evaluations()
     return _dev(args) if args.mode == "dev" else _replay(args)
 
 

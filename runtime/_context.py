@@ -21,6 +21,7 @@ class _ThreadState(threading.local):
         self.service: Service | None = None
         self.chain: str | None = None
         self.effect_depth = 0
+        self.observing = 0
 
 
 state = _ThreadState()
@@ -54,4 +55,18 @@ def in_effect() -> Iterator[None]:
     try:
         yield
     finally:
+        state.effect_depth -= 1
+
+
+@contextmanager
+def observing() -> Iterator[None]:
+    """Run a block as an observer (a debugger's watch, hover or console): effects run for real
+    and are neither journaled nor served from a journal, and calls to other services are
+    refused. Observing is not acting: a journal recorded under a debugger stays valid."""
+    state.effect_depth += 1
+    state.observing += 1
+    try:
+        yield
+    finally:
+        state.observing -= 1
         state.effect_depth -= 1

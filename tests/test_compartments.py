@@ -222,3 +222,37 @@ def test_determinism_error_at_build_says_to_use_effect(
     root = app_files({"app.py": "import subprocess\nsubprocess.run(['true'])\n"})
     with pytest.raises(DeterminismError, match="@distdev.effect"):
         distdev_app(root / "app.py")
+
+
+def test_observing_neither_writes_nor_consumes_a_journal(
+    app_files: WriteApp, distdev_app: Any
+) -> None:
+    # What a debugger's watch or console does while stopped in a service, done by the service
+    # itself here: read a clock and call another service, as an observer.
+    root = app_files({
+        "app.py": """
+            import time
+            from distdev import import_service
+            from distdev._context import observing
+            other = import_service("./other.py")
+            seen = []
+
+            def inspect_me() -> str:
+                with observing():
+                    seen.append(time.time() > 0)
+                    try:
+                        other.ping()
+                    except Exception as exc:
+                        return str(exc)
+                return "not refused"
+        """,
+        "other.py": "pings = 0\ndef ping() -> None:\n    global pings\n    pings += 1\n",
+    })
+    app = distdev_app(root / "app.py")
+    before = [type(e).__name__ for e in distdev.read_journal(app.journal("app")).events]
+    message = app.service("app").inspect_me()
+    assert "refused" in message and "app/other.ping" in message
+    assert app.state("app/other")["pings"] == 0
+    after = [type(e).__name__ for e in distdev.read_journal(app.journal("app")).events]
+    assert after == before + ["CallIn", "Return"], "no effect and no call-out were journaled"
+    assert distdev.replay(app.journal("app")).state()["seen"] == [True]

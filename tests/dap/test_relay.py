@@ -123,3 +123,41 @@ def test_relay_breakpoint_in_distdev_code_is_unverified_with_a_reason(adapter: S
         for breakpoint in answer:
             assert breakpoint["verified"] is False
             assert "distdev's own code" in breakpoint["message"]
+
+
+def test_relay_evaluations_observe_without_acting_and_journals_replay_exactly(
+    adapter: Start, tmp_path: Path
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    client = adapter()
+    out, state = tmp_path / "out", tmp_path / "state"
+    client.start({"app": str(APP), "out": str(out), "state": str(state)},
+                 {str(ORDERS): [marker(ORDERS, "orders-call-charge")]})
+    thread = client.wait_stopped()["threadId"]
+    frame = client.top(thread)["id"]
+
+    def evaluate(expression: str) -> str:
+        answer = client.request("evaluate", {"expression": expression, "frameId": frame,
+                                             "context": "repl"}, ok=False)
+        return str(answer.body.get("result") if answer.success else answer.message)
+
+    assert float(evaluate("__import__('time').time()")) > 0  # a clock read, not journaled
+    refused = evaluate("_billing.charge('eve', 1)")
+    assert "refused" in refused, refused
+    client.request("continue", {"threadId": thread})
+    assert client.close() == 0
+
+    distdev_cli = Path(sys.executable).with_name("distdev")
+    for service in ("app/orders", "app/billing"):
+        journal = out / "services" / service / "journal.cbor"
+        kinds = [e.effect for e in distdev.read_journal(journal).events
+                 if type(e).__name__ == "Effect"]
+        assert "time.time" not in kinds
+        replayed = subprocess.run([str(distdev_cli), "replay", "--json", str(journal)],
+                                  capture_output=True, text=True, timeout=60)
+        assert replayed.returncode == 0, replayed.stderr
+        if service == "app/billing":
+            assert "eve" not in json.dumps(json.loads(replayed.stdout)["state"])
