@@ -131,7 +131,9 @@ class Service:
         self._exports = self._find_exports()
 
     def exports(self) -> dict[str, Callable[..., Any]]:
-        """Export name -> function: ``__all__`` if defined, else public top-level functions."""
+        """Export name -> function: ``__all__`` if defined, else public top-level functions
+        defined in the module. An ``@effect`` function is the service's own IO, not an export
+        (its wrapper is defined by distdev); list it in ``__all__`` to export it."""
         return self._exports if self._exports is not None else self._find_exports()
 
     def _find_exports(self) -> dict[str, Callable[..., Any]]:

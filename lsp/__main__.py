@@ -1,0 +1,7 @@
+"""``python -m distdev.lsp``: the language server on stdio."""
+
+from __future__ import annotations
+
+from .server import main
+
+main()
