@@ -233,7 +233,7 @@ class App:
         thread = _context.state
         chain = (thread.chain if thread.service is not None else None) or self._new_chain()
 
-        def perform(call_seq: int | None = None) -> Any:
+        def perform(call_seq: int | str | None = None) -> Any:
             return callee.handle_call(caller.id if caller else "", chain, export, args_wire,
                                       kwargs_wire)
 

@@ -22,6 +22,8 @@ class _ThreadState(threading.local):
         self.chain: str | None = None
         self.effect_depth = 0
         self.observing = 0
+        self.call_key: str | None = None
+        self.callouts = 0
 
 
 state = _ThreadState()
@@ -70,3 +72,14 @@ def observing() -> Iterator[None]:
     finally:
         state.observing -= 1
         state.effect_depth -= 1
+
+
+def next_callout_id(journal_seq: int | None) -> int | str | None:
+    """The id of the call out about to be made: the k-th call out of the incoming call being
+    handled, when that call has an id — the same after a crash, whatever else arrived first —
+    else the call-out's seq in this service's journal."""
+    if state.call_key is None:
+        return journal_seq
+    n = state.callouts
+    state.callouts = n + 1
+    return f"{state.call_key}/{n}"

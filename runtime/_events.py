@@ -58,8 +58,9 @@ class ErrorInfo(msgspec.Struct, frozen=True, array_like=True):
 class CallIn(_Event, frozen=True, tag="call-in"):
     """Another service (or the outside, caller ``""``) called one of this service's exports.
 
-    ``caller_seq`` is the seq of the matching call-out in the caller's journal, when the call
-    came over a network: (caller, caller_seq) identifies a call that is re-sent after a crash.
+    ``caller_seq`` is the id the caller gave the call, when it came over a network: (caller,
+    caller_seq) identifies a call that is re-sent after a crash. Services give their call-outs
+    "<their incoming call's id>/<k>", or their journal seq when handling a call without one.
     """
 
     caller: str
@@ -67,7 +68,7 @@ class CallIn(_Event, frozen=True, tag="call-in"):
     export: str
     args: list[Any]
     kwargs: dict[str, Any]
-    caller_seq: int | None = None
+    caller_seq: int | str | None = None
 
 
 class Return(_Event, frozen=True, tag="return"):

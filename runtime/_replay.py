@@ -82,7 +82,7 @@ class Transport(Protocol):
     """Carries a restored service's calls to the other services once it is live."""
 
     def send(self, caller: Service, target: str, export: str, args: list[Any],
-             kwargs: dict[str, Any], call_seq: int | None) -> Any:
+             kwargs: dict[str, Any], call_seq: int | str | None) -> Any:
         """Send one call; return the result's wire form or raise ``CallFailed``."""
         ...
 
@@ -125,12 +125,12 @@ class _JournalRouter:
         return from_wire(wire, service)
 
     def _sender(self, holder: Service, target: str, export: str, args: list[Any],
-                kwargs: dict[str, Any]) -> Callable[[int | None], Any]:
+                kwargs: dict[str, Any]) -> Callable[[int | str | None], Any]:
         transport = self.transport
         if transport is not None:
             return lambda seq: transport.send(holder, target, export, args, kwargs, seq)
 
-        def unreachable(call_seq: int | None) -> Any:
+        def unreachable(call_seq: int | str | None) -> Any:
             raise ServiceUnavailableError(
                 f"{holder.id} was restored alone from its journal, so {target} is not "
                 f"reachable from here; run the application (distdev dev / up) to call it"

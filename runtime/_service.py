@@ -160,7 +160,7 @@ class Service:
 
     def handle_call(
         self, caller: str, chain: str, export: str, args: list[Any], kwargs: dict[str, Any],
-        caller_seq: int | None = None,
+        caller_seq: int | str | None = None,
     ) -> Any:
         """Run one incoming call; return its result's wire form or raise ``CallFailed``."""
         # A replay runs on one thread in journal order; its re-entries need no gate.
@@ -168,10 +168,13 @@ class Service:
         if gate is not None:
             gate.enter(chain)
         thread = _context.state
-        saved = (thread.service, thread.chain, thread.effect_depth)
+        saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+                 thread.callouts)
         try:
             self.tape.call_in(caller, chain, export, args, kwargs, caller_seq)
             thread.service, thread.chain, thread.effect_depth = self, chain, 0
+            thread.call_key = None if caller_seq is None else f"{caller}:{caller_seq}"
+            thread.callouts = 0
             try:
                 function = self.exports()[export]
                 result = function(
@@ -185,7 +188,8 @@ class Service:
             self.tape.returned(wire)
             return wire
         finally:
-            thread.service, thread.chain, thread.effect_depth = saved
+            (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+             thread.callouts) = saved
             if gate is not None:
                 gate.exit()
 
@@ -302,7 +306,7 @@ class Service:
 
     def call_out(
         self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
-        perform: Callable[[int | None], Any],
+        perform: Callable[[int | str | None], Any],
     ) -> Any:
         """Make an outgoing call through the tape; return the result, rebuilt here."""
         if _context.state.observing:

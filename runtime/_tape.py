@@ -31,6 +31,7 @@ from ._events import (
     _Event,
     describe,
 )
+from ._context import next_callout_id
 from ._journal import JournalWriter
 from ._marshal import wire_repr
 from .errors import ReplayDivergenceError
@@ -91,14 +92,14 @@ class Recorder:
 
     def call_out(
         self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
-        perform: Callable[[int | None], Any],
+        perform: Callable[[int | str | None], Any],
     ) -> Any:
-        """Journal the call-out, then ``perform(its seq)``: the seq identifies the call if a
-        network transport has to re-send it."""
-        seq = self.seq_of_next()
+        """Journal the call-out, then ``perform(its id)``: the id lets a network transport
+        re-send the call after a crash without it running twice (``next_callout_id``)."""
+        call_id = next_callout_id(self.seq_of_next())
         self._write("call-out", target, export, args, kwargs)
         try:
-            result = perform(seq)
+            result = perform(call_id)
         except CallFailed as failed:
             self._write("error", _listed(failed.info))
             raise
@@ -106,7 +107,7 @@ class Recorder:
         return result
 
     def call_in(self, caller: str, chain: str, export: str, args: list[Any],
-                kwargs: dict[str, Any], caller_seq: int | None = None) -> None:
+                kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
         self._write("call-in", caller, chain, export, args, kwargs, caller_seq)
 
     def returned(self, value: Any) -> None:
@@ -229,7 +230,7 @@ class Replayer:
 
     def call_out(
         self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
-        perform: Callable[[int | None], Any],
+        perform: Callable[[int | str | None], Any],
     ) -> Any:
         def doing() -> str:
             return f"called {target}.{export}({_call_args(args, kwargs)})"
@@ -265,7 +266,7 @@ class Replayer:
             pass  # the journal recorded that it raised; ``raised`` checked it
 
     def call_in(self, caller: str, chain: str, export: str, args: list[Any],
-                kwargs: dict[str, Any], caller_seq: int | None = None) -> None:
+                kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
         pass  # the replayer itself read the CallIn it is delivering
 
     def returned(self, value: Any) -> None:

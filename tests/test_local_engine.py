@@ -102,17 +102,8 @@ class LocalDeployment:
 
     def connect(self, service_id: str, caller: str = "test-client",
                 timeout: float = 60.0) -> Connection:
-        """An authenticated connection. A full listen backlog (EAGAIN on a Unix socket) is
-        retried for a few seconds: that bug is shown by its own test,
-        ``test_a_burst_of_simultaneous_clients_all_connect``, not by every test."""
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                return Connection(self.address(service_id), self.secret, caller, timeout)
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        """An authenticated connection."""
+        return Connection(self.address(service_id), self.secret, caller, timeout)
 
     def call(self, service_id: str, export: str, *args: Any) -> Any:
         connection = self.connect(service_id)
@@ -383,10 +374,6 @@ def test_idle_unauthenticated_connections_do_not_block_callers(
             sock.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime/_local/server.py: the socketserver classes keep the default listen backlog of 5, "
-    "and runtime/_local/client.py Connection connects with a timeout set (a non-blocking "
-    "connect): on a Unix socket a full backlog fails at once with BlockingIOError (EAGAIN)"))
 def test_a_burst_of_simultaneous_clients_all_connect(counting: CountingDeployment) -> None:
     deployment = counting.deployment
     clients = 32
@@ -639,10 +626,6 @@ def test_kill_9_during_a_stream_of_calls_loses_none_and_runs_none_twice(
     assert rows[other]["restarts"] == rows_before[other]["restarts"], rows
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime/_local/restore.py DedupTable + call-out seqs: a restarted caller numbers its "
-    "call-outs by arrival order of re-sent calls, so another client's call can take the seq of "
-    "the interrupted one; the callee runs it as new and the re-sent call then runs twice"))
 def test_kill_9_of_the_root_runs_no_call_twice_when_another_client_calls_first(
     tmp_path: Path,
 ) -> None:

@@ -42,9 +42,12 @@ class Connection:
     def __init__(self, address: str, secret: bytes, caller: str, timeout: float | None) -> None:
         family, sockaddr = wire.parse_address(address)
         self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(wire.HANDSHAKE_SECONDS)
+        # A Unix connect with a timeout is non-blocking and fails at once (EAGAIN) when the
+        # server's backlog is full; a blocking one waits its turn. TCP's retries its handshake.
+        self.sock.settimeout(None if family == socket.AF_UNIX else wire.HANDSHAKE_SECONDS)
         try:
             self.sock.connect(sockaddr)
+            self.sock.settimeout(wire.HANDSHAKE_SECONDS)
             if family == socket.AF_INET:
                 self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             challenge = wire.receive(self.sock, wire.HANDSHAKE_FRAME)
@@ -66,7 +69,7 @@ class Connection:
         self.sock.settimeout(timeout)
         self._ids = itertools.count(1)
 
-    def call(self, caller: str, chain: str, caller_seq: int | None, export: str,
+    def call(self, caller: str, chain: str, caller_seq: int | str | None, export: str,
              args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Send one call; the result's wire form, or ``CallFailed`` with the remote error."""
         call_id = next(self._ids)
@@ -101,12 +104,12 @@ class Network:
         return self._exports.get(target)
 
     def send(self, caller: Service, target: str, export: str, args: list[Any],
-             kwargs: dict[str, Any], call_seq: int | None) -> Any:
+             kwargs: dict[str, Any], call_seq: int | str | None) -> Any:
         chain = state.chain or f"{self.me}-{os.getpid()}"
         with in_effect():  # the transport's sockets are distdev's, not the service's
             return self.call(target, chain, call_seq, export, args, kwargs)
 
-    def call(self, target: str, chain: str, call_seq: int | None, export: str,
+    def call(self, target: str, chain: str, call_seq: int | str | None, export: str,
              args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Call ``target``, re-sending the same call until it answers or the time is up."""
         address = self.addresses.get(target)
@@ -115,13 +118,14 @@ class Network:
         deadline = time.monotonic() + CALL_TIMEOUT
         delay = 0.05
         while True:
+            sent = False
             try:
                 connection = self._connection(target, address, deadline)
+                sent = True
                 return connection.call(self.me, chain, call_seq, export, args, kwargs)
             except (OSError, EOFError, wire.FrameError) as exc:
                 self._drop(target)
-                never_sent = isinstance(exc, (ConnectionRefusedError, FileNotFoundError))
-                if call_seq is None and not never_sent:
+                if call_seq is None and sent:  # without an id, a re-send could run it twice
                     raise ServiceUnavailableError(
                         f"{target} did not answer ({exc}); the call may or may not have run"
                     ) from None

@@ -56,7 +56,7 @@ class DedupTable:
     """
 
     def __init__(self) -> None:
-        self._outcomes: dict[tuple[str, int], tuple[list[Any], dict[str, Any], bool, Any]] = {}
+        self._outcomes: dict[tuple[str, int | str], tuple[list[Any], dict[str, Any], bool, Any]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -75,7 +75,7 @@ class DedupTable:
                           event.error)
         return table
 
-    def get(self, caller: str, caller_seq: int | None, args: list[Any],
+    def get(self, caller: str, caller_seq: int | str | None, args: list[Any],
             kwargs: dict[str, Any]) -> tuple[bool, Any] | None:
         """The recorded (ok, outcome) of this very call, or None if it must run."""
         if caller_seq is None:
@@ -86,7 +86,7 @@ class DedupTable:
             return None
         return known[2], known[3]
 
-    def put(self, caller: str, caller_seq: int | None, args: list[Any], kwargs: dict[str, Any],
+    def put(self, caller: str, caller_seq: int | str | None, args: list[Any], kwargs: dict[str, Any],
             ok: bool, outcome: Any | ErrorInfo) -> None:
         if caller_seq is not None:
             with self._lock:

@@ -26,11 +26,13 @@ from .wire import Auth, Call, Challenge, Refused, Reply, Welcome
 
 class _UnixServer(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
+    request_queue_size = socket.SOMAXCONN  # the default 5 refuses a burst of clients
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN
 
 
 class ServiceServer:

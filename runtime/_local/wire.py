@@ -51,7 +51,7 @@ class Call(_Message, frozen=True, tag="call"):
     id: int
     caller: str
     chain: str
-    caller_seq: int | None
+    caller_seq: int | str | None
     export: str
     args: bytes
     kwargs: bytes
