@@ -112,3 +112,13 @@ def test_membrane_error_at_build_is_a_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "argument 'callback' of app/child.take is a function" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_debug_prints_a_launch_configuration_for_an_app_and_a_journal(built: Path) -> None:
+    for target, key in ((SHOP / "app.py", "app"),
+                        (built / "services" / "app" / "journal.cbor", "journal")):
+        result = run_distdev("debug", target)
+        assert result.returncode == 0, result.stderr
+        (config,) = json.loads(result.stdout)["configurations"]
+        assert config["type"] == "distdev" and config["request"] == "launch"
+        assert config[key].endswith(str(target.relative_to(target.parents[1])))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import code
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,27 @@ def dev(args: argparse.Namespace, out: Out) -> int:
     except Exception as exc:
         title = f"the build of {args.app} failed in the application's code"
         raise UserCodeFailed(title, exc) from exc
+    return 0
+
+
+def debug(args: argparse.Namespace, out: Out) -> int:
+    """Print a launch.json for debugging an application (or replaying a journal) in VS Code."""
+    target: Path = args.target
+    if not target.is_file():
+        raise ServiceLoadError(f"no file at {target}: pass the root service's .py file or a "
+                               "journal.cbor")
+    relative = os.path.relpath(target.resolve(), Path.cwd())
+    config: dict[str, Any]
+    if target.suffix == ".py":
+        config = {"name": f"Debug {target.stem}", "app": f"${{workspaceFolder}}/{relative}"}
+    else:
+        contents = read_journal(target)
+        config = {"name": f"Replay {contents.header.service}",
+                  "journal": f"${{workspaceFolder}}/{relative}",
+                  "stopAtEvent": len(contents.events) - 1}
+    out.json({"version": "0.2.0",
+              "configurations": [{"type": "distdev", "request": "launch", **config}]})
+    out.info("paste this into .vscode/launch.json; the adapter is `python -m distdev.dap_adapter`")
     return 0
 
 

@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", type=Path, default=Path(".distdev/dev-state"))
     p.set_defaults(handler=_commands.dev)
 
+    p = sub.add_parser("debug", help="print the launch configuration for debugging an app")
+    p.add_argument("target", type=Path, metavar="APP.py|JOURNAL")
+    p.set_defaults(handler=_commands.debug)
+
     p = sub.add_parser("replay", help="restore a service from its journal and print its state")
     p.add_argument("journal", type=Path, metavar="JOURNAL")
     p.add_argument("--until", type=int, metavar="SEQ", help="stop after event SEQ")
