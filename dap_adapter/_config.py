@@ -77,10 +77,10 @@ def parse_launch(arguments: dict[str, Any]) -> LaunchConfig:
         raise ConfigError('give either "app" or "journal" in a launch configuration, not both')
     if config.stop_at_event is not None and config.journal is None:
         raise ConfigError('"stopAtEvent" applies to a replay: add "journal" (and drop "app")')
-    if config.stop_on_entry:
+    if config.stop_on_entry and config.journal is not None:
         raise ConfigError(
-            '"stopOnEntry" is not supported yet: set a breakpoint on the first line of the root '
-            "service (its top level runs at build time, under the debugger) and remove it"
+            '"stopOnEntry" applies to an application launch ("app"); a replay stops where '
+            '"stopAtEvent" says'
         )
     if config.port is not None and not 0 <= config.port <= 65535:
         raise ConfigError(f'"port" must be between 0 and 65535 (0: any free port), '

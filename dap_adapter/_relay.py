@@ -14,14 +14,16 @@ import ast
 import functools
 import itertools
 import os
+import re
 import subprocess
 import sys
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 from typing import IO, Any, Callable
 
 from ._config import ConfigError, debugpy_launch, parse_launch, plan_launch, runtime_dirs
-from ._engine import Frame, Session, Stack
+from ._engine import Frame, Session, Stack, entry_line, resolve_export, service_files
 from ._wire import Channel
 
 __all__ = ["Relay", "RequestError"]
@@ -32,6 +34,9 @@ _ASK_TIMEOUT = 15.0
 _RESUMING = frozenset(
     ["continue", "next", "stepIn", "stepOut", "stepBack", "reverseContinue", "goto", "restartFrame"]
 )
+
+
+_POSITION = "__import__('distdev.dap_adapter._runner', fromlist=['_']).journal_position()"
 
 
 class RequestError(Exception):
@@ -71,6 +76,19 @@ class Relay:
         self._raw_frames: dict[int, Json] = {}
         self._done = threading.Event()
         self._terminated_sent = False
+        # Breakpoints per file (key: real path): the client's own, and the relay's lines
+        # (function breakpoints by export, the stopOnEntry one) sent to debugpy with them.
+        self._bp_lock = threading.Lock()
+        self._client_bps: dict[str, tuple[Json, list[Json]]] = {}
+        self._function_lines: dict[str, list[int]] = {}
+        self._entry: tuple[str, int] | None = None
+        self._entry_ids: set[int] = set()
+        self._extra_results: dict[str, dict[int, Json]] = {}
+        # A re-sent file's breakpoints get new ids from debugpy: the client keeps its own.
+        self._client_ids: dict[str, list[int | None]] = {}
+        self._function_ids: dict[tuple[str, int], int] = {}
+        self._id_map: dict[int, int] = {}
+        self._app: str | None = None
 
     # -- running ------------------------------------------------------------------------------
 
@@ -230,6 +248,8 @@ class Relay:
     def _capabilities(self, response: Json) -> None:
         body = response.setdefault("body", {})
         body["supportsDelayedStackTraceLoading"] = True
+        body["supportsFunctionBreakpoints"] = True
+        body["supportsExceptionInfoRequest"] = True
         # VS Code's "Step Into Target" misbehaves on a proxy call; plain Step Into is right.
         body["supportsStepInTargetsRequest"] = False
 
@@ -239,6 +259,12 @@ class Relay:
         config = parse_launch(arguments)
         launch = plan_launch(config)
         self.session.mode = launch.mode
+        if launch.mode == "dev":
+            self._app = launch.entry_file
+            if launch.stop_on_entry and launch.entry_file is not None:
+                line = entry_line(Path(launch.entry_file))
+                if line is not None:
+                    self._entry = (_key(launch.entry_file), line)
         for note in launch.notes:
             self.send_event("output", {"category": "console", "output": f"distdev: {note}\n"})
         self.forward(request, debugpy_launch(launch, arguments))
@@ -253,13 +279,161 @@ class Relay:
         arguments = request.get("arguments", {})
         path = str(arguments.get("source", {}).get("path") or "")
         reason = self.session.unverified_reason(path) if path else None
-        if reason is None:
+        wanted = arguments.get("breakpoints") or [{"line": n} for n in arguments.get("lines", [])]
+        if reason is not None:
+            self.respond(request, {"breakpoints": [
+                {"verified": False, "line": b.get("line"), "message": reason} for b in wanted
+            ]})
+            return
+        if not path:
             self.forward(request)
             return
-        wanted = arguments.get("breakpoints") or [{"line": n} for n in arguments.get("lines", [])]
-        self.respond(request, {"breakpoints": [
-            {"verified": False, "line": b.get("line"), "message": reason} for b in wanted
-        ]})
+        key = _key(path)
+        with self._bp_lock:
+            self._client_bps[key] = (dict(arguments.get("source", {})), list(wanted))
+            union = self._union(key)
+        own = len(wanted)
+
+        def only_the_clients(response: Json) -> None:
+            body = response.setdefault("body", {})
+            answered = body.get("breakpoints", [])
+            self._remember_extra(key, union, answered, own, from_client=True)
+            body["breakpoints"] = answered[:own]
+
+        self.forward(request, union, only_the_clients)
+
+    def _union(self, key: str) -> Json:
+        """debugpy's setBreakpoints arguments for a file: the client's breakpoints first, then
+        the relay's lines not already among them. Call with ``_bp_lock`` held."""
+        source, wanted = self._client_bps.get(key, ({"path": key}, []))
+        lines = {b.get("line") for b in wanted}
+        extra = list(self._function_lines.get(key, []))
+        if self._entry is not None and self._entry[0] == key:
+            extra.append(self._entry[1])
+        breakpoints = list(wanted)
+        for line in extra:
+            if line not in lines:
+                lines.add(line)
+                breakpoints.append({"line": line})
+        return {"source": source, "breakpoints": breakpoints, "sourceModified": False}
+
+    def _remember_extra(self, key: str, union: Json, answered: list[Json], own: int,
+                        from_client: bool) -> None:
+        """What debugpy answered for each line of the union (the relay's lines included), and
+        the ids the client knows for each breakpoint debugpy renumbered."""
+        results = {int(b["line"]): a for b, a in zip(union["breakpoints"], answered)
+                   if isinstance(b.get("line"), int)}
+        with self._bp_lock:
+            self._extra_results[key] = results
+            ids = [a.get("id") if isinstance(a.get("id"), int) else None for a in answered]
+            if from_client:
+                self._client_ids[key] = ids[:own]
+            else:
+                for new, known in zip(ids[:own], self._client_ids.get(key, [])):
+                    if new is not None and known is not None:
+                        self._id_map[new] = known
+            for b, new in zip(union["breakpoints"][own:], ids[own:]):
+                known = self._function_ids.get((key, b.get("line")))
+                if new is not None and known is not None:
+                    self._id_map[new] = known
+            if self._entry is not None and self._entry[0] == key:
+                hit = results.get(self._entry[1], {})
+                if isinstance(hit.get("id"), int):
+                    self._entry_ids.add(hit["id"])
+
+    def _resend(self, keys: list[str]) -> list[Future[Json]]:
+        """Send debugpy the union for each file; the futures hold its answers."""
+        asks: list[Future[Json]] = []
+        for key in keys:
+            with self._bp_lock:
+                union = self._union(key)
+                own = len(self._client_bps.get(key, ({}, []))[1])
+            future: Future[Json] = Future()
+
+            def done(answer: Json, key: str = key, union: Json = union, own: int = own,
+                     future: Future[Json] = future) -> None:
+                if answer.get("success"):
+                    self._remember_extra(key, union, answer.get("body", {}).get("breakpoints", []),
+                                         own, from_client=False)
+                future.set_result(answer)
+
+            self.send_server({"type": "request", "command": "setBreakpoints",
+                              "arguments": union}, done)
+            asks.append(future)
+        return asks
+
+    @protocol_errors
+    def setFunctionBreakpoints_request(self, request: Json) -> None:
+        wanted = request.get("arguments", {}).get("breakpoints", [])
+        if self._app is None:
+            self.respond(request, {"breakpoints": [{
+                "verified": False, "message": "function breakpoints name a service's export "
+                "(app/billing.charge); they work when debugging an application (\"app\")",
+            } for _ in wanted]})
+            return
+        services = service_files(Path(self._app))
+        targets = [resolve_export(services, str(b.get("name", ""))) for b in wanted]
+        lines: dict[str, list[int]] = {}
+        for target in targets:
+            if target.path is not None and target.line is not None:
+                lines.setdefault(_key(str(target.path)), []).append(target.line)
+        with self._bp_lock:
+            keys = sorted(set(self._function_lines) | set(lines))
+            self._function_lines = lines
+        for ask in self._resend(keys):
+            ask.result(_ASK_TIMEOUT)
+        answer: list[Json] = []
+        for target in targets:
+            if target.path is None or target.line is None:
+                answer.append({"verified": False, "message": target.error})
+                continue
+            with self._bp_lock:
+                bound = dict(self._extra_results.get(_key(str(target.path)), {})
+                             .get(target.line, {}))
+            bound.setdefault("verified", False)
+            if isinstance(bound.get("id"), int):
+                with self._bp_lock:
+                    bound["id"] = self._id_map.get(bound["id"], bound["id"])
+                    self._function_ids[(_key(str(target.path)), target.line)] = bound["id"]
+            bound.setdefault("line", target.line)
+            bound["source"] = {"name": target.path.name, "path": str(target.path)}
+            answer.append(bound)
+        self.respond(request, {"breakpoints": answer})
+
+    @protocol_errors
+    def configurationDone_request(self, request: Json) -> None:
+        with self._bp_lock:
+            entry = self._entry
+            sent = entry is not None and entry[0] in self._extra_results
+        if entry is not None and not sent:
+            for ask in self._resend([entry[0]]):
+                ask.result(_ASK_TIMEOUT)
+        self.forward(request)
+
+    @protocol_errors
+    def exceptionInfo_request(self, request: Json) -> None:
+        thread_id = int(request.get("arguments", {})["threadId"])
+        stack = self.session.cached_stack(thread_id) or self._load_stack(thread_id)
+        service = next((f.service for f in stack.frames if f.service), None)
+        session = self.session
+
+        def named(response: Json) -> None:
+            body = response.setdefault("body", {})
+            if service is not None:
+                where = f"in service {service}"
+                description = str(body.get("description") or body.get("exceptionId") or "")
+                body["description"] = f"{description} ({where})" if description else where
+            details = body.get("details")
+            if isinstance(details, dict):
+                if service is not None:
+                    details["service"] = service
+                    message = str(details.get("message") or "")
+                    details["message"] = f"{message} ({where})" if message else where
+                trace = details.get("stackTrace")
+                if isinstance(trace, str):
+                    details["stackTrace"] = _user_traceback(trace, session.is_runtime_file)
+
+        self.forward(request, on_response=named)
 
     @protocol_errors
     def stackTrace_request(self, request: Json) -> None:
@@ -300,6 +474,55 @@ class Relay:
 
     def stopped_event(self, event: Json) -> bool:
         self._resumed()
+        body = event.setdefault("body", {})
+        with self._bp_lock:
+            entry, ids = self._entry, set(self._entry_ids)
+            self._entry = None
+        if body.get("hitBreakpointIds"):
+            with self._bp_lock:
+                body["hitBreakpointIds"] = [self._id_map.get(i, i)
+                                            for i in body["hitBreakpointIds"]]
+        if entry is not None:
+            hit = set(body.get("hitBreakpointIds") or [])
+            if hit and hit <= ids:
+                body["reason"] = "entry"
+                body.pop("hitBreakpointIds", None)
+                body.pop("description", None)
+            self._resend([entry[0]])  # the one-off entry breakpoint goes away
+        if self.session.mode == "replay" and isinstance(body.get("threadId"), int):
+            self._announce_position(int(body["threadId"]))
+        return True
+
+    def _announce_position(self, thread_id: int) -> None:
+        """After a stop in a replay, send ``distdev/journalPosition`` {service, seq}: the
+        runner's ``journal_position()`` evaluated on the stopped thread. Never blocks (this
+        runs on debugpy's reader thread)."""
+
+        def evaluated(answer: Json) -> None:
+            try:
+                value = ast.literal_eval(str(answer.get("body", {}).get("result", "")))
+            except (ValueError, SyntaxError):
+                return
+            if (answer.get("success") and isinstance(value, dict)
+                    and isinstance(value.get("service"), str) and isinstance(value.get("seq"), int)):
+                self.send_event("distdev/journalPosition",
+                                {"service": value["service"], "seq": value["seq"]})
+
+        def top(answer: Json) -> None:
+            frames = answer.get("body", {}).get("stackFrames", []) if answer.get("success") else []
+            if frames:
+                self.send_server({"type": "request", "command": "evaluate", "arguments": {
+                    "expression": _POSITION, "frameId": frames[0]["id"], "context": "watch"}},
+                    evaluated)
+
+        self.send_server({"type": "request", "command": "stackTrace", "arguments": {
+            "threadId": thread_id, "startFrame": 0, "levels": 1}}, top)
+
+    def breakpoint_event(self, event: Json) -> bool:
+        breakpoint = event.get("body", {}).get("breakpoint", {})
+        if isinstance(breakpoint.get("id"), int):
+            with self._bp_lock:
+                breakpoint["id"] = self._id_map.get(breakpoint["id"], breakpoint["id"])
         return True
 
     def continued_event(self, event: Json) -> bool:
@@ -315,6 +538,51 @@ class Relay:
     def terminated_event(self, event: Json) -> bool:
         self._terminated_sent = True
         return True
+
+
+def _key(path: str) -> str:
+    return os.path.normcase(os.path.realpath(path))
+
+
+_FILE_LINE = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+')
+
+
+_CHAINED = re.compile(r"\n(?:During handling of the above exception, another exception "
+                      r"occurred|The above exception was the direct cause of the following "
+                      r"exception):\n\n")
+
+
+def _user_traceback(trace: str, is_runtime_file: Callable[[str], bool]) -> str:
+    """A formatted traceback without distdev's frames (each ``File`` line and the source lines
+    under it), and without the chained sections that are only distdev's own exceptions (the
+    membrane's wrapper around a call that failed in another service)."""
+    pieces = _CHAINED.split(trace)
+    separators = _CHAINED.findall(trace)
+    kept: list[tuple[str, str]] = []  # (separator before it, section)
+    for index, piece in enumerate(pieces):
+        section = _user_frames(piece, is_runtime_file)
+        lines = [line for line in section.splitlines() if line.strip()]
+        if (not any(_FILE_LINE.match(line) for line in lines) and lines
+                and lines[-1].startswith("distdev.") and len(pieces) > 1):
+            continue
+        kept.append((separators[index - 1] if index else "", section))
+    if not kept:
+        return trace
+    return kept[0][1] + "".join(separator + section for separator, section in kept[1:])
+
+
+def _user_frames(trace: str, is_runtime_file: Callable[[str], bool]) -> str:
+    kept: list[str] = []
+    dropping = False
+    for line in trace.splitlines(keepends=True):
+        match = _FILE_LINE.match(line)
+        if match is not None:
+            dropping = is_runtime_file(match.group("path"))
+        elif not line.startswith((" ", "\t")):
+            dropping = False  # "Traceback ...", the exception line
+        if not dropping:
+            kept.append(line)
+    return "".join(kept)
 
 
 def _service_of(answer: Json) -> str | None:

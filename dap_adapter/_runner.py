@@ -67,6 +67,23 @@ def observe_evaluations() -> bool:
     return True
 
 
+_final_position: dict[str, Any] | None = None
+
+
+def journal_position() -> dict[str, Any] | None:
+    """Where the replay is: ``{"service": id, "seq": n}``, n the last journal event replayed.
+    The debug adapter evaluates this on a stopped thread: during the replay the thread's
+    service has its replay tape; after it, the position where the replay stopped."""
+    from distdev import _context
+
+    service = _context.state.service
+    tape = getattr(service, "tape", None)
+    events, pos = getattr(tape, "events", None), getattr(tape, "pos", None)
+    if service is not None and isinstance(events, list) and isinstance(pos, int) and pos >= 1:
+        return {"service": service.id, "seq": int(events[pos - 1].seq)}
+    return _final_position
+
+
 def _dev(args: argparse.Namespace) -> int:
     from distdev._dev import DevHost
 
@@ -85,6 +102,10 @@ def _replay(args: argparse.Namespace) -> int:
 
     contents = distdev.read_journal(args.journal)
     restored = distdev.replay(contents, until=args.until, source=args.source)
+    global _final_position
+    last = contents.events[restored.events] if restored.events < len(contents.events) else None
+    _final_position = {"service": restored.id,
+                       "seq": int(last.seq) if last is not None else restored.events}
     where = f"before event {args.stop_at}" if args.stop_at is not None else "at its end"
     print(f"distdev: {restored.id} replayed {restored.events} events; stopped {where}",
           flush=True)
@@ -132,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--stop-at", type=int)
     rep.add_argument("--source")
     args = parser.parse_args(argv)
+    # Run as __main__: make the adapter's evaluations (journal_position) find this module.
+    sys.modules.setdefault("distdev.dap_adapter._runner", sys.modules[__name__])
     set_nodelay()
     observe_evaluations()
     return _dev(args) if args.mode == "dev" else _replay(args)

@@ -32,6 +32,9 @@ def test_launch_replay_hits_breakpoints_and_stops_before_the_event(
     assert launched.success, launched.message
 
     thread = client.wait_stopped()["threadId"]  # the recorded call to charge, re-delivered
+    call_in = next(e.seq for e in events if type(e).__name__ == "CallIn" and e.export == "charge")
+    assert client.wait_event("distdev/journalPosition") == {"service": "app/billing",
+                                                             "seq": call_in}
     top = client.top(thread)
     assert (top["name"], top["line"], top["source"]["path"]) == (
         f"app/billing{SEP}charge", first, str(BILLING))
@@ -39,6 +42,8 @@ def test_launch_replay_hits_breakpoints_and_stops_before_the_event(
 
     client.request("continue", {"threadId": thread})
     client.wait_stopped()
+    assert client.wait_event("distdev/journalPosition") == {"service": "app/billing",
+                                                             "seq": call_out - 1}
     stop = client.stack(thread).body
     assert stop["totalFrames"] == 1
     frame = stop["stackFrames"][0]
@@ -71,7 +76,7 @@ def test_launch_malformed_configurations_get_errors_that_say_what_is_wrong(
         ({"journal": str(journal), "stopAtEvent": 999}, "has events 1 to"),
         ({"app": str(TINYSHOP / "app.py"), "stopAtEvent": 3}, "applies to a replay"),
         ({"app": str(TINYSHOP / "ledger.json")}, "no such file"),
-        ({"app": str(TINYSHOP / "app.py"), "stopOnEntry": True}, "not supported yet"),
+        ({"journal": str(journal), "stopOnEntry": True}, "applies to an application launch"),
     ]
     for arguments, expected in cases:
         answer = client.request("launch", {"type": "distdev", "request": "launch", **arguments},

@@ -148,6 +148,8 @@ def test_relay_evaluations_observe_without_acting_and_journals_replay_exactly(
     refused = evaluate("_billing.charge('eve', 1)")
     assert "refused" in refused, refused
     client.request("continue", {"threadId": thread})
+    # The journals are complete once the build is: wait for it before ending the session.
+    client.wait_event("output", lambda body: "built " in str(body.get("output", "")))
     assert client.close() == 0
 
     distdev_cli = Path(sys.executable).with_name("distdev")

@@ -1,0 +1,161 @@
+"""Function breakpoints by export, stopOnEntry and exceptionInfo, over the real adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import distdev
+from dap.dap_client import FIXTURES, TINYSHOP, DapClient, marker
+
+Start = Callable[..., DapClient]
+APP, ORDERS, BILLING, LEDGER = (TINYSHOP / f for f in
+                                ("app.py", "orders.py", "billing.py", "ledger.py"))
+FAULTY = FIXTURES / "faulty"
+RUNTIME = Path(distdev.__file__).resolve().parent
+SEP = " \u203a "
+
+
+def launch_with_function_breakpoints(client: DapClient, names: list[str],
+                                     breakpoints: dict[str, list[int]] | None = None) -> list[dict]:
+    """Like ``DapClient.start``, keeping the setFunctionBreakpoints answer."""
+    client.request("initialize", {"clientID": "distdev-tests", "adapterID": "distdev",
+                                  "linesStartAt1": True, "pathFormat": "path"})
+    launched = client.send_request("launch", {"type": "distdev", "request": "launch",
+                                              "app": str(APP)})
+    client.wait_event("initialized")
+    client.set_breakpoints_all(breakpoints or {})
+    answer = client.request("setFunctionBreakpoints",
+                            {"breakpoints": [{"name": n} for n in names]}).body["breakpoints"]
+    client.request("configurationDone")
+    assert client.wait_response(launched).success
+    return answer  # type: ignore[no-any-return]
+
+
+def test_function_breakpoint_on_nested_export_stops_there_and_bad_names_are_unverified(
+    adapter: Start,
+) -> None:
+    client = adapter()
+    answer = launch_with_function_breakpoints(
+        client, ["app/billing/ledger.record", "billing.nope", "shipping.send", "nodot"])
+    assert len(answer) == 4
+    assert answer[0]["verified"] is True
+    assert answer[0]["line"] == marker(LEDGER, "ledger-record")
+    assert answer[0]["source"]["path"] == str(LEDGER)
+    assert [a["verified"] for a in answer[1:]] == [False, False, False]
+    assert 'no function "nope"' in answer[1]["message"]
+    assert 'no service "shipping"' in answer[2]["message"]
+    assert "service.export" in answer[3]["message"]
+
+    stopped = client.wait_stopped()
+    assert stopped.get("hitBreakpointIds") == [answer[0]["id"]]
+    thread = stopped["threadId"]
+    frames = client.stack(thread).body["stackFrames"]
+    assert (frames[0]["name"], frames[0]["line"]) == (f"app/billing/ledger{SEP}record",
+                                                      marker(LEDGER, "ledger-record"))
+    assert frames[1]["name"] == f"app/billing{SEP}charge"
+    assert client.locals_of(frames[0]["id"])["cents"] == "1200"
+
+
+def test_function_breakpoint_by_short_name_merges_with_the_clients_breakpoints(
+    adapter: Start,
+) -> None:
+    client = adapter()
+    last = marker(BILLING, "billing-charge-return")
+    answer = launch_with_function_breakpoints(client, ["billing.charge"], {str(BILLING): [last]})
+    assert answer[0]["verified"] is True
+    assert answer[0]["line"] == marker(BILLING, "billing-charge-first")
+
+    thread = client.wait_stopped()["threadId"]
+    assert client.top(thread)["line"] == marker(BILLING, "billing-charge-first")
+    # The client's own breakpoint in the same file still hits, and a setBreakpoints answer
+    # lists only the client's breakpoints.
+    client.request("continue", {"threadId": thread})
+    client.wait_stopped()
+    assert client.top(thread)["line"] == last
+    again = client.set_breakpoints(str(BILLING), [last]).body["breakpoints"]
+    assert [b["line"] for b in again] == [last]
+    # Cleared function breakpoints unbind; the client's stay.
+    assert client.request("setFunctionBreakpoints", {"breakpoints": []}).body["breakpoints"] == []
+
+
+def test_stop_on_entry_stops_on_the_roots_first_line_once(adapter: Start) -> None:
+    client = adapter()
+    later = marker(APP, "app-build-call")
+    client.request("initialize", {"clientID": "distdev-tests", "adapterID": "distdev",
+                                  "linesStartAt1": True, "pathFormat": "path"})
+    launched = client.send_request("launch", {"type": "distdev", "request": "launch",
+                                              "app": str(APP), "stopOnEntry": True})
+    client.wait_event("initialized")
+    own = client.set_breakpoints(str(APP), [later]).body["breakpoints"]
+    assert [b["line"] for b in own] == [later]  # the entry breakpoint is not the client's
+    client.request("configurationDone")
+    assert client.wait_response(launched).success
+    stopped = client.wait_stopped()
+    assert stopped["reason"] == "entry"
+    thread = stopped["threadId"]
+    top = client.top(thread)
+    assert (top["name"], top["line"], top["source"]["path"]) == (
+        f"app{SEP}<module>", 5, str(APP))  # line 5: the first statement after the docstring
+    client.request("continue", {"threadId": thread})
+    second = client.wait_stopped()
+    assert second["reason"] == "breakpoint"
+    assert second.get("hitBreakpointIds") == [own[0]["id"]]
+    assert client.top(thread)["line"] == later
+
+
+def test_exception_info_names_the_raising_service_without_distdev_frames(
+    adapter: Start,
+) -> None:
+    client = adapter()
+    client.request("initialize", {"clientID": "distdev-tests", "adapterID": "distdev",
+                                  "linesStartAt1": True, "pathFormat": "path"})
+    launched = client.send_request("launch", {"type": "distdev", "request": "launch",
+                                              "app": str(FAULTY / "app.py")})
+    client.wait_event("initialized")
+    client.request("setExceptionBreakpoints", {"filters": ["raised"]})
+    client.request("configurationDone")
+    assert client.wait_response(launched).success
+    stopped = client.wait_stopped()
+    assert stopped["reason"] == "exception"
+    thread = stopped["threadId"]
+    assert client.top(thread)["line"] == marker(FAULTY / "billing.py", "faulty-raise")
+
+    info = client.request("exceptionInfo", {"threadId": thread}).body
+    assert "in service app/billing" in info["description"]
+    details = info["details"]
+    assert "in service app/billing" in details["message"]
+    trace = details["stackTrace"]
+    assert str(FAULTY / "billing.py") in trace and str(FAULTY / "app.py") in trace
+    assert str(RUNTIME) not in trace and "dap_adapter" not in trace, trace
+
+    # The exception re-raised in the caller, across the membrane: now the root's.
+    client.request("continue", {"threadId": thread})
+    assert client.wait_stopped()["reason"] == "exception"
+    assert client.top(thread)["line"] == marker(FAULTY / "app.py", "faulty-call")
+    info = client.request("exceptionInfo", {"threadId": thread}).body
+    assert info["description"].endswith("(in service app)")
+    trace = info["details"]["stackTrace"]
+    assert "CallFailed" not in trace and str(RUNTIME) not in trace, trace
+
+
+def test_exception_traces_drop_distdev_frames_and_its_wrapper_exceptions() -> None:
+    from distdev.dap_adapter._relay import _user_traceback
+
+    user, runtime = "/srv/shop/billing.py", str(RUNTIME / "_proxy.py")
+    trace = (
+        f'  File "{user}", line 8, in refund\n    raise ValueError("no")\n    ^^^^^\n'
+        "ValueError: no\n"
+        "\nDuring handling of the above exception, another exception occurred:\n\n"
+        f'  File "{runtime}", line 40, in __call__\n    raise CallFailed(text)\n'
+        "distdev._tape.CallFailed: no\n"
+        "\nThe above exception was the direct cause of the following exception:\n\n"
+        f'  File "/srv/shop/app.py", line 9, in <module>\n    billing.refund()\n'
+        f'  File "{runtime}", line 52, in __call__\n    return self._call()\n'
+        "ValueError: no\n"
+    )
+    cleaned = _user_traceback(trace, lambda path: path.startswith(str(RUNTIME)))
+    assert str(RUNTIME) not in cleaned and "CallFailed" not in cleaned
+    assert cleaned.count("ValueError: no") == 2
+    assert "direct cause" in cleaned and cleaned.count("During handling") == 0
+    assert '/srv/shop/app.py", line 9' in cleaned and '/srv/shop/billing.py", line 8' in cleaned
