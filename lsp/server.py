@@ -185,22 +185,23 @@ def initialized(ls: DistdevLanguageServer, params: types.InitializedParams) -> N
             ls.index.scan(path)
 
 
+def _reindex_open_document(ls: DistdevLanguageServer, uri: str) -> None:
+    path = _path(uri)
+    if path is not None:
+        ls.index.update(path, ls.workspace.get_text_document(uri).source)
+    publish(ls)
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 @_guarded
 def did_open(ls: DistdevLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
-    path = _path(params.text_document.uri)
-    if path is not None:
-        ls.index.update(path, ls.workspace.get_text_document(params.text_document.uri).source)
-    publish(ls)
+    _reindex_open_document(ls, params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 @_guarded
 def did_change(ls: DistdevLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-    path = _path(params.text_document.uri)
-    if path is not None:
-        ls.index.update(path, ls.workspace.get_text_document(params.text_document.uri).source)
-    publish(ls)
+    _reindex_open_document(ls, params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
