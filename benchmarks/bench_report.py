@@ -43,8 +43,9 @@ def print_table(rows: list[Row], env: dict[str, Any]) -> None:
                           ("ratio", "right"), ("goal", "left"), ("met", "center")]:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for i, row in enumerate(rows, 1):
-        table.add_row(str(i), row.title, fmt_value(row.distdev, row.unit), row.baseline_name,
-                      fmt_value(row.baseline, row.unit), row.ratio_text(), row.goal, _met(row))
+        table.add_row(str(i), row.title, fmt_value(row.distdev, row.unit, row.distdev_text),
+                      row.baseline_name, fmt_value(row.baseline, row.unit, row.baseline_text),
+                      row.ratio_text(), row.goal, _met(row))
     console.print(table)
     console.print("Notes:")
     for i, row in enumerate(rows, 1):

@@ -55,22 +55,28 @@ class Row:
     key: str
     title: str
     unit: str
-    distdev: float
+    distdev: float | None  # None: not measured (``distdev_text`` says why)
     baseline_name: str
-    baseline: float
+    baseline: float | None
     higher_is_better: bool
     goal: str = "-"
     met: bool | None = None
     note: str = ""
+    distdev_text: str = ""  # shown instead of a missing figure ("not implemented")
+    baseline_text: str = ""
 
     @property
-    def ratio(self) -> float:
-        """distdev's figure divided by the baseline's (same unit)."""
+    def ratio(self) -> float | None:
+        """distdev's figure divided by the baseline's (same unit); None if one is missing."""
+        if self.distdev is None or self.baseline is None:
+            return None
         return self.distdev / self.baseline if self.baseline else float("inf")
 
     def ratio_text(self) -> str:
         """The ratio read the right way round: ``812x slower`` or ``55x faster``."""
         r = self.ratio
+        if r is None:
+            return "-"
         better = r >= 1 if self.higher_is_better else r <= 1
         factor = r if r >= 1 else (1 / r if r else float("inf"))
         return f"{_fmt(factor)}x {'faster' if better else 'slower'}"
@@ -90,8 +96,10 @@ def _fmt(x: float) -> str:
     return f"{x:.2f}"
 
 
-def fmt_value(value: float, unit: str) -> str:
-    """A figure with its unit, rounded for a table."""
+def fmt_value(value: float | None, unit: str, missing: str = "-") -> str:
+    """A figure with its unit, rounded for a table (``missing`` when there is none)."""
+    if value is None:
+        return missing
     if unit == "events/s":
         return f"{value:,.0f} ev/s"
     if unit == "us/call":

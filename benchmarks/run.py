@@ -22,6 +22,9 @@ What is measured (each module's docstring says exactly how):
    process, journaled) over a Unix socket (durable and ``--no-sync``) and TCP, round trip and
    calls/s sequential and 16 in flight, against grpcio's unary call (generic handler, bytes).
    Goal: a round trip <= 1/5 of grpcio's. Also durable (group commit) against ``--no-sync``.
+6. ``debugger`` (bench_debugger): distdev's debug adapter against plain debugpy on the same
+   two-service program: launch to first stop, ``next`` and ``stackTrace`` round trips; step back
+   is reported as not implemented. Goals: a step >= 3x faster; a launch <= 1.2x debugpy's.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -45,7 +48,7 @@ if str(HERE) not in sys.path:
 
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
-MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine")
+MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger")
 
 
 def ensure_hash_seed() -> None:
@@ -72,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float]:
     """Run the selected measurements in a scratch folder; return their rows and the wall time."""
     import bench_build  # distdev is imported only once the hash seed is fixed
+    import bench_debugger
     import bench_engine
     import bench_journal
     import bench_membrane
@@ -83,6 +87,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "replay": bench_replay.measure,
         "build": bench_build.measure,
         "engine": bench_engine.measure,
+        "debugger": bench_debugger.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()

@@ -1,0 +1,357 @@
+"""Measurement 6: the debug adapter against plain debugpy, on the same program, in the same run.
+
+The program: a two-service app. The root (``app.py``) loops at its top level calling the child
+(``worker.py``) ``work(i)``; ``work`` runs a loop of its own (``acc += j``, the breakpoint line).
+
+* distdev: a DAP client on stdio talking to ``python -m distdev.dap_adapter`` (which relays to
+  ``python -m debugpy.adapter``), launching ``{"type": "distdev", "app": "app.py"}`` in dev mode
+  (fresh ``out``/``state`` folders per launch): the root's top level runs under the membranes
+  and journals, so the child is a real service.
+* baseline: the same client talking to ``python -m debugpy.adapter`` directly, launching
+  ``plain_app.py`` (the same loop, ``worker.py`` imported as an ordinary module) with
+  ``{"type": "python", "request": "launch", "justMyCode": true,
+  "console": "internalConsole"}``. ``worker.py`` is the same file for both.
+
+Per system: launches (the systems take turns), each timed from sending ``launch`` to the
+``stopped`` event at the breakpoint in ``work`` (``initialize`` before, untimed; the adapter's
+start-up before that is reported in a note as spawn-to-stop). In the last launch of each system
+the breakpoint is cleared and ``next`` is run repeatedly inside ``work``'s loop: each ``next``
+timed from the request to its ``stopped`` event, each followed by a timed ``stackTrace`` (top
+frame, as an editor asks after a step). Figures are medians. The issue's goals: a step at least
+3x faster than plain debugpy's; a launch at most 1.2x plain debugpy's.
+
+Step back on a 10k-event journal is not measured: distdev's adapter does not implement
+``stepBack`` yet (and debugpy has none); the row says so, with each adapter's
+``supportsStepBack`` capability as read from its ``initialize`` response in this run.
+
+The DAP client is a copy of the test suite's (``tests/dap/dap_client.py``), reduced. Every
+adapter is disconnected (``terminateDebuggee``) and waited for, or killed, even on error.
+Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench_util import Row, Settings, progress, write_app
+
+Json = dict[str, Any]
+TIMEOUT = 30.0
+STEP_GOAL = 3.0  # steps at least 3x faster than plain debugpy
+LAUNCH_GOAL = 1.2  # launch within 1.2x of plain debugpy
+BASELINE = "plain debugpy"
+
+APP_FILES = {
+    "app.py": '''
+        from distdev import import_service
+
+        worker = import_service("./worker.py")
+
+        total = 0
+        for i in range(1_000_000):
+            total += worker.work(i)
+    ''',
+    "plain_app.py": '''
+        import worker
+
+        total = 0
+        for i in range(1_000_000):
+            total += worker.work(i)
+    ''',
+    "worker.py": '''
+        calls = 0
+
+
+        def work(n: int) -> int:
+            global calls
+            calls += 1
+            acc = 0
+            for j in range(100_000):
+                acc += j  # @breakpoint
+            return acc + n
+    ''',
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    launches: int  # timed launches per system
+    steps: int  # timed next + stackTrace pairs, in the last launch
+
+
+QUICK_SIZES = Sizes(launches=2, steps=8)
+FULL_SIZES = Sizes(launches=5, steps=20)
+
+
+# -- a minimal DAP client (after tests/dap/dap_client.py) -------------------------------------
+
+class DapError(RuntimeError):
+    """A request failed, or an expected message did not arrive in time."""
+
+
+def _read_message(stream: Any) -> Json | None:
+    length = None
+    while True:
+        line = stream.readline()
+        if not line:
+            return None
+        line = line.strip()
+        if not line:
+            if length is not None:
+                break
+            continue
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return json.loads(stream.read(length))
+
+
+class DapClient:
+    """One adapter process on pipes: requests matched to responses, events waited for."""
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+        self.spawned = time.perf_counter()
+        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self._seq = itertools.count(1)
+        self._responses: dict[int, queue.Queue[Json]] = {}
+        self._lock = threading.Lock()
+        self._events: list[Json] = []
+        self._cond = threading.Condition()
+        self.output: list[str] = []
+        self.capabilities: Json = {}
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        while True:
+            message = _read_message(self.process.stdout)
+            if message is None:
+                with self._cond:
+                    self._events.append({"event": "<closed>", "body": {}})
+                    self._cond.notify_all()
+                return
+            kind = message.get("type")
+            if kind == "response":
+                with self._lock:
+                    box = self._responses.get(message["request_seq"])
+                if box is not None:
+                    box.put(message)
+            elif kind == "event":
+                if message["event"] == "output":
+                    self.output.append((message.get("body") or {}).get("output", ""))
+                with self._cond:
+                    self._events.append(message)
+                    self._cond.notify_all()
+
+    def send(self, command: str, arguments: Json | None = None) -> queue.Queue[Json]:
+        seq = next(self._seq)
+        box: queue.Queue[Json] = queue.Queue()
+        with self._lock:
+            self._responses[seq] = box
+        body = json.dumps({"seq": seq, "type": "request", "command": command,
+                           "arguments": arguments or {}}).encode()
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+        return box
+
+    def response(self, box: queue.Queue[Json], command: str, *, ok: bool = True,
+                 timeout: float = TIMEOUT) -> Json:
+        try:
+            message = box.get(timeout=timeout)
+        except queue.Empty:
+            raise DapError(f"no response to {command} within {timeout} s") from None
+        if ok and not message.get("success"):
+            raise DapError(f"{command} failed: {message.get('message')}; "
+                           f"output: {''.join(self.output)[-1000:]}")
+        return message.get("body") or {}
+
+    def request(self, command: str, arguments: Json | None = None, *, ok: bool = True,
+                timeout: float = TIMEOUT) -> Json:
+        return self.response(self.send(command, arguments), command, ok=ok, timeout=timeout)
+
+    def wait_event(self, name: str, timeout: float = TIMEOUT) -> Json:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for i, event in enumerate(self._events):
+                    if event["event"] == name:
+                        del self._events[i]
+                        return event.get("body") or {}
+                    if event["event"] == "<closed>":
+                        raise DapError(f"the adapter closed before {name!r}; "
+                                       f"output: {''.join(self.output)[-1000:]}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DapError(f"no {name!r} event within {timeout} s; "
+                                   f"output: {''.join(self.output)[-1000:]}")
+                self._cond.wait(left)
+
+    def initialize(self, adapter_id: str) -> None:
+        self.capabilities = self.request("initialize", {
+            "clientID": "distdev-bench", "adapterID": adapter_id, "linesStartAt1": True,
+            "columnsStartAt1": True, "pathFormat": "path", "supportsRunInTerminalRequest": False,
+        })
+
+    def launch_to_stop(self, launch: Json, breakpoints: dict[str, list[int]]) -> Json:
+        """launch, breakpoints, configurationDone, then the first ``stopped`` event."""
+        launched = self.send("launch", launch)
+        self.wait_event("initialized")
+        for path, lines in breakpoints.items():
+            self.set_breakpoints(path, lines)
+        self.request("configurationDone")
+        self.response(launched, "launch")
+        return self.wait_event("stopped")
+
+    def set_breakpoints(self, path: str, lines: list[int]) -> None:
+        self.request("setBreakpoints", {"source": {"path": path},
+                                        "breakpoints": [{"line": n} for n in lines]})
+
+    def close(self, timeout: float = 15) -> None:
+        """Disconnect (terminating the debuggee) and wait for the adapter, or kill it."""
+        if self.process.poll() is None:
+            with contextlib.suppress(DapError, OSError):
+                self.request("disconnect", {"terminateDebuggee": True}, ok=False,
+                             timeout=timeout)
+            with contextlib.suppress(OSError):
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextlib.contextmanager
+def _adapter(argv: list[str], cwd: Path) -> Iterator[DapClient]:
+    client = DapClient(argv, cwd)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+# -- the two systems --------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class System:
+    name: str
+    argv: list[str]
+    adapter_id: str
+    launch: Callable[[int], Json]  # launch arguments for launch number i
+    launches: list[float] = dataclasses.field(default_factory=list)
+    spawn_to_stop: list[float] = dataclasses.field(default_factory=list)
+    steps: list[float] = dataclasses.field(default_factory=list)
+    stacks: list[float] = dataclasses.field(default_factory=list)
+    step_back: bool | None = None
+
+
+def _run_once(system: System, i: int, cwd: Path, worker: Path, line: int, steps: int) -> None:
+    with _adapter(system.argv, cwd) as client:
+        client.initialize(system.adapter_id)
+        system.step_back = bool(client.capabilities.get("supportsStepBack"))
+        started = time.perf_counter()
+        stopped = client.launch_to_stop(system.launch(i), {str(worker): [line]})
+        now = time.perf_counter()
+        if stopped.get("reason") != "breakpoint":
+            raise DapError(f"{system.name}: the first stop is not the breakpoint: {stopped}")
+        system.launches.append(now - started)
+        system.spawn_to_stop.append(now - client.spawned)
+        if not steps:
+            return
+        thread = stopped["threadId"]
+        client.set_breakpoints(str(worker), [])
+        for _ in range(steps):
+            t = time.perf_counter()
+            client.request("next", {"threadId": thread})
+            client.wait_event("stopped")
+            system.steps.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            frames = client.request("stackTrace", {"threadId": thread, "startFrame": 0,
+                                                   "levels": 1})["stackFrames"]
+            system.stacks.append(time.perf_counter() - t)
+            if not frames or frames[0]["source"]["path"] != str(worker):
+                raise DapError(f"{system.name}: a step left work(): {frames[:1]}")
+
+
+def _marker(path: Path, name: str) -> int:
+    for number, text in enumerate(path.read_text().splitlines(), 1):
+        if f"# @{name}" in text:
+            return number
+    raise LookupError(f"no marker @{name} in {path}")
+
+
+def measure(tmp: Path, settings: Settings) -> list[Row]:
+    sizes = QUICK_SIZES if settings.quick else FULL_SIZES
+    folder = write_app(tmp / "debug-app", APP_FILES).resolve()
+    worker = folder / "worker.py"
+    line = _marker(worker, "breakpoint")
+    python = sys.executable
+    distdev = System(
+        "distdev", [python, "-m", "distdev.dap_adapter"], "distdev",
+        lambda i: {"type": "distdev", "request": "launch", "app": str(folder / "app.py"),
+                   "cwd": str(folder), "out": str(tmp / f"out-{i}"),
+                   "state": str(tmp / f"state-{i}"), "console": "internalConsole"})
+    plain = System(
+        BASELINE, [python, "-m", "debugpy.adapter"], "python",
+        lambda i: {"type": "python", "request": "launch", "program": str(folder / "plain_app.py"),
+                   "cwd": str(folder), "justMyCode": True, "console": "internalConsole"})
+    progress(f"debugger: {sizes.launches} launches each (+1 warm-up), {sizes.steps} steps + "
+             f"stackTraces, distdev adapter vs plain debugpy")
+    for system in (plain, distdev):  # warm-up: bytecode caches, page cache
+        _run_once(system, -1, folder, worker, line, 0)
+        system.launches.clear()
+        system.spawn_to_stop.clear()
+    for i in range(sizes.launches):
+        last = i == sizes.launches - 1
+        for system in (plain, distdev) if i % 2 == 0 else (distdev, plain):
+            _run_once(system, i, folder, worker, line, sizes.steps if last else 0)
+
+    med = statistics.median
+    launch_d, launch_p = med(distdev.launches), med(plain.launches)
+    step_d, step_p = med(distdev.steps), med(plain.steps)
+    stack_d, stack_p = med(distdev.stacks), med(plain.stacks)
+    spawn = (f"spawn-to-stop (adapter start-up included) {med(distdev.spawn_to_stop) * 1e3:.0f} "
+             f"ms vs {med(plain.spawn_to_stop) * 1e3:.0f} ms")
+    return [
+        Row(key="debugger.launch", title="debugger: launch to first stop", unit="s",
+            distdev=launch_d, baseline_name=BASELINE, baseline=launch_p,
+            higher_is_better=False, goal=f"<= {LAUNCH_GOAL}x plain debugpy",
+            met=launch_d <= LAUNCH_GOAL * launch_p,
+            note=f"two-service app, breakpoint in the child; launch request -> stopped event, "
+                 f"median of {sizes.launches} launches after a warm-up; distdev's includes the "
+                 f"dev build (membranes, journals); {spawn}"),
+        Row(key="debugger.step", title="debugger: next (request -> stopped)", unit="s",
+            distdev=step_d, baseline_name=BASELINE, baseline=step_p,
+            higher_is_better=False, goal=f">= {STEP_GOAL:g}x faster",
+            met=step_p >= STEP_GOAL * step_d,
+            note=f"median of {sizes.steps} `next` inside the child's loop (one session per "
+                 "system); distdev's runner sets TCP_NODELAY on pydevd's socket, plain debugpy "
+                 "waits out a delayed ACK (~40 ms) per response"),
+        Row(key="debugger.stacktrace", title="debugger: stackTrace round trip", unit="s",
+            distdev=stack_d, baseline_name=BASELINE, baseline=stack_p,
+            higher_is_better=False, goal="no target", met=None,
+            note=f"median of {sizes.steps}, top frame, right after each `next`"),
+        Row(key="debugger.step_back", title="debugger: step back (10k-event journal)",
+            unit="s", distdev=None, baseline_name=BASELINE, baseline=None,
+            higher_is_better=False, goal="no target", met=None,
+            distdev_text="not implemented", baseline_text="not supported",
+            note=f"not measured: supportsStepBack is {distdev.step_back} in distdev's adapter "
+                 f"and {plain.step_back} in debugpy's (initialize responses, this run)"),
+    ]
