@@ -24,7 +24,12 @@ system-packages:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim; \
 	  else echo "neovim is not installed: its test will be skipped (apt-get install neovim)"; fi; }
 
-test: $(VENV)/.installed-test system-packages
+# Microsoft's DebugClient drives the debug adapter in one test (Node and npm from the machine).
+tests/dap/node/node_modules/.installed: tests/dap/node/package.json tests/dap/node/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/dap/node --no-audit --no-fund --silent && touch $@; \
+	else echo "npm is not installed: the DebugClient test will be skipped"; fi
+
+test: $(VENV)/.installed-test system-packages tests/dap/node/node_modules/.installed
 	PYTHONHASHSEED=0 $(PY) -m pytest -q
 
 bench: $(VENV)/.installed-bench

@@ -1,0 +1,289 @@
+// Microsoft's DebugClient (@vscode/debugadapter-testsupport) drives `python -m distdev.dap_adapter`
+// on the tinyshop fixture (app -> orders -> billing -> ledger): a breakpoint in a nested service
+// is hit, Step Into from the caller's proxy call lands on the callee's first line, Step Out
+// returns, variables are read in both frames and the session ends cleanly. Lines come from the
+// fixture's `# @marker` comments.
+//
+// Run: `node --test tests/dap/node/` (after `npm ci --prefix tests/dap/node`). The interpreter is
+// DISTDEV_PYTHON, else the repository's .venv/bin/python.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import testsupport from '@vscode/debugadapter-testsupport';
+
+const { DebugClient } = testsupport;
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..', '..');
+const TINYSHOP = path.join(REPO, 'tests', 'dap', 'fixtures', 'tinyshop');
+const [APP, ORDERS, BILLING, LEDGER] =
+  ['app.py', 'orders.py', 'billing.py', 'ledger.py'].map((f) => path.join(TINYSHOP, f));
+const PYTHON = process.env.DISTDEV_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
+const SEP = ' \u203a ';
+const TIMEOUT = 20000;
+
+/** The 1-based line of `# @name` in `file`. */
+function marker(file, name) {
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const pattern = new RegExp(`#\\s*@${escaped}(?![\\w-])`);
+  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/);
+  const index = lines.findIndex((line) => pattern.test(line));
+  if (index < 0) throw new Error(`no marker @${name} in ${file}`);
+  return index + 1;
+}
+
+/** `promise`, or a rejection naming `what` after `ms` (DebugClient's requests never time out). */
+function within(promise, what, ms = TIMEOUT) {
+  let timer;
+  const expired = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Process ids of `pid`'s descendants (Linux /proc; empty elsewhere). */
+function descendants(pid) {
+  if (!fs.existsSync('/proc')) return [];
+  const children = new Map();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (!children.has(ppid)) children.set(ppid, []);
+    children.get(ppid).push(Number(entry));
+  }
+  const found = [];
+  const todo = [...(children.get(pid) || [])];
+  while (todo.length) {
+    const child = todo.pop();
+    found.push(child);
+    todo.push(...(children.get(child) || []));
+  }
+  return found;
+}
+
+/** Whether `pid` is still running (a zombie counts as gone). */
+function alive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+test('DebugClient: nested breakpoint, step into a proxy call, step out, variables, clean end',
+  { timeout: 55000 }, async () => {
+    const call = marker(ORDERS, 'orders-call-charge');
+    const afterCall = marker(ORDERS, 'orders-after-charge');
+    const chargeFirst = marker(BILLING, 'billing-charge-first');
+    const chargeReturn = marker(BILLING, 'billing-charge-return');
+    const record = marker(LEDGER, 'ledger-record');
+    const runtimeDir = execFileSync(PYTHON, ['-c',
+      'import distdev, pathlib; print(pathlib.Path(distdev.__file__).resolve().parent)'],
+    { encoding: 'utf8' }).trim();
+
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'distdev-debugclient-'));
+    const env = { ...process.env, PYTHONHASHSEED: '0' };
+    // DebugClient spawns `runtime executable` with one argument: `-mdistdev.dap_adapter` is
+    // Python's `-m distdev.dap_adapter` in one word.
+    const client = new DebugClient(PYTHON, '-mdistdev.dap_adapter', 'distdev',
+      { cwd: work, env }, false);
+    client.defaultTimeout = TIMEOUT;
+    const output = [];
+    let stderr = '';
+    client.on('output', (event) => output.push(event.body.output));
+    const transcript = () =>
+      `\n--- adapter output ---\n${output.join('').slice(-3000)}` +
+      `\n--- adapter stderr ---\n${stderr.slice(-3000)}`;
+
+    /** A promise of the next `name` event; registered now, so an early event is not missed. */
+    const next = (name, timeout = TIMEOUT) => {
+      const promise = client.waitForEvent(name, timeout);
+      promise.catch(() => {}); // awaited later; never an unhandled rejection
+      return promise;
+    };
+    const stack = async (threadId) =>
+      (await within(client.stackTraceRequest({ threadId, startFrame: 0, levels: 20 }),
+        'stackTrace')).body;
+    const locals = async (frameId) => {
+      const { scopes } = (await within(client.scopesRequest({ frameId }), 'scopes')).body;
+      const scope = scopes.find((s) => s.name.toLowerCase() === 'locals');
+      assert.ok(scope, `no Locals scope in ${JSON.stringify(scopes)}`);
+      const { variables } = (await within(
+        client.variablesRequest({ variablesReference: scope.variablesReference }),
+        'variables')).body;
+      return Object.fromEntries(variables.map((v) => [v.name, v.value]));
+    };
+    /** Send a step (or continue) request and return the body of the stop that ends it. */
+    const step = async (command, threadId) => {
+      const stopped = next('stopped');
+      await within(client.send(command, { threadId }), command);
+      return (await stopped).body;
+    };
+    const assertUserFrames = (frames) => {
+      for (const frame of frames) {
+        assert.match(frame.name, /^app(\/[\w-]+)* \u203a \S/, `not service-labelled: ${frame.name}`);
+        const file = fs.realpathSync(frame.source.path);
+        assert.ok(!file.startsWith(runtimeDir + path.sep), `distdev frame: ${JSON.stringify(frame)}`);
+        assert.ok(!file.split(path.sep).includes('dap_adapter'), `adapter frame: ${file}`);
+        assert.ok(file.startsWith(TINYSHOP + path.sep), `frame outside the app: ${file}`);
+      }
+    };
+
+    let adapter;
+    let exited = Promise.resolve({});
+    try {
+      await client.start();
+      adapter = client._adapterProcess;
+      adapter.stderr.on('data', (data) => { stderr += data.toString(); });
+      adapter.stdin.on('error', () => {}); // a write after the adapter ended is not a crash
+      exited = new Promise((resolve) => {
+        adapter.on('exit', (code, signal) => resolve({ code, signal }));
+      });
+
+      const capabilities = (await within(client.initializeRequest({
+        clientID: 'debugadapter-testsupport', adapterID: 'distdev', linesStartAt1: true,
+        columnsStartAt1: true, pathFormat: 'path', supportsRunInTerminalRequest: false,
+      }), 'initialize')).body;
+      assert.equal(capabilities.supportsConfigurationDoneRequest, true);
+
+      const initialized = next('initialized');
+      const firstStop = next('stopped', 2 * TIMEOUT);
+      const launched = client.launchRequest({
+        type: 'distdev', request: 'launch', name: 'tinyshop', app: APP,
+        out: path.join(work, 'out'), state: path.join(work, 'state'),
+      });
+      launched.catch(() => {});
+      await initialized;
+      for (const [file, line] of [[ORDERS, call], [LEDGER, record]]) {
+        const { breakpoints } = (await within(client.setBreakpointsRequest({
+          source: { path: file }, breakpoints: [{ line }],
+        }), 'setBreakpoints')).body;
+        assert.equal(breakpoints.length, 1);
+        assert.equal(breakpoints[0].verified, true, JSON.stringify(breakpoints[0]));
+        assert.equal(breakpoints[0].line, line);
+      }
+      await within(client.configurationDoneRequest(), 'configurationDone');
+      await within(launched, 'launch', 2 * TIMEOUT);
+
+      // 1. The caller stops on its proxy call; its variables are readable.
+      const stop1 = (await firstStop).body;
+      assert.equal(stop1.reason, 'breakpoint', transcript());
+      const thread = stop1.threadId;
+      let frames = (await stack(thread)).stackFrames;
+      assert.deepEqual([frames[0].name, frames[0].line, frames[0].source.path],
+        [`app/orders${SEP}place`, call, ORDERS]);
+      assertUserFrames(frames);
+      const callerLocals = await locals(frames[0].id);
+      assert.equal(callerLocals.note, "'ann pays 1200'");
+
+      // 2. Step Into the proxy call lands on the callee's first line, in the callee's service.
+      assert.equal((await step('stepIn', thread)).reason, 'step');
+      frames = (await stack(thread)).stackFrames;
+      assert.deepEqual(frames.map((f) => f.name),
+        [`app/billing${SEP}charge`, `app/orders${SEP}place`, `app${SEP}<module>`]);
+      assert.deepEqual([frames[0].line, frames[0].source.path], [chargeFirst, BILLING]);
+      assert.equal(frames[1].line, call);
+      assertUserFrames(frames);
+      const calleeLocals = await locals(frames[0].id);
+      assert.deepEqual([calleeLocals.user, calleeLocals.cents], ["'ann'", '1200']);
+      assert.equal((await locals(frames[1].id)).note, "'ann pays 1200'"); // the caller's frame
+
+      // 3. Continue: the breakpoint in the nested service (app/billing/ledger) is hit.
+      const stop3 = await step('continue', thread);
+      assert.equal(stop3.reason, 'breakpoint');
+      const whole = await stack(stop3.threadId);
+      frames = whole.stackFrames;
+      assert.deepEqual(frames.map((f) => f.name),
+        [`app/billing/ledger${SEP}record`, `app/billing${SEP}charge`, `app/orders${SEP}place`,
+          `app${SEP}<module>`]);
+      assert.equal(whole.totalFrames, 4);
+      assert.deepEqual([frames[0].line, frames[0].source.path], [record, LEDGER]);
+      assertUserFrames(frames);
+      const ledgerLocals = await locals(frames[0].id);
+      assert.deepEqual([ledgerLocals.user, ledgerLocals.cents], ["'ann'", '1200']);
+      assert.equal((await locals(frames[1].id)).amount, '1200');
+
+      // 4. Step Out of the ledger returns into billing, after the call; Step Out again into
+      //    orders, at (or just after) the proxy call, with the receipt.
+      assert.equal((await step('stepOut', stop3.threadId)).reason, 'step');
+      frames = (await stack(stop3.threadId)).stackFrames;
+      assert.equal(frames[0].name, `app/billing${SEP}charge`);
+      assert.ok(frames[0].line > chargeFirst && frames[0].line <= chargeReturn,
+        `billing line ${frames[0].line}`);
+      assertUserFrames(frames);
+      let billingLocals = await locals(frames[0].id);
+      if (!('entry' in billingLocals)) { // stopped on the call's line as it returns: one more step
+        await step('next', stop3.threadId);
+        frames = (await stack(stop3.threadId)).stackFrames;
+        assert.equal(frames[0].name, `app/billing${SEP}charge`);
+        assert.ok(frames[0].line > chargeFirst && frames[0].line <= chargeReturn,
+          `billing line ${frames[0].line}`);
+        billingLocals = await locals(frames[0].id);
+      }
+      assert.deepEqual([billingLocals.entry, billingLocals.amount], ['0', '1200']);
+
+      assert.equal((await step('stepOut', stop3.threadId)).reason, 'step');
+      frames = (await stack(stop3.threadId)).stackFrames;
+      assert.deepEqual(frames.map((f) => f.name), [`app/orders${SEP}place`, `app${SEP}<module>`]);
+      assert.ok([call, afterCall].includes(frames[0].line), `orders line ${frames[0].line}`);
+      if (frames[0].line === call) { // stopped on the call's line as it returns: one more step
+        await step('next', stop3.threadId);
+        frames = (await stack(stop3.threadId)).stackFrames;
+        assert.equal(frames[0].line, afterCall);
+      }
+      assertUserFrames(frames);
+      const back = await locals(frames[0].id);
+      assert.equal(back.receipt, "'receipt-0'");
+      assert.equal(back.note, "'ann pays 1200'");
+
+      // 5. Run to the end of the build, then disconnect: the adapter and everything under it exit.
+      const processes = descendants(adapter.pid);
+      assert.ok(processes.length > 0, 'debugpy and the debuggee run under the adapter');
+      const built = new Promise((resolve) => {
+        const seen = (event) => {
+          if (/built /.test(event.body.output || '')) {
+            client.removeListener('output', seen);
+            resolve();
+          }
+        };
+        client.on('output', seen);
+        if (/built /.test(output.join(''))) resolve();
+      });
+      await within(client.continueRequest({ threadId: stop3.threadId }), 'continue');
+      await within(built, 'the build finishing');
+      await within(client.disconnectRequest({ terminateDebuggee: true }), 'disconnect');
+      adapter.stdin.end();
+      const { code, signal } = await within(exited, 'the adapter exiting', 15000);
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, transcript());
+      let left = processes.filter(alive);
+      for (let i = 0; i < 50 && left.length; i++) {
+        await delay(100);
+        left = left.filter(alive);
+      }
+      assert.deepEqual(left, [], 'processes left behind');
+    } catch (error) {
+      error.message += transcript();
+      throw error;
+    } finally {
+      // DebugClient.stop() disconnects and kills the adapter; its request has no timeout, so
+      // it is bounded here (the adapter may already have exited).
+      await within(Promise.race([client.stop(), exited]), 'stop', 10000).catch(() => {});
+      if (adapter && adapter.exitCode === null && adapter.signalCode === null) adapter.kill('SIGKILL');
+      fs.rmSync(work, { recursive: true, force: true });
+    }
+  });
