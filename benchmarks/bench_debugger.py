@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-import json
 import os
 import queue
 import statistics
@@ -47,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 from bench_util import Row, Settings, progress, write_app
+
+from distdev.dap_adapter._wire import encode_message, read_message
 
 Json = dict[str, Any]
 TIMEOUT = 30.0
@@ -96,27 +97,10 @@ QUICK_SIZES = Sizes(launches=2, steps=8)
 FULL_SIZES = Sizes(launches=5, steps=20)
 
 
-# -- a minimal DAP client (after tests/dap/dap_client.py) -------------------------------------
+# -- a minimal DAP client, on the adapter's own framing ---------------------------------------------
 
 class DapError(RuntimeError):
     """A request failed, or an expected message did not arrive in time."""
-
-
-def _read_message(stream: Any) -> Json | None:
-    length = None
-    while True:
-        line = stream.readline()
-        if not line:
-            return None
-        line = line.strip()
-        if not line:
-            if length is not None:
-                break
-            continue
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            length = int(value)
-    return json.loads(stream.read(length))
 
 
 class DapClient:
@@ -139,7 +123,7 @@ class DapClient:
     def _read(self) -> None:
         assert self.process.stdout is not None
         while True:
-            message = _read_message(self.process.stdout)
+            message = read_message(self.process.stdout)
             if message is None:
                 with self._cond:
                     self._events.append({"event": "<closed>", "body": {}})
@@ -163,10 +147,10 @@ class DapClient:
         box: queue.Queue[Json] = queue.Queue()
         with self._lock:
             self._responses[seq] = box
-        body = json.dumps({"seq": seq, "type": "request", "command": command,
-                           "arguments": arguments or {}}).encode()
         assert self.process.stdin is not None
-        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.write(encode_message({"seq": seq, "type": "request",
+                                                 "command": command,
+                                                 "arguments": arguments or {}}))
         self.process.stdin.flush()
         return box
 
