@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, Collection
 
 import cbor2
@@ -105,7 +106,9 @@ class Network:
 
     def send(self, caller: Service, target: str, export: str, args: list[Any],
              kwargs: dict[str, Any], call_seq: int | str | None) -> Any:
-        chain = state.chain or f"{self.me}-{os.getpid()}"
+        # A live service's calls always run inside an incoming call, which has a chain; a new
+        # chain per call is the safe answer if one ever does not (never a shared id).
+        chain = state.chain or f"{self.me}-{uuid.uuid4().hex}"
         with in_effect():  # the transport's sockets are distdev's, not the service's
             return self.call(target, chain, call_seq, export, args, kwargs)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import sys
 import uuid
 from typing import Any
 
