@@ -19,12 +19,12 @@ billing = import_service("./billing/billing.py")
 orders = import_service("./orders/orders.py")
 
 catalog.load(config["products"], config["currency"])
-orders.connect(catalog, billing, config["promo_rate"], config["promo_percent"])
+orders.connect(catalog, billing, config["promo_rate"], config["promo_percent"])  # @app-connect
 
 
 def place_order(user: str, item: str, quantity: int = 1) -> dict:
     """Order ``quantity`` of ``item`` for ``user``; returns the order."""
-    return orders.place(user, item, quantity)
+    return orders.place(user, item, quantity)  # @app-call-place
 
 
 def order_status(order_id: str) -> dict:

@@ -28,13 +28,13 @@ def send_receipt(user: str, text: str) -> str:
 
 
 def charge(user: str, cents: int) -> Receipt:
-    if cents <= 0:
+    if cents <= 0:  # @billing-charge-first
         raise ValueError(f"cannot charge {cents} cents")
     receipt_id = str(uuid.uuid4())
-    entry = ledger.record(user, cents)
+    entry = ledger.record(user, cents)  # @billing-call-record
     delivery = send_receipt(user, f"charged {format_cents(cents)} ({receipt_id})")
     charges.append({"receipt": receipt_id, "user": user, "cents": cents, "delivery": delivery})
-    return Receipt(receipt_id, user, cents, entry)
+    return Receipt(receipt_id, user, cents, entry)  # @billing-charge-return
 
 
 def revenue() -> dict:

@@ -8,7 +8,7 @@ entries: list[dict] = []
 
 
 def record(user: str, cents: int) -> int:
-    entries.append({"user": user, "cents": cents, "at": datetime.datetime.now().isoformat()})
+    entries.append({"user": user, "cents": cents, "at": datetime.datetime.now().isoformat()})  # @ledger-record
     return len(entries) - 1
 
 

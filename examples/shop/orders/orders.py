@@ -24,15 +24,15 @@ def connect(catalog: ServiceProxy, billing: ServiceProxy, rate: float, percent: 
 
 
 def place(user: str, item: str, quantity: int) -> dict:
-    assert _catalog is not None and _billing is not None, "connect() runs at build time"
+    assert _catalog is not None and _billing is not None, "connect() runs at build time"  # @orders-place-first
     if quantity < 1:
         raise ValueError("quantity must be at least 1")
     cents = _catalog.price(item) * quantity
     lucky = random.random() < promo_rate
     if lucky:
         cents -= cents * promo_percent // 100
-    receipt: Receipt = _billing.charge(user, cents)
-    order_id = str(uuid.uuid4())
+    receipt: Receipt = _billing.charge(user, cents)  # @orders-call-charge
+    order_id = str(uuid.uuid4())  # @orders-after-charge
     orders[order_id] = {
         "user": user,
         "item": item,
