@@ -148,7 +148,7 @@ def plan_launch(config: LaunchConfig, workspace: Path | None = None) -> Debuggee
                 f'"stopAtEvent" {config.stop_at_event} is not an event of {journal.name}: '
                 f"{contents.header.service}'s journal has events 1 to {last}"
             )
-        args += ["--until", str(config.stop_at_event - 1), "--stop-at", str(config.stop_at_event)]
+        args += ["--stop-at", str(config.stop_at_event)]
     header = contents.header
     launch = DebuggeeLaunch(args, str(base), env, python, "replay", config.stop_on_entry)
     if _same_source(Path(header.app_root), [(f.path, f.sha256) for f in header.bundle]):

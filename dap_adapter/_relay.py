@@ -24,6 +24,7 @@ from typing import IO, Any, Callable
 
 from ._config import ConfigError, debugpy_launch, parse_launch, plan_launch, runtime_dirs
 from ._engine import Frame, Session, Stack, entry_line, resolve_export, service_files
+from ._time_travel import Position, Timeline, TravelError, Trip
 from ._wire import Channel
 
 __all__ = ["Relay", "RequestError"]
@@ -36,7 +37,8 @@ _RESUMING = frozenset(
 )
 
 
-_POSITION = "__import__('distdev.dap_adapter._runner', fromlist=['_']).journal_position()"
+_REPLAY_LOOP = "__import__('distdev.dap_adapter._replay_loop', fromlist=['_'])"
+_POSITION = f"{_REPLAY_LOOP}.journal_position()"
 
 
 class RequestError(Exception):
@@ -50,7 +52,7 @@ def protocol_errors(handler: Handler) -> Handler:
     def wrapper(self: Relay, request: Json) -> None:
         try:
             handler(self, request)
-        except (RequestError, ConfigError) as exc:
+        except (RequestError, ConfigError, TravelError) as exc:
             self.fail(request, str(exc))
         except Exception as exc:  # a relay bug must not hang the client: say so, carry on
             self.fail(request, f"distdev's debug adapter failed: {type(exc).__name__}: {exc}")
@@ -89,6 +91,7 @@ class Relay:
         self._function_ids: dict[tuple[str, int], int] = {}
         self._id_map: dict[int, int] = {}
         self._app: str | None = None
+        self.timeline = Timeline()
 
     # -- running ------------------------------------------------------------------------------
 
@@ -250,6 +253,7 @@ class Relay:
         body["supportsDelayedStackTraceLoading"] = True
         body["supportsFunctionBreakpoints"] = True
         body["supportsExceptionInfoRequest"] = True
+        body["supportsStepBack"] = True  # in a journal replay: see _time_travel
         # VS Code's "Step Into Target" misbehaves on a proxy call; plain Step Into is right.
         body["supportsStepInTargetsRequest"] = False
 
@@ -467,6 +471,37 @@ class Relay:
         return stack
 
     @protocol_errors
+    def stepBack_request(self, request: Json) -> None:
+        self._travel(request, self.timeline.plan_step_back)
+
+    @protocol_errors
+    def reverseContinue_request(self, request: Json) -> None:
+        self._travel(request, self.timeline.plan_reverse_continue)
+
+    def _travel(self, request: Json, plan: Callable[[], tuple[int | None, Trip]]) -> None:
+        """Ask the debuggee to run its journal again from the start, then let it go: the stops
+        on the way are passed silently until the trip's destination (``stopped_event``)."""
+        if self.session.mode != "replay":
+            raise RequestError(f"{request['command']} travels back through a journal: launch a "
+                               'replay ("journal": ".../journal.cbor") to use it')
+        thread_id = int(request.get("arguments", {})["threadId"])
+        before, trip = plan()
+        top = self.ask("stackTrace", {"threadId": thread_id, "startFrame": 0, "levels": 1})
+        frames = top.result(_ASK_TIMEOUT).get("body", {}).get("stackFrames", [])
+        if not frames:
+            raise RequestError("the thread is not stopped in the replay")
+        answer = self.ask("evaluate", {"expression": f"{_REPLAY_LOOP}.rewind({before!r})",
+                                       "frameId": frames[0]["id"], "context": "watch"})
+        result = answer.result(_ASK_TIMEOUT)
+        if not result.get("success") or str(result.get("body", {}).get("result")) != str(trip.run):
+            raise RequestError("the replay could not be run again: "
+                               f"{result.get('message') or result.get('body', {}).get('result')}")
+        self.timeline.depart(trip)
+        self.respond(request)
+        self.send_server({"type": "request", "command": "continue",
+                          "arguments": {"threadId": thread_id}})
+
+    @protocol_errors
     def disconnect_request(self, request: Json) -> None:
         self.forward(request)
 
@@ -490,30 +525,52 @@ class Relay:
                 body.pop("description", None)
             self._resend([entry[0]])  # the one-off entry breakpoint goes away
         if self.session.mode == "replay" and isinstance(body.get("threadId"), int):
-            self._announce_position(int(body["threadId"]))
+            self._locate(int(body["threadId"]), lambda position: self._replay_stopped(event,
+                                                                                    position))
+            return False  # shown (or passed) once its journal position is known
         return True
 
-    def _announce_position(self, thread_id: int) -> None:
-        """After a stop in a replay, send ``distdev/journalPosition`` {service, seq}: the
-        runner's ``journal_position()`` evaluated on the stopped thread. Never blocks (this
-        runs on debugpy's reader thread)."""
+    def _replay_stopped(self, event: Json, position: Position | None) -> None:
+        """A stop in a replay: show it with its journal position, or, on a trip back, pass it
+        silently until the destination."""
+        body = event["body"]
+        if position is None:  # not a stop in the journal's code (an unreadable position)
+            self.timeline.cancel()
+            self.send_client(event)
+            return
+        arrival = self.timeline.stopped(str(body.get("reason", "")), position)
+        if arrival is None:
+            self.send_server({"type": "request", "command": "continue",
+                              "arguments": {"threadId": body["threadId"]}})
+            return
+        body["reason"] = arrival.reason
+        if arrival.description is not None:
+            body["description"] = arrival.description
+        if arrival.reason not in ("breakpoint", "function breakpoint"):
+            body.pop("hitBreakpointIds", None)
+        self.send_client(event)
+        self.send_event("distdev/journalPosition", {"service": position.service,
+                                                    "seq": position.seq})
+
+    def _locate(self, thread_id: int, then: Callable[[Position | None], None]) -> None:
+        """Evaluate the replay's ``journal_position()`` on a stopped thread and pass it on.
+        Never blocks (this runs on debugpy's reader thread)."""
 
         def evaluated(answer: Json) -> None:
             try:
                 value = ast.literal_eval(str(answer.get("body", {}).get("result", "")))
             except (ValueError, SyntaxError):
-                return
-            if (answer.get("success") and isinstance(value, dict)
-                    and isinstance(value.get("service"), str) and isinstance(value.get("seq"), int)):
-                self.send_event("distdev/journalPosition",
-                                {"service": value["service"], "seq": value["seq"]})
+                value = None
+            then(Position.parse(value) if answer.get("success") else None)
 
         def top(answer: Json) -> None:
             frames = answer.get("body", {}).get("stackFrames", []) if answer.get("success") else []
-            if frames:
-                self.send_server({"type": "request", "command": "evaluate", "arguments": {
-                    "expression": _POSITION, "frameId": frames[0]["id"], "context": "watch"}},
-                    evaluated)
+            if not frames:
+                then(None)
+                return
+            self.send_server({"type": "request", "command": "evaluate", "arguments": {
+                "expression": _POSITION, "frameId": frames[0]["id"], "context": "watch"}},
+                evaluated)
 
         self.send_server({"type": "request", "command": "stackTrace", "arguments": {
             "threadId": thread_id, "startFrame": 0, "levels": 1}}, top)
@@ -527,7 +584,7 @@ class Relay:
 
     def continued_event(self, event: Json) -> bool:
         self._resumed()
-        return True
+        return not self.timeline.travelling  # the trip's own continues are not shown
 
     def output_event(self, event: Json) -> bool:
         # pydevd's hint fires on every Step Into a proxy call: skipping distdev's frames is the

@@ -12,7 +12,6 @@ import argparse
 import os
 import socket
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -67,23 +66,6 @@ def observe_evaluations() -> bool:
     return True
 
 
-_final_position: dict[str, Any] | None = None
-
-
-def journal_position() -> dict[str, Any] | None:
-    """Where the replay is: ``{"service": id, "seq": n}``, n the last journal event replayed.
-    The debug adapter evaluates this on a stopped thread: during the replay the thread's
-    service has its replay tape; after it, the position where the replay stopped."""
-    from distdev import _context
-
-    service = _context.state.service
-    tape = getattr(service, "tape", None)
-    events, pos = getattr(tape, "events", None), getattr(tape, "pos", None)
-    if service is not None and isinstance(events, list) and isinstance(pos, int) and pos >= 1:
-        return {"service": service.id, "seq": int(events[pos - 1].seq)}
-    return _final_position
-
-
 def _dev(args: argparse.Namespace) -> int:
     from distdev._dev import DevHost
 
@@ -100,43 +82,10 @@ def _dev(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     import distdev
 
-    contents = distdev.read_journal(args.journal)
-    restored = distdev.replay(contents, until=args.until, source=args.source)
-    global _final_position
-    last = contents.events[restored.events] if restored.events < len(contents.events) else None
-    _final_position = {"service": restored.id,
-                       "seq": int(last.seq) if last is not None else restored.events}
-    where = f"before event {args.stop_at}" if args.stop_at is not None else "at its end"
-    print(f"distdev: {restored.id} replayed {restored.events} events; stopped {where}",
-          flush=True)
-    if args.stop_at is not None:
-        pending = next((e for e in contents.events if e.seq == args.stop_at), None)
-        _stop_in_service(restored.id, restored.namespace, args.stop_at, pending)
+    from . import _replay_loop
+
+    _replay_loop.start(distdev.read_journal(args.journal), args.source, args.stop_at)
     return 0
-
-
-def _stop_in_service(service: str, namespace: dict[str, Any], seq: int, pending: Any) -> None:
-    """Stop the debugger in a frame whose globals are the restored service's, so its state is
-    there to inspect (Globals) and to evaluate against. The frame's code is a small real file
-    that says where the replay stopped: debugpy shows it as the current location."""
-    try:
-        import debugpy
-    except ImportError:
-        return
-    folder = Path(tempfile.gettempdir()) / "distdev-dap" / service.replace("/", "__")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"before_event_{seq}.py"
-    text = (
-        f"# distdev replay: {service} is restored up to event {seq - 1}; the replay stopped\n"
-        f"# before event {seq}: {pending!r}\n"
-        "# Its variables are this frame's Globals; expressions evaluate against them.\n"
-        "_stop()\n"
-        "pass  # stopped here: continue to end the replay\n"
-    )
-    if not path.is_file() or path.read_text() != text:
-        path.write_text(text)
-    # debugpy stops at the next line of the frame that called breakpoint().
-    exec(compile(text, str(path), "exec"), namespace, {"_stop": debugpy.breakpoint})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,12 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--port", type=int)
     rep = sub.add_parser("replay")
     rep.add_argument("journal")
-    rep.add_argument("--until", type=int)
     rep.add_argument("--stop-at", type=int)
     rep.add_argument("--source")
     args = parser.parse_args(argv)
-    # Run as __main__: make the adapter's evaluations (journal_position) find this module.
-    sys.modules.setdefault("distdev.dap_adapter._runner", sys.modules[__name__])
     set_nodelay()
     observe_evaluations()
     return _dev(args) if args.mode == "dev" else _replay(args)

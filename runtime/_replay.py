@@ -194,15 +194,16 @@ def replay(
     until: int | None = None,
     source: str | os.PathLike[str] | None = None,
     before_start: Callable[[list[SourceDifference]], None] | None = None,
-    on_stop: Callable[[], None] | None = None,
+    before_event: Callable[[Service, _Event], None] | None = None,
 ) -> ReplayedService:
     """Restore a service from its journal and return it live.
 
     ``until`` stops after the event with that sequence number. ``source`` replays other code
     (a folder laid out like the application); ``before_start`` is told how it differs from the
-    journal's code before replay begins. ``on_stop`` is called where ``until`` stops the
-    replay, on the service's thread with its frames on the stack (a debugger stops there).
-    Raises ``ReplayDivergenceError`` if the code does not
+    journal's code before replay begins. ``before_event`` is called with the service and each event
+    (output and source records aside) just before it is delivered, on the service's thread with the
+    code waiting for it on the stack: a debugger stops there, and raising ``StopReplay`` in it
+    ends the replay where it stands. Raises ``ReplayDivergenceError`` if the code does not
     do what the journal says.
     """
     contents = journal if isinstance(journal, JournalContents) else read_journal(journal)
@@ -219,7 +220,8 @@ def replay(
     router = _JournalRouter()
     service = Service(header.service, None, root, header.entry, router)
     router.service = service
-    tape = Replayer(service, contents.events, 1, None if until is None else until + 1, on_stop)
+    tape = Replayer(service, contents.events, 1, None if until is None else until + 1,
+                    before_event)
     service.tape = tape
     service.phase = "replay"
     _run(service, tape)

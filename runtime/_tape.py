@@ -146,9 +146,9 @@ class Replayer:
     replaying = True
 
     def __init__(self, service: Service, events: list[_Event], start: int, until: int | None,
-                 on_stop: Callable[[], None] | None = None):
+                 before_event: Callable[[Service, _Event], None] | None = None):
         self.service = service
-        self.on_stop = on_stop
+        self.before_event = before_event
         self.events = events
         self.pos = start
         self.until = len(events) if until is None else min(until, len(events))
@@ -173,11 +173,10 @@ class Replayer:
             raise self.divergence
         if self._skip_output() >= self.until:
             self.stopped_inside_call = self.until == len(self.events)
-            if self.on_stop is not None and not self.stopped_inside_call:
-                on_stop, self.on_stop = self.on_stop, None
-                on_stop()  # on the service's thread, its frames still on the stack
             raise StopReplay()
         event = self.events[self.pos]
+        if self.before_event is not None:
+            self.before_event(self.service, event)  # on the service's thread, frames live
         self.pos += 1
         return event
 

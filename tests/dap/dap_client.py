@@ -184,8 +184,15 @@ class DapClient:
         return self.stack(thread_id, 0, 1).body["stackFrames"][0]  # type: ignore[no-any-return]
 
     def locals_of(self, frame_id: int) -> dict[str, str]:
+        return self.scope_of(frame_id, "locals")
+
+    def globals_of(self, frame_id: int) -> dict[str, str]:
+        return self.scope_of(frame_id, "globals")
+
+    def scope_of(self, frame_id: int, name: str) -> dict[str, str]:
+        """A frame's variables in one scope ("locals", "globals"), as name -> value."""
         scopes = self.request("scopes", {"frameId": frame_id}).body["scopes"]
-        ref = next(s["variablesReference"] for s in scopes if s["name"].lower() == "locals")
+        ref = next(s["variablesReference"] for s in scopes if s["name"].lower() == name)
         variables = self.request("variables", {"variablesReference": ref}).body["variables"]
         return {v["name"]: v["value"] for v in variables}
 

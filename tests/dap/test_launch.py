@@ -40,22 +40,32 @@ def test_launch_replay_hits_breakpoints_and_stops_before_the_event(
         f"app/billing{SEP}charge", first, str(BILLING))
     assert client.locals_of(top["id"])["cents"] == "1200"
 
+    # Stopped before the call out is delivered, with the code waiting for it live on the stack.
     client.request("continue", {"threadId": thread})
-    client.wait_stopped()
+    stop = client.wait_stopped()
+    assert (stop["reason"], stop["description"]) == (
+        "journal event", f"before event {call_out} of app/billing")
     assert client.wait_event("distdev/journalPosition") == {"service": "app/billing",
                                                              "seq": call_out - 1}
-    stop = client.stack(thread).body
-    assert stop["totalFrames"] == 1
-    frame = stop["stackFrames"][0]
-    assert frame["name"].startswith(f"app/billing{SEP}")
-    assert f"before event {call_out}" in Path(frame["source"]["path"]).read_text()
-    # The restored service's state: replay stopped as ledger.record was about to be called.
-    scopes = client.request("scopes", {"frameId": frame["id"]}).body["scopes"]
-    globals_ref = next(s["variablesReference"] for s in scopes if s["name"] == "Globals")
-    names = {v["name"]: v["value"] for v in
-             client.request("variables", {"variablesReference": globals_ref}).body["variables"]}
-    assert names["charged"] == "0"
-    assert f"replayed {call_out - 1} events" in "".join(client.output)
+    frames = client.stack(thread).body["stackFrames"]
+    assert [f["name"] for f in frames] == [f"app/billing{SEP}before event {call_out}",
+                                           f"app/billing{SEP}charge"]
+    assert f"before event {call_out}" in Path(frames[0]["source"]["path"]).read_text()
+    assert frames[1]["line"] == marker(BILLING, "billing-call-record")
+    assert client.locals_of(frames[1]["id"])["amount"] == "1200"
+    # The service's state is the marker frame's globals: charge has not added to it yet.
+    assert client.globals_of(frames[0]["id"])["charged"] == "0"
+
+    # Continue: the replay goes on to the end of the journal and stops there.
+    client.request("continue", {"threadId": thread})
+    stop = client.wait_stopped()
+    assert stop["reason"] == "end of journal"
+    assert client.wait_event("distdev/journalPosition") == {"service": "app/billing",
+                                                             "seq": events[-1].seq}
+    frames = client.stack(thread).body["stackFrames"]
+    assert [f["name"] for f in frames] == [f"app/billing{SEP}end of journal"]
+    assert client.globals_of(frames[0]["id"])["charged"] == "1200"
+    assert f"replayed {events[-1].seq} events" in "".join(client.output)
 
     client.request("continue", {"threadId": thread})
     client.wait_event("terminated")

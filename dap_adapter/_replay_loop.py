@@ -1,0 +1,176 @@
+"""The debuggee side of a journal replay: stops at journal events, and runs the replay again
+when the debugger travels back.
+
+A replay is deterministic, so going back in time is running it again from the start, in this
+process, up to an earlier point. The debug adapter asks for that by evaluating
+``rewind(before)`` on a stopped thread and then continuing: the current run is abandoned at its
+next journal event (``StopReplay``), and a new run starts from the top of the journal. Each run
+is numbered, and ``journal_position()`` tells the adapter which run a stop belongs to, so it can
+hide the stops of an abandoned run and the breakpoint hits a new run passes on its way.
+
+Where a run stops:
+
+- at a *boundary*, just before a journal event is delivered (``stopAtEvent``, or the target of
+  a step back), with the service's code that is waiting for the event live on the stack;
+- at the *end* of the journal, with the restored service's globals.
+
+Both stops happen in a small real file that says where the replay stands (debugpy shows it as
+the current location); its frame's globals are the service's, so watches evaluate against them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from distdev._events import _Event
+from distdev._journal import JournalContents
+from distdev._replay import ReplayedService, replay
+from distdev._service import Service
+from distdev._tape import StopReplay
+from distdev._events import describe
+
+__all__ = ["ReplayLoop", "journal_position", "rewind"]
+
+Where = Literal["boundary", "end"]
+
+
+@dataclass
+class Rewind:
+    """A request to run the replay again from the start; ``before`` is the event to stop
+    before in the new run (None: stop only where the debugger stops it)."""
+
+    before: int | None
+
+
+class ReplayLoop:
+    """Runs one service's journal under the debugger, as many times as the debugger asks."""
+
+    def __init__(self, contents: JournalContents, source: str | None,
+                 stop_before: int | None) -> None:
+        self.contents = contents
+        self.source = source
+        self.service = contents.header.service
+        self.run = 0
+        self.target = stop_before
+        self.delivered = 0
+        """The sequence number of the last event delivered in this run (0: none yet)."""
+        self.stopped_at: Where | None = None
+        self.next_event: int | None = None
+        """While stopped at a boundary: the event about to be delivered."""
+        self.pending: Rewind | None = None
+        first = next((e.seq for e in contents.events[1:]), 1)
+        self.first_event = int(first)
+
+    # -- asked by the debug adapter, on a stopped thread ------------------------------------
+
+    def position(self) -> dict[str, Any]:
+        return {"service": self.service, "seq": self.delivered, "run": self.run,
+                "at": self.stopped_at, "next": self.next_event}
+
+    def rewind(self, before: int | None) -> int:
+        """Abandon this run when the program continues, and run again from the start."""
+        self.pending = Rewind(before)
+        return self.run + 1
+
+    # -- running ------------------------------------------------------------------------------
+
+    def serve(self) -> ReplayedService:
+        """Replay until the debugger lets the replay end at the end of the journal."""
+        while True:
+            self.run += 1
+            self.delivered = 0
+            restored = replay(self.contents, source=self.source, before_event=self._before_event)
+            if self._take_rewind():
+                continue
+            events = restored.events
+            print(f"distdev: {self.service} replayed {events} events; stopped at the end of "
+                  f"its journal (run {self.run})", flush=True)
+            self._stop("end", None, restored.namespace)
+            if self._take_rewind():
+                continue
+            return restored
+
+    def _take_rewind(self) -> bool:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            self.target = pending.before
+        return pending is not None
+
+    def _before_event(self, service: Service, event: _Event) -> None:
+        if self.pending is not None:
+            raise StopReplay()  # the debugger travels back: abandon this run here
+        if self.target is not None and event.seq >= self.target:
+            self.target = None
+            print(f"distdev: {self.service} stopped before event {event.seq} "
+                  f"(run {self.run})", flush=True)
+            self._stop("boundary", event, service.module.__dict__)
+            if self.pending is not None:
+                raise StopReplay()
+        self.delivered = int(event.seq)
+
+    def _stop(self, where: Where, pending: _Event | None, namespace: dict[str, Any]) -> None:
+        """Stop the debugger in a frame that says where the replay stands; its globals are the
+        service's, so its state is there to inspect and to evaluate against."""
+        try:
+            import debugpy
+        except ImportError:
+            return
+        if pending is not None:
+            name = f"before event {pending.seq}"
+            said = (f"# distdev replay of {self.service}: stopped before event {pending.seq} "
+                    f"is delivered:\n#   {describe(pending)}\n"
+                    "# The code waiting for it is below this frame in the call stack.\n")
+        else:
+            name = "end of journal"
+            said = (f"# distdev replay of {self.service}: the journal ends here "
+                    f"({self.delivered} events delivered).\n")
+        text = (said + "# Globals are the service's state; expressions evaluate against them.\n"
+                "# Continue to go on; Step Back and Reverse Continue travel back.\n"
+                "_stop()\n"
+                "pass  # the replay stands here\n")
+        path = _marker_file(self.service, f"before_event_{pending.seq}.py" if pending is not None
+                            else "end_of_journal.py", text)
+        code = compile(text, str(path), "exec").replace(co_name=name)
+        self.stopped_at = where
+        self.next_event = int(pending.seq) if pending is not None else None
+        try:
+            # debugpy stops at the next line of the frame that called breakpoint().
+            exec(code, namespace, {"_stop": debugpy.breakpoint})
+        finally:
+            self.stopped_at = self.next_event = None
+
+
+def _marker_file(service: str, name: str, text: str) -> Path:
+    """Write the stop's file: distdev's own IO, not the service's (whose writes are refused)."""
+    from distdev._context import in_effect
+
+    with in_effect():
+        folder = Path(tempfile.gettempdir()) / "distdev-dap" / service.replace("/", "__")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+    return path
+
+
+_loop: ReplayLoop | None = None
+
+
+def start(contents: JournalContents, source: str | None,
+          stop_before: int | None) -> ReplayedService:
+    global _loop
+    _loop = ReplayLoop(contents, source, stop_before)
+    return _loop.serve()
+
+
+def journal_position() -> dict[str, Any] | None:
+    """Where the replay stands; evaluated by the debug adapter on a stopped thread."""
+    return _loop.position() if _loop is not None else None
+
+
+def rewind(before: int | None) -> int | None:
+    """Run the replay again from the start once the program continues; the new run's number."""
+    return _loop.rewind(before) if _loop is not None else None
