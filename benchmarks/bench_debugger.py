@@ -20,9 +20,14 @@ timed from the request to its ``stopped`` event, each followed by a timed ``stac
 frame, as an editor asks after a step). Figures are medians. The issue's goals: a step at least
 3x faster than plain debugpy's; a launch at most 1.2x plain debugpy's.
 
-Step back on a 10k-event journal is not measured: distdev's adapter does not implement
-``stepBack`` yet (and debugpy has none); the row says so, with each adapter's
-``supportsStepBack`` capability as read from its ``initialize`` response in this run.
+Step back, on a 10k-event journal: ``counter.py`` is called 5,000 times at build time (a CallIn
+and a Return each). distdev launches a replay of that journal stopped before its last event,
+then sends ``stepBack`` repeatedly, each timed from the request to its ``stopped`` event (the
+adapter runs the journal again from the start, in the same process, to the previous event).
+Plain debugpy has no step back; what its user does instead is restart the session at the
+earlier point: launch ``replay_to.py`` (``distdev.replay(journal, until=N)``, then a breakpoint
+line), timed from ``launch`` to the ``stopped`` event, with distdev's modules excluded from
+"my code" as distdev's adapter excludes them.
 
 The DAP client is a copy of the test suite's (``tests/dap/dap_client.py``), reduced. Every
 adapter is disconnected (``terminateDebuggee``) and waited for, or killed, even on error.
@@ -72,6 +77,30 @@ APP_FILES = {
         for i in range(1_000_000):
             total += worker.work(i)
     ''',
+    "journal_app.py": '''
+        from distdev import import_service
+
+        counter = import_service("./counter.py")
+        for n in range(5_000):
+            counter.add(n)
+    ''',
+    "counter.py": '''
+        total = 0
+
+
+        def add(n: int) -> int:
+            global total
+            total += n
+            return total
+    ''',
+    "replay_to.py": '''
+        import sys
+
+        import distdev
+
+        restored = distdev.replay(sys.argv[1], until=int(sys.argv[2]))
+        state = restored.state()  # @stopped
+    ''',
     "worker.py": '''
         calls = 0
 
@@ -95,6 +124,7 @@ class Sizes:
 
 QUICK_SIZES = Sizes(launches=2, steps=8)
 FULL_SIZES = Sizes(launches=5, steps=20)
+STEP_BACKS = 5  # timed step backs (distdev) and restarts (plain debugpy)
 
 
 # -- a minimal DAP client, on the adapter's own framing ---------------------------------------------
@@ -274,6 +304,65 @@ def _run_once(system: System, i: int, cwd: Path, worker: Path, line: int, steps:
                 raise DapError(f"{system.name}: a step left work(): {frames[:1]}")
 
 
+def _step_backs(folder: Path, journal: Path, count: int) -> tuple[list[float], bool]:
+    """distdev: a replay stopped before the journal's last event, then ``count`` step backs."""
+    last = _last_event(journal)
+    times: list[float] = []
+    with _adapter([sys.executable, "-m", "distdev.dap_adapter"], folder) as client:
+        client.initialize("distdev")
+        supported = bool(client.capabilities.get("supportsStepBack"))
+        stop = client.launch_to_stop({"type": "distdev", "request": "launch",
+                                      "journal": str(journal), "stopAtEvent": last}, {})
+        thread = stop["threadId"]
+        for _ in range(count):
+            t = time.perf_counter()
+            client.request("stepBack", {"threadId": thread})
+            stopped = client.wait_event("stopped")
+            times.append(time.perf_counter() - t)
+            if stopped.get("reason") != "step":
+                raise DapError(f"distdev: a step back ended with {stopped}")
+    return times, supported
+
+
+def _restarts(folder: Path, journal: Path, count: int) -> tuple[list[float], bool]:
+    """Plain debugpy: launch the replay to the earlier event and stop there, ``count`` times."""
+    last = _last_event(journal)
+    script = folder / "replay_to.py"
+    line = _marker(script, "stopped")
+    times: list[float] = []
+    supported = False
+    for i in range(count):
+        with _adapter([sys.executable, "-m", "debugpy.adapter"], folder) as client:
+            client.initialize("python")
+            supported = bool(client.capabilities.get("supportsStepBack"))
+            t = time.perf_counter()
+            stop = client.launch_to_stop({
+                "type": "python", "request": "launch", "program": str(script),
+                "args": [str(journal), str(last - 2 - i)], "cwd": str(folder),
+                "justMyCode": True, "rules": [{"module": "distdev", "include": False}],
+                "env": {"PYTHONHASHSEED": "0"}, "console": "internalConsole",
+            }, {str(script): [line]})
+            times.append(time.perf_counter() - t)
+            if stop.get("reason") != "breakpoint":
+                raise DapError(f"{BASELINE}: the restart did not stop at its breakpoint: {stop}")
+    return times, supported
+
+
+def _build_journal(folder: Path, tmp: Path) -> Path:
+    import distdev
+
+    app = distdev.App(folder / "journal_app.py", out=tmp / "journal-out",
+                      state=tmp / "journal-state")
+    app.start().close()
+    return tmp / "journal-out" / "services" / "journal_app" / "counter" / "journal.cbor"
+
+
+def _last_event(journal: Path) -> int:
+    import distdev
+
+    return int(distdev.read_journal(journal).events[-1].seq)
+
+
 def _marker(path: Path, name: str) -> int:
     for number, text in enumerate(path.read_text().splitlines(), 1):
         if f"# @{name}" in text:
@@ -307,6 +396,13 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
         for system in (plain, distdev) if i % 2 == 0 else (distdev, plain):
             _run_once(system, i, folder, worker, line, sizes.steps if last else 0)
 
+    journal = _build_journal(folder, tmp)
+    events = _last_event(journal)
+    progress(f"debugger: step back on a {events}-event journal, {STEP_BACKS} times; plain "
+             f"debugpy restarts the replay {STEP_BACKS} times")
+    backs, distdev.step_back = _step_backs(folder, journal, STEP_BACKS)
+    restarts, plain.step_back = _restarts(folder, journal, STEP_BACKS)
+
     med = statistics.median
     launch_d, launch_p = med(distdev.launches), med(plain.launches)
     step_d, step_p = med(distdev.steps), med(plain.steps)
@@ -332,10 +428,11 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
             distdev=stack_d, baseline_name=BASELINE, baseline=stack_p,
             higher_is_better=False, goal="no target", met=None,
             note=f"median of {sizes.steps}, top frame, right after each `next`"),
-        Row(key="debugger.step_back", title="debugger: step back (10k-event journal)",
-            unit="s", distdev=None, baseline_name=BASELINE, baseline=None,
-            higher_is_better=False, goal="no target", met=None,
-            distdev_text="not implemented", baseline_text="not supported",
-            note=f"not measured: supportsStepBack is {distdev.step_back} in distdev's adapter "
-                 f"and {plain.step_back} in debugpy's (initialize responses, this run)"),
+        Row(key="debugger.step_back", title=f"debugger: step back ({events}-event journal)",
+            unit="s", distdev=med(backs), baseline_name=f"{BASELINE} restart",
+            baseline=med(restarts), higher_is_better=False, goal="no target", met=None,
+            note=f"median of {STEP_BACKS}: distdev's stepBack request -> stopped (the journal "
+                 f"runs again in the same process); plain debugpy has none (supportsStepBack "
+                 f"{plain.step_back}; distdev's {distdev.step_back}), so its figure is a "
+                 "restarted session: launch -> stopped at the earlier event"),
     ]
