@@ -147,3 +147,49 @@ def test_step_back_outside_a_replay_says_it_needs_one(adapter: Start, tmp_path: 
     thread = client.wait_stopped()["threadId"]
     answer = client.request("stepBack", {"threadId": thread}, ok=False)
     assert not answer.success and "launch a replay" in (answer.message or "")
+
+
+# -- the adapter's bookkeeping, on its own --------------------------------------------------------
+
+def test_timeline_passes_the_abandoned_run_and_the_hits_before_the_destination() -> None:
+    from distdev.dap_adapter._time_travel import Position, Timeline, TravelError
+
+    timeline = Timeline()
+    with pytest.raises(TravelError, match="not stopped at a known journal position"):
+        timeline.plan_step_back()
+    # Three hits in run 1; the third is the current stop.
+    for seq in (1, 4, 7):
+        shown = timeline.stopped("breakpoint", Position("app/c", seq, 1, None))
+        assert shown is not None and shown.reason == "breakpoint"
+    before, trip = timeline.plan_reverse_continue()
+    assert (before, trip.run, trip.hit) == (None, 2, 2)
+    timeline.depart(trip)
+    with pytest.raises(TravelError, match="already travelling"):
+        timeline.plan_step_back()
+    assert timeline.stopped("breakpoint", Position("app/c", 7, 1, None)) is None  # old run
+    assert timeline.stopped("breakpoint", Position("app/c", 1, 2, None)) is None  # hit 1
+    arrival = timeline.stopped("breakpoint", Position("app/c", 4, 2, None))  # hit 2
+    assert arrival is not None and arrival.reason == "breakpoint"
+    assert not timeline.travelling
+
+    # Step Back from a hit after event 4: the boundary before event 4, in run 3.
+    before, trip = timeline.plan_step_back()
+    assert (before, trip.run, trip.hit) == (4, 3, None)
+    timeline.depart(trip)
+    assert timeline.stopped("breakpoint", Position("app/c", 1, 3, None)) is None
+    arrival = timeline.stopped("breakpoint", Position("app/c", 3, 3, "boundary", 4))
+    assert arrival is not None and (arrival.reason, arrival.description) == (
+        "step", "before event 4 of app/c")
+    # One hit was passed on the way: Reverse Continue from the boundary goes back to it.
+    before, trip = timeline.plan_reverse_continue()
+    assert (before, trip.hit) == (None, 1)
+
+
+def test_position_parse_refuses_what_the_debuggee_did_not_say() -> None:
+    from distdev.dap_adapter._time_travel import Position
+
+    assert Position.parse({"service": "app", "seq": 3, "run": 1, "at": None}) == Position(
+        "app", 3, 1, None)
+    for junk in (None, "text", {"service": "app", "seq": "3", "run": 1, "at": None},
+                 {"service": "app", "seq": 3, "run": 1, "at": "elsewhere"}):
+        assert Position.parse(junk) is None
