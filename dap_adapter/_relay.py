@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from ._breakpoints import BreakpointBook
 from ._config import ConfigError, debugpy_launch, parse_launch, plan_launch, runtime_dirs
 from ._engine import Frame, Session, Stack, entry_line, resolve_export, service_files
 from ._time_travel import Position, Timeline, TravelError, Trip
@@ -78,18 +79,7 @@ class Relay:
         self._raw_frames: dict[int, Json] = {}
         self._done = threading.Event()
         self._terminated_sent = False
-        # Breakpoints per file (key: real path): the client's own, and the relay's lines
-        # (function breakpoints by export, the stopOnEntry one) sent to debugpy with them.
-        self._bp_lock = threading.Lock()
-        self._client_bps: dict[str, tuple[Json, list[Json]]] = {}
-        self._function_lines: dict[str, list[int]] = {}
-        self._entry: tuple[str, int] | None = None
-        self._entry_ids: set[int] = set()
-        self._extra_results: dict[str, dict[int, Json]] = {}
-        # A re-sent file's breakpoints get new ids from debugpy: the client keeps its own.
-        self._client_ids: dict[str, list[int | None]] = {}
-        self._function_ids: dict[tuple[str, int], int] = {}
-        self._id_map: dict[int, int] = {}
+        self.breakpoints = BreakpointBook()  # per file (key: real path)
         self._app: str | None = None
         self.timeline = Timeline()
 
@@ -268,7 +258,7 @@ class Relay:
             if launch.stop_on_entry and launch.entry_file is not None:
                 line = entry_line(Path(launch.entry_file))
                 if line is not None:
-                    self._entry = (_key(launch.entry_file), line)
+                    self.breakpoints.set_entry(_key(launch.entry_file), line)
         for note in launch.notes:
             self.send_event("output", {"category": "console", "output": f"distdev: {note}\n"})
         self.forward(request, debugpy_launch(launch, arguments))
@@ -293,72 +283,30 @@ class Relay:
             self.forward(request)
             return
         key = _key(path)
-        with self._bp_lock:
-            self._client_bps[key] = (dict(arguments.get("source", {})), list(wanted))
-            union = self._union(key)
+        union = self.breakpoints.set_client(key, arguments.get("source", {}), list(wanted))
         own = len(wanted)
 
         def only_the_clients(response: Json) -> None:
             body = response.setdefault("body", {})
             answered = body.get("breakpoints", [])
-            self._remember_extra(key, union, answered, own, from_client=True)
+            self.breakpoints.remember(key, union, answered, own, from_client=True)
             body["breakpoints"] = answered[:own]
 
         self.forward(request, union, only_the_clients)
-
-    def _union(self, key: str) -> Json:
-        """debugpy's setBreakpoints arguments for a file: the client's breakpoints first, then
-        the relay's lines not already among them. Call with ``_bp_lock`` held."""
-        source, wanted = self._client_bps.get(key, ({"path": key}, []))
-        lines = {b.get("line") for b in wanted}
-        extra = list(self._function_lines.get(key, []))
-        if self._entry is not None and self._entry[0] == key:
-            extra.append(self._entry[1])
-        breakpoints = list(wanted)
-        for line in extra:
-            if line not in lines:
-                lines.add(line)
-                breakpoints.append({"line": line})
-        return {"source": source, "breakpoints": breakpoints, "sourceModified": False}
-
-    def _remember_extra(self, key: str, union: Json, answered: list[Json], own: int,
-                        from_client: bool) -> None:
-        """What debugpy answered for each line of the union (the relay's lines included), and
-        the ids the client knows for each breakpoint debugpy renumbered."""
-        results = {int(b["line"]): a for b, a in zip(union["breakpoints"], answered)
-                   if isinstance(b.get("line"), int)}
-        with self._bp_lock:
-            self._extra_results[key] = results
-            ids = [a.get("id") if isinstance(a.get("id"), int) else None for a in answered]
-            if from_client:
-                self._client_ids[key] = ids[:own]
-            else:
-                for new, known in zip(ids[:own], self._client_ids.get(key, [])):
-                    if new is not None and known is not None:
-                        self._id_map[new] = known
-            for b, new in zip(union["breakpoints"][own:], ids[own:]):
-                known = self._function_ids.get((key, b.get("line")))
-                if new is not None and known is not None:
-                    self._id_map[new] = known
-            if self._entry is not None and self._entry[0] == key:
-                hit = results.get(self._entry[1], {})
-                if isinstance(hit.get("id"), int):
-                    self._entry_ids.add(hit["id"])
 
     def _resend(self, keys: list[str]) -> list[Future[Json]]:
         """Send debugpy the union for each file; the futures hold its answers."""
         asks: list[Future[Json]] = []
         for key in keys:
-            with self._bp_lock:
-                union = self._union(key)
-                own = len(self._client_bps.get(key, ({}, []))[1])
+            union, own = self.breakpoints.union(key)
             future: Future[Json] = Future()
 
             def done(answer: Json, key: str = key, union: Json = union, own: int = own,
                      future: Future[Json] = future) -> None:
                 if answer.get("success"):
-                    self._remember_extra(key, union, answer.get("body", {}).get("breakpoints", []),
-                                         own, from_client=False)
+                    self.breakpoints.remember(key, union,
+                                              answer.get("body", {}).get("breakpoints", []), own,
+                                              from_client=False)
                 future.set_result(answer)
 
             self.send_server({"type": "request", "command": "setBreakpoints",
@@ -381,36 +329,23 @@ class Relay:
         for target in targets:
             if target.path is not None and target.line is not None:
                 lines.setdefault(_key(str(target.path)), []).append(target.line)
-        with self._bp_lock:
-            keys = sorted(set(self._function_lines) | set(lines))
-            self._function_lines = lines
-        for ask in self._resend(keys):
+        for ask in self._resend(self.breakpoints.set_function_lines(lines)):
             ask.result(_ASK_TIMEOUT)
         answer: list[Json] = []
         for target in targets:
             if target.path is None or target.line is None:
                 answer.append({"verified": False, "message": target.error})
                 continue
-            with self._bp_lock:
-                bound = dict(self._extra_results.get(_key(str(target.path)), {})
-                             .get(target.line, {}))
-            bound.setdefault("verified", False)
-            if isinstance(bound.get("id"), int):
-                with self._bp_lock:
-                    bound["id"] = self._id_map.get(bound["id"], bound["id"])
-                    self._function_ids[(_key(str(target.path)), target.line)] = bound["id"]
-            bound.setdefault("line", target.line)
+            bound = self.breakpoints.function_breakpoint(_key(str(target.path)), target.line)
             bound["source"] = {"name": target.path.name, "path": str(target.path)}
             answer.append(bound)
         self.respond(request, {"breakpoints": answer})
 
     @protocol_errors
     def configurationDone_request(self, request: Json) -> None:
-        with self._bp_lock:
-            entry = self._entry
-            sent = entry is not None and entry[0] in self._extra_results
-        if entry is not None and not sent:
-            for ask in self._resend([entry[0]]):
+        unsent = self.breakpoints.unsent_entry()
+        if unsent is not None:
+            for ask in self._resend([unsent]):
                 ask.result(_ASK_TIMEOUT)
         self.forward(request)
 
@@ -510,20 +445,17 @@ class Relay:
     def stopped_event(self, event: Json) -> bool:
         self._resumed()
         body = event.setdefault("body", {})
-        with self._bp_lock:
-            entry, ids = self._entry, set(self._entry_ids)
-            self._entry = None
-        if body.get("hitBreakpointIds"):
-            with self._bp_lock:
-                body["hitBreakpointIds"] = [self._id_map.get(i, i)
-                                            for i in body["hitBreakpointIds"]]
+        entry = self.breakpoints.take_entry()
+        hit = list(body.get("hitBreakpointIds") or [])
+        if hit:
+            body["hitBreakpointIds"] = self.breakpoints.client_ids(hit)
         if entry is not None:
-            hit = set(body.get("hitBreakpointIds") or [])
-            if hit and hit <= ids:
+            entry_file, entry_ids = entry
+            if hit and set(hit) <= entry_ids:
                 body["reason"] = "entry"
                 body.pop("hitBreakpointIds", None)
                 body.pop("description", None)
-            self._resend([entry[0]])  # the one-off entry breakpoint goes away
+            self._resend([entry_file])  # the one-off entry breakpoint goes away
         if self.session.mode == "replay" and isinstance(body.get("threadId"), int):
             self._locate(int(body["threadId"]), lambda position: self._replay_stopped(event,
                                                                                     position))
@@ -578,8 +510,7 @@ class Relay:
     def breakpoint_event(self, event: Json) -> bool:
         breakpoint = event.get("body", {}).get("breakpoint", {})
         if isinstance(breakpoint.get("id"), int):
-            with self._bp_lock:
-                breakpoint["id"] = self._id_map.get(breakpoint["id"], breakpoint["id"])
+            breakpoint["id"] = self.breakpoints.client_id(breakpoint["id"])
         return True
 
     def continued_event(self, event: Json) -> bool:
