@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Collection
+from typing import TYPE_CHECKING, Any, Collection, Mapping
 
 import cbor2
 
@@ -93,7 +93,7 @@ class Connection:
 class Network:
     """The live transport: calls from this process's service to the deployment's others."""
 
-    def __init__(self, me: str, addresses: dict[str, str], exports: dict[str, list[str]],
+    def __init__(self, me: str, addresses: Mapping[str, str], exports: dict[str, list[str]],
                  secret: bytes) -> None:
         self.me = me
         self.addresses = addresses
@@ -114,13 +114,16 @@ class Network:
 
     def call(self, target: str, chain: str, call_seq: int | str | None, export: str,
              args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """Call ``target``, re-sending the same call until it answers or the time is up."""
-        address = self.addresses.get(target)
-        if address is None:
-            raise ServiceUnavailableError(f"no service {target!r} in this deployment")
+        """Call ``target``, re-sending the same call until it answers or the time is up.
+
+        The address is looked up again before each attempt: an engine whose restarted
+        services listen somewhere new (Ray) hands in a mapping that follows them."""
         deadline = time.monotonic() + CALL_TIMEOUT
         delay = 0.05
         while True:
+            address = self.addresses.get(target)
+            if address is None:
+                raise ServiceUnavailableError(f"no service {target!r} in this deployment")
             sent = False
             try:
                 connection = self._connection(target, address, deadline)

@@ -8,14 +8,17 @@ comes from the journal's bundle, not from the application's source tree.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Callable
 
 from .._http import Ingress
 from .._journal import JournalWriter
-from .._replay import replay
+from .._replay import ReplayedService, Transport, replay
+from .._service import Service
 from .._tape import Recorder
 from ..errors import DistdevError
 from .client import Network
@@ -31,25 +34,46 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
+@dataclasses.dataclass
+class LiveService:
+    """A service restored from its state journal that journals again, durably."""
+
+    restored: ReplayedService
+    writer: JournalWriter
+    commit: GroupCommit
+    dedup: DedupTable
+
+    @property
+    def service(self) -> Service:
+        return self.restored.service
+
+
+def go_live(journal: Path, transport: Transport, *, durable: bool,
+            log: Callable[[str], None]) -> LiveService:
+    """Restore a service from its state journal (cutting a torn tail and an unfinished call
+    aside), then let it journal again and reach the others through ``transport``. Shared by
+    every engine: what a restart restores must not depend on where the service runs."""
+    contents = restorable_journal(journal, log)
+    restored = replay(contents)
+    log(f"restored from {len(contents.events)} journal records")
+    writer = JournalWriter.append_to(journal)
+    commit = GroupCommit(writer, enabled=durable)
+    restored.service.tape = Recorder(writer)
+    restored.service.phase = "runtime"
+    restored.connect(transport, after_call=commit.wait_durable)
+    return LiveService(restored, writer, commit, DedupTable.from_journal(contents))
+
+
 def serve(state: Path, service_id: str, *, durable: bool = True) -> None:
     deployment = Deployment.load(state)
     entry = deployment.services[service_id]
-    journal = deployment.journal(service_id)
-    contents = restorable_journal(journal, _log)
-    restored = replay(contents)
-    _log(f"restored from {len(contents.events)} journal records")
-
-    writer = JournalWriter.append_to(journal)
-    commit = GroupCommit(writer, enabled=durable)
-    service = restored.service
-    service.tape = Recorder(writer)
-    service.phase = "runtime"
     network = Network(service_id, {k: v.address for k, v in deployment.services.items()},
                       deployment.exports, deployment.secret())
-    restored.connect(network, after_call=commit.wait_durable)
+    live = go_live(deployment.journal(service_id), network, durable=durable, log=_log)
+    restored, writer, service = live.restored, live.writer, live.service
 
-    server = ServiceServer(service, entry.address, deployment.secret(), commit,
-                           DedupTable.from_journal(contents), _log)
+    server = ServiceServer(service, entry.address, deployment.secret(), live.commit,
+                           live.dedup, _log)
     ingress = None
     if entry.http is not None:
         ingress = Ingress(restored.proxy(), service.exports(), entry.http)

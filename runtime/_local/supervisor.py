@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable
 
 from ..errors import DistdevError
 from .deployment import Deployment, ServiceEntry
@@ -66,6 +66,19 @@ def _same_start(state_journal: Path, build_journal: Path) -> bool:
         return f.read(size) == build_journal.read_bytes()
 
 
+def seed_journal(out: Path, state: Path, spec: dict[str, Any],
+                 warn: Callable[[str], None]) -> None:
+    """Start a service's state journal as a copy of its build journal, unless it has one."""
+    journal = state / spec["id"] / "journal.cbor"
+    if not journal.exists():
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / spec["journal"], journal)
+    elif not _same_start(journal, out / spec["journal"]):
+        warn(f"{spec['id']}: its state in {state} began from another build, whose code it "
+             f"keeps running; to deploy this build, use a new --state (or remove "
+             f"{journal.parent})")
+
+
 def prepare(out: Path, state: Path, transport: str, http: int | None,
             warn: Callable[[str], None] = print) -> Deployment:
     """Write the deployment file and seed each service's state journal from the build."""
@@ -81,14 +94,7 @@ def prepare(out: Path, state: Path, transport: str, http: int | None,
     addresses = _addresses(ids, state, transport)
     services = {}
     for spec in manifest["services"]:
-        journal = state / spec["id"] / "journal.cbor"
-        if not journal.exists():
-            journal.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(out / spec["journal"], journal)
-        elif not _same_start(journal, out / spec["journal"]):
-            warn(f"{spec['id']}: its state in {state} began from another build, whose code it "
-                 f"keeps running; to deploy this build, use a new --state (or remove "
-                 f"{journal.parent})")
+        seed_journal(out, state, spec, warn)
         port = (spec["host"] or {}).get("http") if spec["id"] == manifest["root"] else None
         if port is not None and http is not None:
             port = http or _free_port()  # 0: any free port, recorded for `status`

@@ -1,4 +1,4 @@
-"""The commands of the local engine: up, down, status, call."""
+"""The engines' commands: up and deploy, down, status, call (``--engine local|ray``)."""
 
 from __future__ import annotations
 
@@ -42,13 +42,63 @@ def up(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
+def deploy(args: argparse.Namespace, out: Out) -> int:
+    """``distdev deploy OUT --engine local|ray``: start a deployment in the background."""
+    if args.engine == "local":
+        if args.address is not None:
+            raise DistdevError("--address names a Ray cluster; use it with --engine ray")
+        args.detach, args.tcp = True, False
+        return up(args, out)
+    from .._ray import deploy as ray_deploy
+
+    deployment = ray_deploy.deploy(args.out, args.state, args.address, args.port,
+                                   not args.no_sync, out.info)
+    where = ("a local Ray instance started for it" if deployment.head_pid is not None
+             else f"Ray at {deployment.address}")
+    out.info(f"deployment up on {where}: {len(deployment.services)} services as actors; "
+             f"`distdev down --engine ray --state {args.state}` stops it")
+    return 0
+
+
+def _ray(connects: bool = True) -> Any:
+    """The Ray engine's commands, or an error that says how to install Ray. Commands that do
+    not connect to Ray (status, call) only check that it is installed."""
+    from .._ray import cluster, deploy
+
+    if connects:
+        cluster.require_ray()
+    else:
+        cluster.check_ray_installed()
+    return deploy
+
+
 def down(args: argparse.Namespace, out: Out) -> int:
+    if args.engine == "ray":
+        stopped = _ray().down(args.state, out.info)
+        out.info(f"Ray deployment in {args.state} stopped ({stopped} actors)" if stopped
+                 else "no actor was running")
+        return 0
     stopped = supervisor.down(args.state, out.info)
     out.info(f"deployment in {args.state} stopped" if stopped else "nothing was running")
     return 0
 
 
+def _ray_status(args: argparse.Namespace, out: Out) -> int:
+    report = _ray(connects=False).status(args.state)
+    if out.json_mode:
+        out.json(report)
+        return 0
+    table = Table("service", "pid", "alive", "events", "restarts", "address", box=None)
+    for row in report["services"]:
+        table.add_row(row["id"], str(row["pid"] or "-"), "yes" if row["alive"] else "no",
+                      str(row["events"]), str(row["restarts"]), row["address"] or "-")
+    out.print(table)
+    return 0
+
+
 def status(args: argparse.Namespace, out: Out) -> int:
+    if args.engine == "ray":
+        return _ray_status(args, out)
     deployment = Deployment.load(args.state)
     rows: list[dict[str, Any]] = []
     for entry in deployment.services.values():
@@ -83,15 +133,11 @@ def call(args: argparse.Namespace, out: Out) -> int:
             raise DistdevError(
                 f"argument {i} ({text!r}) is not JSON ({exc}); quote strings: '\"ann\"'"
             ) from None
-    deployment = Deployment.load(args.state)
-    entry = deployment.services.get(service_id)
-    if entry is None:
-        raise DistdevError(f"no service {service_id!r} (services: "
-                           f"{', '.join(deployment.services)})")
+    address, secret = _call_target(args, service_id)
     try:
-        connection = Connection(entry.address, deployment.secret(), "", None)
+        connection = Connection(address, secret, "", None)
     except OSError as exc:
-        raise DistdevError(f"{service_id} is not reachable at {entry.address} ({exc}); is the "
+        raise DistdevError(f"{service_id} is not reachable at {address} ({exc}); is the "
                            "deployment up? (`distdev status`)") from None
     try:
         result = connection.call("", uuid.uuid4().hex, None, export,
@@ -107,6 +153,19 @@ def call(args: argparse.Namespace, out: Out) -> int:
         connection.close()
     out.json(wire_json(result))
     return 0
+
+
+def _call_target(args: argparse.Namespace, service_id: str) -> tuple[str, bytes]:
+    """Where the service listens, and the deployment's secret."""
+    if args.engine == "ray":
+        address, secret = _ray(connects=False).service_address(args.state, service_id)
+        return address, secret
+    deployment = Deployment.load(args.state)
+    entry = deployment.services.get(service_id)
+    if entry is None:
+        raise DistdevError(f"no service {service_id!r} (services: "
+                           f"{', '.join(deployment.services)})")
+    return entry.address, deployment.secret()
 
 
 def wire_json(wire: Any) -> Any:

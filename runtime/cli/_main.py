@@ -71,13 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="journal without fdatasync (faster; a crash may lose recent calls)")
     p.set_defaults(handler=_engine.up)
 
-    p = sub.add_parser("down", help="stop a deployment started by `distdev up`")
+    p = sub.add_parser("deploy", help="deploy a build in the background on an engine")
+    p.add_argument("out", type=Path, nargs="?", default=Path(".distdev/build"), metavar="OUT")
+    _engine_option(p)
+    p.add_argument("--address", metavar="ADDR",
+                   help="the Ray cluster to deploy on (default: start a local Ray instance)")
     p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.add_argument("--port", type=int, help="serve the root's ingress on this port instead")
+    p.add_argument("--no-sync", action="store_true",
+                   help="journal without fdatasync (faster; a crash may lose recent calls)")
+    p.set_defaults(handler=_engine.deploy)
+
+    p = sub.add_parser("down", help="stop a deployment started by `distdev up` or `deploy`")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    _engine_option(p)
     p.set_defaults(handler=_engine.down)
 
     p = sub.add_parser("status", help="list a deployment's services and their processes")
     p.add_argument("--state", type=Path, default=Path(".distdev/state"))
     p.add_argument("--json", action="store_true")
+    _engine_option(p)
     p.set_defaults(handler=_engine.status)
 
     p = sub.add_parser("call", help="call an export of a running deployment")
@@ -85,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("args", nargs="*", metavar="JSON_ARG")
     p.add_argument("--state", type=Path, default=Path(".distdev/state"))
     p.add_argument("--json", action="store_true")
+    _engine_option(p)
     p.set_defaults(handler=_engine.call)
 
     journal = sub.add_parser("journal", help="check or repair a journal file")
@@ -99,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_commands.journal_repair)
     return parser
+
+
+def _engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: a process per service here; ray: a Ray actor per service "
+                        "(needs pip install 'distdev[ray]')")
 
 
 def run(argv: list[str]) -> int:
