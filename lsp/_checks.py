@@ -1,21 +1,28 @@
 """Diagnostics no ordinary type checker gives: the membrane's rules, checked statically.
 
 Each check returns ``Problem``s; the server turns them into LSP diagnostics. What is checked:
-service files that do not exist, names a service does not export, arity and keywords of calls
-through proxies, literal arguments against the callee's annotations, exported signatures whose
-types cannot cross a membrane, and cycles of services importing each other.
+service files that do not exist or lie outside the application folder, sibling services whose
+ids clash, names a service does not export, arity and keywords of calls through proxies, literal
+arguments against the callee's annotations, exported signatures whose types cannot cross a
+membrane, and cycles of services importing each other.
+
+The service-path and id checks mirror what ``distdev build`` refuses (``Service._child`` in the
+runtime), with the same advice, so an editor shows the build's error before the build runs.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._index import Index
-from ._syntax import Arg, FileInfo, Function, Span, Use
+from ._syntax import Arg, Binding, FileInfo, Function, Span, Use
 from ._types import accepts, membrane_problem
 
 __all__ = ["Problem", "check_file"]
+
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")  # as the runtime accepts
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ def check_file(index: Index, path: Path) -> list[Problem]:
         message, span = current.error
         problems.append(Problem(span, message, "syntax-error"))
     problems += _bindings(index, info)
+    problems += _sibling_ids(info)
     problems += _cycles(index, info)
     for use in info.uses:
         problems += _use(index, info, use)
@@ -48,16 +56,64 @@ def check_file(index: Index, path: Path) -> list[Problem]:
 
 def _bindings(index: Index, info: FileInfo) -> list[Problem]:
     out = []
-    for b in info.bindings.values():
+    apps = index.apps_of(info.path)
+    for b in info.spawns:
+        outside = _outside(b, apps)
         if b.target is None:
             out.append(Problem(b.literal_span, f"import_service({b.literal!r}) needs a relative "
                                "path to a .py file, like './billing.py'", "bad-service-path"))
+        elif outside is not None:
+            out.append(outside)
         elif not b.target.is_file():
             out.append(Problem(
                 b.literal_span,
                 f"no service file {b.target}: the path {b.literal!r} is relative to this file's "
                 f"folder ({info.path.parent}); create the file or fix the path",
                 "missing-service"))
+    return out
+
+
+def _outside(b: Binding, apps: list[Path]) -> Problem | None:
+    """The build refuses a service file outside the root service's folder (before it looks
+    for the file), for every application whose tree holds this service."""
+    if b.target is None:
+        return None
+    for root in apps:
+        if not b.target.is_relative_to(root.parent):
+            return Problem(
+                b.literal_span,
+                f"import_service({b.literal!r}) names {b.target}, which is outside the "
+                f"application folder {root.parent} (the folder of the root service "
+                f"{root.name}); `distdev build {root.name}` stops with ServiceLoadError: keep "
+                "every service file under the root service's folder (move the file in, or "
+                "build from a root higher up)", "service-outside-app")
+    return None
+
+
+def _sibling_ids(info: FileInfo) -> list[Problem]:
+    """Two children of one service with the same id (the file's stem, or ``name=``): the build
+    creates the first and stops at the second with ServiceIdClashError."""
+    out: list[Problem] = []
+    earlier: dict[str, list[Binding]] = {}
+    for b in info.spawns:
+        if b.target is None:
+            continue
+        local = b.service_name if b.service_name is not None else b.target.stem
+        if not _SERVICE_NAME.fullmatch(local) or local == "bundle":
+            out.append(Problem(b.literal_span, f"{local!r} cannot name a service (use letters, "
+                               "digits, '_' and '-'; not 'bundle'); pass name= to "
+                               f"import_service({b.literal!r})", "bad-service-name"))
+            continue
+        first = next((e for e in earlier.get(local, []) if not e.exclusive_with(b)), None)
+        if first is not None:
+            out.append(Problem(
+                b.literal_span,
+                f"a sibling service is already named {local!r} (from {first.literal!r} on line "
+                f"{first.statement.line + 1}); ids must be unique among siblings, so "
+                "`distdev build` stops here with ServiceIdClashError: pass name= to give this "
+                f"one another id, for example import_service({b.literal!r}, "
+                f"name={local + '_2'!r})", "service-id-clash"))
+        earlier.setdefault(local, []).append(b)
     return out
 
 

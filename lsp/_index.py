@@ -60,6 +60,7 @@ class Index:
         self._mtimes: dict[Path, float] = {}
         self._cache: dict[tuple[Path, str, str | None], frozenset[Path]] = {}
         self._by_attr: dict[str, list[tuple[FileInfo, Use]]] | None = None
+        self._apps: dict[Path, list[Path]] | None = None
 
     # -- keeping files ------------------------------------------------------------------------
 
@@ -143,6 +144,7 @@ class Index:
     def _changed(self) -> None:
         self._cache.clear()
         self._by_attr = None
+        self._apps = None
 
     def get(self, path: Path) -> FileInfo | None:
         """The last good reading of ``path``, read from disk on first use; None if absent."""
@@ -273,6 +275,25 @@ class Index:
         imported = {b.target for info in self.files() for b in info.bindings.values()}
         return sorted(info.path for info in self.files()
                       if info.path not in imported and (info.bindings or info.hosts))
+
+    def apps_of(self, path: Path) -> list[Path]:
+        """The root service files whose service tree holds ``path`` (its own path if it is a
+        root): each root's folder is an application folder, as ``distdev build`` sees it."""
+        if self._apps is None:
+            apps: dict[Path, list[Path]] = {}
+            for root in self.roots():
+                todo, seen = [root], {root}
+                while todo:
+                    current = todo.pop()
+                    apps.setdefault(current, []).append(root)
+                    info = self._good.get(current)
+                    for spawn in info.spawns if info is not None else []:
+                        if spawn.target is not None and spawn.target not in seen \
+                                and spawn.target in self._good:
+                            seen.add(spawn.target)
+                            todo.append(spawn.target)
+            self._apps = apps
+        return self._apps.get(path, [])
 
     def tree(self, root: Path) -> ServiceNode:
         """The service tree under ``root``, ids as the runtime computes them."""

@@ -97,6 +97,14 @@ class Binding:
     statement: Span
     typed: bool  # already spelled ``if TYPE_CHECKING: from . import x / else: x = ...``
     indent: str = ""
+    # The arms of top-level ``if`` statements this call sits in, as (statement number, arm
+    # number): two calls in different arms of one ``if`` never both run.
+    branch: tuple[tuple[int, int], ...] = ()
+
+    def exclusive_with(self, other: Binding) -> bool:
+        """Whether at most one of the two calls runs (they sit in different arms of one ``if``)."""
+        arms = dict(self.branch)
+        return any(stmt in arms and arms[stmt] != arm for stmt, arm in other.branch)
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,7 @@ class FileInfo:
     variables: set[str] = field(default_factory=set)
     all_names: list[tuple[str, Span]] | None = None
     bindings: dict[str, Binding] = field(default_factory=dict)
+    spawns: list[Binding] = field(default_factory=list)  # every top-level call, in source order
     uses: list[Use] = field(default_factory=list)
     names: list[tuple[str, Span, str | None]] = field(default_factory=list)
     injected: dict[str, tuple[str, str]] = field(default_factory=dict)  # global -> (func, param)
@@ -276,6 +285,8 @@ class _Reader:
         self.info = info
         self.spans = _Spans(info.lines)
         self.tree = tree
+        self._branch: tuple[tuple[int, int], ...] = ()
+        self._statements = 0
 
     def read(self) -> None:
         for stmt in self.tree.body:
@@ -307,9 +318,20 @@ class _Reader:
                 self._statement(inner, typed)
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
             self._assign(stmt, typed)
+        elif isinstance(stmt, ast.Expr) and _is_import_service(stmt.value):
+            self._binding("", None, stmt.value, stmt, typed)  # a child nobody names
         elif isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             self._host(stmt.value)
-        elif isinstance(stmt, ast.If) or isinstance(stmt, ast.Try):
+        elif isinstance(stmt, ast.If):
+            self._statements += 1
+            number, outer = self._statements, self._branch
+            for arm, body in enumerate([stmt.body, stmt.orelse]):
+                self._branch = (*outer, (number, arm))
+                for inner in body:
+                    self._statement(inner, typed)
+            self._branch = outer
+        elif isinstance(stmt, ast.Try):
+            # Not exclusive: a handler may run after part of the body already ran.
             for inner in [*stmt.body, *stmt.orelse]:
                 self._statement(inner, typed)
 
@@ -343,7 +365,7 @@ class _Reader:
         elif value is not None and _is_import_service(value):
             self._binding(name, targets[0], value, stmt, typed)
 
-    def _binding(self, name: str, target: ast.Name, call: ast.expr, stmt: ast.stmt,
+    def _binding(self, name: str, target: ast.Name | None, call: ast.expr, stmt: ast.stmt,
                  typed: bool) -> None:
         assert isinstance(call, ast.Call)
         if not call.args or not isinstance(call.args[0], ast.Constant) \
@@ -356,12 +378,15 @@ class _Reader:
                     and isinstance(kw.value.value, str):
                 service_name = kw.value.value
         line = self.info.lines[stmt.lineno - 1]
-        self.info.bindings[name] = Binding(
+        binding = Binding(
             name=name, literal=literal, target=resolve_literal(self.info.path, literal),
-            service_name=service_name, span=self.spans.of(target),
+            service_name=service_name, span=self.spans.of(target if target is not None else call),
             literal_span=self.spans.of(call.args[0]), statement=self.spans.of(stmt), typed=typed,
-            indent=line[: len(line) - len(line.lstrip())],
+            indent=line[: len(line) - len(line.lstrip())], branch=self._branch,
         )
+        self.info.spawns.append(binding)
+        if target is not None:
+            self.info.bindings[name] = binding
 
     def _host(self, call: ast.Call) -> None:
         func = call.func
@@ -455,14 +480,16 @@ class _Reader:
         params = tuple(a.arg for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs])
         declared: set[str] = set()
         assigned: set[str] = set()
-        for node in ast.walk(fn):
+        assigns: list[ast.Assign] = []
+        for node in ast.walk(fn):  # one walk: a function body is walked for uses too
             if isinstance(node, (ast.Global, ast.Nonlocal)):
                 declared.update(node.names)
             elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 assigned.add(node.id)
-        for node in ast.walk(fn):
-            if isinstance(node, ast.Assign):
-                self._injection(node, params, declared, fn.name)
+            elif isinstance(node, ast.Assign):
+                assigns.append(node)
+        for node in assigns:  # after the walk: ``global g`` may come after ``g = p``
+            self._injection(node, params, declared, fn.name)
         return Scope(params, assigned - declared, declared, self.spans.of(fn))
 
     def _injection(self, node: ast.Assign, params: tuple[str, ...], declared: set[str],

@@ -1,13 +1,21 @@
 """The pygls server: thin handlers that convert LSP in, ask the index, and convert LSP out.
 
+Diagnostics come from two places, merged per document: the index's (``source: "distdev"``), at
+once on every change, and the debounced background mypy check's (``source: "distdev (mypy)"``,
+``_background``), which keeps its last findings for a document until a newer check replaces
+them. ``initializationOptions`` / ``workspace/didChangeConfiguration`` ``typeCheck`` settings
+turn the background check off or tune it (``TypeCheckSettings``).
+
 Positions: the index counts UTF-16 columns (LSP's default). When a client negotiates UTF-8 or
 UTF-32, ``_Positions`` converts at this boundary using the line's text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
+import itertools
 import logging
 import sys
 from pathlib import Path
@@ -21,7 +29,15 @@ from pygls.protocol import LanguageServerProtocol
 
 from distdev import __version__
 
+from ._background import (
+    BackgroundCheck,
+    MypyProcess,
+    SettingsError,
+    TypeCheckSettings,
+    problems_by_file,
+)
 from ._checks import Problem, check_file
+from ._mypy_worker import CheckReply
 from ._index import Index
 from ._queries import Edit, Location
 from ._queries import completions as _completions
@@ -34,9 +50,10 @@ from ._queries import signature_help as _signature_help
 from ._queries import typed_spelling
 from ._syntax import Span, utf16_to_index
 
-__all__ = ["DistdevLanguageServer", "server", "main", "SERVICE_GRAPH"]
+__all__ = ["DistdevLanguageServer", "server", "main", "SERVICE_GRAPH", "MYPY_SOURCE"]
 
 SERVICE_GRAPH = "distdev/serviceGraph"
+MYPY_SOURCE = "distdev (mypy)"
 log = logging.getLogger("distdev.lsp")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,6 +80,73 @@ class DistdevLanguageServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("distdev-lsp", __version__, protocol_cls=_Protocol)
         self.index = Index()
+        self.mypy = MypyProcess()
+        self.checker = BackgroundCheck(self._open_documents, self.mypy.check, self._checked,
+                                       begin=self._check_begins, ended=self._check_ended)
+        self.mypy_problems: dict[Path, list[Problem]] = {}  # the last check's, by file
+        self._progress: str | None = None
+        self._last_failure: str | None = None
+        self._tokens = itertools.count(1)
+
+    # -- the background check's side of the server ---------------------------------------------
+
+    def _open_documents(self) -> tuple[str | None, dict[str, str]]:
+        files = {}
+        for uri, doc in list(self.workspace.text_documents.items()):
+            path = _path(uri)
+            if path is not None and path.suffix == ".py":
+                files[str(path)] = doc.source
+        folders = [_path(f.uri) for f in (self.workspace.folders or {}).values()]
+        folders.append(_path(self.workspace.root_uri) if self.workspace.root_uri else None)
+        root = next((f for f in folders if f is not None and f.is_dir()), None)
+        if root is None and files:
+            root = Path(next(iter(files))).parent
+        return (str(root) if root is not None else None), files
+
+    def _checked(self, files: dict[str, str], reply: CheckReply) -> None:
+        if reply.failure is not None:
+            if reply.failure != self._last_failure:  # once, not after every keystroke
+                self.window_log_message(types.LogMessageParams(
+                    types.MessageType.Warning, f"distdev: the background mypy check failed: "
+                    f"{reply.failure}"))
+            self._last_failure = reply.failure
+            return
+        self._last_failure = None
+        self.mypy_problems.update(problems_by_file(reply, files))
+        publish(self)
+
+    async def _check_begins(self) -> None:
+        window = self.client_capabilities.window
+        if window is None or not window.work_done_progress:
+            return
+        token = f"distdev-mypy-{next(self._tokens)}"
+        try:
+            await asyncio.wait_for(self.work_done_progress.create_async(token), timeout=5)
+        except Exception:  # noqa: BLE001 - no progress bar, the check still runs
+            return
+        self._progress = token
+        self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
+            title="distdev: mypy", message="checking the open documents"))
+
+    def _check_ended(self, reply: CheckReply, stale: bool) -> None:
+        token, self._progress = self._progress, None
+        if token is not None:
+            what = "superseded by a newer change" if stale else (
+                reply.failure or f"{len(reply.findings)} finding(s) in {reply.seconds:.2f} s")
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=what))
+
+    def configure(self, raw: Any) -> None:
+        """Apply ``typeCheck`` settings; bad ones are reported and the old ones kept."""
+        try:
+            settings = TypeCheckSettings.read(raw, self.checker.settings)
+        except SettingsError as error:
+            self.window_show_message(types.ShowMessageParams(
+                types.MessageType.Error, f"distdev: {error}"))
+            return
+        self.checker.settings = settings
+        if not settings.enabled:
+            self.checker.cancel()
+            self.mypy_problems.clear()
 
 
 server = DistdevLanguageServer()
@@ -123,10 +207,10 @@ def _location(loc: Location) -> types.Location:
     return types.Location(uri=_uri(loc.path), range=_range(loc.path, loc.span))
 
 
-def _diagnostic(path: Path, problem: Problem) -> types.Diagnostic:
+def _diagnostic(path: Path, problem: Problem, source: str = "distdev") -> types.Diagnostic:
     return types.Diagnostic(range=_range(path, problem.span), message=problem.message,
                             severity=_SEVERITY[problem.severity], code=problem.code,
-                            source="distdev")
+                            source=source)
 
 
 def _edits(edits: list[Edit]) -> types.WorkspaceEdit:
@@ -167,12 +251,37 @@ def publish(ls: DistdevLanguageServer) -> None:
         path = _path(doc_uri)
         if path is None:
             continue
-        problems = check_file(ls.index, path)
+        found = [_diagnostic(path, p) for p in check_file(ls.index, path)]
+        found += [_diagnostic(path, p, MYPY_SOURCE) for p in ls.mypy_problems.get(path, [])]
         ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-            uri=doc_uri, diagnostics=[_diagnostic(path, p) for p in problems]))
+            uri=doc_uri, diagnostics=found))
 
 
 # -- lifecycle and documents ------------------------------------------------------------------
+
+@server.feature(types.INITIALIZE)
+@_guarded
+def initialize(ls: DistdevLanguageServer, params: types.InitializeParams) -> None:
+    ls.configure(params.initialization_options)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+@_guarded
+def did_change_configuration(ls: DistdevLanguageServer,
+                             params: types.DidChangeConfigurationParams) -> None:
+    was = ls.checker.settings.enabled
+    ls.configure(params.settings)
+    if was != ls.checker.settings.enabled:
+        publish(ls)  # drop the checker's findings, or start checking
+        ls.checker.schedule()
+
+
+@server.feature(types.SHUTDOWN)
+@_guarded
+def shutdown(ls: DistdevLanguageServer, params: Any) -> None:
+    ls.checker.cancel()
+    ls.mypy.stop()
+
 
 @server.feature(types.INITIALIZED)
 @_guarded
@@ -190,6 +299,7 @@ def _reindex_open_document(ls: DistdevLanguageServer, uri: str) -> None:
     if path is not None:
         ls.index.update(path, ls.workspace.get_text_document(uri).source)
     publish(ls)
+    ls.checker.schedule()
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -210,9 +320,19 @@ def did_close(ls: DistdevLanguageServer, params: types.DidCloseTextDocumentParam
     path = _path(params.text_document.uri)
     if path is not None:
         ls.index.close(path)
+        ls.mypy_problems.pop(path, None)
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
     publish(ls)
+    ls.checker.schedule()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+@_guarded
+def did_save(ls: DistdevLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    # The file on disk now holds this text: check again so the findings match what mypy run
+    # from a shell sees (cheap: the cache is warm).
+    ls.checker.schedule()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -224,6 +344,7 @@ def did_change_watched_files(ls: DistdevLanguageServer,
         if path is not None and path.suffix == ".py":
             ls.index.reload(path)
     publish(ls)
+    ls.checker.schedule()
 
 
 # -- queries ------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """Shared helpers for the language-server tests: a real server on stdio, driven by pytest-lsp.
 
-Each workspace fixture (``shop``, ``tricky``, ``broken``, ``scratch``) is one server for the
-whole session (starting one costs about a second, mostly importing lsprotocol); test modules set
-``pytestmark = pytest.mark.asyncio(loop_scope="session")``.
+Each workspace fixture (``shop``, ``tricky``, ``broken``, ``apps``, ``scratch``,
+``typed_workspace``, ``cold``) is one server for the whole session (starting one costs about a
+second, mostly importing lsprotocol); test modules set
+``pytestmark = pytest.mark.asyncio(loop_scope="session")``. Only ``typed_workspace`` and ``cold``
+run the background mypy check.
 
 Fixture files mark lines with ``# @marker`` comments; ``Workspace.pos`` finds a marker's line and
 a token's column on it, so no test hard-codes a line number.
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +29,13 @@ SHOP = HERE.parent.parent / "examples" / "shop"
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "distdev.lsp"])
 
 
-async def start(client: LanguageClient, root: Path) -> None:
-    """Initialize a session whose workspace is ``root``."""
+async def start(client: LanguageClient, root: Path, options: object = None) -> None:
+    """Initialize a session whose workspace is ``root`` (``options``: initializationOptions)."""
     await client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"),
         root_uri=root.as_uri(),
         workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
+        initialization_options=options,
     ))
 
 
@@ -99,8 +102,27 @@ class Workspace:
                                                 self.pos(rel, marker, token, nth))
 
 
+def record_diagnostics(client: LanguageClient) -> list[types.PublishDiagnosticsParams]:
+    """Every publishDiagnostics from now on, in order (the client keeps only the latest)."""
+    seen: list[types.PublishDiagnosticsParams] = []
+    features = client.protocol.fm.features
+    keep = features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS]
+
+    def publish(params: types.PublishDiagnosticsParams) -> None:
+        seen.append(params)
+        keep(params)
+
+    features[types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS] = publish
+    return seen
+
+
+# The shared sessions assert exact diagnostics: the background mypy check stays off there
+# (test_type_check.py turns it on in sessions of its own).
+NO_MYPY = {"typeCheck": {"enabled": False}}
+
+
 async def _session(client: LanguageClient, root: Path) -> AsyncIterator[None]:
-    await start(client, root)
+    await start(client, root, NO_MYPY)
     yield
     await client.shutdown_session()
 
@@ -121,6 +143,64 @@ async def tricky_client(lsp_client: LanguageClient) -> AsyncIterator[None]:
 async def broken_client(lsp_client: LanguageClient) -> AsyncIterator[None]:
     async for _ in _session(lsp_client, FIXTURES / "broken"):
         yield
+
+
+@pytest_lsp.fixture(scope="session", config=SERVER)
+async def apps_client(lsp_client: LanguageClient) -> AsyncIterator[None]:
+    async for _ in _session(lsp_client, FIXTURES / "apps"):
+        yield
+
+
+@pytest_lsp.fixture(scope="session", config=SERVER)
+async def typed_client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFactory
+                       ) -> AsyncIterator[None]:
+    cache = tmp_path_factory.mktemp("mypy-cache")
+    await start(lsp_client, FIXTURES / "typed",
+                {"typeCheck": {"debounceMs": 300, "cacheDir": str(cache)}})
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(scope="session", config=SERVER)
+async def cold_client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFactory
+                      ) -> AsyncIterator[None]:
+    # A fresh mypy cache: the first check reads typeshed from scratch, so it takes a while.
+    cache = tmp_path_factory.mktemp("cold-mypy-cache")
+    await start(lsp_client, FIXTURES / "typed",
+                {"typeCheck": {"debounceMs": 0, "cacheDir": str(cache)}})
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.fixture(scope="session")
+def misconfigured_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of fixtures/typed whose mypy.ini names a plugin that does not exist."""
+    root = tmp_path_factory.mktemp("misconfigured") / "typed"
+    shutil.copytree(FIXTURES / "typed", root)
+    (root / "mypy.ini").write_text("[mypy]\nplugins = no_such_mypy_plugin\n")
+    return root
+
+
+@pytest_lsp.fixture(scope="session", config=SERVER)
+async def misconfigured_client(lsp_client: LanguageClient, misconfigured_root: Path,
+                               tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[None]:
+    cache = tmp_path_factory.mktemp("misconfigured-cache")
+    await start(lsp_client, misconfigured_root,
+                {"typeCheck": {"debounceMs": 0, "cacheDir": str(cache)}})
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.fixture(scope="session")
+def misconfigured(misconfigured_client: LanguageClient, misconfigured_root: Path) -> Workspace:
+    """A server whose background check cannot run: the project's mypy configuration is broken."""
+    return Workspace(misconfigured_client, misconfigured_root)
+
+
+@pytest.fixture(scope="session")
+def cold(cold_client: LanguageClient) -> Workspace:
+    """A server of its own on fixtures/typed whose mypy cache starts empty."""
+    return Workspace(cold_client, FIXTURES / "typed")
 
 
 @pytest.fixture(scope="session")
@@ -153,6 +233,24 @@ def tricky(tricky_client: LanguageClient) -> Workspace:
 def broken(broken_client: LanguageClient) -> Workspace:
     """A server on fixtures/broken: one marked line per diagnostic."""
     return Workspace(broken_client, FIXTURES / "broken")
+
+
+@pytest.fixture(scope="session")
+def apps(apps_client: LanguageClient) -> Workspace:
+    """A server on fixtures/apps: two applications whose builds stop on a service path."""
+    return Workspace(apps_client, FIXTURES / "apps")
+
+
+@pytest.fixture(scope="session")
+def typed_workspace(typed_client: LanguageClient) -> Workspace:
+    """A server on fixtures/typed with the background mypy check on (warm after the first)."""
+    return Workspace(typed_client, FIXTURES / "typed")
+
+
+@pytest.fixture
+def recorder() -> Callable[[LanguageClient], list[types.PublishDiagnosticsParams]]:
+    """``recorder(client)`` starts recording every publishDiagnostics the client receives."""
+    return record_diagnostics
 
 
 @pytest.fixture(scope="session")
