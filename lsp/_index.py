@@ -61,12 +61,15 @@ class Index:
         self._cache: dict[tuple[Path, str, str | None], frozenset[Path]] = {}
         self._by_attr: dict[str, list[tuple[FileInfo, Use]]] | None = None
         self._apps: dict[Path, list[Path]] | None = None
+        self._roots: list[Path] = []
 
     # -- keeping files ------------------------------------------------------------------------
 
     def scan(self, root: Path) -> int:
         """Index every ``.py`` file under ``root`` that calls ``import_service``, and their
         targets. Returns the number of files indexed."""
+        if root not in self._roots:
+            self._roots.append(root)
         seen = 0
         for folder, dirs, files in os.walk(root):
             dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")]
@@ -96,8 +99,9 @@ class Index:
         self.reload(path)
 
     def reload(self, path: Path) -> None:
-        """Read ``path`` from disk again (a vanished file is dropped), unless it is open."""
-        if path in self._open:
+        """Read ``path`` from disk again (a vanished file is dropped), unless it is open. A new
+        file in a folder the scan skips (a build's bundle copies, a virtualenv) is not taken."""
+        if path in self._open or (path not in self._current and self._skipped(path)):
             return
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
@@ -105,6 +109,15 @@ class Index:
             self._drop(path)
             return
         self._store(path, text)
+
+    def _skipped(self, path: Path) -> bool:
+        for root in self._roots:
+            try:
+                folders = path.relative_to(root).parts[:-1]
+            except ValueError:
+                continue
+            return any(d in _SKIP_DIRS or d.startswith(".") for d in folders)
+        return False
 
     def refresh(self) -> None:
         """Re-read files that changed on disk since they were read (cheap: one stat each)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from lsprotocol import types
 
@@ -98,4 +100,19 @@ async def test_robustness_vanished_open_callee(scratch) -> None:
         hub.write_text(text)
         scratch.client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
             [types.FileEvent(uri=hub.as_uri(), type=types.FileChangeType.Created)]))
+    await _alive(scratch)
+
+
+async def test_robustness_build_output_announced_by_the_watcher_is_not_indexed(scratch) -> None:
+    # A build writes copies of the services under .distdev/; the editor's watcher reports them.
+    copy = scratch.root / ".distdev" / "build" / "services" / "app" / "bundle" / "app.py"
+    copy.parent.mkdir(parents=True)
+    copy.write_text((scratch.root / "app.py").read_text())
+    try:
+        scratch.client.workspace_did_change_watched_files(types.DidChangeWatchedFilesParams(
+            [types.FileEvent(uri=copy.as_uri(), type=types.FileChangeType.Created)]))
+        graph = await scratch.client.protocol.send_request_async("distdev/serviceGraph", {})
+        assert [root.file for root in graph.roots] == [str(scratch.root / "app.py")]
+    finally:
+        shutil.rmtree(scratch.root / ".distdev")
     await _alive(scratch)
