@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := $(shell find runtime dap_adapter lsp -name '*.py') pyproject.toml
 
-.PHONY: demo test bench typecheck clean system-packages
+.PHONY: demo test bench typecheck clean system-packages vscode-e2e-deps
 
 # Strict editable install: type checkers see the files (DESIGN §5). New modules need a
 # reinstall, so the stamps depend on every source file.
@@ -17,20 +17,41 @@ $(VENV)/.installed-%: $(SOURCES)
 demo: $(VENV)/.installed-test
 	PYTHONHASHSEED=0 $(PY) examples/shop/demo.py
 
-# Debian packages the tests drive as real clients: neovim (a second LSP client).
+# Debian packages the tests drive as real clients: neovim (a second LSP client); chromium (shows
+# code-server's VS Code) and the -dev packages code-server's native modules build against.
+VSCODE_E2E_APT := libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config chromium
 system-packages:
-	@command -v nvim >/dev/null || { \
+	@{ command -v nvim && command -v chromium && dpkg -s $(filter-out chromium,$(VSCODE_E2E_APT)); } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim; \
-	  else echo "neovim is not installed: its test will be skipped (apt-get install neovim)"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim $(VSCODE_E2E_APT); \
+	  else echo "not installed: neovim $(VSCODE_E2E_APT); their tests will be skipped (apt-get install them)"; fi; }
 
 # Microsoft's DebugClient drives the debug adapter in one test (Node and npm from the machine).
 tests/dap/node/node_modules/.installed: tests/dap/node/package.json tests/dap/node/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix tests/dap/node --no-audit --no-fund --silent && touch $@; \
 	else echo "npm is not installed: the DebugClient test will be skipped"; fi
 
-test: $(VENV)/.installed-test system-packages tests/dap/node/node_modules/.installed
-	PYTHONHASHSEED=0 $(PY) -m pytest -q
+# The VS Code extension's build and unit-test tools (esbuild, TypeScript, mocha).
+vscode-extension/node_modules/.installed: vscode-extension/package.json vscode-extension/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix vscode-extension --no-audit --no-fund --silent && touch $@; \
+	else echo "npm is not installed: the VS Code extension tests will be skipped"; fi
+
+# The VS Code end-to-end test's toolchain (Node 24, code-server, playwright-core, vsce): about
+# 6 minutes once per machine, cached outside the repository; a second run only checks the stamp.
+vscode-e2e-deps: system-packages
+	@if command -v npm >/dev/null; then $(PYTHON) tests/vscode/toolchain.py install; \
+	else echo "npm is not installed: the VS Code end-to-end test will be skipped"; fi
+
+# Ray listens beyond loopback, so the suite runs in a fresh network namespace where only
+# loopback is up: `unshare -n` as root, `unshare -rn` (a user namespace) otherwise. Where neither
+# works it runs as it is, and the Ray tests skip, saying why (tests/ray/conftest.py).
+NETNS = $(shell command -v ip >/dev/null && { unshare -n true 2>/dev/null && echo 'unshare -n' \
+          || { unshare -rn true 2>/dev/null && echo 'unshare -rn'; }; })
+PYTEST := PYTHONHASHSEED=0 $(PY) -m pytest -q
+
+test: $(VENV)/.installed-test system-packages tests/dap/node/node_modules/.installed \
+      vscode-extension/node_modules/.installed vscode-e2e-deps
+	$(if $(NETNS),$(NETNS) sh -c 'ip link set lo up && exec env $(PYTEST)',$(PYTEST))
 
 bench: $(VENV)/.installed-bench
 	PYTHONHASHSEED=0 $(PY) benchmarks/run.py
