@@ -91,16 +91,19 @@ class DistdevLanguageServer(LanguageServer):
     # -- the background check's side of the server ---------------------------------------------
 
     def _open_documents(self) -> tuple[str | None, dict[str, str]]:
+        """The workspace's root and its open Python documents. Documents outside every
+        workspace folder (a debugger's stop file, a library opened by Go to Definition) are not
+        the user's code to check."""
+        folders = [_path(f.uri) for f in (self.workspace.folders or {}).values()]
+        folders.append(_path(self.workspace.root_uri) if self.workspace.root_uri else None)
+        roots = [f for f in folders if f is not None and f.is_dir()]
         files = {}
         for uri, doc in list(self.workspace.text_documents.items()):
             path = _path(uri)
-            if path is not None and path.suffix == ".py":
+            if path is not None and path.suffix == ".py" and (
+                    not roots or any(path.is_relative_to(r) for r in roots)):
                 files[str(path)] = doc.source
-        folders = [_path(f.uri) for f in (self.workspace.folders or {}).values()]
-        folders.append(_path(self.workspace.root_uri) if self.workspace.root_uri else None)
-        root = next((f for f in folders if f is not None and f.is_dir()), None)
-        if root is None and files:
-            root = Path(next(iter(files))).parent
+        root = roots[0] if roots else (Path(next(iter(files))).parent if files else None)
         return (str(root) if root is not None else None), files
 
     def _checked(self, files: dict[str, str], reply: CheckReply) -> None:

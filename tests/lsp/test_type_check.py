@@ -187,3 +187,18 @@ async def test_type_check_failure_is_logged_once_and_the_index_goes_on(misconfig
     await until("the next check to end", lambda: len(progress_ends(client)) > ends)
     assert len(failures()) == 1  # the same failure is not logged after every change
     assert misconfigured.diagnostics(APP) == []
+
+
+async def test_type_check_leaves_documents_outside_the_workspace_alone(
+        typed: Any, tmp_path: Path) -> None:
+    # A debugger's stop file, a library opened by Go to Definition: not the user's code to check.
+    outside = tmp_path / "before_event_2.py"
+    outside.write_text("count: int = 'many'\n_stop()\n")
+    await typed.open(str(outside))
+    text = (TYPED / APP).read_text()
+    await typed.change(APP, text.replace(*BAD), 40)
+    await until("mypy's finding in the workspace", lambda: bool(mypy_on(typed, APP, "charge")))
+    assert [d for d in typed.diagnostics(str(outside)) if d.source == MYPY_SOURCE] == []
+    await typed.change(APP, text, 41)
+    await until("the workspace to be clean again", lambda: not mypy_on(typed, APP, "charge"))
+    await typed.close(str(outside))

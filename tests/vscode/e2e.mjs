@@ -309,11 +309,12 @@ async function scenario(page) {
   log(`Build: ${built}`);
   await screenshot(page, '5-build-command');
 
-  // 7. A journal opens as its list of events; "Replay to here" starts a replay stopping there.
+  // 7. A journal opens as its list of events; "Replay to here" starts a replay stopping there;
+  //    the toolbar's Step Back runs the replay again to the event before.
   await openFile(page, '.distdev/build/services/app/orders/journal.cbor');
   const button = await until('the journal page shows its events', async () => {
     for (const frame of page.frames()) {
-      const found = frame.locator('button[data-seq="1"]');
+      const found = frame.locator('button[data-seq="2"]');
       if (await found.count().catch(() => 0)) return found;
     }
     return false;
@@ -325,6 +326,21 @@ async function scenario(page) {
   results.steps.journal = { activeTab: await activeTab(page) };
   log('replay from the journal page stopped');
   await screenshot(page, '7-journal-replay-stopped');
+  const stopsBeforeBack = events('stopped').length;
+  await until('Step Back is clicked in the debug toolbar', async () => {
+    const back = page.locator('.debug-toolbar .codicon-debug-step-back').first();
+    if (!(await back.count().catch(() => 0))) return false;
+    await back.click();
+    return true;
+  }, 15000, 500);
+  await until('the step back stopped (DAP trace)', () => events('stopped').length > stopsBeforeBack, 30000);
+  await until('the editor shows where the replay went back to',
+    async () => (await activeTab(page)) === 'before_event_1.py', 15000);
+  await until('the debug toolbar shows the session paused', async () =>
+    (await page.locator('.debug-toolbar .codicon-debug-continue').count().catch(() => 0)) > 0,
+  15000, 200);
+  log('Step Back in the replay stopped');
+  await screenshot(page, '7b-journal-step-back');
   await page.keyboard.press('Shift+F5');
   await until('the replay ended (DAP trace)', () => events('terminated').length >= 2, 15000);
 

@@ -296,13 +296,21 @@ def test_vscode_journal_page_replays_to_the_chosen_event(e2e_run: dict[str, Any]
     replay = launches[-1]
     arguments = replay["message"]["arguments"]
     assert Path(arguments["journal"]) == ws / ".distdev/build/services/app/orders/journal.cbor"
-    assert arguments["stopAtEvent"] == 1
+    assert arguments["stopAtEvent"] == 2
     session = [line for line in trace if line["session"] == replay["session"]]
-    assert any(line["message"].get("event") == "stopped" for line in session)
-    said = "".join(line["message"]["body"].get("output", "") for line in session
-                   if line["message"].get("event") == "output")
-    assert "app/orders stopped before event 1" in said
-    for name in ("6-journal-events", "7-journal-replay-stopped"):
+    messages = [line["message"] for line in session]
+    stops = [m["body"] for m in messages if m.get("event") == "stopped"]
+    assert stops[0]["description"] == "before event 2 of app/orders"
+    # The toolbar's Step Back: the replay runs again and stops before the event before.
+    back = next(i for i, m in enumerate(messages) if m.get("command") == "stepBack"
+                and m.get("type") == "request")
+    after = [m["body"] for m in messages[back:] if m.get("event") == "stopped"]
+    assert after and (after[0]["reason"], after[0]["description"]) == (
+        "step", "before event 1 of app/orders")
+    said = "".join(m["body"].get("output", "") for m in messages if m.get("event") == "output")
+    assert "app/orders stopped before event 2 (run 1)" in said
+    assert "app/orders stopped before event 1 (run 2)" in said
+    for name in ("6-journal-events", "7-journal-replay-stopped", "7b-journal-step-back"):
         assert Path(e2e_run["outcome"]["screenshots"][name]).is_file()
 
 
