@@ -40,6 +40,7 @@ _RESUMING = frozenset(
 
 _REPLAY_LOOP = "__import__('distdev.dap_adapter._replay_loop', fromlist=['_'])"
 _POSITION = f"{_REPLAY_LOOP}.journal_position()"
+_POSITIONS = "__import__('distdev.dap_adapter._runner', fromlist=['_']).journal_positions()"
 
 
 class RequestError(Exception):
@@ -456,11 +457,19 @@ class Relay:
                 body.pop("hitBreakpointIds", None)
                 body.pop("description", None)
             self._resend([entry_file])  # the one-off entry breakpoint goes away
-        if self.session.mode == "replay" and isinstance(body.get("threadId"), int):
-            self._locate(int(body["threadId"]), lambda position: self._replay_stopped(event,
-                                                                                    position))
+        if not isinstance(body.get("threadId"), int):
+            return True
+        if self.session.mode == "replay":
+            self._evaluate_on_top(int(body["threadId"]), _POSITION,
+                                  lambda value: self._replay_stopped(event, Position.parse(value)))
             return False  # shown (or passed) once its journal position is known
+        self._evaluate_on_top(int(body["threadId"]), _POSITIONS, self._announce_positions)
         return True
+
+    def _announce_positions(self, value: Any) -> None:
+        """After a stop in an application: where each service's journal stands."""
+        if isinstance(value, dict) and isinstance(value.get("positions"), dict):
+            self.send_event("distdev/journalPosition", value)
 
     def _replay_stopped(self, event: Json, position: Position | None) -> None:
         """A stop in a replay: show it with its journal position, or, on a trip back, pass it
@@ -481,19 +490,21 @@ class Relay:
         if arrival.reason not in ("breakpoint", "function breakpoint"):
             body.pop("hitBreakpointIds", None)
         self.send_client(event)
-        self.send_event("distdev/journalPosition", {"service": position.service,
-                                                    "seq": position.seq})
+        self.send_event("distdev/journalPosition", {
+            "service": position.service, "seq": position.seq,
+            "positions": {position.service: position.seq}})
 
-    def _locate(self, thread_id: int, then: Callable[[Position | None], None]) -> None:
-        """Evaluate the replay's ``journal_position()`` on a stopped thread and pass it on.
-        Never blocks (this runs on debugpy's reader thread)."""
+    def _evaluate_on_top(self, thread_id: int, expression: str,
+                         then: Callable[[Any], None]) -> None:
+        """Evaluate ``expression`` in a stopped thread's top frame and pass its value (a Python
+        literal, or None) on. Never blocks (this runs on debugpy's reader thread)."""
 
         def evaluated(answer: Json) -> None:
             try:
                 value = ast.literal_eval(str(answer.get("body", {}).get("result", "")))
             except (ValueError, SyntaxError):
                 value = None
-            then(Position.parse(value) if answer.get("success") else None)
+            then(value if answer.get("success") else None)
 
         def top(answer: Json) -> None:
             frames = answer.get("body", {}).get("stackFrames", []) if answer.get("success") else []
@@ -501,7 +512,7 @@ class Relay:
                 then(None)
                 return
             self.send_server({"type": "request", "command": "evaluate", "arguments": {
-                "expression": _POSITION, "frameId": frames[0]["id"], "context": "watch"}},
+                "expression": expression, "frameId": frames[0]["id"], "context": "watch"}},
                 evaluated)
 
         self.send_server({"type": "request", "command": "stackTrace", "arguments": {

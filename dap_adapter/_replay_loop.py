@@ -68,7 +68,8 @@ class ReplayLoop:
 
     def position(self) -> dict[str, Any]:
         return {"service": self.service, "seq": self.delivered, "run": self.run,
-                "at": self.stopped_at, "next": self.next_event}
+                "at": self.stopped_at, "next": self.next_event,
+                "positions": {self.service: self.delivered}}
 
     def rewind(self, before: int | None) -> int:
         """Abandon this run when the program continues, and run again from the start."""

@@ -66,10 +66,38 @@ def observe_evaluations() -> bool:
     return True
 
 
+_host: Any = None  # the DevHost of an application launch
+
+
+def journal_positions() -> dict[str, Any] | None:
+    """Where every service's journal stands in an application launch: ``{"service": the
+    stopped thread's service, "seq": its last event, "positions": {id: last event}}``. The
+    debug adapter evaluates this on a stopped thread (a build-time stop included: the services
+    are then reached through the running service, before the host holds the application)."""
+    from distdev import _context
+
+    service = _context.state.service
+    app = service.router if service is not None else getattr(_host, "app", None)
+    services = getattr(app, "services", None)
+    if not isinstance(services, dict):
+        return None
+    positions: dict[str, int] = {}
+    for service_id, each in services.items():
+        following = each.tape.seq_of_next()
+        if isinstance(following, int):
+            positions[service_id] = following - 1
+    here = service.id if service is not None and service.id in positions else next(
+        iter(positions), None)
+    if here is None:
+        return None
+    return {"service": here, "seq": positions[here], "positions": positions}
+
+
 def _dev(args: argparse.Namespace) -> int:
     from distdev._dev import DevHost
 
-    host = DevHost(Path(args.app), out=Path(args.out), state=Path(args.state), port=args.port,
+    global _host
+    host = _host = DevHost(Path(args.app), out=Path(args.out), state=Path(args.state), port=args.port,
                    report=lambda text: print(f"distdev: {text}", flush=True))
 
     def on_error(exc: BaseException) -> None:
@@ -101,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--stop-at", type=int)
     rep.add_argument("--source")
     args = parser.parse_args(argv)
+    # Run as __main__: the adapter's evaluations import this module by name (journal_positions).
+    sys.modules.setdefault("distdev.dap_adapter._runner", sys.modules[__name__])
     set_nodelay()
     observe_evaluations()
     return _dev(args) if args.mode == "dev" else _replay(args)

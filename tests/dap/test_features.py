@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import distdev
 from dap.dap_client import FIXTURES, TINYSHOP, DapClient, marker
@@ -159,3 +159,30 @@ def test_exception_traces_drop_distdev_frames_and_its_wrapper_exceptions() -> No
     assert cleaned.count("ValueError: no") == 2
     assert "direct cause" in cleaned and cleaned.count("During handling") == 0
     assert '/srv/shop/app.py", line 9' in cleaned and '/srv/shop/billing.py", line 8' in cleaned
+
+
+def test_journal_positions_of_every_service_follow_each_stop(adapter: Start,
+                                                             tmp_path: Path) -> None:
+    client = adapter(PYTHONHASHSEED="0")
+    out = tmp_path / "out"
+    launched = client.start({"app": str(APP), "out": str(out), "state": str(tmp_path / "state")},
+                            {str(LEDGER): [marker(LEDGER, "ledger-record")]})
+    assert launched.success, launched.message
+    thread = client.wait_stopped()["threadId"]  # build time: ledger.record, called by billing
+    at_record = client.wait_event("distdev/journalPosition")
+    client.request("continue", {"threadId": thread})
+    client.wait_event("output", lambda body: "built " in body.get("output", ""))
+    client.close()
+
+    def journal(service: str) -> list[Any]:
+        return distdev.read_journal(out / "services" / service / "journal.cbor").events
+
+    call_in = next(e.seq for e in journal("app/billing/ledger") if type(e).__name__ == "CallIn")
+    call_out = next(e.seq for e in journal("app/billing") if type(e).__name__ == "CallOut")
+    assert at_record["service"] == "app/billing/ledger"
+    assert at_record["seq"] == call_in  # the call being run is the last event it journaled
+    positions = at_record["positions"]
+    assert set(positions) == {"app", "app/orders", "app/billing", "app/billing/ledger"}
+    assert positions["app/billing/ledger"] == call_in
+    assert positions["app/billing"] == call_out  # waiting for ledger.record's result
+    assert all(positions[s] < len(journal(s)) for s in positions)

@@ -33,8 +33,8 @@ def test_launch_replay_hits_breakpoints_and_stops_before_the_event(
 
     thread = client.wait_stopped()["threadId"]  # the recorded call to charge, re-delivered
     call_in = next(e.seq for e in events if type(e).__name__ == "CallIn" and e.export == "charge")
-    assert client.wait_event("distdev/journalPosition") == {"service": "app/billing",
-                                                             "seq": call_in}
+    assert client.wait_event("distdev/journalPosition") == {
+        "service": "app/billing", "seq": call_in, "positions": {"app/billing": call_in}}
     top = client.top(thread)
     assert (top["name"], top["line"], top["source"]["path"]) == (
         f"app/billing{SEP}charge", first, str(BILLING))
@@ -45,8 +45,7 @@ def test_launch_replay_hits_breakpoints_and_stops_before_the_event(
     stop = client.wait_stopped()
     assert (stop["reason"], stop["description"]) == (
         "journal event", f"before event {call_out} of app/billing")
-    assert client.wait_event("distdev/journalPosition") == {"service": "app/billing",
-                                                             "seq": call_out - 1}
+    assert client.wait_event("distdev/journalPosition")["seq"] == call_out - 1
     frames = client.stack(thread).body["stackFrames"]
     assert [f["name"] for f in frames] == [f"app/billing{SEP}before event {call_out}",
                                            f"app/billing{SEP}charge"]
@@ -60,8 +59,7 @@ def test_launch_replay_hits_breakpoints_and_stops_before_the_event(
     client.request("continue", {"threadId": thread})
     stop = client.wait_stopped()
     assert stop["reason"] == "end of journal"
-    assert client.wait_event("distdev/journalPosition") == {"service": "app/billing",
-                                                             "seq": events[-1].seq}
+    assert client.wait_event("distdev/journalPosition")["seq"] == events[-1].seq
     frames = client.stack(thread).body["stackFrames"]
     assert [f["name"] for f in frames] == [f"app/billing{SEP}end of journal"]
     assert client.globals_of(frames[0]["id"])["charged"] == "1200"

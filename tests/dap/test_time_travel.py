@@ -59,7 +59,8 @@ def test_step_back_returns_to_each_earlier_event_boundary_with_earlier_values(
     stop, position = travel(client, "stepBack", thread)
     assert (stop["reason"], stop["description"]) == (
         "step", f"before event {calls[2] - 1} of app/counter")
-    assert position == {"service": "app/counter", "seq": calls[2] - 2}
+    assert position == {"service": "app/counter", "seq": calls[2] - 2,
+                        "positions": {"app/counter": calls[2] - 2}}
 
     # Back again: before add(2)'s clock read, inside the call, its frame live on the stack.
     stop, position = travel(client, "stepBack", thread)
