@@ -83,6 +83,7 @@ class Relay:
         self.breakpoints = BreakpointBook()  # per file (key: real path)
         self._app: str | None = None
         self.timeline = Timeline()
+        self._positions_due = False
 
     # -- running ------------------------------------------------------------------------------
 
@@ -400,6 +401,16 @@ class Relay:
                                       "context": "watch"}) for f in visible]
         for frame, ask in zip(visible, asks):
             frame.service = _service_of(ask.result(_ASK_TIMEOUT))
+        if self.session.mode == "dev" and self._positions_due and frames:
+            # In an application, the first stack of a stop also reads every service's journal
+            # position (so a step costs nothing more). After the others, not among them: an
+            # evaluation that calls a function, in flight beside others, stalled pydevd ~200 ms.
+            self._positions_due = False
+            value = _literal(self.ask("evaluate", {
+                "expression": _POSITIONS, "frameId": frames[0].id, "context": "watch",
+            }).result(_ASK_TIMEOUT))
+            if isinstance(value, dict) and isinstance(value.get("positions"), dict):
+                self.send_event("distdev/journalPosition", value)
         for f in raw:
             self._raw_frames[int(f["id"])] = f
         stack = Stack(visible)
@@ -463,13 +474,8 @@ class Relay:
             self._evaluate_on_top(int(body["threadId"]), _POSITION,
                                   lambda value: self._replay_stopped(event, Position.parse(value)))
             return False  # shown (or passed) once its journal position is known
-        self._evaluate_on_top(int(body["threadId"]), _POSITIONS, self._announce_positions)
+        self._positions_due = True  # announced with the stack the client asks for next
         return True
-
-    def _announce_positions(self, value: Any) -> None:
-        """After a stop in an application: where each service's journal stands."""
-        if isinstance(value, dict) and isinstance(value.get("positions"), dict):
-            self.send_event("distdev/journalPosition", value)
 
     def _replay_stopped(self, event: Json, position: Position | None) -> None:
         """A stop in a replay: show it with its journal position, or, on a trip back, pass it
@@ -500,11 +506,7 @@ class Relay:
         literal, or None) on. Never blocks (this runs on debugpy's reader thread)."""
 
         def evaluated(answer: Json) -> None:
-            try:
-                value = ast.literal_eval(str(answer.get("body", {}).get("result", "")))
-            except (ValueError, SyntaxError):
-                value = None
-            then(value if answer.get("success") else None)
+            then(_literal(answer))
 
         def top(answer: Json) -> None:
             frames = answer.get("body", {}).get("stackFrames", []) if answer.get("success") else []
@@ -584,13 +586,18 @@ def _user_frames(trace: str, is_runtime_file: Callable[[str], bool]) -> str:
     return "".join(kept)
 
 
-def _service_of(answer: Json) -> str | None:
+def _literal(answer: Json) -> Any:
+    """The value of an ``evaluate`` answer whose result is a Python literal, or None."""
     if not answer.get("success"):
         return None
     try:
-        value = ast.literal_eval(str(answer.get("body", {}).get("result", "")))
+        return ast.literal_eval(str(answer.get("body", {}).get("result", "")))
     except (ValueError, SyntaxError):
         return None
+
+
+def _service_of(answer: Json) -> str | None:
+    value = _literal(answer)
     return value if isinstance(value, str) else None
 
 

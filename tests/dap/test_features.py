@@ -169,6 +169,7 @@ def test_journal_positions_of_every_service_follow_each_stop(adapter: Start,
                             {str(LEDGER): [marker(LEDGER, "ledger-record")]})
     assert launched.success, launched.message
     thread = client.wait_stopped()["threadId"]  # build time: ledger.record, called by billing
+    client.stack(thread)  # as every client does after a stop: the positions come with it
     at_record = client.wait_event("distdev/journalPosition")
     client.request("continue", {"threadId": thread})
     client.wait_event("output", lambda body: "built " in body.get("output", ""))
