@@ -396,19 +396,21 @@ class Relay:
         frames = [Frame(int(f["id"]), str(f.get("name", "")), (f.get("source") or {}).get("path"))
                   for f in raw]
         visible = self.session.visible(frames)
-        # One evaluate per frame, all sent before any answer is awaited: one round trip.
+        # One evaluate per frame, all sent before any answer is awaited: one round trip (the
+        # debuggee answers requests sent together without pausing: _runner). In an
+        # application, the first stack of a stop also reads every service's journal position,
+        # in the same round trip, so a step costs nothing more.
         asks = [self.ask("evaluate", {"expression": "__distdev_service__", "frameId": f.id,
                                       "context": "watch"}) for f in visible]
+        positions = None
+        if self.session.mode == "dev" and self._positions_due and frames:
+            self._positions_due = False
+            positions = self.ask("evaluate", {"expression": _POSITIONS, "frameId": frames[0].id,
+                                              "context": "watch"})
         for frame, ask in zip(visible, asks):
             frame.service = _service_of(ask.result(_ASK_TIMEOUT))
-        if self.session.mode == "dev" and self._positions_due and frames:
-            # In an application, the first stack of a stop also reads every service's journal
-            # position (so a step costs nothing more). After the others, not among them: an
-            # evaluation that calls a function, in flight beside others, stalled pydevd ~200 ms.
-            self._positions_due = False
-            value = _literal(self.ask("evaluate", {
-                "expression": _POSITIONS, "frameId": frames[0].id, "context": "watch",
-            }).result(_ASK_TIMEOUT))
+        if positions is not None:
+            value = _literal(positions.result(_ASK_TIMEOUT))
             if isinstance(value, dict) and isinstance(value.get("positions"), dict):
                 self.send_event("distdev/journalPosition", value)
         for f in raw:
