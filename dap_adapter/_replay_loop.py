@@ -61,8 +61,6 @@ class ReplayLoop:
         self.next_event: int | None = None
         """While stopped at a boundary: the event about to be delivered."""
         self.pending: Rewind | None = None
-        first = next((e.seq for e in contents.events[1:]), 1)
-        self.first_event = int(first)
 
     # -- asked by the debug adapter, on a stopped thread ------------------------------------
 
