@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := $(shell find runtime dap_adapter lsp -name '*.py') pyproject.toml
 
-.PHONY: demo test bench typecheck clean system-packages vscode-e2e-deps
+.PHONY: demo test bench typecheck clean system-packages vscode-e2e-deps vsix
 
 # Strict editable install: type checkers see the files (DESIGN §5). New modules need a
 # reinstall, so the stamps depend on every source file.
@@ -37,10 +37,15 @@ vscode-extension/node_modules/.installed: vscode-extension/package.json vscode-e
 	else echo "npm is not installed: the VS Code extension tests will be skipped"; fi
 
 # The VS Code end-to-end test's toolchain (Node 24, code-server, playwright-core, vsce): about
-# 6 minutes once per machine, cached outside the repository; a second run only checks the stamp.
+# 6 minutes once per machine, cached outside the repository; a second run only checks the stamps.
 vscode-e2e-deps: system-packages
-	@if command -v npm >/dev/null; then $(PYTHON) tests/vscode/toolchain.py install; \
+	@if command -v npm >/dev/null; then $(PYTHON) tests/vscode/toolchain.py install e2e; \
 	else echo "npm is not installed: the VS Code end-to-end test will be skipped"; fi
+
+# The extension as a .vsix (vscode-extension/distdev-<version>.vsix), packaged by vsce under the
+# toolchain's Node 24 (vsce needs Node 22 or newer); `code --install-extension FILE` installs it.
+vsix: vscode-extension/node_modules/.installed
+	$(PYTHON) tests/vscode/toolchain.py vsix
 
 # Ray listens beyond loopback, so the suite runs in a fresh network namespace where only
 # loopback is up: `unshare -n` as root, `unshare -rn` (a user namespace) otherwise. Where neither

@@ -1,6 +1,7 @@
 """The VS Code extension in a real VS Code: code-server + headless Chromium, driven by e2e.mjs.
 
-The .vsix is built from vscode-extension/ in this run. The workspace is a copy of examples/shop
+The .vsix is the one `make vsix` writes (vscode-extension/distdev-<version>.vsix), made in this
+run. The workspace is a copy of examples/shop
 whose `.venv` links to the virtual environment running this test, so the extension finds distdev
 the way it finds it for a user. The evidence checked here is the DAP trace the extension wrote
 (what VS Code and the adapter really said) and what the page showed (Call Stack rows, the active
@@ -27,22 +28,12 @@ from typing import Any
 
 import pytest
 
+from support import vscode_toolchain
+
 HERE = Path(__file__).resolve().parent
 
 
-def _load_toolchain() -> Any:
-    # pytest's importlib mode does not put this folder on sys.path; toolchain.py stays a script
-    # the Makefile runs by path.
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("distdev_e2e_toolchain", HERE / "toolchain.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-toolchain = _load_toolchain()
+toolchain = vscode_toolchain()
 REPO = HERE.parent.parent
 EXTENSION = REPO / "vscode-extension"
 SHOP = REPO / "examples" / "shop"
@@ -95,15 +86,13 @@ def _kill_run(process: subprocess.Popen[str], token: str) -> list[int]:
     return strays
 
 
-def _build_vsix(out: Path) -> Path:
-    """esbuild bundle + vsce package, under Node 24 (vsce requires Node 22 or newer)."""
-    vsix = out / "distdev.vsix"
-    result = subprocess.run(
-        [str(toolchain.vsce_bin()), "package", "--allow-missing-repository", "--skip-license",
-         "--no-dependencies", "--out", str(vsix)],
-        cwd=EXTENSION, env=toolchain.node24_env(), capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, f"vsce package failed:\n{result.stdout}\n{result.stderr}"
-    assert vsix.is_file()
+def _make_vsix() -> Path:
+    """``make vsix``, exactly as a user runs it: the .vsix this run installs is that file."""
+    vsix = toolchain.vsix_path()
+    result = subprocess.run(["make", "-C", str(REPO), "vsix", f"PYTHON={sys.executable}"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, f"make vsix failed:\n{result.stdout}\n{result.stderr}"
+    assert vsix.is_file(), f"make vsix wrote no {vsix}:\n{result.stdout}"
     return vsix
 
 
@@ -158,7 +147,7 @@ def e2e_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         pytest.skip("vscode-extension/node_modules is missing: run `npm ci --prefix vscode-extension`")
     tmp = tmp_path_factory.mktemp("vscode-e2e")
     began = time.monotonic()
-    vsix = _build_vsix(tmp)
+    vsix = _make_vsix()
     built = time.monotonic() - began
     ws = _workspace(tmp, _free_port())
     home = tmp / "home"
@@ -205,7 +194,7 @@ def e2e_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert not _processes_with(token), "processes of the e2e run are still alive"
     shutil.copy(trace, ARTIFACTS / "dap-trace.jsonl")
     return {"outcome": outcome, "trace": _trace(trace), "workspace": ws, "strays": strays,
-            "output": output, "vsix_build_s": built}
+            "output": output, "vsix": vsix, "vsix_build_s": built}
 
 
 def test_vscode_f5_without_launch_json_debugs_the_application_of_the_active_file(
@@ -320,3 +309,12 @@ def test_vscode_f5_without_distdev_names_the_interpreter_it_tried(e2e_run: dict[
     assert f"Tried: {bogus} (the distdev.python setting): not found" in message
     assert 'change the "distdev.python" setting' in message
     assert Path(e2e_run["outcome"]["screenshots"]["8-no-interpreter"]).is_file()
+
+
+def test_vscode_installs_the_vsix_that_make_vsix_writes(e2e_run: dict[str, Any]) -> None:
+    vsix = e2e_run["vsix"]
+    assert vsix == toolchain.vsix_path()
+    assert vsix.name == f"distdev-{toolchain.extension_version()}.vsix"
+    installed = e2e_run["outcome"]["installed"]
+    assert installed["vsix"] == str(vsix)
+    assert re.search(r"distdev-[\d.]+\.vsix.*successfully installed", installed["said"], re.I), installed

@@ -3,7 +3,6 @@ and the launch schema it contributes checked against the debug adapter's own val
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -16,22 +15,16 @@ from typing import Any
 import pytest
 from distdev.dap_adapter._config import LaunchConfig, parse_launch
 
+from support import vscode_toolchain
+
 HERE = Path(__file__).resolve().parent
 EXTENSION = HERE.parent.parent / "vscode-extension"
 MANIFEST = json.loads((EXTENSION / "package.json").read_text())
 
 
-def _toolchain() -> Any:
-    spec = importlib.util.spec_from_file_location("distdev_e2e_toolchain", HERE / "toolchain.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _nodes() -> list[Any]:
     system = shutil.which("node")
-    node24 = _toolchain().node_bin()
+    node24 = vscode_toolchain().node_bin()
     return [
         pytest.param(system, id="machine-node"),
         pytest.param(str(node24) if node24.is_file() else None, id="node24"),

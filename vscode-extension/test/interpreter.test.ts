@@ -81,6 +81,22 @@ describe('interpreter discovery', () => {
       }
     });
 
+    it('is not misled by an application file named like a standard-library module', async function () {
+      this.timeout(30000);
+      const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'distdev-stdlib-names-'));
+      const here = process.cwd();
+      try {
+        // distdev imports secrets: without -P, python would import this file instead.
+        fs.writeFileSync(path.join(ws, 'secrets.py'), 'raise SystemExit("the app\'s secrets.py was imported")\n');
+        process.chdir(ws);
+        const result = await probe(python);
+        assert.match(result.version ?? '', /^\d+\.\d+/, result.problem);
+      } finally {
+        process.chdir(here);
+        fs.rmSync(ws, { recursive: true, force: true });
+      }
+    });
+
     it('reports a program that is not a working interpreter', async function () {
       this.timeout(30000);
       const result = await probe('/bin/false');
