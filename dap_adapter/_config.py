@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 import distdev
+from distdev._spawn import SAFE_PATH
 
 __all__ = ["ConfigError", "LaunchConfig", "DebuggeeLaunch", "parse_launch", "plan_launch",
            "runtime_dirs"]
@@ -189,7 +190,7 @@ def debugpy_launch(launch: DebuggeeLaunch, client_arguments: dict[str, Any]) -> 
         "args": launch.args,
         "cwd": launch.cwd,
         "env": launch.env,
-        "python": [launch.python],
+        "python": [launch.python, SAFE_PATH],  # the app's folder is not distdev's sys.path
         "justMyCode": True,
         "subProcess": False,
         "rules": rules,

@@ -22,6 +22,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, Any, Callable
 
+from distdev._spawn import python_module
+
 from ._breakpoints import BreakpointBook
 from ._config import ConfigError, debugpy_launch, parse_launch, plan_launch, runtime_dirs
 from ._engine import Frame, Session, Stack, entry_line, resolve_export, service_files
@@ -70,7 +72,7 @@ class Relay:
         self.client = Channel("client", client_in, client_out)
         self.server: Channel | None = None
         self.session = Session(runtime_dirs())
-        self._adapter_command = adapter_command or [sys.executable, "-m", "debugpy.adapter"]
+        self._adapter_command = adapter_command or python_module("debugpy.adapter")
         self._process: subprocess.Popen[bytes] | None = None
         self._client_seq = itertools.count(1)
         self._server_seq = itertools.count(1)

@@ -30,6 +30,8 @@ from typing import Any
 
 import msgspec
 
+from distdev._spawn import python_module
+
 from ._checks import Problem
 from ._mypy_worker import CheckReply, CheckRequest
 from ._syntax import Span
@@ -110,7 +112,7 @@ class MypyProcess:
             proc = self._proc
             if proc is None or proc.poll() is not None:
                 proc = self._proc = subprocess.Popen(
-                    [sys.executable, "-m", "distdev.lsp._mypy_worker"],
+                    python_module("distdev.lsp._mypy_worker"),
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             assert proc.stdin is not None and proc.stdout is not None
             try:

@@ -6,7 +6,11 @@ line, the debugger, the language server, tests) use ``App``, ``replay`` and the 
 
 from __future__ import annotations
 
-from . import _guard
+from ._spawn import leave_working_folder_off_sys_path
+
+leave_working_folder_off_sys_path()  # first: before any import an app file could shadow
+
+from . import _guard  # noqa: E402
 from ._api import effect as effect
 from ._api import host as host
 from ._api import import_service as import_service
@@ -26,6 +30,7 @@ from ._replay import replay as replay
 from ._state import service_state as service_state
 from ._version import VERSION as __version__
 from .errors import (
+    DeploymentError as DeploymentError,
     DeterminismError as DeterminismError,
     DistdevError as DistdevError,
     ExportError as ExportError,
@@ -64,6 +69,7 @@ __all__ = [
     "RepairReport",
     "TornTail",
     "DistdevError",
+    "DeploymentError",
     "DeterminismError",
     "ExportError",
     "HashSeedError",

@@ -8,6 +8,7 @@ runtime events are journaled in a state folder of the dev host's own.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -41,6 +42,8 @@ class DevHost:
         self.app: App | None = None
         self.ingress: Ingress | None = None
         self._changed = threading.Event()
+        self._changed_files: set[str] = set()  # app-relative, since the last rebuild
+        self._changed_lock = threading.Lock()
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -86,8 +89,10 @@ class DevHost:
             while not self._stop.is_set():
                 if self._changed.wait(0.2):
                     self._stop.wait(0.2)  # let an editor finish saving; one rebuild per burst
-                    self._changed.clear()
-                    self.report("change detected: rebuilding")
+                    with self._changed_lock:
+                        self._changed.clear()
+                        files, self._changed_files = sorted(self._changed_files), set()
+                    self.report(f"change detected ({', '.join(files)}): rebuilding")
                     self.stop()
                     try:
                         self.start()
@@ -101,19 +106,66 @@ class DevHost:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
         from watchdog.observers import Observer
 
-        out = str(self.out.resolve())
-        state = str(self.state.resolve())
-        changed = self._changed
+        root = self.entry.resolve().parent
+        relevant = SourceChanges(root, ignored=[self.out, self.state])
+        host = self
+        observer = Observer()
 
         class OnChange(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
-                path = str(event.src_path)
                 if event.event_type in ("opened", "closed_no_write"):
                     return
-                if path.endswith(".py") and not path.startswith((out, state)):
-                    changed.set()
+                path = os.fsdecode(event.src_path)
+                if event.is_directory:
+                    if event.event_type == "created" and Path(path).parent == root \
+                            and relevant.watches(Path(path)):
+                        observer.schedule(self, path, recursive=True)  # a new folder of code
+                    return
+                # A save by rename (editors, sed -i, os.replace) names the file as dest_path.
+                paths = [path, os.fsdecode(getattr(event, "dest_path", "") or "")]
+                edited = [p for p in paths if p and relevant.matters(p)]
+                if edited:
+                    with host._changed_lock:
+                        host._changed_files.update(relevant.relative(p) for p in edited)
+                        host._changed.set()
 
-        observer = Observer()
-        observer.schedule(OnChange(), str(self.entry.parent), recursive=True)
+        # The root alone, then each folder of code in it: the build's own folders are not
+        # watched at all (watching them costs a watch per bundle folder, made on every build).
+        handler = OnChange()
+        observer.schedule(handler, str(root), recursive=False)
+        for child in sorted(root.iterdir()):
+            if child.is_dir() and relevant.watches(child):
+                observer.schedule(handler, str(child), recursive=True)
         observer.start()
         return observer
+
+
+class SourceChanges:
+    """Which paths under an application folder are its code: ``.py`` files outside hidden
+    folders (``.distdev/``, where builds write bundles of ``.py`` files by default; ``.git``,
+    ``.venv``), ``__pycache__``, ``node_modules`` and the build and state folders given."""
+
+    _SKIPPED = frozenset({"__pycache__", "node_modules"})
+
+    def __init__(self, root: Path, ignored: list[Path]) -> None:
+        self.root = root
+        self.ignored = [p.resolve() for p in ignored]
+
+    def relative(self, path: str) -> str:
+        return os.path.relpath(os.path.join(self.root, path), self.root)
+
+    def watches(self, folder: Path) -> bool:
+        """Whether files in ``folder`` (under the root) can be code."""
+        full = (self.root / folder).resolve()
+        try:
+            parts = full.relative_to(self.root).parts
+        except ValueError:
+            return False
+        if any(part.startswith(".") or part in self._SKIPPED for part in parts):
+            return False
+        return not any(full == d or d in full.parents for d in self.ignored)
+
+    def matters(self, path: str) -> bool:
+        if not path.endswith(".py"):
+            return False
+        return self.watches(Path(os.path.abspath(os.path.join(self.root, path))).parent)

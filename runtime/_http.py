@@ -17,7 +17,7 @@ from typing import Any, Callable
 import msgspec
 
 from ._proxy import ServiceProxy, target_of
-from .errors import ServiceError
+from .errors import DistdevError, ServiceError
 
 __all__ = ["Ingress", "ExportSchema"]
 
@@ -79,7 +79,13 @@ class Ingress:
         class Handler(_Handler):
             owner = ingress
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self.server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise DistdevError(
+                f"cannot serve the ingress on {host}:{port} ({exc.strerror or exc}); stop what "
+                "listens there, or choose another port (--port N, 0: any free port)"
+            ) from None
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
 

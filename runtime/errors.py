@@ -11,6 +11,8 @@ Every message says what happened and what to do next. The tree::
     ├── DeterminismError            service code tried something that would break replay
     ├── ServiceError                an exception raised inside another service, carried back
     ├── ServiceUnavailableError     a proxy whose service is not reachable from here
+    ├── DeploymentError             a deployment that cannot start: a service that cannot be
+    │                               restored, a port in use
     ├── JournalError                a journal that cannot be read
     │   ├── JournalCorruptError     a bad record before the end: offset and sequence number
     │   └── JournalFormatError      not a distdev journal, or a version this build cannot read
@@ -34,6 +36,7 @@ __all__ = [
     "DeterminismError",
     "ServiceError",
     "ServiceUnavailableError",
+    "DeploymentError",
     "JournalError",
     "JournalCorruptError",
     "JournalFormatError",
@@ -75,6 +78,10 @@ class DeterminismError(DistdevError):
 
 class ServiceUnavailableError(DistdevError):
     """A proxy was called but its service is not reachable from this process."""
+
+
+class DeploymentError(DistdevError):
+    """A deployment could not start; the message names the service and what stopped it."""
 
 
 class ServiceError(DistdevError):

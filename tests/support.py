@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parent.parent
 SHOP = REPO / "examples" / "shop"
@@ -35,3 +37,21 @@ def run_distdev(
         [str(DISTDEV), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True,
         timeout=timeout,
     )
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """Import a script that stays runnable by path (pytest's importlib mode does not put its
+    folder on sys.path), under ``name``; one module object per name."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def vscode_toolchain() -> ModuleType:
+    """tests/vscode/toolchain.py, the VS Code toolchain's installer and paths."""
+    return load_script(REPO / "tests" / "vscode" / "toolchain.py", "distdev_vscode_toolchain")

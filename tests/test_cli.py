@@ -122,3 +122,42 @@ def test_debug_prints_a_launch_configuration_for_an_app_and_a_journal(built: Pat
         (config,) = json.loads(result.stdout)["configurations"]
         assert config["type"] == "distdev" and config["request"] == "launch"
         assert config[key].endswith(str(target.relative_to(target.parents[1])))
+
+
+def test_help_of_replay_prints_once_even_when_the_command_re_executes_itself(
+        built: Path) -> None:
+    # run_distdev drops PYTHONHASHSEED, so the command re-executes under the pinned seed.
+    result = run_distdev("replay", "--help")
+    assert result.returncode == 0
+    assert result.stdout.count("usage: distdev replay") == 1, result.stdout
+
+
+def test_status_into_a_pipe_shows_whole_ids_addresses_and_the_http_port(
+        tmp_path: Path) -> None:
+    deep = "a_service_with_a_name_long_enough_to_be_cut_on_a_narrow_terminal"
+    app = write_files(tmp_path / "app", {
+        "app.py": f"""
+            from distdev import host, import_service
+
+            host.process(http=8080)
+            {deep} = import_service("./{deep}.py")
+        """,
+        f"{deep}.py": "def ping() -> str:\n    return 'pong'\n",
+    })
+    out, state = tmp_path / "out", tmp_path / "a-state-folder-whose-path-is-long-too"
+    assert run_distdev("build", app / "app.py", "-o", out).returncode == 0
+    try:
+        up = run_distdev("up", out, "--state", state, "--detach", "--tcp", "--port", "0")
+        assert up.returncode == 0, up.stderr
+        report = json.loads(run_distdev("status", "--state", state, "--json").stdout)
+        shown = run_distdev("status", "--state", state, env={"COLUMNS": "60"})
+        assert shown.returncode == 0, shown.stderr
+        rows = {line.split()[0]: line.split() for line in shown.stdout.splitlines()[1:]}
+        for service in report["services"]:
+            row = rows[service["id"]]
+            assert service["address"] in row, (service, shown.stdout)
+        root = next(s for s in report["services"] if s["id"] == "app")
+        assert f"http://127.0.0.1:{root['http']}" in rows["app"], shown.stdout
+        assert f"app/{deep}" in rows
+    finally:
+        run_distdev("down", "--state", state)

@@ -25,13 +25,16 @@ from support import DISTDEV, SHOP
 
 
 class DevServer:
-    def __init__(self, app: Path, work: Path, *extra: str) -> None:
+    """``distdev dev`` in the background; ``work=None`` keeps its default output folders, which
+    lie inside the app when it runs from the app's folder (``cwd``)."""
+
+    def __init__(self, app: Path, work: Path | None, *extra: str, cwd: Path | None = None) -> None:
         self.work = work
         env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+        folders = [] if work is None else ["-o", str(work / "out"), "--state", str(work / "state")]
         self.process = subprocess.Popen(
-            [str(DISTDEV), "dev", str(app), "--port", "0", "-o", str(work / "out"),
-             "--state", str(work / "state"), *extra],
-            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+            [str(DISTDEV), "dev", str(app), "--port", "0", *folders, *extra],
+            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd,
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
@@ -148,6 +151,47 @@ def test_watch_rebuilds_on_change(tmp_path: Path) -> None:
         code, output = server.stop()
     assert code == 0, output
     assert "rebuilding" in output
+
+
+def test_watch_with_the_output_inside_the_app_rebuilds_once_per_save(tmp_path: Path) -> None:
+    """Its own build output (.distdev/ inside the app, bundles of .py files) never triggers a
+    rebuild; saves by writing, by rename (os.replace, as editors do) and by `sed -i` each do,
+    once."""
+    names = [f"part{i}" for i in range(8)]
+    files = {"app.py": "from distdev import host, import_service\n\nhost.process(http=8080)\n"
+             + "".join(f"{n} = import_service('./{n}.py')\n" for n in names)
+             + "\ndef total() -> int:\n    return " + " + ".join(f"{n}.value()" for n in names)
+             + "\n"}
+    files.update({f"{n}.py": f"def value() -> int:\n    return {i}\n" for i, n in enumerate(names)})
+    for rel, text in files.items():
+        (tmp_path / rel).write_text(text)
+    server = DevServer(Path("app.py"), None, "--watch", cwd=tmp_path)
+    saves = 0
+    try:
+        assert (tmp_path / ".distdev" / "build" / "services").is_dir()
+        assert server.post("total", {}) == (200, sum(range(8)))
+
+        def saved(file: str, expected: int) -> None:
+            nonlocal saves
+            saves += 1
+            # Each rebuild names what changed: one of the build's own files would show here.
+            assert server.wait_for(r"change detected \((.*)\): rebuilding") == file
+            server.url = server.wait_for(r"serving app on (http://127\.0\.0\.1:\d+)")
+            assert server.post("total", {}) == (200, expected)
+
+        (tmp_path / "part0.py").write_text("def value() -> int:\n    return 100\n")
+        saved("part0.py", 100 + sum(range(1, 8)))
+        replacement = tmp_path / ".part1.py.swp"  # an editor's save: write aside, rename over
+        replacement.write_text("def value() -> int:\n    return 200\n")
+        os.replace(replacement, tmp_path / "part1.py")
+        saved("part1.py", 300 + sum(range(2, 8)))
+        subprocess.run(["sed", "-i", "s/return 2$/return 400/", str(tmp_path / "part2.py")],
+                       check=True)
+        saved("part2.py", 700 + sum(range(3, 8)))
+    finally:
+        code, output = server.stop()
+    assert code == 0, output
+    assert output.count("change detected") == saves, output
 
 
 def test_dev_without_ingress_stays_live_until_interrupted(tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ journal and resumes. ``down`` stops a deployment and leaves no process behind.
 
 from __future__ import annotations
 
+import collections
+import errno
 import hashlib
 import json
 import os
@@ -22,12 +24,14 @@ import time
 from pathlib import Path
 from typing import IO, Any, Callable
 
-from ..errors import DistdevError
+from .._spawn import python_module
+from ..errors import DeploymentError, DistdevError
 from .deployment import Deployment, ServiceEntry
 from .host import READY
 
 _UNIX_PATH_MAX = 100
 START_TIMEOUT = 120.0
+_TAIL_LINES = 40  # what a service said last, to name why it did not start
 
 
 def _free_port() -> int:
@@ -45,6 +49,22 @@ def _addresses(ids: list[str], state: Path, transport: str) -> dict[str, str]:
         folder = Path(tempfile.gettempdir()) / f"distdev-{os.getuid()}" / digest
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     return {sid: f"unix:{folder / f'{i}.sock'}" for i, sid in enumerate(ids)}
+
+
+def check_port_free(port: int, owner: str) -> None:
+    """Refuse at once an ingress port that something else listens on (the root's process
+    would only find out after restoring its journal)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the ingress binds
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise DeploymentError(
+                f"port {port}, where {owner} serves its ingress, is already in use on 127.0.0.1; "
+                "stop what listens there, or pass --port N (--port 0: any free port)"
+            ) from None
 
 
 def refuse_if_running(state: Path) -> None:
@@ -98,6 +118,8 @@ def prepare(out: Path, state: Path, transport: str, http: int | None,
         port = (spec["host"] or {}).get("http") if spec["id"] == manifest["root"] else None
         if port is not None and http is not None:
             port = http or _free_port()  # 0: any free port, recorded for `status`
+        if port is not None:
+            check_port_free(port, spec["id"])
         services[spec["id"]] = ServiceEntry(spec["id"], addresses[spec["id"]], http=port)
     deployment = Deployment(
         out=str(out.resolve()), state=str(state.resolve()),
@@ -118,54 +140,92 @@ class Supervisor:
         self.durable = durable
         self.processes: dict[str, subprocess.Popen[str]] = {}
         self.ready: dict[str, threading.Event] = {}
+        self.tails: dict[str, collections.deque[str]] = {}
+        self.relays: dict[str, threading.Thread] = {}
         self.stopping = threading.Event()
         self._lock = threading.Lock()
+        self._news = threading.Event()  # a service became ready, or its output ended
 
     def start_all(self) -> None:
+        """Start every service; return once all are ready. If one exits first (it could not
+        be restored, its port was taken), stop the others and raise ``DeploymentError`` with
+        what it said: a deployment with a service missing would only hang its callers."""
         for service_id in self.deployment.services:
             self._start(service_id)
         deadline = time.monotonic() + START_TIMEOUT
-        for service_id, ready in self.ready.items():
-            if not ready.wait(max(0.0, deadline - time.monotonic())):
-                self.stop_all()
-                raise DistdevError(
-                    f"{service_id} did not start within {START_TIMEOUT:.0f} s; its log is "
-                    f"{self._log_path(service_id)}"
-                )
+        waiting = set(self.deployment.services)
+        while waiting:
+            self._news.clear()
+            for service_id in sorted(waiting):
+                if self.ready[service_id].is_set():
+                    waiting.discard(service_id)
+                elif self.processes[service_id].poll() is not None:
+                    self.relays[service_id].join(5)  # the last lines it wrote
+                    why = self.why_not_started(service_id)
+                    self.stop_all()
+                    raise DeploymentError(f"{service_id} could not start: {why} (its log: "
+                                          f"{self._log_path(service_id)})")
+            if waiting and not self._news.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    self.stop_all()
+                    names = ", ".join(sorted(waiting))
+                    raise DeploymentError(f"{names} did not start within {START_TIMEOUT:.0f} s; "
+                                          f"see {Path(self.deployment.state) / 'logs'}")
         self.deployment.ready = True
         self._save()
+
+    def why_not_started(self, service_id: str) -> str:
+        """The error a service process gave before it exited: its ``error:`` line, else the
+        last line of a traceback, else its exit code."""
+        lines = [line.strip() for line in self.tails[service_id] if line.strip()]
+        for line in reversed(lines):
+            if line.startswith("error: "):
+                return line.removeprefix("error: ")
+        if any(line.startswith("Traceback") for line in lines):
+            return lines[-1]
+        code = self.processes[service_id].poll()
+        return f"it exited with code {code} before it was ready" + (
+            f" (it said: {lines[-1]})" if lines else "")
 
     def _start(self, service_id: str) -> None:
         env = dict(os.environ)
         if self.deployment.hash_seed is not None:
             env["PYTHONHASHSEED"] = self.deployment.hash_seed
-        command = [sys.executable, "-m", "distdev._local.host", "--state",
-                   self.deployment.state, "--id", service_id]
+        command = python_module("distdev._local.host", "--state", self.deployment.state,
+                                "--id", service_id)
         if not self.durable:
             command.append("--no-sync")
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
         ready = self.ready[service_id] = threading.Event()
+        self.tails[service_id] = collections.deque(maxlen=_TAIL_LINES)
         with self._lock:
             self.processes[service_id] = process
             self.deployment.services[service_id].pid = process.pid
         self._save()
-        threading.Thread(target=self._relay, args=(service_id, process.stdout, ready),
-                         daemon=True).start()
+        relay = self.relays[service_id] = threading.Thread(
+            target=self._relay, args=(service_id, process.stdout, ready), daemon=True)
+        relay.start()
 
     def _log_path(self, service_id: str) -> Path:
         return Path(self.deployment.state) / "logs" / (service_id.replace("/", "__") + ".log")
 
     def _relay(self, service_id: str, stream: IO[str] | None, ready: threading.Event) -> None:
         assert stream is not None
-        with open(self._log_path(service_id), "a") as log:
-            for line in stream:
-                if line.strip() == READY:
-                    ready.set()
-                    line = "ready\n"
-                log.write(line)
-                log.flush()
-                self.echo(f"[{service_id}] {line.rstrip()}")
+        tail = self.tails[service_id]
+        try:
+            with open(self._log_path(service_id), "a") as log:
+                for line in stream:
+                    if line.strip() == READY:
+                        ready.set()
+                        self._news.set()
+                        line = "ready\n"
+                    tail.append(line)
+                    log.write(line)
+                    log.flush()
+                    self.echo(f"[{service_id}] {line.rstrip()}")
+        finally:
+            self._news.set()
 
     def _save(self) -> None:
         with self._lock:
@@ -225,26 +285,46 @@ def run_foreground(out: Path, state: Path, transport: str, http: int | None,
 
 
 def start_detached(argv: list[str], state: Path) -> Deployment:
-    """Run the supervisor in the background (its own session); return once it is ready."""
+    """Run the supervisor in the background (its own session, its output in
+    ``STATE/logs/supervisor.log``, none of this process's streams); return once every service
+    is ready. If the supervisor gives up first, raise ``DeploymentError`` with its reason."""
     refuse_if_running(state)
     state.mkdir(parents=True, exist_ok=True)
     (state / "logs").mkdir(exist_ok=True)
-    log = open(state / "logs" / "supervisor.log", "a")
-    process = subprocess.Popen([sys.executable, "-m", "distdev.cli", *argv],
-                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               start_new_session=True)
+    log_path = state / "logs" / "supervisor.log"
+    with open(log_path, "a") as log:
+        said_from = log.tell()
+        process = subprocess.Popen(python_module("distdev.cli", *argv),
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT + 10
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise DistdevError(f"the supervisor exited; see {state / 'logs' / 'supervisor.log'}")
+        code = process.poll()
+        if code is not None:
+            raise DeploymentError(_supervisor_said(log_path, said_from)
+                                  or f"the supervisor exited with code {code}; see {log_path}")
         try:
             deployment = Deployment.load(state)
             if deployment.ready and deployment.supervisor == process.pid:
                 return deployment
         except (DistdevError, json.JSONDecodeError, TypeError):
             pass
-        time.sleep(0.1)
-    raise DistdevError(f"the deployment did not start; see {state / 'logs'}")
+        time.sleep(0.05)
+    process.terminate()
+    raise DeploymentError(f"the deployment did not start within {START_TIMEOUT + 10:.0f} s; "
+                          f"see {state / 'logs'}")
+
+
+def _supervisor_said(log_path: Path, offset: int) -> str:
+    """The reason a detached supervisor gave for stopping: its error message (the CLI prints
+    ``error (Kind): message``), without the kind."""
+    with open(log_path, errors="replace") as log:
+        log.seek(offset)
+        lines = [line.strip() for line in log if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("error"):
+            return line.partition("): ")[2] or line
+    return ""
 
 
 def pid_alive(pid: int | None) -> bool:

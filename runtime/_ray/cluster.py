@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+from .._spawn import python_module
 from ..errors import DistdevError
 
 INSTALL = "pip install 'distdev[ray]'"
@@ -96,8 +97,8 @@ def start_local(state: Path, log: Path, num_cpus: int = 2) -> tuple[str, int, Pa
     env = {**os.environ, **SETTINGS_ENV}
     with open(log, "a") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "distdev._ray.head", "--temp-dir", str(temp),
-             "--address-file", str(address_file), "--num-cpus", str(num_cpus)],
+            python_module("distdev._ray.head", "--temp-dir", str(temp),
+                          "--address-file", str(address_file), "--num-cpus", str(num_cpus)),
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
+from .._spawn import python_module
 from ._main import run
 
 __all__ = ["main", "run"]
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     if wanted is not None and wanted != current and not os.environ.get(_REEXEC_MARK):
         env = dict(os.environ, PYTHONHASHSEED=wanted, **{_REEXEC_MARK: "1"})
         sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable, "-m", "distdev.cli", *args], env)
+        os.execve(sys.executable, python_module("distdev.cli", *args), env)
     raise SystemExit(run(args))
 
 
@@ -46,6 +47,8 @@ def _journal_seed(args: list[str]) -> str | None:
     from .._journal import read_journal
     from ._main import build_parser
 
+    if "-h" in args or "--help" in args:
+        return None  # argparse would print the help here, and again after re-executing
     try:
         path = build_parser().parse_args(args).journal
         return read_journal(path).header.hash_seed

@@ -6,6 +6,7 @@ import argparse
 import base64
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from cbor2 import CBORTag
@@ -30,7 +31,7 @@ def up(args: argparse.Namespace, out: Out) -> int:
         argv += ["--port", str(args.port)] if args.port is not None else []
         argv += ["--no-sync"] if args.no_sync else []
         deployment = supervisor.start_detached(argv, args.state)
-        out.info(f"deployment up in the background: {len(deployment.services)} services "
+        out.info(f"deployment up in the background: {_services(len(deployment.services))} "
                  f"(supervisor pid {deployment.supervisor}); `distdev down` stops it")
         return 0
 
@@ -40,6 +41,10 @@ def up(args: argparse.Namespace, out: Out) -> int:
     supervisor.run_foreground(args.out, args.state, transport, args.port, echo,
                               durable=not args.no_sync)
     return 0
+
+
+def _services(n: int) -> str:
+    return f"{n} service" if n == 1 else f"{n} services"
 
 
 def deploy(args: argparse.Namespace, out: Out) -> int:
@@ -55,7 +60,7 @@ def deploy(args: argparse.Namespace, out: Out) -> int:
                                    not args.no_sync, out.info)
     where = ("a local Ray instance started for it" if deployment.head_pid is not None
              else f"Ray at {deployment.address}")
-    out.info(f"deployment up on {where}: {len(deployment.services)} services as actors; "
+    out.info(f"deployment up on {where}: {_services(len(deployment.services))} as actors; "
              f"`distdev down --engine ray --state {args.state}` stops it")
     return 0
 
@@ -83,23 +88,34 @@ def down(args: argparse.Namespace, out: Out) -> int:
     return 0
 
 
-def _ray_status(args: argparse.Namespace, out: Out) -> int:
-    report = _ray(connects=False).status(args.state)
-    if out.json_mode:
-        out.json(report)
-        return 0
-    table = Table("service", "pid", "alive", "events", "restarts", "address", box=None)
-    for row in report["services"]:
+def _status_table(rows: list[dict[str, Any]]) -> Table:
+    """Each service on a row; ids and addresses fold rather than being cut on a terminal."""
+    table = Table("service", "pid", "alive", "events", "restarts", "address", "http", box=None)
+    for column in (table.columns[0], table.columns[5], table.columns[6]):
+        column.overflow = "fold"
+    for row in rows:
+        http = row.get("http")
+        url = f"http://127.0.0.1:{http}" if isinstance(http, int) else http
         table.add_row(row["id"], str(row["pid"] or "-"), "yes" if row["alive"] else "no",
-                      str(row["events"]), str(row["restarts"]), row["address"] or "-")
-    out.print(table)
-    return 0
+                      str(row["events"]), str(row["restarts"]), row["address"] or "-",
+                      url or "-")
+    return table
 
 
 def status(args: argparse.Namespace, out: Out) -> int:
     if args.engine == "ray":
-        return _ray_status(args, out)
-    deployment = Deployment.load(args.state)
+        report = _ray(connects=False).status(args.state)
+    else:
+        report = _local_status(args.state)
+    if out.json_mode:
+        out.json(report)
+    else:
+        out.print(_status_table(report["services"]))
+    return 0
+
+
+def _local_status(state: Path) -> dict[str, Any]:
+    deployment = Deployment.load(state)
     rows: list[dict[str, Any]] = []
     for entry in deployment.services.values():
         try:
@@ -109,16 +125,8 @@ def status(args: argparse.Namespace, out: Out) -> int:
         rows.append({"id": entry.id, "pid": entry.pid, "alive": supervisor.pid_alive(entry.pid),
                      "events": events, "restarts": entry.restarts, "address": entry.address,
                      "http": entry.http})
-    if out.json_mode:
-        out.json({"supervisor": deployment.supervisor,
-                  "running": supervisor.pid_alive(deployment.supervisor), "services": rows})
-        return 0
-    table = Table("service", "pid", "alive", "events", "restarts", "address", box=None)
-    for row in rows:
-        table.add_row(row["id"], str(row["pid"] or "-"), "yes" if row["alive"] else "no",
-                      str(row["events"]), str(row["restarts"]), row["address"])
-    out.print(table)
-    return 0
+    return {"supervisor": deployment.supervisor,
+            "running": supervisor.pid_alive(deployment.supervisor), "services": rows}
 
 
 def call(args: argparse.Namespace, out: Out) -> int:

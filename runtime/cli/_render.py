@@ -7,6 +7,7 @@ parseable whatever else is said.
 from __future__ import annotations
 
 import json
+import sys
 import traceback
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,15 @@ _DISTDEV = str(Path(__file__).resolve().parent.parent)
 _DISTDEV_LINKED = str(Path(__file__).parent.parent)
 
 
+_UNBOUNDED = 1_000_000  # columns, when the output goes to a file or a pipe
+
+
 class Out:
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
-        self.stdout = Console(highlight=False, soft_wrap=True)
+        # On a terminal tables fit its width; into a pipe nothing is cut to a width nobody has.
+        self.stdout = Console(highlight=False, soft_wrap=True,
+                              width=None if sys.stdout.isatty() else _UNBOUNDED)
         self.stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def json(self, value: Any) -> None:

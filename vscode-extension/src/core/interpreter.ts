@@ -46,6 +46,17 @@ export interface DiscoveryInput {
   folders: string[];
 }
 
+/**
+ * The interpreter arguments that run `module`. `-P` keeps the working folder off `sys.path`:
+ * an application file named like a standard-library module (calendar.py, secrets.py) would
+ * otherwise be imported by distdev itself in place of the real one.
+ */
+export function moduleArgs(module: string, ...args: string[]): string[] {
+  return [SAFE_PATH, '-m', module, ...args];
+}
+
+export const SAFE_PATH = '-P';
+
 /** Prints `{"version": ...}` or `{"problem": ...}`: imports exactly what the extension runs. */
 export const PROBE_SCRIPT = [
   'import json',

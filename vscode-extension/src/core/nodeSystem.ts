@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 
-import { InterpreterSystem, PROBE_SCRIPT, ProbeResult } from './interpreter';
+import { InterpreterSystem, PROBE_SCRIPT, ProbeResult, SAFE_PATH } from './interpreter';
 
 const PROBE_TIMEOUT_MS = 20000;
 
@@ -28,7 +28,7 @@ Promise<RunResult> {
 }
 
 export async function probe(python: string): Promise<ProbeResult> {
-  const result = await run(python, ['-c', PROBE_SCRIPT], { timeoutMs: PROBE_TIMEOUT_MS });
+  const result = await run(python, [SAFE_PATH, '-c', PROBE_SCRIPT], { timeoutMs: PROBE_TIMEOUT_MS });
   const last = result.stdout.trim().split('\n').pop() ?? '';
   try {
     const parsed = JSON.parse(last) as ProbeResult;

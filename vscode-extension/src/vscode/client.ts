@@ -3,6 +3,7 @@
 import * as vscode from 'vscode';
 import { LanguageClient, LanguageClientOptions, ServerOptions } from 'vscode-languageclient/node';
 
+import { moduleArgs } from '../core/interpreter';
 import { SERVICE_GRAPH_REQUEST, ServiceGraph, withoutBuildOutput } from '../core/serviceGraph';
 import { Interpreters } from './interpreters';
 
@@ -33,8 +34,8 @@ export class DistdevClient implements vscode.Disposable {
       if (choice) void vscode.commands.executeCommand('workbench.action.openSettings', 'distdev.python');
       return undefined;
     }
-    this.log.appendLine(`language server: ${python.path} -m distdev.lsp (distdev ${python.version}, from ${python.source})`);
-    const server: ServerOptions = { command: python.path, args: ['-m', 'distdev.lsp'] };
+    this.log.appendLine(`language server: ${python.path} -P -m distdev.lsp (distdev ${python.version}, from ${python.source})`);
+    const server: ServerOptions = { command: python.path, args: moduleArgs('distdev.lsp') };
     const options: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file', language: 'python' }],
       synchronize: { fileEvents: vscode.workspace.createFileSystemWatcher('**/*.py') },

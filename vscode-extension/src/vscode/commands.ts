@@ -4,6 +4,7 @@ import * as path from 'node:path';
 
 import * as vscode from 'vscode';
 
+import { moduleArgs } from '../core/interpreter';
 import { run } from '../core/nodeSystem';
 import { rootContaining } from '../core/serviceGraph';
 import { DistdevClient } from './client';
@@ -46,7 +47,7 @@ export class Commands {
     this.log.appendLine(`$ ${python.path} -m distdev build ${app}   (in ${cwd})`);
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `distdev: building ${path.basename(app)}` },
-      () => run(python.path, ['-m', 'distdev', 'build', app], { cwd }));
+      () => run(python.path, moduleArgs('distdev', 'build', app), { cwd }));
     this.log.append(result.stdout + result.stderr);
     if (result.code === 0) {
       void vscode.window.showInformationMessage(`distdev: built ${path.basename(app)} (details in the distdev output)`);

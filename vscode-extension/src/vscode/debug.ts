@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 
 import { resolveLaunch } from '../core/configResolver';
+import { moduleArgs } from '../core/interpreter';
 import { DapTraceWriter, traceFile } from '../core/trace';
 import { Interpreters } from './interpreters';
 
@@ -42,9 +43,9 @@ export class AdapterFactory implements vscode.DebugAdapterDescriptorFactory {
   async createDebugAdapterDescriptor(session: vscode.DebugSession): Promise<vscode.DebugAdapterDescriptor> {
     try {
       const python = await this.interpreters.get(session.workspaceFolder);
-      this.log.appendLine(`debug adapter: ${python.path} -m distdev.dap_adapter (distdev ${python.version}, from ${python.source})`);
+      this.log.appendLine(`debug adapter: ${python.path} -P -m distdev.dap_adapter (distdev ${python.version}, from ${python.source})`);
       const cwd = typeof session.configuration.cwd === 'string' ? session.configuration.cwd : undefined;
-      return new vscode.DebugAdapterExecutable(python.path, ['-m', 'distdev.dap_adapter'], { cwd });
+      return new vscode.DebugAdapterExecutable(python.path, moduleArgs('distdev.dap_adapter'), { cwd });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       this.log.appendLine(message);

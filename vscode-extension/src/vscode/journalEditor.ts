@@ -5,13 +5,14 @@ import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 
 import { journalHtml, JournalListing, parseListing, replayConfig, escapeHtml } from '../core/journal';
+import { moduleArgs } from '../core/interpreter';
 import { run } from '../core/nodeSystem';
 import { Interpreters } from './interpreters';
 
 /** `distdev inspect --json FILE`, run with the workspace's interpreter. */
 export async function inspectJournal(interpreters: Interpreters, file: vscode.Uri): Promise<JournalListing> {
   const python = await interpreters.get(vscode.workspace.getWorkspaceFolder(file));
-  const result = await run(python.path, ['-m', 'distdev', 'inspect', '--json', file.fsPath], { timeoutMs: 60000 });
+  const result = await run(python.path, moduleArgs('distdev', 'inspect', '--json', file.fsPath), { timeoutMs: 60000 });
   if (result.code !== 0) {
     throw new Error((result.stderr || result.stdout).trim() || `distdev inspect exited with ${result.code}`);
   }
