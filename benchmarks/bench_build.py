@@ -14,8 +14,9 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import distdev
 from bench_util import Row, Settings, median_seconds, progress, run_plain_app, write_app
+
+import distdev
 
 
 def app_files(calls: int) -> dict[str, str]:
@@ -73,6 +74,6 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
             distdev=built, baseline_name="same code, plain Python", baseline=plain,
             higher_is_better=False, goal="no target", met=None,
             note=f"root top level: {calls:,} calls to a child + clock/random reads; "
-                 f"{reps} reps, median; build includes writing journals, bundles, manifest; plain run is an ordinary "
-                 "import (bytecode cached after the warm-up)"),
+                 f"{reps} reps, median; build includes writing journals, bundles, manifest; "
+                 "plain run is an ordinary import (bytecode cached after the warm-up)"),
     ]

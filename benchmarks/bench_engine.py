@@ -9,7 +9,7 @@ in its own state folder:
 * ``unix no-sync``: ``--no-sync``, the records are written but never fdatasync'd;
 * ``tcp no-sync``: ``--tcp --no-sync``, loopback TCP.
 
-The client is this process: ``distdev._local.client.Connection`` (authenticated, one call at a
+The client is this process: ``distdev.engines.Connection`` (authenticated, one call at a
 time per connection) calling ``echo(b"x" * 16)``. The baseline is grpcio: a unary call of
 ``/bench.Echo/Echo`` served by ``bench_engine_grpc.py`` in its own process
 (``grpc.method_handlers_generic_handler``, a ``unary_unary`` handler taking and returning raw
@@ -127,8 +127,8 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> None:
 
 
 def _distdev_target(name: str, state: Path, counter_dir: Path | None) -> Target:
-    from distdev._local.client import Connection
-    from distdev._local.deployment import Deployment
+    from distdev.engines import Connection
+    from distdev.engines.local import Deployment
 
     deployment = Deployment.load(state)
     entry = deployment.services[deployment.root]
@@ -214,7 +214,7 @@ def _in_flight(calls: list[Callable[[], Any]], total: int) -> float:
             barrier.wait()
             for _ in range(per_thread):
                 call()
-        except Exception as exc:  # noqa: BLE001  (re-raised by the main thread)
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(c,), daemon=True) for c in calls]

@@ -21,10 +21,11 @@ from typing import Any
 
 import cbor2
 import msgspec
+from bench_util import Row, Settings, median_seconds, progress
 
 import distdev
-from bench_util import Row, Settings, median_seconds, progress
-from distdev._events import (
+from distdev._version import VERSION, recorded_hash_seed
+from distdev.journal import (
     FORMAT_NAME,
     FORMAT_VERSION,
     CallIn,
@@ -34,9 +35,7 @@ from distdev._events import (
     Header,
     ResultIn,
     Return,
-    _Event,
 )
-from distdev._version import VERSION, recorded_hash_seed
 
 GOAL_READ = 200_000
 CHAIN = "5f0c7a1e9b3d4c2a8e6f1b0d9c7a5e3f"
@@ -51,13 +50,13 @@ def make_header() -> Header:
     )
 
 
-def make_events(n: int) -> list[_Event]:
+def make_events(n: int) -> list[Event]:
     """``n`` small events, seq 1..n, in the shape one traced call leaves in a journal."""
-    events: list[_Event] = []
+    events: list[Event] = []
     seq = 1
     i = 0
     while len(events) < n:
-        group: list[_Event] = [
+        group: list[Event] = [
             CallIn(seq, "", CHAIN, "step", [i], {}),
             Effect(seq + 1, "time.time", [], 1_700_000_000.0 + i * 0.001, None),
             CallOut(seq + 2, "app/worker", "add", [i, 2], {}),
@@ -70,12 +69,12 @@ def make_events(n: int) -> list[_Event]:
     return events
 
 
-def plain_tree(event: _Event) -> list[Any]:
+def plain_tree(event: Event) -> list[Any]:
     """An event's CBOR list form ``[kind, seq, ...fields]`` (flat events only)."""
     return [event.__struct_config__.tag, *msgspec.structs.astuple(event)]
 
 
-def _write_journal(path: Path, header: Header, events: list[_Event]) -> None:
+def _write_journal(path: Path, header: Header, events: list[Event]) -> None:
     writer = distdev.JournalWriter.create(path, header)
     for event in events:
         writer.write(event)

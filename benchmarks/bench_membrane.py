@@ -21,9 +21,10 @@ import pstats
 from pathlib import Path
 from typing import Any
 
-import distdev
 from bench_util import Row, Settings, median_seconds, progress, run_plain_app, write_app
-from distdev._tape import Detached
+
+import distdev
+from distdev.service import Detached
 
 GOAL_US = 5.0
 

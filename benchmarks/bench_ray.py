@@ -8,7 +8,7 @@ then deployed twice, each in its own state folder:
 * ``Ray engine``: ``distdev deploy --engine ray`` without ``--address``, which starts a local
   Ray instance (the timing of that deploy is a row of its own, beside ``up``'s).
 
-The client is this process: ``distdev._local.client.Connection`` calling ``app.relay``: two
+The client is this process: ``distdev.engines.Connection`` calling ``app.relay``: two
 hops (client -> app -> app/echo), each journaled durably. The third system is what the Ray
 engine could have used between services instead of the local engine's socket transport: two
 plain Ray actors in the same Ray instance, ``A.relay(data)`` doing ``ray.get(B.echo.remote(data))``
@@ -79,7 +79,7 @@ def _distdev(*args: str | Path) -> float:
 
 
 def _connection_call(address: str, secret: bytes) -> tuple[Callable[[], Any], Callable[[], None]]:
-    from distdev._local.client import Connection
+    from distdev.engines import Connection
 
     connection = Connection(address, secret, "bench", 60.0)
     return (lambda: connection.call("bench", "bench-chain", None, "relay", [PAYLOAD], {}),
@@ -116,9 +116,9 @@ def _round_trips(call: Callable[[], Any], n: int) -> float:
 
 def inner(work: Path, quick: bool, result_file: Path) -> None:
     """Deploy on both engines, time the calls, write the figures to ``result_file``."""
-    from distdev._local.deployment import Deployment
-    from distdev._ray import cluster
-    from distdev._ray.layout import AddressBook, RayDeployment
+    from distdev.engines.local import Deployment
+    from distdev.engines.ray import _cluster as cluster
+    from distdev.engines.ray._layout import AddressBook, RayDeployment
 
     n, reps = (100, 3) if quick else (400, 5)
     write_app(work / "app", APP_FILES)

@@ -24,8 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import distdev
 from bench_util import Row, Settings, median_seconds, progress, write_app
+
+import distdev
 
 GOAL_RATIO = 20.0
 

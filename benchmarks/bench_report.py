@@ -8,10 +8,9 @@ import platform
 import sys
 from typing import Any
 
+from bench_util import Row, Settings, fmt_value
 from rich.console import Console
 from rich.table import Table
-
-from bench_util import Row, Settings, fmt_value
 
 
 def environment(settings: Settings, seconds: float) -> dict[str, Any]:

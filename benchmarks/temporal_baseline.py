@@ -187,7 +187,7 @@ def build_history(
 ) -> WorkflowHistory:
     """Synthesise the history a server would record for ``iterations``."""
     conv = DataConverter.default.payload_converter
-    ET = enums_pb.EventType
+    ET = enums_pb.EventType  # noqa: N806 - read as Temporal's own name for it
     task_queue = taskqueue_pb.TaskQueue(
         name=TASK_QUEUE, kind=enums_pb.TaskQueueKind.TASK_QUEUE_KIND_NORMAL
     )

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 import distdev
-from distdev._spawn import SAFE_PATH
+from distdev.tools import DISTDEV_DIRS, SAFE_PATH
 
 __all__ = ["ConfigError", "LaunchConfig", "DebuggeeLaunch", "parse_launch", "plan_launch",
            "runtime_dirs"]
@@ -90,22 +90,12 @@ def parse_launch(arguments: dict[str, Any]) -> LaunchConfig:
 
 
 def runtime_dirs() -> list[str]:
-    """distdev's own folders, as installed and as resolved (a strict editable install links
-    each file, so the two differ): frames and breakpoints there are the membrane's, not the
-    user's."""
-    found: list[str] = []
-    for package in (Path(distdev.__file__).parent, Path(__file__).parent):
-        for path in (package.absolute(), package.resolve()):
-            text = str(path)
-            if text not in found:
-                found.append(text)
-    # The editable install links each file; the folders they resolve to are the sources.
-    for package in (Path(distdev.__file__).parent, Path(__file__).parent):
-        for child in package.glob("*.py"):
-            text = str(child.resolve().parent)
-            if text not in found:
-                found.append(text)
-    return found
+    """distdev's own folders (the runtime's, and this adapter's), as installed and as resolved
+    (a strict editable install links each file, so the two differ): frames and breakpoints
+    there are the membrane's, not the user's."""
+    here = Path(__file__)
+    return list(dict.fromkeys([*DISTDEV_DIRS, str(here.parent.absolute()),
+                               str(here.resolve().parent)]))
 
 
 def _resolve(base: Path, value: str, what: str, kind: str) -> Path:

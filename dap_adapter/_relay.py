@@ -18,11 +18,12 @@ import re
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
-from distdev._spawn import python_module
+from distdev.tools import python_module
 
 from ._breakpoints import BreakpointBook
 from ._config import ConfigError, debugpy_launch, parse_launch, plan_launch, runtime_dirs

@@ -25,12 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from distdev._events import _Event
-from distdev._journal import JournalContents
-from distdev._replay import ReplayedService, replay
-from distdev._service import Service
-from distdev._tape import StopReplay
-from distdev._events import describe
+from distdev.journal import Event, JournalContents, describe
+from distdev.tools import ReplayedService, Service, StopReplay, in_effect, replay
 
 __all__ = ["ReplayLoop", "journal_position", "rewind"]
 
@@ -98,7 +94,7 @@ class ReplayLoop:
             self.target = pending.before
         return pending is not None
 
-    def _before_event(self, service: Service, event: _Event) -> None:
+    def _before_event(self, service: Service, event: Event) -> None:
         if self.pending is not None:
             raise StopReplay()  # the debugger travels back: abandon this run here
         if self.target is not None and event.seq >= self.target:
@@ -110,7 +106,7 @@ class ReplayLoop:
                 raise StopReplay()
         self.delivered = int(event.seq)
 
-    def _stop(self, where: Where, pending: _Event | None, namespace: dict[str, Any]) -> None:
+    def _stop(self, where: Where, pending: Event | None, namespace: dict[str, Any]) -> None:
         """Stop the debugger in a frame that says where the replay stands; its globals are the
         service's, so its state is there to inspect and to evaluate against."""
         try:
@@ -144,8 +140,6 @@ class ReplayLoop:
 
 def _marker_file(service: str, name: str, text: str) -> Path:
     """Write the stop's file: distdev's own IO, not the service's (whose writes are refused)."""
-    from distdev._context import in_effect
-
     with in_effect():
         folder = Path(tempfile.gettempdir()) / "distdev-dap" / service.replace("/", "__")
         folder.mkdir(parents=True, exist_ok=True)

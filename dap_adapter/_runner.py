@@ -57,7 +57,7 @@ class _WakeUpEvents(dict[str, Any]):
         super().__init__()
         self._queues = queues
         for thread_id in existing:
-            self[thread_id]  # noqa: B018 - creates the pending-aware event
+            self[thread_id]
 
     def __missing__(self, thread_id: str) -> _PendingAwareEvent:
         event = self[thread_id] = _PendingAwareEvent(self._queues[thread_id])
@@ -101,7 +101,7 @@ def observe_evaluations() -> bool:
         evaluation: Any = importlib.import_module("_pydevd_bundle.pydevd_vars")
     except ImportError:
         return False
-    from distdev._context import observing
+    from distdev.tools import observing
 
     for name in ("evaluate_expression", "change_attr_expression"):
         original = getattr(evaluation, name, None)
@@ -125,18 +125,10 @@ def journal_positions() -> dict[str, Any] | None:
     stopped thread's service, "seq": its last event, "positions": {id: last event}}``. The
     debug adapter evaluates this on a stopped thread (a build-time stop included: the services
     are then reached through the running service, before the host holds the application)."""
-    from distdev import _context
+    from distdev import tools
 
-    service = _context.state.service
-    app = service.router if service is not None else getattr(_host, "app", None)
-    services = getattr(app, "services", None)
-    if not isinstance(services, dict):
-        return None
-    positions: dict[str, int] = {}
-    for service_id, each in services.items():
-        following = each.tape.seq_of_next()
-        if isinstance(following, int):
-            positions[service_id] = following - 1
+    positions = tools.journal_positions(tools.running_app(_host))
+    service = tools.current_service()
     here = service.id if service is not None and service.id in positions else next(
         iter(positions), None)
     if here is None:
@@ -145,7 +137,7 @@ def journal_positions() -> dict[str, Any] | None:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from distdev._dev import DevHost
+    from distdev.tools import DevHost
 
     global _host
     host = _host = DevHost(Path(args.app), out=Path(args.out), state=Path(args.state), port=args.port,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import IO, Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 __all__ = ["Channel", "WireError", "read_message", "encode_message"]
 

@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 import logging
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
@@ -30,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from distdev._spawn import python_module
+from distdev.tools import python_module
 
 from ._checks import Problem
 from ._mypy_worker import CheckReply, CheckRequest
@@ -231,7 +230,7 @@ class BackgroundCheck:
         loop = asyncio.get_running_loop()
         try:
             reply = await loop.run_in_executor(None, self._run, request)
-        except Exception as error:  # noqa: BLE001 - one failed check must not stop the next
+        except Exception as error:
             reply = CheckReply([], 0.0, f"{type(error).__name__}: {error}")
         stale = generation != self._generation
         if self._ended is not None:

@@ -110,7 +110,8 @@ def _build(request: CheckRequest) -> list[str]:
         try:
             sources, options = process_options([*flags, *paths])
         except SystemExit:
-            raise RuntimeError(f"mypy refused its configuration: {stderr.getvalue().strip()}")
+            raise RuntimeError(
+                f"mypy refused its configuration: {stderr.getvalue().strip()}") from None
     options.shadow_file = _shadow(request) or None
     extra = []
     if PLUGIN not in options.plugins:
@@ -159,7 +160,7 @@ def check(request: CheckRequest) -> CheckReply:
     started = time.perf_counter()
     try:
         messages = _build(request)
-    except Exception as error:  # noqa: BLE001 - reported to the server, the worker goes on
+    except Exception as error:
         return CheckReply([], time.perf_counter() - started, f"{type(error).__name__}: {error}")
     wanted = {os.path.abspath(p) for p in request.files}
     return CheckReply(_findings(messages, wanted), time.perf_counter() - started)

@@ -63,10 +63,10 @@ __all__ = ["plugin", "DistdevPlugin", "SERVICE_EXPORT"]
 SERVICE_EXPORT = ErrorCode(
     "service-export", "Check that a proxy is used only for its service's exports", "General")
 
-_IMPORT_SERVICE = {"distdev._api.import_service", "distdev.import_service"}
-_PROXY = "distdev._proxy.ServiceProxy"
+_IMPORT_SERVICE = {"distdev.service._api.import_service", "distdev.import_service"}
+_PROXY = "distdev.membrane._proxy.ServiceProxy"
 _MARK = "__distdev_service_proxy__"  # metadata key on the synthesized classes
-_EFFECT = {"effect", "distdev.effect", "distdev._api.effect"}
+_EFFECT = {"effect", "distdev.effect", "distdev.service._api.effect"}
 
 
 def _literal_path(call: CallExpr) -> str | None:

@@ -18,8 +18,9 @@ import functools
 import itertools
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from lsprotocol import types
 from pygls import uris
@@ -37,9 +38,9 @@ from ._background import (
     problems_by_file,
 )
 from ._checks import Problem, check_file
-from ._mypy_worker import CheckReply
 from ._index import Index
-from ._queries import Edit, Location
+from ._mypy_worker import CheckReply
+from ._queries import Edit, Location, typed_spelling
 from ._queries import completions as _completions
 from ._queries import definition as _definition
 from ._queries import hover as _hover
@@ -47,7 +48,6 @@ from ._queries import prepare_rename as _prepare_rename
 from ._queries import references as _references
 from ._queries import rename as _rename
 from ._queries import signature_help as _signature_help
-from ._queries import typed_spelling
 from ._syntax import Span, utf16_to_index
 
 __all__ = ["DistdevLanguageServer", "server", "main", "SERVICE_GRAPH", "MYPY_SOURCE"]
@@ -125,7 +125,7 @@ class DistdevLanguageServer(LanguageServer):
         token = f"distdev-mypy-{next(self._tokens)}"
         try:
             await asyncio.wait_for(self.work_done_progress.create_async(token), timeout=5)
-        except Exception:  # noqa: BLE001 - no progress bar, the check still runs
+        except Exception:
             return
         self._progress = token
         self.work_done_progress.begin(token, types.WorkDoneProgressBegin(
@@ -175,7 +175,7 @@ def _line(path: Path, line: int) -> str:
 def _encoding() -> str | None:
     try:
         return server.workspace.position_encoding
-    except Exception:  # noqa: BLE001 - before initialize there is no workspace
+    except Exception:
         return None
 
 
@@ -240,7 +240,7 @@ def _guarded(fn: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except Exception:  # noqa: BLE001 - reported in the log, the session goes on
+        except Exception:
             log.exception("distdev-lsp: %s failed", fn.__name__)
             return None
 

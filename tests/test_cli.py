@@ -8,9 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
+from support import SHOP, run_distdev, write_files
 
 import distdev
-from support import SHOP, run_distdev, write_files
 
 
 @pytest.fixture(scope="module")

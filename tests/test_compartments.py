@@ -4,8 +4,9 @@ exactly what it imported, and every nondeterministic value it sees is journaled 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -233,7 +234,7 @@ def test_observing_neither_writes_nor_consumes_a_journal(
         "app.py": """
             import time
             from distdev import import_service
-            from distdev._context import observing
+            from distdev.tools import observing
             other = import_service("./other.py")
             seen = []
 

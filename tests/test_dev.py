@@ -15,13 +15,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from support import DISTDEV, SHOP
 
 import distdev
-from support import DISTDEV, SHOP
 
 
 class DevServer:
@@ -72,7 +73,7 @@ class DevServer:
             return error.code, json.loads(error.read())
 
     def stop(self) -> tuple[int, str]:
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(signal.SIGTERM)  # SIGINT is ignored under a background shell
         code = self.process.wait(timeout=30)
         rest = []
         while (line := self._queue.get(timeout=10)) != "":

@@ -11,23 +11,23 @@ import dataclasses
 import hashlib
 import random
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cbor2
 import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import run_distdev, write_files
 
 import distdev
-from distdev._events import EVENT_TYPES, FORMAT_NAME, FORMAT_VERSION, Header, Return
-from distdev._journal import parse_journal
 from distdev._version import recorded_hash_seed
 from distdev.cli import run as run_cli
 from distdev.errors import JournalCorruptError, JournalError, JournalFormatError
+from distdev.journal import EVENT_TYPES, FORMAT_NAME, FORMAT_VERSION, Header, Return, parse_journal
 from distdev.testing import load_app
-from support import run_distdev, write_files
 
 APP_FILES = {
     "app.py": """

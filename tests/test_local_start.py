@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from support import DISTDEV, run_distdev, write_files
 
 from distdev import read_journal
-from support import DISTDEV, run_distdev, write_files
 
 
 def _processes_of(state: Path) -> list[int]:

@@ -3,8 +3,9 @@ exceptions come back, re-entrant chains work, and what would break replay is ref
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

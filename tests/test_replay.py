@@ -7,14 +7,15 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from support import SHOP, run_distdev, write_files
 
 import distdev
 from distdev.testing import load_app
-from support import SHOP, run_distdev, write_files
 
 
 def replay_json(journal: Path, *extra: str, cwd: Path | None = None,

@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from dap.dap_client import DapClient
 from support import DISTDEV, run_distdev, write_files
 

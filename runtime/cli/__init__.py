@@ -44,7 +44,7 @@ def _wanted_hash_seed(args: list[str]) -> str | None:
 
 
 def _journal_seed(args: list[str]) -> str | None:
-    from .._journal import read_journal
+    from ..journal import read_journal
     from ._main import build_parser
 
     if "-h" in args or "--help" in args:

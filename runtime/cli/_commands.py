@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import argparse
 import code
-import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from rich.table import Table
 from rich.tree import Tree
 
-from .._app import App
-from .._dev import DevHost
-from .._events import describe
-from .._journal import read_journal, repair_journal
-from .._replay import SourceDifference, replay as replay_journal
+from ..build import App, HostSpec, Manifest, ServiceSpec, read_manifest
+from ..engines import DevHost
 from ..errors import DistdevError, JournalError, ServiceLoadError
+from ..journal import describe, read_journal, repair_journal
+from ..replayer import SourceDifference
+from ..replayer import replay as replay_journal
 from ._render import Out
 
 
@@ -48,27 +48,26 @@ def _build(app_path: Path, out_dir: Path, state: Path | None = None) -> App:
 def build(args: argparse.Namespace, out: Out) -> int:
     app = _build(args.app, args.out)
     app.close()
-    manifest = app.build_output.manifest if app.build_output else {}
+    assert app.build_output is not None
+    manifest = app.build_output.manifest
     if out.json_mode:
-        out.json(manifest)
+        out.json(msgspec.to_builtins(manifest))
         return 0
     table = Table("service", "host", "exports", "events", "bundle", box=None)
-    for service in manifest["services"]:
-        events = len(read_journal(args.out / service["journal"]).events) - 1
-        table.add_row(
-            service["id"], _host(service["host"]),
-            ", ".join(e["name"] for e in service["exports"]) or "-",
-            str(events), f"{len(service['bundle'])} files",
-        )
+    for service in manifest.services:
+        events = len(read_journal(args.out / service.journal).events) - 1
+        table.add_row(service.id, _host(service.host),
+                      ", ".join(e.name for e in service.exports) or "-",
+                      str(events), f"{len(service.bundle)} files")
     out.print(table)
-    out.info(f"built {len(manifest['services'])} services into {args.out}")
+    out.info(f"built {len(manifest.services)} services into {args.out}")
     return 0
 
 
-def _host(host: dict[str, Any] | None) -> str:
+def _host(host: HostSpec | None) -> str:
     if host is None:
         return "-"
-    return "process" + (f" http={host['http']}" if host.get("http") is not None else "")
+    return "process" + (f" http={host.http}" if host.http is not None else "")
 
 
 def dev(args: argparse.Namespace, out: Out) -> int:
@@ -171,11 +170,11 @@ def inspect(args: argparse.Namespace, out: Out) -> int:
 
 def graph(args: argparse.Namespace, out: Out) -> int:
     target: Path = args.target
+    manifest: Manifest
     if target.is_dir():
-        manifest_path = target / "manifest.json"
-        if not manifest_path.is_file():
+        if not (target / "manifest.json").is_file():
             raise ServiceLoadError(f"{target} has no manifest.json: pass a build folder or APP.py")
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_manifest(target)
     else:
         with tempfile.TemporaryDirectory(prefix="distdev-graph-") as tmp:
             app = _build(target, Path(tmp) / "build", Path(tmp) / "state")
@@ -183,20 +182,20 @@ def graph(args: argparse.Namespace, out: Out) -> int:
             assert app.build_output is not None
             manifest = app.build_output.manifest
     if out.json_mode:
-        out.json({"root": manifest["root"], "services": manifest["services"]})
+        out.json({"root": manifest.root, "services": msgspec.to_builtins(manifest.services)})
         return 0
-    by_parent: dict[str | None, list[dict[str, Any]]] = {}
-    for service in manifest["services"]:
-        by_parent.setdefault(service["parent"], []).append(service)
+    by_parent: dict[str | None, list[ServiceSpec]] = {}
+    for service in manifest.services:
+        by_parent.setdefault(service.parent, []).append(service)
 
-    def add(tree: Tree, service: dict[str, Any]) -> None:
-        exports = ", ".join(e["signature"] for e in service["exports"]) or "no exports"
-        node = tree.add(f"[bold]{service['id']}[/bold]  [cyan]{_host(service['host'])}[/cyan]"
+    def add(tree: Tree, service: ServiceSpec) -> None:
+        exports = ", ".join(e.signature for e in service.exports) or "no exports"
+        node = tree.add(f"[bold]{service.id}[/bold]  [cyan]{_host(service.host)}[/cyan]"
                         f"\n[dim]{exports}[/dim]")
-        for child in by_parent.get(service["id"], []):
+        for child in by_parent.get(service.id, []):
             add(node, child)
 
-    root = Tree(f"application {manifest['root']}")
+    root = Tree(f"application {manifest.root}")
     for service in by_parent.get(None, []):
         add(root, service)
     out.print(root)

@@ -1,4 +1,5 @@
-"""The engines' commands: up and deploy, down, status, call (``--engine local|ray``)."""
+"""The engines' commands: up and deploy, down, status, call (``--engine local|ray``). Each
+goes through the ``Engine`` protocol; only ``up`` in the foreground is the local engine's own."""
 
 from __future__ import annotations
 
@@ -6,85 +7,55 @@ import argparse
 import base64
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 from cbor2 import CBORTag
 from rich.table import Table
 
-from .. import _marshal as m
-from .._events import ErrorInfo
-from .._journal import read_journal
-from .._local import supervisor
-from .._local.client import Connection
-from .._local.deployment import Deployment
-from .._tape import CallFailed
-from ..errors import DistdevError, JournalError
+from ..engines import Connection, DeployOptions, engine
+from ..engines.local import supervisor
+from ..errors import DistdevError
+from ..membrane import ErrorInfo
+from ..membrane import _values as m
+from ..service import CallFailed
 from ._render import Out
 
 
 def up(args: argparse.Namespace, out: Out) -> int:
-    transport = "tcp" if args.tcp else "unix"
+    options = DeployOptions(port=args.port, durable=not args.no_sync, tcp=args.tcp)
     if args.detach:
-        argv = ["up", str(args.out), "--state", str(args.state)]
-        argv += ["--tcp"] if args.tcp else []
-        argv += ["--port", str(args.port)] if args.port is not None else []
-        argv += ["--no-sync"] if args.no_sync else []
-        deployment = supervisor.start_detached(argv, args.state)
-        out.info(f"deployment up in the background: {_services(len(deployment.services))} "
-                 f"(supervisor pid {deployment.supervisor}); `distdev down` stops it")
+        out.info(engine("local").deploy(args.out, args.state, options, out.info))
         return 0
 
     def echo(line: str) -> None:
         print(line, flush=True)
 
-    supervisor.run_foreground(args.out, args.state, transport, args.port, echo,
-                              durable=not args.no_sync)
+    supervisor.run_foreground(args.out, args.state, "tcp" if args.tcp else "unix", args.port,
+                              echo, durable=options.durable)
     return 0
-
-
-def _services(n: int) -> str:
-    return f"{n} service" if n == 1 else f"{n} services"
 
 
 def deploy(args: argparse.Namespace, out: Out) -> int:
     """``distdev deploy OUT --engine local|ray``: start a deployment in the background."""
-    if args.engine == "local":
-        if args.address is not None:
-            raise DistdevError("--address names a Ray cluster; use it with --engine ray")
-        args.detach, args.tcp = True, False
-        return up(args, out)
-    from .._ray import deploy as ray_deploy
-
-    deployment = ray_deploy.deploy(args.out, args.state, args.address, args.port,
-                                   not args.no_sync, out.info)
-    where = ("a local Ray instance started for it" if deployment.head_pid is not None
-             else f"Ray at {deployment.address}")
-    out.info(f"deployment up on {where}: {_services(len(deployment.services))} as actors; "
-             f"`distdev down --engine ray --state {args.state}` stops it")
+    if args.engine == "local" and args.address is not None:
+        raise DistdevError("--address names a Ray cluster; use it with --engine ray")
+    options = DeployOptions(port=args.port, durable=not args.no_sync, address=args.address)
+    out.info(engine(args.engine).deploy(args.out.resolve(), args.state.resolve(), options,
+                                        out.info))
     return 0
 
 
-def _ray(connects: bool = True) -> Any:
-    """The Ray engine's commands, or an error that says how to install Ray. Commands that do
-    not connect to Ray (status, call) only check that it is installed."""
-    from .._ray import cluster, deploy
-
-    if connects:
-        cluster.require_ray()
-    else:
-        cluster.check_ray_installed()
-    return deploy
-
-
 def down(args: argparse.Namespace, out: Out) -> int:
-    if args.engine == "ray":
-        stopped = _ray().down(args.state, out.info)
-        out.info(f"Ray deployment in {args.state} stopped ({stopped} actors)" if stopped
-                 else "no actor was running")
-        return 0
-    stopped = supervisor.down(args.state, out.info)
-    out.info(f"deployment in {args.state} stopped" if stopped else "nothing was running")
+    out.info(engine(args.engine).down(args.state, out.info))
+    return 0
+
+
+def status(args: argparse.Namespace, out: Out) -> int:
+    report = engine(args.engine).status(args.state)
+    if out.json_mode:
+        out.json(report)
+    else:
+        out.print(_status_table(report["services"]))
     return 0
 
 
@@ -102,33 +73,6 @@ def _status_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def status(args: argparse.Namespace, out: Out) -> int:
-    if args.engine == "ray":
-        report = _ray(connects=False).status(args.state)
-    else:
-        report = _local_status(args.state)
-    if out.json_mode:
-        out.json(report)
-    else:
-        out.print(_status_table(report["services"]))
-    return 0
-
-
-def _local_status(state: Path) -> dict[str, Any]:
-    deployment = Deployment.load(state)
-    rows: list[dict[str, Any]] = []
-    for entry in deployment.services.values():
-        try:
-            events: int | None = len(read_journal(deployment.journal(entry.id)).events)
-        except JournalError:
-            events = None
-        rows.append({"id": entry.id, "pid": entry.pid, "alive": supervisor.pid_alive(entry.pid),
-                     "events": events, "restarts": entry.restarts, "address": entry.address,
-                     "http": entry.http})
-    return {"supervisor": deployment.supervisor,
-            "running": supervisor.pid_alive(deployment.supervisor), "services": rows}
-
-
 def call(args: argparse.Namespace, out: Out) -> int:
     service_id, dot, export = args.target.rpartition(".")
     if not dot or not service_id or not export:
@@ -141,7 +85,7 @@ def call(args: argparse.Namespace, out: Out) -> int:
             raise DistdevError(
                 f"argument {i} ({text!r}) is not JSON ({exc}); quote strings: '\"ann\"'"
             ) from None
-    address, secret = _call_target(args, service_id)
+    address, secret = engine(args.engine).target(args.state, service_id)
     try:
         connection = Connection(address, secret, "", None)
     except OSError as exc:
@@ -161,19 +105,6 @@ def call(args: argparse.Namespace, out: Out) -> int:
         connection.close()
     out.json(wire_json(result))
     return 0
-
-
-def _call_target(args: argparse.Namespace, service_id: str) -> tuple[str, bytes]:
-    """Where the service listens, and the deployment's secret."""
-    if args.engine == "ray":
-        address, secret = _ray(connects=False).service_address(args.state, service_id)
-        return address, secret
-    deployment = Deployment.load(args.state)
-    entry = deployment.services.get(service_id)
-    if entry is None:
-        raise DistdevError(f"no service {service_id!r} (services: "
-                           f"{', '.join(deployment.services)})")
-    return entry.address, deployment.secret()
 
 
 def wire_json(wire: Any) -> Any:

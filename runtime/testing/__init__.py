@@ -15,8 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .._app import App
-from .._replay import ReplayedService, replay
+from ..build import App
+from ..replayer import ReplayedService, replay
 
 __all__ = ["load_app", "replay", "App", "ReplayedService"]
 

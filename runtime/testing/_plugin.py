@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
-from .._app import App
 from .._version import recorded_hash_seed
+from ..build import App
 from . import load_app
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dap.dap_client import FIXTURES, DapClient, marker  # noqa: E402
+from dap.dap_client import FIXTURES, DapClient, marker
 
 LOOP = FIXTURES / "loop" / "app.py"
 

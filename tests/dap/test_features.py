@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from dap.dap_client import FIXTURES, TINYSHOP, DapClient, marker
 
 import distdev
-from dap.dap_client import FIXTURES, TINYSHOP, DapClient, marker
 
 Start = Callable[..., DapClient]
 APP, ORDERS, BILLING, LEDGER = (TINYSHOP / f for f in

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+
+from dap.dap_client import TINYSHOP, DapClient, marker
 
 import distdev
-from dap.dap_client import TINYSHOP, DapClient, marker
 
 Start = Callable[..., DapClient]
 BILLING = TINYSHOP / "billing.py"

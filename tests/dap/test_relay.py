@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-import distdev
 from dap.dap_client import TINYSHOP, DapClient, iter_descendants, marker
 
+import distdev
 
 APP, ORDERS, BILLING, LEDGER = (TINYSHOP / f for f in
                                 ("app.py", "orders.py", "billing.py", "ledger.py"))

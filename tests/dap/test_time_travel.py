@@ -7,13 +7,14 @@ call, and an event inside each call for Step Back to stop before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from dap.dap_client import FIXTURES, DapClient, marker
 
 import distdev
-from dap.dap_client import FIXTURES, DapClient, marker
 
 Start = Callable[..., DapClient]
 COUNTER_APP = FIXTURES / "counter" / "app.py"

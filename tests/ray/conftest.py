@@ -7,7 +7,7 @@ in a fresh network namespace (``unshare -n``, or ``unshare -rn`` for a non-root 
 ``lo`` up. Run outside one, the Ray tests are skipped with a message that says so.
 
 The instance is started exactly as ``distdev deploy`` without ``--address`` starts one (the
-``distdev._ray.head`` keeper, usage stats off, no dashboard, two CPUs, actors at zero), with its
+``distdev.engines.ray._head`` keeper, usage stats off, no dashboard, two CPUs, actors at zero), with its
 temporary folder inside the session's test folder; every deployment of the session is then made
 with ``--address``. Teardown checks that no Ray process of the instance is left.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from distdev._ray import cluster
+from distdev.engines.ray import _cluster as cluster
 
 ISOLATION_HELP = (
     "the Ray tests need a network namespace whose only interface is loopback (Ray listens "

@@ -21,12 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-import distdev
-from distdev import read_journal
-from distdev._events import CallIn
-from distdev._local.client import Connection
-from distdev._ray.layout import PENDING, ActorInfo, AddressBook, RayDeployment
 from support import SHOP, run_distdev, write_files
 from test_local_engine import (
     COUNTING,
@@ -40,6 +34,12 @@ from test_local_engine import (
     tally_seen_by_replay,
     wait_until,
 )
+
+import distdev
+from distdev import read_journal
+from distdev.engines import Connection
+from distdev.engines.ray._layout import PENDING, ActorInfo, AddressBook, RayDeployment
+from distdev.journal import CallIn
 
 
 class RayApp:

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support import vscode_toolchain
 
 HERE = Path(__file__).resolve().parent

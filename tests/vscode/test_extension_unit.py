@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from distdev.dap_adapter._config import LaunchConfig, parse_launch
-
 from support import vscode_toolchain
+
+from distdev.dap_adapter._config import LaunchConfig, parse_launch
 
 HERE = Path(__file__).resolve().parent
 EXTENSION = HERE.parent.parent / "vscode-extension"

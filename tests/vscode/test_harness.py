@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support import vscode_toolchain
 
 HERE = Path(__file__).resolve().parent
@@ -22,7 +21,9 @@ def test_vscode_harness_waits_for_the_page_and_the_trace() -> None:
     if not CHROMIUM.is_file():
         pytest.skip("chromium is not installed: apt-get install chromium (make system-packages)")
     env = dict(toolchain.node24_env(), HARNESS_TOOLCHAIN=str(toolchain.toolchain_dir()))
-    result = subprocess.run([str(toolchain.node_bin()), "--test", "--test-reporter=tap", str(HERE / "harness.test.mjs")],
+    command = [str(toolchain.node_bin()), "--test", "--test-reporter=tap",
+               str(HERE / "harness.test.mjs")]
+    result = subprocess.run(command,
                             cwd=HERE, env=env, capture_output=True, text=True, timeout=120,
                             check=False)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"

@@ -6,8 +6,9 @@ import os
 import secrets
 import uuid
 
-from distdev import effect, host, import_service
 from models import Receipt, format_cents
+
+from distdev import effect, host, import_service
 
 host.process()
 

@@ -6,8 +6,9 @@ import random
 import time
 import uuid
 
-from distdev import ServiceProxy
 from models import Receipt, format_cents
+
+from distdev import ServiceProxy
 
 _catalog: ServiceProxy | None = None
 _billing: ServiceProxy | None = None

@@ -1,0 +1,263 @@
+"""The one-process host: every service of an application live in this process.
+
+``App`` builds an application (runs the root's top level, which creates the other services),
+writes the build output, and then keeps the services live with their runtime events journaled in
+a state folder. It is the router of every proxy it hands out: a call between services runs on the
+caller's thread, through the caller's and the callee's tapes. ``distdev dev``, the test helpers
+and the debugger all run applications through it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import os
+import shutil
+import sys
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Collection
+
+from .._version import VERSION, recorded_hash_seed
+from ..compartment import state as thread_state
+from ..errors import ExportError, ServiceLoadError, ServiceUnavailableError
+from ..journal import FORMAT_NAME, FORMAT_VERSION, BundleFile, Header, JournalWriter
+from ..membrane import ServiceProxy, args_to_wire, from_wire, make_proxy, rebuild_exception
+from ..membrane import service_state
+from ..service import CallFailed, Recorder, Service
+from ._output import BuildOutput, clear_build_output, write_build_output
+
+__all__ = ["App"]
+
+
+class _Outside:
+    """The receiver for values returned to code outside every service (tests, HTTP)."""
+
+    def __init__(self, app: App, callee: Service) -> None:
+        self._app = app
+        self._callee = callee
+
+    def resolve_class(self, module: str, qualname: str) -> type:
+        return self._callee.resolve_class(module, qualname)
+
+    def make_proxy(self, service_id: str) -> ServiceProxy:
+        return make_proxy(service_id, self._app, None)
+
+
+class _BufferedWriter(JournalWriter):
+    """A build journal: records wait in memory until the header, which carries the bundle
+    (known only once the build has imported everything), can be written first."""
+
+    def __init__(self, path: Path) -> None:
+        import io
+
+        super().__init__(path, io.BytesIO(), 1)
+
+    def finish(self, header: Header) -> None:
+        body = self._file.getvalue()  # type: ignore[attr-defined]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "wb") as f:
+            header_writer = JournalWriter(self.path, f, 0)
+            header_writer.write(header)
+            f.write(body)
+
+
+class App:
+    """An application whose services all live in this process."""
+
+    def __init__(self, entry: str | os.PathLike[str], *, out: str | os.PathLike[str],
+                 state: str | os.PathLike[str] | None = None) -> None:
+        path = Path(entry).resolve()
+        if not path.is_file():
+            raise ServiceLoadError(
+                f"no service file at {path}: pass the root service's .py file "
+                "(for example examples/shop/app.py)"
+            )
+        if path.suffix != ".py":
+            raise ServiceLoadError(f"{path} is not a Python file: a service is a .py module")
+        self.root = path.parent
+        self.entry = path.name
+        self.root_id = path.stem
+        self.out = Path(out).resolve()
+        self.state_dir = Path(state).resolve() if state is not None else None
+        self.services: dict[str, Service] = {}
+        self.build_output: BuildOutput | None = None
+        self._writers: dict[str, JournalWriter] = {}
+        self._flush_lock = threading.Lock()
+        self._chain_prefix = uuid.uuid4().hex[:12]
+        self._chains = itertools.count(1)
+        self.phase = "new"
+
+    # -- building ---------------------------------------------------------------------------
+
+    def build(self) -> BuildOutput:
+        """Run the root's top level (creating every service) and write the build output."""
+        if self.phase != "new":
+            raise RuntimeError("an App builds once")
+        self.phase = "build"
+        clear_build_output(self.out)
+        try:
+            root = self.create_service(self.root_id, None, self.entry)
+            root.run_top_level("build")
+        except BaseException:
+            self._close_writers()
+            raise
+        for service in self.services.values():
+            writer = self._writers[service.id]
+            assert isinstance(writer, _BufferedWriter)
+            writer.finish(self.header(service))
+        self.build_output = write_build_output(self.root_id, self.root, list(self.services.values()), self.out)
+        self.phase = "built"
+        return self.build_output
+
+    def start(self) -> App:
+        """Build, then go live; on failure, close what was opened. Returns the App."""
+        try:
+            self.build()
+            self.go_live()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def header(self, service: Service) -> Header:
+        return Header(
+            seq=0,
+            format=FORMAT_NAME,
+            version=FORMAT_VERSION,
+            service=service.id,
+            distdev=VERSION,
+            python=sys.version.split()[0],
+            hash_seed=recorded_hash_seed(),
+            app_root=str(self.root),
+            entry=service.entry,
+            bundle=[BundleFile(p, h, s) for p, h, s in service.compartment.bundle_files()],
+        )
+
+    def create_service(self, service_id: str, parent: str | None, entry: str) -> Service:
+        """Create a service and run its top level (the router side of ``import_service``)."""
+        if not (self.root / entry).is_file():
+            raise ServiceLoadError(f"no service file at {self.root / entry}")
+        writer = _BufferedWriter(self.out / "services" / service_id / "journal.cbor")
+        self._writers[service_id] = writer
+        service = Service(service_id, parent, self.root, entry, self, Recorder(writer))
+        self.services[service_id] = service
+        if parent is not None:
+            service.run_top_level(thread_state.chain or "build")
+        return service
+
+    def go_live(self) -> None:
+        """After the build: journal runtime events in the state folder and serve calls."""
+        if self.phase != "built":
+            raise RuntimeError("go_live() follows build()")
+        state_dir = self.state_dir or self.out.parent / "state"
+        for service in self.services.values():
+            journal = state_dir / service.id / "journal.cbor"
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.out / "services" / service.id / "journal.cbor", journal)
+            writer = JournalWriter.append_to(journal)
+            self._writers[service.id] = writer
+            service.tape = Recorder(writer)
+            service.phase = "runtime"
+        self.state_dir = state_dir
+        self.phase = "runtime"
+
+    def service(self, service_id: str) -> ServiceProxy:
+        """A proxy to a service, held by the outside: calls arrive from caller ``""``."""
+        self._service(service_id)
+        return make_proxy(service_id, self, None)
+
+    def state(self, service_id: str) -> dict[str, Any]:
+        """A service's JSON-ready state, as ``distdev replay --json`` prints it."""
+        return service_state(self._service(service_id).module.__dict__)
+
+    def journal(self, service_id: str) -> Path:
+        """The journal a service is writing now (the build journal until ``go_live``)."""
+        self._service(service_id)
+        return self._writers[service_id].path
+
+    def journal_positions(self) -> dict[str, int]:
+        """Service id -> the seq of the last event in the journal it writes now."""
+        return {sid: writer.next_seq - 1 for sid, writer in self._writers.items()}
+
+    def close(self) -> None:
+        """Flush and close every journal and unload the services' modules."""
+        self._close_writers()
+        for service in self.services.values():
+            service.compartment.unload()
+        self.phase = "closed"
+
+    def _close_writers(self) -> None:
+        for writer in self._writers.values():
+            if not isinstance(writer, _BufferedWriter):
+                writer.close()
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            for writer in self._writers.values():
+                if writer.dirty and not isinstance(writer, _BufferedWriter):
+                    writer.flush()
+
+    def _new_chain(self) -> str:
+        """An id for a call chain that starts outside every service."""
+        return f"{self._chain_prefix}-{next(self._chains)}"
+
+    # -- the router -------------------------------------------------------------------------
+
+    def _service(self, service_id: str) -> Service:
+        service = self.services.get(service_id)
+        if service is None:
+            known = ", ".join(self.services) or "none"
+            raise ServiceUnavailableError(
+                f"no service {service_id!r} in this application (services: {known})"
+            )
+        return service
+
+    def exports(self, target: str) -> Collection[str] | None:
+        service = self.services.get(target)
+        return None if service is None else service.exports()
+
+    def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        callee = self._service(target)
+        function = callee.exports().get(export)
+        if function is None:
+            raise ExportError(f"service {target} does not export {export!r}")
+
+        def where(param: int | str) -> str:
+            return f"argument {_param_name(function, param)!r} of {target}.{export}"
+
+        args_wire, kwargs_wire = args_to_wire(args, kwargs, where)
+        caller = holder if isinstance(holder, Service) else None
+        thread = thread_state
+        chain = (thread.chain if thread.service is not None else None) or self._new_chain()
+
+        def perform(call_seq: int | str | None = None) -> Any:
+            return callee.handle_call(caller.id if caller else "", chain, export, args_wire,
+                                      kwargs_wire)
+
+        if caller is not None:
+            return caller.call_out(target, export, args_wire, kwargs_wire, perform)
+        outside = _Outside(self, callee)
+        try:
+            wire = perform()
+        except CallFailed as failed:
+            raise rebuild_exception(failed.info, target, outside) from None
+        finally:
+            if thread.service is None:
+                self.flush()
+        return from_wire(wire, outside)
+
+
+def _param_name(function: Any, param: int | str) -> str:
+    if isinstance(param, str):
+        return param
+    try:
+        names = [
+            p.name for p in inspect.signature(function).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        return names[param]
+    except (ValueError, IndexError, TypeError):
+        return f"#{param + 1}"

@@ -1,0 +1,113 @@
+"""Which service is running on this thread, and whether its effects are being recorded.
+
+Calls between services in one process run on the caller's thread (the debugger's Step Into
+depends on it), so "the current service" is a per-thread stack. ``effect_depth`` is above zero
+while a real effect runs (a user ``@effect`` body, or the real clock behind a virtual one): what
+runs inside an effect is not journaled again and may use threads, sockets and files.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+__all__ = ["ServiceSide", "state", "current_service", "guarded", "running", "in_effect",
+           "observing", "next_callout_id"]
+
+
+class ServiceSide(Protocol):
+    """What the compartment needs of the service it isolates (the service layer, above, is
+    the one that implements it)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def phase(self) -> str: ...
+
+    def effect(self, kind: str, args: list[Any], real: Callable[[], Any]) -> Any:
+        """Perform ``real`` as effect ``kind``: journaled, replayed, or just run."""
+        ...
+
+    def refuse(self, what: str) -> None:
+        """Raise ``DeterminismError`` if service code (outside an effect) runs here."""
+        ...
+
+    def output(self, stream: str, text: str) -> bool:
+        """Record printed or logged text; True if it should also be shown now."""
+        ...
+
+    def loaded_source(self, path: str, sha256: str, source: bytes) -> None:
+        """An application file was loaded after the build (its code joins the journal)."""
+        ...
+
+
+class _ThreadState(threading.local):
+    def __init__(self) -> None:
+        self.service: ServiceSide | None = None
+        self.chain: str | None = None
+        self.effect_depth = 0
+        self.observing = 0
+        self.call_key: str | None = None
+        self.callouts = 0
+
+
+state = _ThreadState()
+
+
+def current_service() -> ServiceSide | None:
+    """The service whose code is running on this thread, or None outside every service."""
+    return state.service
+
+
+def guarded() -> bool:
+    """Whether service code is running here under the determinism rules (not in an effect)."""
+    return state.service is not None and state.effect_depth == 0
+
+
+@contextmanager
+def running(service: ServiceSide | None, chain: str | None) -> Iterator[None]:
+    """Run a block as ``service`` on call chain ``chain``."""
+    saved = (state.service, state.chain, state.effect_depth)
+    state.service, state.chain, state.effect_depth = service, chain, 0
+    try:
+        yield
+    finally:
+        state.service, state.chain, state.effect_depth = saved
+
+
+@contextmanager
+def in_effect() -> Iterator[None]:
+    """Run a block as the real side of an effect: not journaled, not restricted."""
+    state.effect_depth += 1
+    try:
+        yield
+    finally:
+        state.effect_depth -= 1
+
+
+@contextmanager
+def observing() -> Iterator[None]:
+    """Run a block as an observer (a debugger's watch, hover or console): effects run for real
+    and are neither journaled nor served from a journal, and calls to other services are
+    refused. Observing is not acting: a journal recorded under a debugger stays valid."""
+    state.effect_depth += 1
+    state.observing += 1
+    try:
+        yield
+    finally:
+        state.observing -= 1
+        state.effect_depth -= 1
+
+
+def next_callout_id(journal_seq: int | None) -> int | str | None:
+    """The id of the call out about to be made: the k-th call out of the incoming call being
+    handled, when that call has an id — the same after a crash, whatever else arrived first —
+    else the call-out's seq in this service's journal."""
+    if state.call_key is None:
+        return journal_seq
+    n = state.callouts
+    state.callouts = n + 1
+    return f"{state.call_key}/{n}"

@@ -1,0 +1,177 @@
+"""The per-service importer: application modules loaded fresh for one service, the
+virtual modules, then the shared standard library and installed packages. The files a service
+loads are its bundle. (Why per-service copies: the package docstring.)"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+from ..errors import ServiceLoadError
+from ..rules import app_module_name, compartment_module_name
+from ._context import ServiceSide, in_effect
+from ._virtual import VirtualModules, virtual_builtins
+
+_real_import = builtins.__import__
+
+
+class Compartment:
+    """Loads one service's application modules from ``root`` and records them as its bundle."""
+
+    def __init__(self, service: ServiceSide, root: Path, entry: str) -> None:
+        self.service = service
+        self.root = root
+        self.entry = entry
+        entry_dir = (root / entry).parent
+        self.search = [entry_dir] if entry_dir == root else [entry_dir, root]
+        self.modules: dict[str, types.ModuleType] = {}
+        self.bundle: dict[str, bytes] = {}
+        self.files: set[str] = set()
+        self._registered: list[str] = []
+        self.virtual = VirtualModules(service, root)
+        self.builtins = virtual_builtins(service, root, self.import_module)
+
+    def load_entry(self) -> types.ModuleType:
+        """Create the service's module (its top level is run by ``exec_module``)."""
+        path = self.root / self.entry
+        name = Path(self.entry).stem
+        return self._new_module(name, path, package="")
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        path = Path(module.__file__ or "")
+        source = path.read_bytes()
+        self._remember(path, source)
+        code = compile(source, str(path), "exec", dont_inherit=True)
+        exec(code, module.__dict__)
+
+    def _new_module(self, name: str, path: Path, package: str) -> types.ModuleType:
+        # Registered in sys.modules under a name unique to this copy: dataclasses, typing and
+        # msgspec look classes' modules up there. The app-relative name is before the "[".
+        serial = 1
+        key = compartment_module_name(name, self.service.id)
+        while key in sys.modules:
+            serial += 1
+            key = compartment_module_name(name, self.service.id, serial)
+        module = types.ModuleType(key)
+        sys.modules[key] = module
+        self._registered.append(key)
+        module.__file__ = str(path)
+        module.__package__ = package
+        module.__builtins__ = self.builtins  # type: ignore[attr-defined]
+        module.__dict__["__distdev_service__"] = self.service.id
+        self.modules[name] = module
+        return module
+
+    def unload(self) -> None:
+        """Forget this compartment's modules in ``sys.modules``."""
+        for key in self._registered:
+            sys.modules.pop(key, None)
+        self._registered.clear()
+
+    def _remember(self, path: Path, source: bytes) -> None:
+        rel = path.relative_to(self.root).as_posix()
+        if rel not in self.bundle and self.service.phase == "runtime":
+            digest = hashlib.sha256(source).hexdigest()
+            self.service.loaded_source(rel, digest, source)
+        self.bundle[rel] = source
+        self.files.add(str(path))
+
+    def bundle_files(self) -> list[tuple[str, str, bytes]]:
+        """The bundle as (path, sha256, source), in load order."""
+        return [(p, hashlib.sha256(s).hexdigest(), s) for p, s in self.bundle.items()]
+
+    # -- import ---------------------------------------------------------------------------
+
+    def import_module(
+        self,
+        name: str,
+        globals: dict[str, Any] | None = None,
+        locals: Any = None,
+        fromlist: Any = (),
+        level: int = 0,
+    ) -> Any:
+        """The service's ``__import__``: app files per service, virtual modules, then shared."""
+        if level:
+            name = _resolve_relative(name, (globals or {}).get("__package__") or "", level)
+        top = name.partition(".")[0]
+        if self._app_path(top) is not None:
+            module = self._import_app(name)
+            if fromlist:
+                for item in fromlist:
+                    if item != "*" and not hasattr(module, item):
+                        self._try_submodule(f"{name}.{item}")
+                return module
+            return self.modules[top]
+        virtual = self.virtual.get(top)
+        if virtual is not None:
+            if "." not in name:
+                return virtual
+            submodule = _real_import(name, None, None, fromlist, 0)  # os.path is not virtual
+            return submodule if fromlist else virtual
+        with in_effect():  # a first import may write bytecode caches; that is not service IO
+            return _real_import(name, globals, locals, fromlist, 0)
+
+    def _try_submodule(self, name: str) -> None:
+        try:
+            self._import_app(name)
+        except ServiceLoadError:
+            pass
+
+    def _app_path(self, name: str) -> tuple[Path, bool] | None:
+        """The file of an app module (and whether it is a package), or None if not an app one."""
+        parts = name.split(".")
+        for base in self.search:
+            stem = base.joinpath(*parts)
+            if stem.with_suffix(".py").is_file():
+                return stem.with_suffix(".py"), False
+            if (stem / "__init__.py").is_file():
+                return stem / "__init__.py", True
+        return None
+
+    def _import_app(self, name: str) -> types.ModuleType:
+        if name in self.modules:
+            return self.modules[name]
+        parent, _, _ = name.rpartition(".")
+        if parent:
+            self._import_app(parent)
+        found = self._app_path(name)
+        if found is None:
+            raise ModuleNotFoundError(f"No module named {name!r} in the application", name=name)
+        path, is_package = found
+        module = self._new_module(name, path, name if is_package else parent)
+        if is_package:
+            module.__path__ = [str(path.parent)]
+        try:
+            self.exec_module(module)
+        except BaseException:
+            del self.modules[name]
+            sys.modules.pop(module.__name__, None)
+            raise
+        if parent:
+            setattr(self.modules[parent], name.rpartition(".")[2], module)
+        return module
+
+    def resolve_class(self, module: str, qualname: str) -> type:
+        """A class by module and qualified name, as this service sees it."""
+        module = app_module_name(module)
+        if module in self.modules or self._app_path(module.partition(".")[0]) is not None:
+            obj: Any = self._import_app(module)
+        else:
+            obj = sys.modules.get(module) or _real_import(module, None, None, ["_"], 0)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+        if not isinstance(obj, type):
+            raise TypeError(f"{module}:{qualname} is not a class")
+        return obj
+
+
+def _resolve_relative(name: str, package: str, level: int) -> str:
+    parts = package.split(".") if package else []
+    if level > len(parts) + (0 if parts else 0) or not package:
+        raise ImportError("attempted relative import with no known parent package")
+    base = ".".join(parts[: len(parts) - level + 1])
+    return f"{base}.{name}" if name else base

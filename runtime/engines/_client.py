@@ -1,0 +1,161 @@
+"""The calling side: authenticated connections to services, and the transport a live service
+uses to reach the others.
+
+Each thread keeps one connection per target, so a call chain that comes back into this process
+(A -> B -> A) arrives on a connection of its own and re-enters the service. A call whose
+connection breaks (the callee crashed) is re-sent, with the same call id, once the supervisor
+has restarted the callee; the callee answers a call it already ran from its journal.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import cbor2
+
+from ..compartment import in_effect, state
+from ..errors import ServiceUnavailableError
+from ..membrane import ErrorInfo
+from ..service import CallFailed, Service
+from . import _wire as wire
+from ._wire import Auth, Call, Challenge, Refused, Reply, Welcome
+
+CALL_TIMEOUT = float(os.environ.get("DISTDEV_CALL_TIMEOUT", "300"))
+"""Seconds a call may take, re-sends included, before it fails."""
+
+
+class AuthenticationError(ServiceUnavailableError):
+    """The service refused this client's proof of the deployment secret."""
+
+
+class Connection:
+    """One authenticated connection to one service; one call at a time."""
+
+    def __init__(self, address: str, secret: bytes, caller: str, timeout: float | None) -> None:
+        family, sockaddr = wire.parse_address(address)
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        # A Unix connect with a timeout is non-blocking and fails at once (EAGAIN) when the
+        # server's backlog is full; a blocking one waits its turn. TCP's retries its handshake.
+        self.sock.settimeout(None if family == socket.AF_UNIX else wire.HANDSHAKE_SECONDS)
+        try:
+            self.sock.connect(sockaddr)
+            self.sock.settimeout(wire.HANDSHAKE_SECONDS)
+            if family == socket.AF_INET:
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            challenge = wire.receive(self.sock, wire.HANDSHAKE_FRAME)
+            if not isinstance(challenge, Challenge):
+                raise AuthenticationError(f"{address} did not start a distdev handshake")
+            wire.send(self.sock, Auth(caller, wire.proof(secret, challenge.nonce, caller)))
+            answer = wire.receive(self.sock, wire.HANDSHAKE_FRAME)
+        except BaseException:
+            self.sock.close()
+            raise
+        if isinstance(answer, Refused):
+            self.sock.close()
+            raise AuthenticationError(
+                f"{challenge.service} refused this client: {answer.reason}. Use the secret of "
+                "the deployment's build (OUT/secret)."
+            )
+        assert isinstance(answer, Welcome)
+        self.service = answer.service
+        self.sock.settimeout(timeout)
+        self._ids = itertools.count(1)
+
+    def call(self, caller: str, chain: str, caller_seq: int | str | None, export: str,
+             args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Send one call; the result's wire form, or ``CallFailed`` with the remote error."""
+        call_id = next(self._ids)
+        wire.send(self.sock, Call(call_id, caller, chain, caller_seq, export,
+                                  cbor2.dumps(args), cbor2.dumps(kwargs)))
+        reply = wire.receive(self.sock)
+        if isinstance(reply, Refused):
+            raise ServiceUnavailableError(f"{self.service} refused the call: {reply.reason}")
+        if not isinstance(reply, Reply) or reply.id != call_id:
+            raise ServiceUnavailableError(f"{self.service} answered out of turn")
+        value = cbor2.loads(reply.value)
+        if reply.ok:
+            return value
+        raise CallFailed(ErrorInfo(*value))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Network:
+    """The live transport: calls from this process's service to the deployment's others."""
+
+    def __init__(self, me: str, addresses: Mapping[str, str], exports: dict[str, list[str]],
+                 secret: bytes) -> None:
+        self.me = me
+        self.addresses = addresses
+        self._exports = {k: frozenset(v) for k, v in exports.items()}
+        self.secret = secret
+        self._local = threading.local()
+
+    def exports(self, target: str) -> Collection[str] | None:
+        return self._exports.get(target)
+
+    def send(self, caller: Service, target: str, export: str, args: list[Any],
+             kwargs: dict[str, Any], call_seq: int | str | None) -> Any:
+        # A live service's calls always run inside an incoming call, which has a chain; a new
+        # chain per call is the safe answer if one ever does not (never a shared id).
+        chain = state.chain or f"{self.me}-{uuid.uuid4().hex}"
+        with in_effect():  # the transport's sockets are distdev's, not the service's
+            return self.call(target, chain, call_seq, export, args, kwargs)
+
+    def call(self, target: str, chain: str, call_seq: int | str | None, export: str,
+             args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Call ``target``, re-sending the same call until it answers or the time is up.
+
+        The address is looked up again before each attempt: an engine whose restarted
+        services listen somewhere new (Ray) hands in a mapping that follows them."""
+        deadline = time.monotonic() + CALL_TIMEOUT
+        delay = 0.05
+        while True:
+            address = self.addresses.get(target)
+            if address is None:
+                raise ServiceUnavailableError(f"no service {target!r} in this deployment")
+            sent = False
+            try:
+                connection = self._connection(target, address, deadline)
+                sent = True
+                return connection.call(self.me, chain, call_seq, export, args, kwargs)
+            except (OSError, EOFError, wire.FrameError) as exc:
+                self._drop(target)
+                if call_seq is None and sent:  # without an id, a re-send could run it twice
+                    raise ServiceUnavailableError(
+                        f"{target} did not answer ({exc}); the call may or may not have run"
+                    ) from None
+                if time.monotonic() + delay > deadline:
+                    raise ServiceUnavailableError(
+                        f"{target} did not answer within {CALL_TIMEOUT:.0f} s ({exc})"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def _connection(self, target: str, address: str, deadline: float) -> Connection:
+        pool: dict[str, Connection] = self._local.__dict__.setdefault("pool", {})
+        connection = pool.get(target)
+        if connection is None:
+            timeout = max(1.0, deadline - time.monotonic())
+            connection = pool[target] = Connection(address, self.secret, self.me, timeout)
+        return connection
+
+    def _drop(self, target: str) -> None:
+        pool: dict[str, Connection] = self._local.__dict__.setdefault("pool", {})
+        connection = pool.pop(target, None)
+        if connection is not None:
+            connection.close()
+
+    def close(self) -> None:
+        pool: dict[str, Connection] = self._local.__dict__.get("pool", {})
+        for connection in pool.values():
+            connection.close()
+        pool.clear()

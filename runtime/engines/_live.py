@@ -1,0 +1,93 @@
+"""A service brought back to life from its state journal, and served: shared by every engine,
+so what a restart restores, and how a service stops, do not depend on where it runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..errors import DistdevError
+from ..journal import JournalWriter
+from ..replayer import ReplayedService, Transport, replay
+from ..service import Recorder, Service
+from ._client import Network
+from ._durable import GroupCommit
+from ._ingress import Ingress
+from ._restore import DedupTable, restorable_journal
+from ._server import ServiceServer
+
+__all__ = ["LiveService", "go_live", "ServedService"]
+
+
+@dataclasses.dataclass
+class LiveService:
+    """A service restored from its state journal that journals again, durably."""
+
+    restored: ReplayedService
+    writer: JournalWriter
+    commit: GroupCommit
+    dedup: DedupTable
+
+    @property
+    def service(self) -> Service:
+        return self.restored.service
+
+
+def go_live(journal: Path, transport: Transport, *, durable: bool,
+            log: Callable[[str], None]) -> LiveService:
+    """Restore a service from its state journal (cutting a torn tail and an unfinished call
+    aside), then let it journal again and reach the others through ``transport``."""
+    contents = restorable_journal(journal, log)
+    restored = replay(contents)
+    log(f"restored from {len(contents.events)} journal records")
+    writer = JournalWriter.append_to(journal)
+    commit = GroupCommit(writer, enabled=durable)
+    restored.service.tape = Recorder(writer)
+    restored.service.phase = "runtime"
+    restored.connect(transport, after_call=commit.wait_durable)
+    return LiveService(restored, writer, commit, DedupTable.from_journal(contents))
+
+
+class ServedService:
+    """A live service answering calls on ``address`` and, for a root with an ingress, HTTP on
+    the first of ``ingress_ports`` that is free; ``stop`` is the one way it ends."""
+
+    def __init__(self, live: LiveService, network: Network, address: str, secret: bytes,
+                 log: Callable[[str], None], *, ingress_ports: Sequence[int] = (),
+                 ingress_host: str = "127.0.0.1") -> None:
+        self.live = live
+        self.network = network
+        self.log = log
+        self.server = ServiceServer(live.service, address, secret, live.commit, live.dedup, log)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="distdev-server",
+                                       daemon=True)
+        self.ingress = self._ingress(list(ingress_ports), ingress_host) if ingress_ports else None
+        self.thread.start()
+        if self.ingress is not None:
+            self.ingress.start()
+            log(f"serving the ingress on {self.ingress.url}")
+
+    def _ingress(self, ports: list[int], host: str) -> Ingress:
+        proxy, exports = self.live.restored.proxy(), self.live.service.exports()
+        for port in ports[:-1]:
+            try:
+                return Ingress(proxy, exports, port, host)
+            except DistdevError:
+                continue  # taken: the next choice
+        return Ingress(proxy, exports, ports[-1], host)
+
+    @property
+    def port(self) -> int:
+        """The port the service's socket listens on (for a TCP address of port 0)."""
+        return int(self.server.server.server_address[1])
+
+    def stop(self) -> None:
+        """Stop serving, then make the journal durable and close it."""
+        self.server.shutdown()
+        if self.ingress is not None:
+            self.ingress.stop()
+        self.network.close()
+        self.live.writer.sync()
+        self.live.writer.close()

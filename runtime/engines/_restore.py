@@ -1,0 +1,101 @@
+"""Bringing a service process back from its state journal.
+
+A journal may end inside a call: the process died after writing some of the call's events but
+before its reply (which waits for durability) left. Nobody saw that call finish, so the journal
+is cut back to where the service was last idle — the cut bytes kept in a side file — and the
+caller's re-sent call runs again from the start. Its outgoing calls get the same call-out seqs as
+before, so callees that already ran them answer from their own records instead of running them
+twice (see ``DedupTable``).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..journal import (
+    CallIn,
+    JournalContents,
+    Raise,
+    Return,
+    cut_journal,
+    read_journal,
+    repair_journal,
+)
+from ..membrane import ErrorInfo
+from ..service import same
+
+
+def restorable_journal(path: Path, log: Any) -> JournalContents:
+    """Read the state journal, cutting a torn tail and an unfinished call aside."""
+    contents = read_journal(path)
+    if contents.torn is not None:
+        report = repair_journal(path)
+        log(f"cut a torn final record aside ({report.cut_bytes} bytes to {report.side_file})")
+        contents = read_journal(path)
+    idle = _last_idle_offset(contents)
+    if idle < contents.size:
+        side = cut_journal(path, path.read_bytes(), idle)
+        log(f"the journal ended inside a call; cut it back to the last idle point ({side})")
+        contents = read_journal(path)
+    return contents
+
+
+def _last_idle_offset(contents: JournalContents) -> int:
+    depth = 0
+    idle = contents.size
+    for event, offset in zip(contents.events, contents.offsets):
+        if type(event) is CallIn:
+            if depth == 0:
+                idle = offset
+            depth += 1
+        elif type(event) in (Return, Raise):
+            depth -= 1
+    return idle if depth else contents.size
+
+
+class DedupTable:
+    """Outcomes of calls that arrived with an id (caller, caller's call-out seq).
+
+    A re-sent call gets the recorded outcome. A call that reuses an id with other arguments
+    comes from a caller that crashed and, cut back to its last idle point, went on differently:
+    the call recorded under that id was never acknowledged to anyone, so the new one runs.
+    """
+
+    def __init__(self) -> None:
+        self._outcomes: dict[tuple[str, int | str], tuple[list[Any], dict[str, Any], bool, Any]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_journal(cls, contents: JournalContents) -> DedupTable:
+        table = cls()
+        pending: list[CallIn] = []
+        for event in contents.events:
+            if type(event) is CallIn:
+                pending.append(event)
+            elif type(event) is Return and pending:
+                call = pending.pop()
+                table.put(call.caller, call.caller_seq, call.args, call.kwargs, True, event.value)
+            elif type(event) is Raise and pending:
+                call = pending.pop()
+                table.put(call.caller, call.caller_seq, call.args, call.kwargs, False,
+                          event.error)
+        return table
+
+    def get(self, caller: str, caller_seq: int | str | None, args: list[Any],
+            kwargs: dict[str, Any]) -> tuple[bool, Any] | None:
+        """The recorded (ok, outcome) of this very call, or None if it must run."""
+        if caller_seq is None:
+            return None
+        with self._lock:
+            known = self._outcomes.get((caller, caller_seq))
+        if known is None or not (same(known[0], args) and same(known[1], kwargs)):
+            return None
+        return known[2], known[3]
+
+    def put(self, caller: str, caller_seq: int | str | None, args: list[Any], kwargs: dict[str, Any],
+            ok: bool, outcome: Any | ErrorInfo) -> None:
+        if caller_seq is not None:
+            with self._lock:
+                self._outcomes[(caller, caller_seq)] = (args, kwargs, ok, outcome)

@@ -1,0 +1,147 @@
+"""The serving side: a service process's socket server.
+
+A thread per connection. Before a peer has proven it holds the deployment secret it gets one
+small frame, under a deadline; anything else closes the connection and is logged. Malformed,
+truncated or oversized frames close that connection only: no service code has run for them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import socket
+import socketserver
+from collections.abc import Callable
+from typing import Any
+
+import cbor2
+import msgspec
+
+from ..service import CallFailed, Service
+from . import _wire as wire
+from ._durable import GroupCommit
+from ._restore import DedupTable
+from ._wire import Auth, Call, Challenge, Refused, Reply, Welcome
+
+
+class _UnixServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+    request_queue_size = socket.SOMAXCONN  # the default 5 refuses a burst of clients
+
+
+class _TCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN
+
+
+class ServiceServer:
+    """Serves one restored, live service on ``address``."""
+
+    def __init__(self, service: Service, address: str, secret: bytes, commit: GroupCommit,
+                 dedup: DedupTable, log: Callable[[str], None]) -> None:
+        self.service = service
+        self.secret = secret
+        self.commit = commit
+        self.dedup = dedup
+        self.log = log
+        family, sockaddr = wire.parse_address(address)
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                owner.serve_connection(self.request)
+
+        server_class: Any
+        if family == socket.AF_UNIX:
+            if isinstance(sockaddr, str) and os.path.exists(sockaddr):
+                os.unlink(sockaddr)  # a socket file left by a previous process of this service
+            server_class = _UnixServer
+        else:
+            server_class = _TCPServer
+        self.server = server_class(sockaddr, Handler)
+        if family == socket.AF_UNIX:
+            os.chmod(sockaddr, 0o600)  # type: ignore[arg-type]
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever(poll_interval=0.2)
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def serve_connection(self, sock: socket.socket) -> None:
+        try:
+            caller = self._handshake(sock)
+            if caller is None:
+                return
+            while True:
+                message = wire.receive(sock)
+                if not isinstance(message, Call):
+                    raise wire.FrameError(f"expected a call, got a {type(message).__name__}")
+                wire.send(sock, self._answer(message))
+        except EOFError:
+            pass
+        except wire.FrameError as exc:
+            self.log(f"closed a connection: {exc}")
+            _try_send(sock, Refused(str(exc)))
+        except OSError:
+            pass
+
+    def _handshake(self, sock: socket.socket) -> str | None:
+        sock.settimeout(wire.HANDSHAKE_SECONDS)
+        nonce = wire.new_nonce()
+        wire.send(sock, Challenge(self.service.id, nonce))
+        try:
+            auth = wire.receive(sock, wire.HANDSHAKE_FRAME)
+        except (TimeoutError, wire.FrameError) as exc:
+            self.log(f"refused a peer that did not authenticate ({exc})")
+            _try_send(sock, Refused("authenticate first"))
+            return None
+        if not isinstance(auth, Auth) or not _valid(auth, self.secret, nonce):
+            who = auth.caller if isinstance(auth, Auth) else "unknown"
+            self.log(f"refused an unauthenticated peer (claimed caller {who!r})")
+            _try_send(sock, Refused("wrong or missing proof of the deployment secret"))
+            return None
+        sock.settimeout(None)
+        wire.send(sock, Welcome(self.service.id))
+        return auth.caller
+
+    def _answer(self, call: Call) -> Reply:
+        try:
+            args = cbor2.loads(call.args)
+            kwargs = cbor2.loads(call.kwargs)
+        except Exception as exc:
+            raise wire.FrameError(f"a call whose arguments are not CBOR ({exc})") from None
+        if type(args) is not list or type(kwargs) is not dict or not all(
+            type(k) is str for k in kwargs
+        ):
+            raise wire.FrameError("a call whose arguments are not a list and a dict of names")
+        known = self.dedup.get(call.caller, call.caller_seq, args, kwargs)
+        if known is not None:  # a re-sent call that already ran: answer from the record
+            ok, outcome = known
+            return Reply(call.id, ok, cbor2.dumps(_outcome_wire(ok, outcome)))
+        try:
+            result = self.service.handle_call(call.caller, call.chain, call.export, args, kwargs,
+                                              call.caller_seq)
+            ok, outcome = True, result
+        except CallFailed as failed:
+            ok, outcome = False, failed.info
+        self.dedup.put(call.caller, call.caller_seq, args, kwargs, ok, outcome)
+        self.commit.wait_durable()  # the reply is a promise that the call happened
+        return Reply(call.id, ok, cbor2.dumps(_outcome_wire(ok, outcome)))
+
+
+def _outcome_wire(ok: bool, outcome: Any) -> Any:
+    return outcome if ok else list(msgspec.structs.astuple(outcome))
+
+
+def _valid(auth: Auth, secret: bytes, nonce: bytes) -> bool:
+    return hmac.compare_digest(auth.proof, wire.proof(secret, nonce, auth.caller))
+
+
+def _try_send(sock: socket.socket, message: Refused) -> None:
+    try:
+        wire.send(sock, message)
+    except OSError:
+        pass

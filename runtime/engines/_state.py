@@ -1,0 +1,48 @@
+"""A deployment's state folder, engine-neutral: each service's state journal starts as a copy
+of its build journal, and is never replaced by a later build's."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from ..build import Manifest, ServiceSpec
+
+__all__ = ["seed_state", "ingress_port"]
+
+
+def seed_state(out: Path, state: Path, manifest: Manifest, warn: Callable[[str], None]) -> None:
+    """Create the state folder (with ``logs/``) and seed every service's journal."""
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "logs").mkdir(exist_ok=True)
+    for spec in manifest.services:
+        _seed_journal(out, state, spec, warn)
+
+
+def ingress_port(manifest: Manifest, override: int | None) -> int | None:
+    """The root's ingress port: the one it declared, or ``--port`` instead (0: any free one);
+    None when it declared none."""
+    host = manifest.root_service.host
+    declared = None if host is None else host.http
+    return declared if declared is None or override is None else override
+
+
+def _same_start(state_journal: Path, build_journal: Path) -> bool:
+    """Whether a state journal starts with this build journal (same header and events)."""
+    size = build_journal.stat().st_size
+    with open(state_journal, "rb") as f:
+        return f.read(size) == build_journal.read_bytes()
+
+
+def _seed_journal(out: Path, state: Path, spec: ServiceSpec,
+                  warn: Callable[[str], None]) -> None:
+    """Start a service's state journal as a copy of its build journal, unless it has one."""
+    journal = state / spec.id / "journal.cbor"
+    if not journal.exists():
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / spec.journal, journal)
+    elif not _same_start(journal, out / spec.journal):
+        warn(f"{spec.id}: its state in {state} began from another build, whose code it "
+             f"keeps running; to deploy this build, use a new --state (or remove "
+             f"{journal.parent})")

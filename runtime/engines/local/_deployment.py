@@ -1,0 +1,66 @@
+"""The deployment file: where a running deployment's services listen, and their processes.
+
+``STATE/deployment.json`` is written by the supervisor and read by service processes (to find
+each other), by ``distdev call`` and by ``distdev status``/``down``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ...errors import DistdevError
+
+FILE = "deployment.json"
+
+
+@dataclasses.dataclass
+class ServiceEntry:
+    id: str
+    address: str
+    pid: int | None = None
+    restarts: int = 0
+    http: int | None = None
+
+
+@dataclasses.dataclass
+class Deployment:
+    out: str
+    state: str
+    secret_file: str
+    hash_seed: str | None
+    root: str
+    services: dict[str, ServiceEntry]
+    exports: dict[str, list[str]]
+    supervisor: int | None = None
+    ready: bool = False
+
+    @property
+    def path(self) -> Path:
+        return Path(self.state) / FILE
+
+    def secret(self) -> bytes:
+        return Path(self.secret_file).read_text().strip().encode()
+
+    def journal(self, service_id: str) -> Path:
+        return Path(self.state) / service_id / "journal.cbor"
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(self), indent=2))
+        os.replace(tmp, self.path)
+
+    @classmethod
+    def load(cls, state: Path) -> Deployment:
+        path = Path(state) / FILE
+        try:
+            raw: dict[str, Any] = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise DistdevError(
+                f"no deployment in {state}: start one with `distdev up` (or pass --state)"
+            ) from None
+        raw["services"] = {k: ServiceEntry(**v) for k, v in raw["services"].items()}
+        return cls(**raw)

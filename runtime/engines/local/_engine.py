@@ -1,0 +1,55 @@
+"""The local engine as the command line drives it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ...errors import DistdevError, JournalError
+from ...journal import read_journal
+from .._engine import DeployOptions, Echo
+from . import _supervisor as supervisor
+from ._deployment import Deployment
+
+__all__ = ["LocalEngine"]
+
+
+class LocalEngine:
+    name = "local"
+
+    def deploy(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> str:
+        argv = ["up", str(out), "--state", str(state)]
+        argv += ["--tcp"] if options.tcp else []
+        argv += ["--port", str(options.port)] if options.port is not None else []
+        argv += [] if options.durable else ["--no-sync"]
+        deployment = supervisor.start_detached(argv, state)
+        count = len(deployment.services)
+        return (f"deployment up in the background: {count} service{'' if count == 1 else 's'} "
+                f"(supervisor pid {deployment.supervisor}); `distdev down` stops it")
+
+    def down(self, state: Path, echo: Echo) -> str:
+        stopped = supervisor.down(state, echo)
+        return f"deployment in {state} stopped" if stopped else "nothing was running"
+
+    def status(self, state: Path) -> dict[str, Any]:
+        deployment = Deployment.load(state)
+        rows: list[dict[str, Any]] = []
+        for entry in deployment.services.values():
+            try:
+                events: int | None = len(read_journal(deployment.journal(entry.id)).events)
+            except JournalError:
+                events = None
+            rows.append({"id": entry.id, "pid": entry.pid,
+                         "alive": supervisor.pid_alive(entry.pid), "events": events,
+                         "restarts": entry.restarts, "address": entry.address,
+                         "http": entry.http})
+        return {"engine": "local", "supervisor": deployment.supervisor,
+                "running": supervisor.pid_alive(deployment.supervisor), "services": rows}
+
+    def target(self, state: Path, service_id: str) -> tuple[str, bytes]:
+        deployment = Deployment.load(state)
+        entry = deployment.services.get(service_id)
+        if entry is None:
+            raise DistdevError(f"no service {service_id!r} (services: "
+                               f"{', '.join(deployment.services)})")
+        return entry.address, deployment.secret()

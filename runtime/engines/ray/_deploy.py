@@ -1,0 +1,208 @@
+"""``distdev deploy OUT --engine ray`` and ``down``/``status``/``call`` for it: the driver side.
+
+``deploy`` seeds the state folder as the local engine does (each state journal a copy of its
+build journal; the secret copied beside them), starts a local Ray instance if no ``--address``
+is given, creates one actor per service and waits until every one has restored and listens. The
+command then disconnects: the actors are detached and live on in the cluster. ``down`` asks each
+actor to stop (its journal made durable), kills it without restart, and stops the local Ray
+instance if ``deploy`` started it. ``status`` and ``call`` need no Ray connection: they read the
+actors' files and talk to the services over their sockets.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ...build import read_manifest
+from ...errors import DistdevError, JournalError
+from ...journal import read_journal
+from .._client import Connection
+from .._state import ingress_port, seed_state
+from . import _cluster as cluster
+from ._layout import PENDING, SECRET_FILE, ActorInfo, AddressBook, RayDeployment
+
+START_TIMEOUT = 180.0
+STOP_TIMEOUT = 30.0
+
+
+def _refuse_if_deployed(state: Path) -> None:
+    try:
+        running = RayDeployment.load(state)
+    except DistdevError:
+        return
+    if running.running:
+        raise DistdevError(
+            f"a Ray deployment is already running from {state} (Ray at {running.address}); "
+            "stop it with `distdev down --engine ray` or pass another --state"
+        )
+
+
+def prepare(out: Path, state: Path, address: str | None, http: int | None, durable: bool,
+            warn: Callable[[str], None]) -> RayDeployment:
+    """Seed the state folder and describe the deployment (not yet running)."""
+    manifest = read_manifest(out)
+    _refuse_if_deployed(state)
+    seed_state(out, state, manifest, warn)
+    for spec in manifest.services:
+        ActorInfo.path(state, spec.id).unlink(missing_ok=True)
+    secret = state / SECRET_FILE
+    shutil.copyfile(out / manifest.secret, secret)
+    os.chmod(secret, 0o600)
+    return RayDeployment(
+        out=str(out), state=str(state), address=address or "",
+        namespace=cluster.namespace_for(state),
+        hash_seed=manifest.hash_seed, root=manifest.root,
+        services=[s.id for s in manifest.services], exports=manifest.exports(),
+        http=ingress_port(manifest, http), durable=durable,
+    )
+
+
+def deploy(out: Path, state: Path, address: str | None, http: int | None, durable: bool,
+           echo: Callable[[str], None]) -> RayDeployment:
+    """Deploy the build in ``out`` on Ray; return once every service serves."""
+    cluster.require_ray()
+    out, state = out.resolve(), state.resolve()
+    deployment = prepare(out, state, address, http, durable, echo)
+    if address is None:
+        echo("starting a local Ray instance (no --address given)")
+        deployment.address, deployment.head_pid, temp = cluster.start_local(
+            state, state / "logs" / "ray-head.log")
+        deployment.temp_dir = str(temp)
+    deployment.save()  # the actors read it
+    try:
+        ray = cluster.connect(deployment.address, deployment.namespace)
+        try:
+            _start_actors(ray, deployment)
+        finally:
+            ray.shutdown()  # disconnects this driver; the detached actors stay
+    except BaseException:
+        if deployment.head_pid is not None:
+            cluster.stop_local(deployment.head_pid)
+        raise
+    deployment.running = True
+    deployment.save()
+    return deployment
+
+
+def _start_actors(ray: Any, deployment: RayDeployment) -> None:
+    from ._actor import ServiceActor
+
+    remote = ray.remote(ServiceActor)
+    env = {"PYTHONHASHSEED": deployment.hash_seed} if deployment.hash_seed is not None else {}
+    for key in ("DISTDEV_CALL_TIMEOUT", "XDG_CACHE_HOME"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    actors = {
+        sid: remote.options(
+            name=deployment.actor_name(sid), namespace=deployment.namespace,
+            lifetime="detached", num_cpus=0, max_restarts=-1, max_concurrency=2,
+            scheduling_strategy="SPREAD", runtime_env={"env_vars": env},
+        ).remote(deployment.state, sid)
+        for sid in deployment.services
+    }
+    pending = {actor.info.remote(): sid for sid, actor in actors.items()}
+    try:
+        for ref, sid in pending.items():
+            try:
+                ray.get(ref, timeout=START_TIMEOUT)
+            except ray.exceptions.GetTimeoutError:
+                raise DistdevError(f"{sid} did not start within {START_TIMEOUT:.0f} s; its log "
+                                   f"is {deployment.log(sid)}") from None
+            except ray.exceptions.RayActorError as exc:
+                raise DistdevError(f"{sid} could not start (its log is {deployment.log(sid)}): "
+                                   f"{_cause(exc)}") from None
+    except BaseException:
+        for actor in actors.values():
+            ray.kill(actor, no_restart=True)
+        raise
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    errors = [line for line in text if "Error" in line and not line.startswith(" ")]
+    return errors[-1] if errors else (text[-1] if text else type(exc).__name__)
+
+
+def down(state: Path, echo: Callable[[str], None]) -> int:
+    """Stop the Ray deployment in ``state``; return how many actors were stopped."""
+    deployment = RayDeployment.load(state)
+    stopped = 0
+    head_alive = deployment.head_pid is None or cluster._alive(deployment.head_pid)
+    if deployment.running and head_alive:
+        ray = cluster.connect(deployment.address, deployment.namespace)
+        try:
+            for sid in deployment.services:
+                stopped += _stop_actor(ray, deployment, sid, echo)
+        finally:
+            ray.shutdown()
+    if deployment.head_pid is not None:
+        cluster.stop_local(deployment.head_pid)
+        echo(f"stopped the local Ray instance (keeper pid {deployment.head_pid})")
+        deployment.head_pid = None
+    for sid in deployment.services:
+        ActorInfo.path(state, sid).unlink(missing_ok=True)
+    deployment.running = False
+    deployment.save()
+    return stopped
+
+
+def _stop_actor(ray: Any, deployment: RayDeployment, sid: str,
+                echo: Callable[[str], None]) -> int:
+    try:
+        actor = ray.get_actor(deployment.actor_name(sid), namespace=deployment.namespace)
+    except ValueError:
+        return 0  # not there (already gone)
+    try:
+        ray.get(actor.stop.remote(), timeout=STOP_TIMEOUT)
+    except Exception as exc:  # a dead or stuck actor is killed all the same
+        echo(f"{sid} did not stop cleanly ({type(exc).__name__}); killing it")
+    ray.kill(actor, no_restart=True)
+    return 1
+
+
+def service_address(state: Path, service_id: str) -> tuple[str, bytes]:
+    """Where ``service_id`` of the Ray deployment in ``state`` listens, and the secret."""
+    deployment = RayDeployment.load(state)
+    if service_id not in deployment.services:
+        raise DistdevError(f"no service {service_id!r} (services: "
+                           f"{', '.join(deployment.services)})")
+    address = AddressBook(state, deployment.services)[service_id]
+    if not deployment.running or address == PENDING:
+        raise DistdevError(f"{service_id} is not running; deploy with `distdev deploy OUT "
+                           f"--engine ray --state {state}` (`distdev status --engine ray`)")
+    return address, deployment.secret()
+
+
+def status(state: Path) -> dict[str, Any]:
+    """The deployment's services: where they listen, whether they answer, events, restarts."""
+    deployment = RayDeployment.load(state)
+    rows = []
+    for sid in deployment.services:
+        info = ActorInfo.load(state, sid) if deployment.running else None
+        try:
+            events: int | None = len(read_journal(deployment.journal(sid)).events)
+        except JournalError:
+            events = None
+        rows.append({
+            "id": sid, "pid": info.pid if info else None, "node": info.node if info else None,
+            "alive": info is not None and _answers(info.address, sid, deployment.secret()),
+            "events": events, "restarts": info.starts - 1 if info else 0,
+            "address": info.address if info else None, "http": info.http if info else None,
+        })
+    return {"engine": "ray", "ray": deployment.address, "namespace": deployment.namespace,
+            "running": deployment.running, "local_ray": deployment.head_pid is not None,
+            "services": rows}
+
+
+def _answers(address: str, service_id: str, secret: bytes) -> bool:
+    """Whether the service completes a handshake at ``address`` (authenticating as a client)."""
+    try:
+        connection = Connection(address, secret, "", 5.0)
+    except Exception:  # refused, reset, a malformed answer: it does not serve
+        return False
+    connection.close()
+    return connection.service == service_id

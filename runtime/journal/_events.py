@@ -1,0 +1,169 @@
+"""Journal event types.
+
+Each event is a frozen, array-like msgspec Struct whose tag is its first element, so a record's
+payload is a CBOR array ``[kind, seq, ...fields]`` that any CBOR decoder reads. Values that crossed
+the membrane (arguments, results, effect values) are stored in their wire form (see
+``_marshal``): CBOR data with distdev's semantic tags.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ..membrane import ErrorInfo, wire_repr
+
+FORMAT_NAME = "distdev-journal"
+FORMAT_VERSION = 1
+
+
+class EventBase(msgspec.Struct, frozen=True, array_like=True, tag_field="kind"):
+    seq: int
+    """The record's index in its journal (the header is 0)."""
+
+
+class BundleFile(msgspec.Struct, frozen=True, array_like=True):
+    """One application file a service imported: its path relative to the app root."""
+
+    path: str
+    sha256: str
+    source: bytes
+
+
+class Header(EventBase, frozen=True, tag="header"):
+    """The first record: what wrote the journal, for which service, and the service's code."""
+
+    format: str
+    version: int
+    service: str
+    distdev: str
+    python: str
+    hash_seed: str | None
+    app_root: str
+    entry: str
+    bundle: list[BundleFile]
+
+
+class CallIn(EventBase, frozen=True, tag="call-in"):
+    """Another service (or the outside, caller ``""``) called one of this service's exports.
+
+    ``caller_seq`` is the id the caller gave the call, when it came over a network: (caller,
+    caller_seq) identifies a call that is re-sent after a crash. Services give their call-outs
+    "<their incoming call's id>/<k>", or their journal seq when handling a call without one.
+    """
+
+    caller: str
+    chain: str
+    export: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    caller_seq: int | str | None = None
+
+
+class Return(EventBase, frozen=True, tag="return"):
+    value: Any
+
+
+class Raise(EventBase, frozen=True, tag="raise"):
+    error: ErrorInfo
+
+
+class CallOut(EventBase, frozen=True, tag="call-out"):
+    """This service called an export of another service."""
+
+    target: str
+    export: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+
+class ResultIn(EventBase, frozen=True, tag="result"):
+    value: Any
+
+
+class ErrorIn(EventBase, frozen=True, tag="error"):
+    error: ErrorInfo
+
+
+class Effect(EventBase, frozen=True, tag="effect"):
+    """A nondeterministic value the service observed: clock, randomness, environment, a file."""
+
+    effect: str
+    args: list[Any]
+    value: Any
+    error: ErrorInfo | None = None
+
+
+class Output(EventBase, frozen=True, tag="output"):
+    """Text the service printed or logged; recorded, never re-emitted on replay."""
+
+    stream: str
+    text: str
+
+
+class Spawn(EventBase, frozen=True, tag="spawn"):
+    """The service created a child service with ``import_service``."""
+
+    child: str
+    path: str
+    name: str | None
+
+
+class Source(EventBase, frozen=True, tag="source"):
+    """An application file the service loaded after its header was written (a lazy import)."""
+
+    file: BundleFile
+
+
+Event = (Header | CallIn | Return | Raise | CallOut | ResultIn | ErrorIn | Effect | Output | Spawn
+         | Source)
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in (
+        Header, CallIn, Return, Raise, CallOut, ResultIn, ErrorIn, Effect, Output, Spawn, Source
+    )
+}
+
+
+def describe(event: Event) -> str:
+    """A one-line, human summary of an event (for ``inspect`` and divergence reports)."""
+    match event:
+        case Header():
+            return f"header of {event.service} ({len(event.bundle)} files)"
+        case CallIn():
+            who = event.caller or "outside"
+            return f"call in {event.export}({_args(event.args, event.kwargs)}) from {who}"
+        case Return():
+            return f"return {_short(event.value)}"
+        case Raise():
+            return f"raise {event.error.type}: {event.error.message}"
+        case CallOut():
+            return f"call out {event.target}.{event.export}({_args(event.args, event.kwargs)})"
+        case ResultIn():
+            return f"result {_short(event.value)}"
+        case ErrorIn():
+            return f"error {event.error.type}: {event.error.message}"
+        case Effect():
+            args = f"({_args(event.args, {})})" if event.args else "()"
+            if event.error is not None:
+                return f"effect {event.effect}{args} raised {event.error.type}"
+            return f"effect {event.effect}{args} -> {_short(event.value)}"
+        case Output():
+            return f"output {event.stream} {_short(event.text)}"
+        case Spawn():
+            return f"spawn {event.child} from {event.path}"
+        case Source():
+            return f"source {event.file.path} ({event.file.sha256[:12]})"
+    return type(event).__name__
+
+
+def _args(args: list[Any], kwargs: dict[str, Any]) -> str:
+    parts = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    return ", ".join(parts)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = wire_repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

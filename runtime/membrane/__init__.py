@@ -1,0 +1,36 @@
+"""The membrane: what crosses between services, and how.
+
+Values cross by copy, in their *wire form* (``_values``): CBOR-ready data in which every type
+CBOR would blur carries a semantic tag; the receiving side rebuilds fresh objects, so two
+services never share a mutable object, in one process or many. A service is reached only
+through a proxy (``_proxy``), which exposes its exports and nothing else. Exceptions cross as
+``ErrorInfo`` (``_failures``). A service's state, as tools print and compare it, is its module's
+globals in a canonical JSON-ready form (``_snapshot``).
+
+Layer: the lowest of the runtime; imports only ``distdev.errors`` and ``distdev.rules``.
+"""
+
+from __future__ import annotations
+
+from ._failures import ErrorInfo as ErrorInfo
+from ._failures import error_info as error_info
+from ._failures import rebuild_exception as rebuild_exception
+from ._proxy import Router as Router
+from ._proxy import ServiceProxy as ServiceProxy
+from ._proxy import holder_of as holder_of
+from ._proxy import make_proxy as make_proxy
+from ._proxy import target_of as target_of
+from ._snapshot import service_state as service_state
+from ._snapshot import to_json as to_json
+from ._values import Receiver as Receiver
+from ._values import args_to_wire as args_to_wire
+from ._values import can_cross as can_cross
+from ._values import from_wire as from_wire
+from ._values import to_wire as to_wire
+from ._values import wire_repr as wire_repr
+
+__all__ = [
+    "ErrorInfo", "error_info", "rebuild_exception", "Router", "ServiceProxy", "holder_of",
+    "make_proxy", "target_of", "service_state", "to_json", "Receiver", "args_to_wire",
+    "can_cross", "from_wire", "to_wire", "wire_repr",
+]

@@ -1,0 +1,131 @@
+"""Service proxies: the only handle one service has on another.
+
+A proxy exposes its service's exports and nothing else. It keeps its target id and routing in
+slots that ordinary attribute access cannot reach: ``__getattribute__`` answers only export names,
+so ``proxy.__dict__``, ``proxy.__class__.__init__.__globals__`` or ``proxy.charge.__globals__``
+get an ``ExportError`` instead of a path into distdev's or the other service's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, Protocol
+
+from ..errors import ExportError
+
+__all__ = ["ServiceProxy", "Router", "make_proxy", "target_of", "holder_of"]
+
+
+class Router(Protocol):
+    """Carries a proxy's calls: in-process, from a journal, or over the network."""
+
+    def call(
+        self, holder: Any, target: str, export: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any: ...
+
+    def exports(self, target: str) -> Collection[str] | None:
+        """The target's export names, or None if this router does not know them."""
+        ...
+
+
+_get = object.__getattribute__
+
+
+class ServiceProxy:
+    """A reference to a service. Attribute access gives its exports; calls cross its membrane.
+
+    Proxies compare equal when they point at the same service. They cross membranes by
+    reference: passing one to another service hands over a proxy to the same service.
+    """
+
+    __slots__ = ("_target", "_router", "_holder")
+
+    def __getattribute__(self, name: str) -> Any:
+        router: Router = _get(self, "_router")
+        target: str = _get(self, "_target")
+        exports = router.exports(target)
+        if not name.startswith("_") and (exports is None or name in exports):
+            return _ExportCall(self, name)
+        raise ExportError(_refusal(target, name, exports))
+
+    if False:  # pragma: no cover - seen by type checkers only: exports are dynamic
+
+        def __getattr__(self, name: str) -> Any: ...
+
+    def __repr__(self) -> str:
+        return f"<ServiceProxy {_get(self, '_target')}>"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is ServiceProxy and _get(self, "_target") == _get(other, "_target")
+
+    def __hash__(self) -> int:
+        return hash(("distdev-proxy", _get(self, "_target")))
+
+    def __copy__(self) -> ServiceProxy:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ServiceProxy:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise ExportError(
+            f"a proxy to {_get(self, '_target')} cannot be pickled; it crosses membranes by "
+            "itself when passed as an argument"
+        )
+
+
+def _refusal(target: str, name: str, exports: Collection[str] | None) -> str:
+    listed = ", ".join(exports) if exports else "nothing"
+    return (
+        f"service {target} does not export {name!r}; a proxy reaches only a service's exports "
+        f"({listed}). To reach {name!r}, add it to {target}'s __all__ (or make it a public "
+        "top-level function)."
+    )
+
+
+class _ExportCall:
+    """A callable for one export, bound to its proxy. Like the proxy, it exposes nothing else."""
+
+    __slots__ = ("_proxy", "_export")
+
+    def __init__(self, proxy: ServiceProxy, export: str) -> None:
+        object.__setattr__(self, "_proxy", proxy)
+        object.__setattr__(self, "_export", export)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        proxy = _get(self, "_proxy")
+        router: Router = _get(proxy, "_router")
+        return router.call(
+            _get(proxy, "_holder"), _get(proxy, "_target"), _get(self, "_export"), args, kwargs
+        )
+
+    def __getattribute__(self, name: str) -> Any:
+        proxy = _get(self, "_proxy")
+        raise ExportError(
+            f"{_get(proxy, '_target')}.{_get(self, '_export')} is a remote export; it can only be "
+            f"called, so it has no attribute {name!r}"
+        )
+
+    def __repr__(self) -> str:
+        proxy = _get(self, "_proxy")
+        return f"<export {_get(proxy, '_target')}.{_get(self, '_export')}>"
+
+
+def make_proxy(target: str, router: Router, holder: Any = None) -> ServiceProxy:
+    """A proxy to ``target`` whose calls go through ``router`` on behalf of ``holder``."""
+    proxy = object.__new__(ServiceProxy)
+    object.__setattr__(proxy, "_target", target)
+    object.__setattr__(proxy, "_router", router)
+    object.__setattr__(proxy, "_holder", holder)
+    return proxy
+
+
+def target_of(proxy: ServiceProxy) -> str:
+    """The id of the service a proxy points at."""
+    target: str = _get(proxy, "_target")
+    return target
+
+
+def holder_of(proxy: ServiceProxy) -> Any:
+    """The service a proxy was handed to (None for a proxy held outside any service)."""
+    return _get(proxy, "_holder")

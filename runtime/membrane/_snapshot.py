@@ -1,0 +1,72 @@
+"""A service's state as JSON-ready data: what ``replay`` prints and tests compare.
+
+State is the module's variables, except modules, functions, classes and other callables, and
+dunders. Proxies appear as ``{"$service": id}``. Sets keep their iteration order, so the state
+shows when a hash seed changed it.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import math
+import types
+import uuid
+from typing import Any
+
+import msgspec
+
+from ._proxy import ServiceProxy, target_of
+
+_NOT_STATE = frozenset({"typing", "typing_extensions", "__future__", "distdev.service._api"})
+
+
+def service_state(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-ready state of a service module's namespace."""
+    return {
+        name: to_json(value)
+        for name, value in namespace.items()
+        if not (name.startswith("__") and name.endswith("__"))
+        and not isinstance(value, types.ModuleType)
+        and not (callable(value) and type(value) is not ServiceProxy)
+        and type(value).__module__ not in _NOT_STATE
+    }
+
+
+def to_json(value: Any, depth: int = 0) -> Any:
+    if depth > 100:
+        return {"$truncated": type(value).__name__}
+    if value is None or isinstance(value, (bool, int, str)) and not isinstance(value, enum.Enum):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if type(value) is ServiceProxy:
+        return {"$service": target_of(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"$bytes": base64.b64encode(value).decode()}
+    if isinstance(value, enum.Enum):
+        return to_json(value.value, depth + 1)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {_key(k): to_json(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, msgspec.Struct):
+        return {f: to_json(getattr(value, f), depth + 1) for f in value.__struct_fields__}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name), depth + 1)
+                for f in dataclasses.fields(value)}
+    cls = type(value)
+    return {"$object": f"{cls.__module__}.{cls.__qualname__}"}
+
+
+def _key(key: Any) -> str:
+    return key if isinstance(key, str) else repr(to_json(key))

@@ -1,0 +1,305 @@
+"""Values crossing a membrane: validation, copying and their journal form.
+
+Every value that crosses (arguments, results, effect values, exception arguments) is turned into
+its *wire form*: CBOR-ready data where every type CBOR would blur is wrapped in a semantic tag.
+The wire form is what journals store and what the network carries; the receiving side rebuilds
+fresh objects from it, so two services never share a mutable object, in one process or many.
+
+Classes (Enums, dataclasses, msgspec Structs) travel as ``module:qualname`` and are rebuilt from
+the *receiving* service's own copy of that module, since each service loads its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import types
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgspec
+from cbor2 import CBORTag
+
+from ..errors import MembraneError
+from ..rules import MEMBRANE_TYPES, app_module_name
+from ._proxy import ServiceProxy, target_of
+
+# Private tags (cbor2 would decode the registered ones for set, date and UUID into objects
+# whose contents skip from_wire, so distdev uses its own throughout).
+TAG_TUPLE = 55800
+TAG_SET = 55809
+TAG_FROZENSET = 55801
+TAG_DATETIME = 55802
+TAG_DATE = 55810
+TAG_TIME = 55803
+TAG_TIMEDELTA = 55804
+TAG_DECIMAL = 55805
+TAG_UUID = 55811
+TAG_ENUM = 55806
+TAG_OBJECT = 55807
+TAG_PROXY = 55808
+
+_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+
+ALLOWED = MEMBRANE_TYPES
+
+
+class Receiver(Protocol):
+    """What rebuilding a value needs from the receiving side."""
+
+    def resolve_class(self, module: str, qualname: str) -> type: ...
+
+    def make_proxy(self, service_id: str) -> Any: ...
+
+
+class _Refused(Exception):
+    """Raised deep inside ``_wire``; ``to_wire`` re-walks the value to name where it failed."""
+
+
+def can_cross(value: Any) -> bool:
+    """Whether ``value`` can cross a membrane."""
+    try:
+        _wire(value)
+    except _Refused:
+        return False
+    return True
+
+
+def to_wire(value: Any, where: str | Callable[[], str]) -> Any:
+    """The wire form of ``value``, or ``MembraneError`` naming ``where`` and the bad part.
+
+    ``where`` may be a function, so a hot path builds its description only on failure."""
+    try:
+        return _wire(value)
+    except _Refused:
+        _explain(value, where if isinstance(where, str) else where())
+        raise AssertionError("unreachable") from None
+
+
+def args_to_wire(
+    args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], where: Callable[[int | str], str]
+) -> tuple[list[Any], dict[str, Any]]:
+    """Wire forms of call arguments; ``where(index_or_keyword)`` names one for an error."""
+    try:
+        return [_wire(a) for a in args], {k: _wire(v) for k, v in kwargs.items()}
+    except _Refused:
+        for i, a in enumerate(args):
+            to_wire(a, where(i))
+        for k, v in kwargs.items():
+            to_wire(v, where(k))
+        raise AssertionError("unreachable") from None
+
+
+def _wire(value: Any) -> Any:
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is list:
+        return [_wire(v) for v in value]
+    if t is dict:
+        return {_key(k): _wire(v) for k, v in value.items()}
+    if t is tuple:
+        return CBORTag(TAG_TUPLE, [_wire(v) for v in value])
+    encode = _ENCODERS.get(t)
+    if encode is not None:
+        return encode(value)
+    return _wire_other(value)
+
+
+def _key(key: Any) -> Any:
+    """The wire form of a dict key or set element: hashable all the way down."""
+    return _frozen(_wire(key))
+
+
+def _frozen(value: Any) -> Any:
+    if type(value) is list:
+        return tuple(_frozen(v) for v in value)
+    if type(value) is CBORTag:
+        return CBORTag(value.tag, _frozen(value.value))
+    return value
+
+
+def _encode_set(value: set[Any] | frozenset[Any]) -> CBORTag:
+    return CBORTag(TAG_SET if type(value) is set else TAG_FROZENSET, [_key(v) for v in value])
+
+
+_ENCODERS: dict[type, Callable[[Any], Any]] = {
+    set: _encode_set,
+    frozenset: _encode_set,
+    _dt.datetime: lambda v: CBORTag(TAG_DATETIME, v.isoformat()),
+    _dt.date: lambda v: CBORTag(TAG_DATE, v.isoformat()),
+    _dt.time: lambda v: CBORTag(TAG_TIME, v.isoformat()),
+    _dt.timedelta: lambda v: CBORTag(TAG_TIMEDELTA, [v.days, v.seconds, v.microseconds]),
+    decimal.Decimal: lambda v: CBORTag(TAG_DECIMAL, str(v)),
+    uuid.UUID: lambda v: CBORTag(TAG_UUID, v.bytes),
+}
+
+
+def _class_path(cls: type) -> str:
+    if "<locals>" in cls.__qualname__:
+        raise _Refused()
+    return f"{app_module_name(cls.__module__)}:{cls.__qualname__}"
+
+
+def _fields(value: Any) -> list[str] | None:
+    if isinstance(value, msgspec.Struct):
+        return list(value.__struct_fields__)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [f.name for f in dataclasses.fields(value)]
+    return None
+
+
+def _wire_other(value: Any) -> Any:
+    if type(value) is ServiceProxy:
+        return CBORTag(TAG_PROXY, target_of(value))
+    cls = type(value)
+    if isinstance(value, enum.Enum):
+        return CBORTag(TAG_ENUM, [_class_path(cls), _wire(value.value)])
+    names = _fields(value)
+    if names is not None:
+        fields = {name: _wire(getattr(value, name)) for name in names}
+        return CBORTag(TAG_OBJECT, [_class_path(cls), fields])
+    # Subclasses of the value types (a virtualized datetime, a str subclass) cross as the base.
+    for base, encode in _ENCODERS.items():
+        if isinstance(value, base):
+            return encode(value)
+    for scalar in (bool, int, float, str, bytes):
+        if isinstance(value, scalar):
+            return scalar(value)  # type: ignore[arg-type]
+    if isinstance(value, list):
+        return _wire(list(value))
+    if isinstance(value, tuple):
+        return _wire(tuple(value))
+    if isinstance(value, dict):
+        return _wire(dict(value))
+    raise _Refused()
+
+
+def _explain(value: Any, where: str) -> None:
+    """Find the part of ``value`` that cannot cross and raise ``MembraneError`` naming it."""
+    try:
+        _wire(value)
+        return
+    except _Refused:
+        pass
+    parts: list[tuple[str, Any]] = []
+    if isinstance(value, (list, tuple)):
+        parts = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    elif isinstance(value, (set, frozenset)):
+        parts = [(f"an element of {where}", v) for v in value]
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            parts += [(f"a key of {where}", k), (f"{where}[{k!r}]", v)]
+    elif _fields(value) is not None:
+        parts = [(f"{where}.{n}", getattr(value, n)) for n in _fields(value) or []]
+    for part_where, part in parts:
+        _explain(part, part_where)
+    cls = type(value)
+    if "<locals>" in cls.__qualname__:
+        raise MembraneError(
+            f"{where} is a {cls.__qualname__}, a class defined inside a function; only classes "
+            "defined at a module's top level can cross a membrane. Move the class to module level."
+        )
+    kind = "a function" if isinstance(value, types.FunctionType) else f"a {cls.__name__}"
+    raise MembraneError(
+        f"{where} is {kind} ({cls.__module__}.{cls.__qualname__}), which cannot cross a "
+        f"membrane. Values cross by copy; pass {ALLOWED}."
+    )
+
+
+def from_wire(wire: Any, receiver: Receiver) -> Any:
+    """Rebuild fresh Python values from a wire form, on the receiving side."""
+    t = type(wire)
+    if t in _SCALARS:
+        return wire
+    if t is list or t is tuple:
+        return [from_wire(v, receiver) for v in wire]
+    if t is dict:
+        return {_hashable(from_wire(k, receiver)): from_wire(v, receiver) for k, v in wire.items()}
+    if t is CBORTag:
+        return _from_tag(wire.tag, wire.value, receiver)
+    raise MembraneError(f"a journal or frame holds a value of unexpected type {t.__name__}")
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+
+
+def _from_tag(tag: int, v: Any, receiver: Receiver) -> Any:
+    if tag == TAG_TUPLE:
+        return tuple(from_wire(x, receiver) for x in v)
+    if tag == TAG_SET:
+        return {_hashable(from_wire(x, receiver)) for x in v}
+    if tag == TAG_FROZENSET:
+        return frozenset(_hashable(from_wire(x, receiver)) for x in v)
+    if tag == TAG_DATETIME:
+        return _dt.datetime.fromisoformat(v)
+    if tag == TAG_DATE:
+        return _dt.date.fromisoformat(v)
+    if tag == TAG_TIME:
+        return _dt.time.fromisoformat(v)
+    if tag == TAG_TIMEDELTA:
+        return _dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2])
+    if tag == TAG_DECIMAL:
+        return decimal.Decimal(v)
+    if tag == TAG_UUID:
+        return uuid.UUID(bytes=bytes(v))  # v: the 16 bytes
+    if tag == TAG_PROXY:
+        return receiver.make_proxy(v)
+    if tag == TAG_ENUM:
+        cls = receiver.resolve_class(*v[0].split(":", 1))
+        return cls(from_wire(v[1], receiver))
+    if tag == TAG_OBJECT:
+        return _rebuild_object(receiver.resolve_class(*v[0].split(":", 1)), v[1], receiver)
+    raise MembraneError(f"a journal or frame holds an unknown CBOR tag {tag}")
+
+
+def _rebuild_object(cls: type, fields: dict[str, Any], receiver: Receiver) -> Any:
+    values = {name: from_wire(value, receiver) for name, value in fields.items()}
+    if issubclass(cls, msgspec.Struct):
+        return cls(**values)
+    # A copy, not a construction: __init__ and __post_init__ already ran on the sending side.
+    obj = cls.__new__(cls)
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+def wire_repr(wire: Any) -> str:
+    """A readable rendering of a wire value (for inspect and divergence reports)."""
+    t = type(wire)
+    if t is list:
+        return "[" + ", ".join(wire_repr(v) for v in wire) + "]"
+    if t is dict:
+        return "{" + ", ".join(f"{wire_repr(k)}: {wire_repr(v)}" for k, v in wire.items()) + "}"
+    if t is not CBORTag:
+        return repr(wire)
+    tag, v = wire.tag, wire.value
+    if tag == TAG_TUPLE:
+        inner = ", ".join(wire_repr(x) for x in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if tag in (TAG_SET, TAG_FROZENSET):
+        return ("frozenset" if tag == TAG_FROZENSET else "") + "{" + ", ".join(
+            wire_repr(x) for x in v) + "}"
+    if tag == TAG_PROXY:
+        return f"<proxy {v}>"
+    if tag == TAG_UUID:
+        return f"UUID('{uuid.UUID(bytes=bytes(v))}')"
+    if tag in (TAG_DATETIME, TAG_DATE, TAG_TIME):
+        return f"{_TAG_NAMES[tag]}({v!r})"
+    if tag == TAG_DECIMAL:
+        return f"Decimal({v!r})"
+    if tag == TAG_TIMEDELTA:
+        return f"timedelta({v[0]}, {v[1]}, {v[2]})"
+    if tag == TAG_ENUM:
+        return f"{v[0].split(':')[1]}({wire_repr(v[1])})"
+    if tag == TAG_OBJECT:
+        fields = ", ".join(f"{k}={wire_repr(x)}" for k, x in v[1].items())
+        return f"{v[0].split(':')[1]}({fields})"
+    return repr(wire)
+
+
+_TAG_NAMES = {TAG_DATETIME: "datetime", TAG_DATE: "date", TAG_TIME: "time"}

@@ -1,0 +1,25 @@
+"""Replay: restoring one service from its journal alone, and saying precisely where the code
+does something else.
+
+``replay`` (``_replay``) runs the service's code again, from the journal's bundle or from other
+source, with the replaying tape (``_replayer``) answering every effect and outgoing call from the
+journal and re-delivering every incoming call; the first difference is a
+``ReplayDivergenceError`` naming the event, what the journal expected, what the code did and
+the line that did it. At the end the service is live and detached.
+
+Layer: above ``service``.
+"""
+
+from __future__ import annotations
+
+from ._replay import ReplayedService as ReplayedService
+from ._replay import SourceDifference as SourceDifference
+from ._replay import Transport as Transport
+from ._replay import bundle_files as bundle_files
+from ._replay import check_hash_seed as check_hash_seed
+from ._replay import replay as replay
+from ._replay import source_differences as source_differences
+from ._replayer import Replayer as Replayer
+
+__all__ = ["ReplayedService", "SourceDifference", "Transport", "bundle_files", "check_hash_seed",
+           "replay", "source_differences", "Replayer"]

@@ -1,0 +1,269 @@
+"""Restoring one service from its journal alone.
+
+The service's code comes from the journal (its header's bundle, written to a cache folder so
+tracebacks and debuggers can show it) or from ``source`` for checking new code against an old
+journal. Its top level runs again, every effect is served from the journal, incoming calls are
+re-delivered, outgoing calls are checked and answered from the journal, and no other service is
+contacted. At the end of the journal the service is live, detached: what is done with it after
+that (at a prompt, in a test) is not written anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import uuid
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any, Protocol
+
+from .._version import recorded_hash_seed
+from ..errors import HashSeedError, ReplayDivergenceError, ServiceUnavailableError
+from ..journal import CallIn, Event, Header, JournalContents, Source, TornTail, read_journal
+from ..membrane import (
+    ServiceProxy,
+    args_to_wire,
+    from_wire,
+    make_proxy,
+    rebuild_exception,
+    service_state,
+)
+from ..service import CallFailed, Detached, Service, StopReplay
+from ._replayer import Replayer
+
+__all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceDifference:
+    """A bundle file whose replacement source differs: "changed", "missing" or "added"."""
+
+    path: str
+    change: str
+
+
+def bundle_files(contents: JournalContents) -> dict[str, tuple[str, bytes]]:
+    """path -> (sha256, source) for every file the journal carries."""
+    files = {f.path: (f.sha256, f.source) for f in contents.header.bundle}
+    for event in contents.events:
+        if type(event) is Source:
+            files[event.file.path] = (event.file.sha256, event.file.source)
+    return files
+
+
+def source_differences(contents: JournalContents, source: Path) -> list[SourceDifference]:
+    """How the files under ``source`` differ from the code the journal carries."""
+    diffs = []
+    for rel, (digest, _) in bundle_files(contents).items():
+        path = source / rel
+        if not path.is_file():
+            diffs.append(SourceDifference(rel, "missing"))
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            diffs.append(SourceDifference(rel, "changed"))
+    return diffs
+
+
+def _materialize(contents: JournalContents) -> Path:
+    """Write the journal's bundle to a cache folder named by its content; return the folder."""
+    files = bundle_files(contents)
+    key = hashlib.sha256()
+    for rel in sorted(files):
+        key.update(rel.encode() + b"\0" + files[rel][0].encode())
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    root = cache / "distdev" / "bundles" / key.hexdigest()[:24]
+    for rel, (_, source) in files.items():
+        target = root / rel
+        if not target.is_file() or target.read_bytes() != source:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+            tmp.write_bytes(source)
+            tmp.replace(target)
+    return root
+
+
+class Transport(Protocol):
+    """Carries a restored service's calls to the other services once it is live."""
+
+    def send(self, caller: Service, target: str, export: str, args: list[Any],
+             kwargs: dict[str, Any], call_seq: int | str | None) -> Any:
+        """Send one call; return the result's wire form or raise ``CallFailed``."""
+        ...
+
+    def exports(self, target: str) -> Collection[str] | None: ...
+
+
+class _JournalRouter:
+    """Routes the restored service's calls. Outgoing calls are answered by the journal while
+    replaying (``Replayer`` never performs them); afterwards they go to the ``transport`` if
+    the service was connected, and are refused if it was restored alone. Calls from the
+    outside run here, followed by ``after_call`` (a durability barrier, when live)."""
+
+    def __init__(self) -> None:
+        self.service: Service | None = None
+        self.transport: Transport | None = None
+        self.after_call: Callable[[], None] | None = None
+
+    def create_service(self, service_id: str, parent: str | None, entry: str) -> Service:
+        raise AssertionError("a replay re-finds its children in the journal; it creates none")
+
+    def exports(self, target: str) -> Collection[str] | None:
+        if self.service is not None and target == self.service.id:
+            return self.service.exports()
+        return self.transport.exports(target) if self.transport is not None else None
+
+    def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        service = self.service
+        assert service is not None
+        args_wire, kwargs_wire = args_to_wire(
+            args, kwargs, lambda p: f"argument {p!r} of {target}.{export}"
+        )
+        if isinstance(holder, Service):
+            return holder.call_out(target, export, args_wire, kwargs_wire,
+                                   self._sender(holder, target, export, args_wire, kwargs_wire))
+        try:
+            wire = service.handle_call("", uuid.uuid4().hex, export, args_wire, kwargs_wire)
+        except CallFailed as failed:
+            raise rebuild_exception(failed.info, target, service) from None
+        finally:
+            if self.after_call is not None:
+                self.after_call()
+        return from_wire(wire, service)
+
+    def _sender(self, holder: Service, target: str, export: str, args: list[Any],
+                kwargs: dict[str, Any]) -> Callable[[int | str | None], Any]:
+        transport = self.transport
+        if transport is not None:
+            return lambda seq: transport.send(holder, target, export, args, kwargs, seq)
+
+        def unreachable(call_seq: int | str | None) -> Any:
+            raise ServiceUnavailableError(
+                f"{holder.id} was restored alone from its journal, so {target} is not "
+                f"reachable from here; run the application (distdev dev / up) to call it"
+            )
+
+        return unreachable
+
+
+class ReplayedService:
+    """A service restored from a journal, live and detached."""
+
+    def __init__(self, service: Service, contents: JournalContents, replayed: int,
+                 stopped_inside_call: bool, source_diffs: list[SourceDifference]) -> None:
+        self.service = service
+        self.id = service.id
+        self.journal = contents
+        self.events = replayed
+        """How many events (after the header) were replayed."""
+        self.stopped_inside_call = stopped_inside_call
+        self.source_differences = source_diffs
+
+    @property
+    def torn(self) -> TornTail | None:
+        return self.journal.torn
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        """The restored module's globals."""
+        return self.service.module.__dict__
+
+    def state(self) -> dict[str, Any]:
+        """The JSON-ready state (the same mapping ``distdev replay --json`` prints)."""
+        return service_state(self.namespace)
+
+    def connect(self, transport: Transport, after_call: Callable[[], None] | None = None) -> None:
+        """Let the live service reach the other services through ``transport``; run
+        ``after_call`` after each call from the outside (``proxy()``)."""
+        router = self.service.router
+        assert isinstance(router, _JournalRouter)
+        router.transport = transport
+        router.after_call = after_call
+
+    def proxy(self) -> ServiceProxy:
+        """A proxy for calling the restored service; nothing it does is journaled."""
+        return make_proxy(self.id, self.service.router, None)
+
+
+def check_hash_seed(header: Header) -> None:
+    here = recorded_hash_seed()
+    if header.hash_seed is not None and header.hash_seed != here:
+        raise HashSeedError(
+            f"{header.service}'s journal was recorded under PYTHONHASHSEED={header.hash_seed}, "
+            f"but this process runs under {here or 'a random seed'}; set order would differ. "
+            f"Run under PYTHONHASHSEED={header.hash_seed} (`distdev replay` does this by itself)."
+        )
+
+
+def replay(
+    journal: str | os.PathLike[str] | JournalContents,
+    *,
+    until: int | None = None,
+    source: str | os.PathLike[str] | None = None,
+    before_start: Callable[[list[SourceDifference]], None] | None = None,
+    before_event: Callable[[Service, Event], None] | None = None,
+) -> ReplayedService:
+    """Restore a service from its journal and return it live.
+
+    ``until`` stops after the event with that sequence number. ``source`` replays other code
+    (a folder laid out like the application); ``before_start`` is told how it differs from the
+    journal's code before replay begins. ``before_event`` is called with the service and each event
+    (output and source records aside) just before it is delivered, on the service's thread with the
+    code waiting for it on the stack: a debugger stops there, and raising ``StopReplay`` in it
+    ends the replay where it stands. Raises ``ReplayDivergenceError`` if the code does not
+    do what the journal says.
+    """
+    contents = journal if isinstance(journal, JournalContents) else read_journal(journal)
+    header = contents.header
+    check_hash_seed(header)
+    diffs: list[SourceDifference] = []
+    if source is not None:
+        root = Path(source).resolve()
+        diffs = source_differences(contents, root)
+    else:
+        root = _materialize(contents)
+    if before_start is not None:
+        before_start(diffs)
+    router = _JournalRouter()
+    service = Service(header.service, None, root, header.entry, router)
+    router.service = service
+    tape = Replayer(service, contents.events, 1, None if until is None else until + 1,
+                    before_event)
+    service.tape = tape
+    service.phase = "replay"
+    _run(service, tape)
+    service.tape = Detached()
+    service.phase = "runtime"
+    return ReplayedService(service, contents, tape.pos - 1, tape.stopped_inside_call, diffs)
+
+
+def _run(service: Service, tape: Replayer) -> None:
+    try:
+        try:
+            service.run_top_level("replay")
+        except (StopReplay, ReplayDivergenceError):
+            raise
+        except Exception as exc:
+            if tape.divergence is None:
+                tape.diverge(None, f"raised {type(exc).__name__}: {exc} in its top level",
+                             _where(exc, service))
+        while not tape.at_end:
+            event: Event = tape._next()
+            if type(event) is CallIn:
+                tape.deliver(event)
+            else:
+                tape.diverge(event, "had finished and was waiting for calls")
+    except StopReplay:
+        pass
+    if tape.divergence is not None:
+        raise tape.divergence
+
+
+def _where(exc: BaseException, service: Service) -> str:
+    tb = exc.__traceback__
+    location = f"{service.entry}"
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename in service.compartment.files:
+            location = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return location

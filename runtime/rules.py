@@ -1,0 +1,146 @@
+"""The rules every part of distdev must agree on, defined once.
+
+What a service exports, how services are named and found, which values may cross a membrane,
+and how a service's copy of an application module is named. The runtime applies these rules to
+live objects; the language server, the mypy plugin and the debug adapter apply them to source
+code. Each applies them here, so that what the editor completes is what a proxy can call.
+
+Standard library only, and importing it changes nothing: the mypy plugin and the language
+server import it inside their own processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import re
+from collections.abc import Collection, Iterable
+
+__all__ = [
+    "EFFECT_DECORATORS", "ExportCandidate", "export_names", "is_public",
+    "SERVICE_NAME", "RESERVED_SERVICE_NAMES", "service_name_problem", "default_service_name",
+    "child_id", "ServicePathError", "resolve_service_path",
+    "MEMBRANE_VALUE_TYPES", "MEMBRANE_KINDS", "MEMBRANE_TYPES",
+    "compartment_module_name", "app_module_name",
+]
+
+# -- exports -------------------------------------------------------------------------------------
+
+EFFECT_DECORATORS = frozenset({"effect", "distdev.effect"})
+"""How a decorator that makes a function the service's own IO (``@distdev.effect``) is spelled."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportCandidate:
+    """A top-level name of a service module, as whoever reads the module sees it.
+
+    ``defined_here``: bound by a ``def`` of that very name in this module (decorated or not) —
+    not imported, not assigned. ``effect``: that function is an ``@effect``.
+    """
+
+    name: str
+    defined_here: bool
+    effect: bool = False
+
+
+def is_public(name: str) -> bool:
+    return not name.startswith("_")
+
+
+def export_names(candidates: Iterable[ExportCandidate],
+                 all_names: Collection[str] | None) -> list[str]:
+    """The names a proxy to the module reaches, in order.
+
+    With ``__all__``: exactly the names it lists (whoever applies the rule checks they are
+    functions). Without: every public function defined by a top-level ``def`` — a decorated one
+    included (``@functools.lru_cache``, ``@app_cache``) — except ``@effect`` functions, which
+    are the service's own IO.
+    """
+    if all_names is not None:
+        listed = set(all_names)
+        return [c.name for c in candidates if c.name in listed]
+    return [c.name for c in candidates if is_public(c.name) and c.defined_here and not c.effect]
+
+
+# -- service ids and paths -------------------------------------------------------------------------
+
+SERVICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+"""A service's own name: the last part of its id."""
+
+RESERVED_SERVICE_NAMES = frozenset({"bundle"})
+"""Names a service cannot have: ``OUT/services/<id>/bundle`` holds its code."""
+
+
+def service_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a service, or None."""
+    if not SERVICE_NAME.fullmatch(name) or name in RESERVED_SERVICE_NAMES:
+        return (f"{name!r} cannot name a service (use letters, digits, '_' and '-'; not "
+                f"{', '.join(map(repr, sorted(RESERVED_SERVICE_NAMES)))})")
+    return None
+
+
+def default_service_name(path: str) -> str:
+    """A service's name when ``import_service`` gives no ``name=``: its file's stem."""
+    return posixpath.basename(path).removesuffix(".py")
+
+
+def child_id(parent_id: str, name: str) -> str:
+    """The id of a service that ``parent_id`` creates under ``name``."""
+    return f"{parent_id}/{name}"
+
+
+class ServicePathError(ValueError):
+    """``import_service``'s path cannot name a service file. ``kind``: "empty", "absolute",
+    "outside" (it leaves the application folder) or "not-py"."""
+
+    def __init__(self, kind: str, path: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.path = path
+
+
+def resolve_service_path(importer: str, path: str) -> str:
+    """The application-relative file (posix) that ``import_service(path)`` names from the
+    service file ``importer`` (itself application-relative): ``path`` is relative to the
+    importer's folder and must stay inside the application folder."""
+    if not path:
+        raise ServicePathError("empty", path)
+    if path.startswith("/"):
+        raise ServicePathError("absolute", path)
+    rel = posixpath.normpath(posixpath.join(posixpath.dirname(importer), path))
+    if rel == ".." or rel.startswith("../"):
+        raise ServicePathError("outside", path)
+    if not rel.endswith(".py"):
+        raise ServicePathError("not-py", path)
+    return rel
+
+
+# -- what may cross a membrane -------------------------------------------------------------------
+
+MEMBRANE_VALUE_TYPES = (
+    "None", "bool", "int", "float", "str", "bytes", "list", "tuple", "dict", "set", "frozenset",
+    "datetime", "date", "time", "timedelta", "Decimal", "UUID",
+)
+"""The value types that cross by copy, by their names."""
+
+MEMBRANE_KINDS = ("Enum", "dataclass", "msgspec.Struct", "ServiceProxy")
+"""The kinds of class whose instances cross too (proxies by reference)."""
+
+MEMBRANE_TYPES = (", ".join(MEMBRANE_VALUE_TYPES) + ", an Enum, a dataclass, a msgspec.Struct "
+                  "or a service proxy")
+"""What may cross, as messages say it."""
+
+# -- module naming -------------------------------------------------------------------------------
+
+
+def compartment_module_name(module: str, service_id: str, serial: int = 1) -> str:
+    """The ``sys.modules`` key of ``service_id``'s own copy of application module ``module``
+    (``models[app/billing]``); a second copy in one process gets ``#2``, and so on."""
+    key = f"{module}[{service_id}]"
+    return key if serial == 1 else f"{key}#{serial}"
+
+
+def app_module_name(name: str) -> str:
+    """The application-relative name of a compartment module (``models[app/billing]`` ->
+    ``models``); other names are returned as they are."""
+    return name.partition("[")[0]

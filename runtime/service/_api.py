@@ -1,0 +1,96 @@
+"""The functions service code calls: ``import_service``, ``host``, ``effect``, ``phase``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from ..compartment import current_service, state
+from ..errors import PhaseError, ServiceLoadError
+from ..membrane import ServiceProxy, can_cross
+from ..rules import app_module_name
+from ._service import Service
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _calling_service(what: str) -> Service:
+    service = current_service()
+    if not isinstance(service, Service):
+        raise PhaseError(
+            f"{what} was called outside any service. Service modules call it; to load an "
+            "application use `distdev build APP.py` or distdev.testing.load_app(APP.py)."
+        )
+    return service
+
+
+def import_service(path: str, *, name: str | None = None) -> ServiceProxy:
+    """Create the service defined in ``path`` (relative to this file) and return a proxy to it.
+
+    Its id is this service's id + "/" + (``name`` or the file's stem). Build time only.
+    """
+    if not isinstance(path, str):
+        raise ServiceLoadError("import_service needs a path string, like './billing.py'")
+    return _calling_service("import_service").spawn(path, name)
+
+
+class _Host:
+    """Build-time declarations about how the calling service is hosted."""
+
+    def process(self, *, http: int | None = None) -> None:
+        """Host this service in a process of its own; with ``http``, serve its exports as
+        ``POST /<export>`` on that port (the root's ingress)."""
+        if http is not None and (not isinstance(http, int) or not 0 < http < 65536):
+            raise ValueError(f"host.process(http=...) needs a port number, not {http!r}")
+        _calling_service("host.process").declare_host({"kind": "process", "http": http})
+
+    def __repr__(self) -> str:
+        return "<distdev.host>"
+
+
+host = _Host()
+
+
+def phase() -> str:
+    """"build", "runtime" or "replay": what the calling service is doing now."""
+    return str(_calling_service("phase()").phase)
+
+
+@overload
+def effect(function: F) -> F: ...
+@overload
+def effect(*, name: str | None = None) -> Callable[[F], F]: ...
+
+
+def effect(function: Any = None, *, name: str | None = None) -> Any:
+    """Mark a function as user IO: when recording its result is journaled; when replaying the
+    function is not called and the journaled result is returned (or its exception raised).
+
+    Inside an effect, service code may use threads, sockets, subprocesses and files. Its result
+    must be a value that can cross a membrane.
+    """
+
+    def decorate(fn: F) -> F:
+        module = app_module_name(fn.__module__)  # the same in every service's copy
+        kind = "@" + (name or f"{module}.{fn.__qualname__}")
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            service = state.service
+            if not isinstance(service, Service) or state.effect_depth:
+                return fn(*args, **kwargs)
+            return service.effect(kind, _effect_args(args, kwargs), lambda: fn(*args, **kwargs))
+
+        run.__distdev_effect__ = kind  # type: ignore[attr-defined]
+        return run  # type: ignore[return-value]
+
+    return decorate(function) if function is not None else decorate
+
+
+def _effect_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """Arguments as journaled for comparison; ones that cannot cross are named by type."""
+    out = []
+    for value in [*args, *kwargs.items()]:
+        out.append(value if can_cross(value) else f"<{type(value).__name__}>")
+    return out

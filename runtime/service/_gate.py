@@ -1,0 +1,56 @@
+"""The call gate: actor semantics for one service."""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["CallGate"]
+
+
+class CallGate:
+    """One call at a time per service; a call on the chain already inside may re-enter, but
+    only while that chain waits in an outgoing call.
+
+    Two locks: ``_chain_lock`` is held by one call chain from its first entry to its last exit,
+    so other chains wait; ``_token`` is held by whichever level of that chain is running, and
+    released while it waits in a call out (``suspend``/``resume``), which is when a call coming
+    back on the same chain (A -> B -> A, on this thread or, across processes, on another) may
+    run. Two calls that claim one chain at once therefore still run one at a time.
+    """
+
+    def __init__(self) -> None:
+        self._chain_lock = threading.Lock()
+        self._token = threading.Lock()
+        self._chain: str | None = None
+        self._depth = 0
+
+    def enter(self, chain: str) -> None:
+        if self._depth and self._chain == chain:
+            self._token.acquire()
+            if self._depth and self._chain == chain:
+                self._depth += 1
+                return
+            self._token.release()  # the chain left meanwhile: wait like any other
+        self._chain_lock.acquire()
+        self._token.acquire()
+        self._chain = chain
+        self._depth = 1
+
+    def exit(self) -> None:
+        self._depth -= 1
+        if self._depth:
+            self._token.release()
+            return
+        self._chain = None
+        self._token.release()
+        self._chain_lock.release()
+
+    def held(self) -> bool:
+        return self._depth > 0
+
+    def suspend(self) -> None:
+        """The running level waits in a call out: let its chain come back in."""
+        self._token.release()
+
+    def resume(self) -> None:
+        self._token.acquire()

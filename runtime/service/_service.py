@@ -1,0 +1,299 @@
+"""A service: one module in its compartment, behind its membrane, with its tape.
+
+``Service`` is the callee side of every call (``handle_call``) and the owner of its effect seam
+(``effect``, ``output``). Which tape it holds decides whether it records, replays or runs
+detached; the code paths are otherwise the same, which is what makes replay faithful.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from .. import rules
+from ..compartment import Compartment, install_guards, running, state
+from ..errors import (
+    DeterminismError,
+    DistdevError,
+    MembraneError,
+    PhaseError,
+    ServiceIdClashError,
+    ServiceLoadError,
+)
+from ..journal import BundleFile
+from ..membrane import (
+    Router,
+    ServiceProxy,
+    error_info,
+    from_wire,
+    make_proxy,
+    rebuild_exception,
+    to_wire,
+)
+from ._gate import CallGate
+from ._tape import CallFailed, Detached, Tape
+
+__all__ = ["Service"]
+
+
+class ServiceRouter(Router, Protocol):
+    """The router a service is created with: it carries its proxies' calls, and it creates
+    the children the service's top level imports (at build time)."""
+
+    def create_service(self, service_id: str, parent: str | None, entry: str) -> Service: ...
+
+
+def _defined_here(name: str, value: Any, namespace: dict[str, Any]) -> bool:
+    """Whether ``name`` is bound by a ``def name`` of this module, decorated or not: the
+    function under any ``functools.wraps``-style wrappers has that name and these globals."""
+    try:
+        function = inspect.unwrap(value) if callable(value) else value
+    except Exception:  # an object whose attributes cannot be read is no function of ours
+        return False
+    return (isinstance(function, types.FunctionType) and function.__name__ == name
+            and function.__globals__ is namespace)
+
+
+class Service:
+    """One running instance of a service module."""
+
+    def __init__(
+        self,
+        service_id: str,
+        parent: str | None,
+        root: Path,
+        entry: str,
+        router: ServiceRouter,
+        tape: Tape | None = None,
+    ) -> None:
+        self.id = service_id
+        self.parent = parent
+        self.entry = entry
+        self.router = router
+        self.tape: Tape = tape if tape is not None else Detached()
+        self.phase = "build"
+        self.host: dict[str, Any] | None = None
+        self.children: dict[str, str] = {}
+        self.gate = CallGate()
+        install_guards()  # process-wide, once: from the first service on, never before
+        self.compartment = Compartment(self, root, entry)
+        self.module = self.compartment.load_entry()
+        self.top_level_done = False
+        self._exports: dict[str, Callable[..., Any]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Service {self.id} ({self.phase})>"
+
+    # -- running code -----------------------------------------------------------------------
+
+    def run_top_level(self, chain: str) -> None:
+        """Execute the module's top level as this service."""
+        self.gate.enter(chain)
+        try:
+            with running(self, chain):
+                self.compartment.exec_module(self.module)
+        finally:
+            self.gate.exit()
+        self.top_level_done = True
+        self._exports = self._find_exports()
+
+    def exports(self) -> dict[str, Callable[..., Any]]:
+        """Export name -> function: ``__all__`` if defined, else public top-level functions
+        defined in the module. An ``@effect`` function is the service's own IO, not an export
+        (its wrapper is defined by distdev); list it in ``__all__`` to export it."""
+        return self._exports if self._exports is not None else self._find_exports()
+
+    def _find_exports(self) -> dict[str, Callable[..., Any]]:
+        namespace = self.module.__dict__
+        listed = namespace.get("__all__")
+        candidates = [rules.ExportCandidate(name, _defined_here(name, value, namespace),
+                                            hasattr(value, "__distdev_effect__"))
+                      for name, value in namespace.items()]
+        exports = {}
+        for name in rules.export_names(candidates, listed):
+            value = namespace[name]
+            if not callable(value) or isinstance(value, type):
+                raise DistdevError(
+                    f"{self.id}'s __all__ lists {name!r}, which is not a function defined in it; "
+                    "exports are the functions other services may call"
+                )
+            exports[name] = value
+        return exports
+
+    def handle_call(
+        self, caller: str, chain: str, export: str, args: list[Any], kwargs: dict[str, Any],
+        caller_seq: int | str | None = None,
+    ) -> Any:
+        """Run one incoming call; return its result's wire form or raise ``CallFailed``."""
+        # A replay runs on one thread in journal order; its re-entries need no gate.
+        gate = None if self.tape.replaying else self.gate
+        if gate is not None:
+            gate.enter(chain)
+        thread = state
+        saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+                 thread.callouts)
+        try:
+            self.tape.call_in(caller, chain, export, args, kwargs, caller_seq)
+            thread.service, thread.chain, thread.effect_depth = self, chain, 0
+            thread.call_key = None if caller_seq is None else f"{caller}:{caller_seq}"
+            thread.callouts = 0
+            try:
+                function = self.exports()[export]
+                result = function(
+                    *from_wire(args, self), **{k: from_wire(v, self) for k, v in kwargs.items()}
+                )
+                wire = to_wire(result, lambda: f"the value returned by {self.id}.{export}")
+            except Exception as exc:
+                info = error_info(exc)
+                self.tape.raised(info)
+                raise CallFailed(info) from None
+            self.tape.returned(wire)
+            return wire
+        finally:
+            (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+             thread.callouts) = saved
+            if gate is not None:
+                gate.exit()
+
+    # -- the effect seam --------------------------------------------------------------------
+
+    def effect(self, kind: str, args: list[Any], real: Callable[[], Any]) -> Any:
+        """Perform ``real`` as effect ``kind``: journaled, replayed, or just run."""
+        thread = state
+        if thread.service is not self or thread.effect_depth:
+            return real()
+        wire = self.tape.effect(kind, to_wire(args, f"the arguments of effect {kind}"), real)
+        return from_wire(wire, self)
+
+    def loaded_source(self, path: str, sha256: str, source: bytes) -> None:
+        self.tape.source(BundleFile(path, sha256, source))
+
+    def output(self, stream: str, text: str) -> bool:
+        """Record printed or logged text; True if it should also be shown now."""
+        return self.tape.output(stream, text)
+
+    def refuse(self, what: str) -> None:
+        """Refuse ``what`` if service code (outside an effect) is running on this thread."""
+        thread = state
+        if thread.service is self and not thread.effect_depth:
+            raise DeterminismError(
+                f"service {self.id} tried {what}, which replay could not reproduce. Do it in a "
+                "function decorated with @distdev.effect (its result is journaled and replayed), "
+                "or outside the service."
+            )
+
+    # -- build-time declarations -------------------------------------------------------------
+
+    def spawn(self, path: str, name: str | None) -> ServiceProxy:
+        """``import_service`` from this service: create (or, replaying, re-find) a child."""
+        if self.phase == "runtime":
+            raise PhaseError(
+                f"import_service({path!r}) was called by {self.id} at runtime; services are "
+                "created at build time: call import_service at the top level of the module"
+            )
+        child_id, rel = self._child(path, name)
+        self.tape.spawn(child_id, rel, name)
+        if not self.tape.replaying:
+            self.router.create_service(child_id, self.id, rel)
+        self.children[child_id.rpartition("/")[2]] = rel
+        return self.make_proxy(child_id)
+
+    def _child(self, path: str, name: str | None) -> tuple[str, str]:
+        if not isinstance(path, str):
+            raise ServiceLoadError("import_service needs the path of a .py file, like './billing.py'")
+        try:
+            rel = rules.resolve_service_path(self.entry, path)
+        except rules.ServicePathError as bad:
+            raise ServiceLoadError(self._path_problem(bad)) from None
+        if not self.tape.replaying and not (self.compartment.root / rel).is_file():
+            raise ServiceLoadError(
+                f"{self.id} imports service {path!r}, but there is no file "
+                f"{self.compartment.root / rel}; check the path (it is relative to {self.entry})"
+            )
+        local = name if name is not None else rules.default_service_name(rel)
+        problem = rules.service_name_problem(local)
+        if problem is not None:
+            raise ServiceLoadError(f"{problem}; pass name= to import_service({path!r})")
+        if local in self.children:
+            raise ServiceIdClashError(
+                f"{self.id} already has a service named {local!r} (from {self.children[local]}); "
+                f"ids must be unique among siblings: pass name= to give this one another id, "
+                f"for example import_service({path!r}, name={local + '_2'!r})"
+            )
+        return rules.child_id(self.id, local), rel
+
+    def _path_problem(self, bad: rules.ServicePathError) -> str:
+        if bad.kind == "empty":
+            return "import_service needs the path of a .py file, like './billing.py'"
+        if bad.kind == "not-py":
+            return f"{self.id} imports service {bad.path!r}: a service is a .py file"
+        return (f"{self.id} imports service {bad.path!r}, which is outside the application "
+                f"folder {self.compartment.root}; keep every service file under the root "
+                "service's folder")
+
+    def declare_host(self, declaration: dict[str, Any]) -> None:
+        if self.phase == "runtime":
+            raise PhaseError(
+                f"host.process() was called by {self.id} at runtime; it declares how the service "
+                "is hosted, at build time: call it at the top level of the module"
+            )
+        self.host = declaration
+
+    # -- receiving values -------------------------------------------------------------------
+
+    def resolve_class(self, module: str, qualname: str) -> type:
+        try:
+            return self.compartment.resolve_class(module, qualname)
+        except Exception as exc:
+            raise MembraneError(
+                f"service {self.id} received a {module}.{qualname} but cannot load that class "
+                f"({exc}); the module that defines it must be importable by {self.id}"
+            ) from None
+
+    def make_proxy(self, service_id: str) -> ServiceProxy:
+        return make_proxy(service_id, self.router, self)
+
+    # -- calling out ------------------------------------------------------------------------
+
+    def call_out(
+        self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
+        perform: Callable[[int | str | None], Any],
+    ) -> Any:
+        """Make an outgoing call through the tape; return the result, rebuilt here."""
+        if state.observing:
+            raise DistdevError(
+                f"calling {target}.{export} from a debugger's watch, hover or console is "
+                "refused: it would act on that service and write to journals. Step into the "
+                "code instead, or call it from the program."
+            )
+        gate = None if self.tape.replaying or not self.gate.held() else self.gate
+        if gate is not None:
+            gate.suspend()
+        try:
+            wire = self.tape.call_out(target, export, args, kwargs, perform)
+        except CallFailed as failed:
+            raise rebuild_exception(failed.info, target, self) from None
+        finally:
+            if gate is not None:
+                gate.resume()
+        return from_wire(wire, self)
+
+    def code_location(self) -> str:
+        """``file:line`` of the innermost frame of this service's code on the stack."""
+        files = self.compartment.files
+        frame: types.FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename in files:
+                try:
+                    rel = Path(frame.f_code.co_filename).relative_to(self.compartment.root)
+                except ValueError:
+                    rel = Path(frame.f_code.co_filename)
+                line = inspect.getframeinfo(frame, context=1).code_context
+                text = f" ({line[0].strip()})" if line else ""
+                return f"{rel.as_posix()}:{frame.f_lineno}{text}"
+            frame = frame.f_back
+        return f"{self.entry} (outside its code)"

@@ -1,0 +1,163 @@
+"""The one seam every effect and call goes through (``Tape``): record to a journal, replay from
+one, or run detached.
+
+``Recorder`` performs the real thing and writes what happened. ``Detached`` performs without
+writing (a service restored from a journal alone, explored at a prompt: observing is not
+acting). The replayer (``distdev.replayer``) is the same seam fed by the journal: it never
+performs an effect or contacts a callee, it checks that the code asks for what the journal holds
+and answers from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import cbor2
+import msgspec
+from msgspec.structs import astuple
+
+from ..compartment import in_effect, next_callout_id
+from ..journal import BundleFile, JournalWriter
+from ..membrane import ErrorInfo, error_info, to_wire
+
+__all__ = ["Tape", "Recorder", "Detached", "CallFailed", "StopReplay", "listed", "same"]
+
+
+def listed(struct: msgspec.Struct) -> list[Any]:
+    """A nested Struct in the array form its event's CBOR holds."""
+    return list(astuple(struct))
+
+
+class CallFailed(Exception):
+    """An exception raised on the far side of a membrane, in its wire form."""
+
+    def __init__(self, info: ErrorInfo) -> None:
+        super().__init__(info.message)
+        self.info = info
+
+
+class StopReplay(BaseException):
+    """Unwinds a replay that reached its stopping point (``--until``, or a journal that ends
+    inside a call). A BaseException so service code's ``except Exception`` cannot swallow it."""
+
+
+class Tape(Protocol):
+    """Where a service's effects and calls go: what each method is told, and what it answers."""
+
+    replaying: bool
+
+    def seq_of_next(self) -> int | None:
+        """The journal seq the next record gets (None when nothing is written)."""
+        ...
+
+    def effect(self, kind: str, args: list[Any], real: Callable[[], Any]) -> Any:
+        """The wire form of effect ``kind``'s value: ``real()`` performed and journaled, or
+        the journal's answer; raises what the effect raised."""
+        ...
+
+    def output(self, stream: str, text: str) -> bool: ...
+
+    def spawn(self, child: str, path: str, name: str | None) -> None: ...
+
+    def source(self, file: BundleFile) -> None: ...
+
+    def call_out(self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
+                 perform: Callable[[int | str | None], Any]) -> Any:
+        """The wire form of the call's result (``perform(call id)`` does the call), or
+        ``CallFailed``."""
+        ...
+
+    def call_in(self, caller: str, chain: str, export: str, args: list[Any],
+                kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None: ...
+
+    def returned(self, value: Any) -> None: ...
+
+    def raised(self, info: ErrorInfo) -> None: ...
+
+
+class Recorder:
+    """Performs effects and calls for real and journals them."""
+
+    replaying = False
+
+    def __init__(self, writer: JournalWriter) -> None:
+        self.writer = writer
+
+    def seq_of_next(self) -> int | None:
+        return self.writer.next_seq
+
+    def _write(self, kind: str, *fields: Any) -> None:
+        """Append ``[kind, seq, *fields]``; nested Structs must be given as lists (``_listed``)."""
+        writer = self.writer
+        writer.write_fields([kind, writer.next_seq, *fields])
+
+    def effect(self, kind: str, args: list[Any], real: Callable[[], Any]) -> Any:
+        with in_effect():
+            try:
+                value = real()
+            except Exception as exc:
+                self._write("effect", kind, args, None, listed(error_info(exc)))
+                raise
+        wire = to_wire(value, lambda: f"the value of effect {kind}")
+        self._write("effect", kind, args, wire, None)
+        return wire
+
+    def output(self, stream: str, text: str) -> bool:
+        self._write("output", stream, text)
+        return True
+
+    def spawn(self, child: str, path: str, name: str | None) -> None:
+        self._write("spawn", child, path, name)
+
+    def source(self, file: BundleFile) -> None:
+        self._write("source", listed(file))
+
+    def call_out(
+        self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
+        perform: Callable[[int | str | None], Any],
+    ) -> Any:
+        """Journal the call-out, then ``perform(its id)``: the id lets a network transport
+        re-send the call after a crash without it running twice (``next_callout_id``)."""
+        call_id = next_callout_id(self.seq_of_next())
+        self._write("call-out", target, export, args, kwargs)
+        try:
+            result = perform(call_id)
+        except CallFailed as failed:
+            self._write("error", listed(failed.info))
+            raise
+        self._write("result", result)
+        return result
+
+    def call_in(self, caller: str, chain: str, export: str, args: list[Any],
+                kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
+        self._write("call-in", caller, chain, export, args, kwargs, caller_seq)
+
+    def returned(self, value: Any) -> None:
+        self._write("return", value)
+
+    def raised(self, info: ErrorInfo) -> None:
+        self._write("raise", listed(info))
+
+
+class Detached(Recorder):
+    """Performs effects and calls for real and writes nothing."""
+
+    def __init__(self) -> None:
+        pass
+
+    def _write(self, kind: str, *fields: Any) -> None:
+        pass
+
+    def seq_of_next(self) -> int | None:
+        return None
+
+
+def same(a: Any, b: Any) -> bool:
+    """Whether two wire values are the same (lists and tuples, NaNs compare by encoding)."""
+    if a == b:
+        return True
+    try:
+        return bool(cbor2.dumps(a) == cbor2.dumps(b))
+    except Exception:
+        return False
