@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := $(shell find runtime dap_adapter lsp -name '*.py') pyproject.toml
 
-.PHONY: demo test bench typecheck clean system-packages vscode-e2e-deps vsix
+.PHONY: demo test check bench typecheck lint clean system-packages vscode-e2e-deps vsix
 
 # Strict editable install: type checkers see the files (DESIGN §5). New modules need a
 # reinstall, so the stamps depend on every source file.
@@ -31,6 +31,12 @@ tests/dap/node/node_modules/.installed: tests/dap/node/package.json tests/dap/no
 	@if command -v npm >/dev/null; then npm ci --prefix tests/dap/node --no-audit --no-fund --silent && touch $@; \
 	else echo "npm is not installed: the DebugClient test will be skipped"; fi
 
+# pyright, pinned (the checker most editors run), for `make check` and the typing tests.
+PYRIGHT := tests/typing/pyright/node_modules/.bin/pyright
+tests/typing/pyright/node_modules/.installed: tests/typing/pyright/package.json tests/typing/pyright/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tests/typing/pyright --no-audit --no-fund --silent && touch $@; \
+	else echo "npm is not installed: pyright will not run"; fi
+
 # The VS Code extension's build and unit-test tools (esbuild, TypeScript, mocha).
 vscode-extension/node_modules/.installed: vscode-extension/package.json vscode-extension/package-lock.json
 	@if command -v npm >/dev/null; then npm ci --prefix vscode-extension --no-audit --no-fund --silent && touch $@; \
@@ -55,14 +61,24 @@ NETNS = $(shell command -v ip >/dev/null && { unshare -n true 2>/dev/null && ech
 PYTEST := PYTHONHASHSEED=0 $(PY) -m pytest -q
 
 test: $(VENV)/.installed-test system-packages tests/dap/node/node_modules/.installed \
-      vscode-extension/node_modules/.installed vscode-e2e-deps
+      vscode-extension/node_modules/.installed tests/typing/pyright/node_modules/.installed \
+      vscode-e2e-deps
 	$(if $(NETNS),$(NETNS) sh -c 'ip link set lo up && exec env $(PYTEST)',$(PYTEST))
 
 bench: $(VENV)/.installed-bench
 	PYTHONHASHSEED=0 $(PY) benchmarks/run.py
 
-typecheck: $(VENV)/.installed-test
+typecheck: $(VENV)/.installed-test tests/typing/pyright/node_modules/.installed
 	$(PY) -m mypy -p distdev
+	$(PYRIGHT)
+
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check .
+
+# The quick loop: lint, both type checkers, and every test except the VS Code end-to-end run,
+# the Ray engine's and those marked slow (under 3 minutes on 2 cores). `make test` is the whole.
+check: lint typecheck tests/dap/node/node_modules/.installed vscode-extension/node_modules/.installed
+	$(PYTEST) -m "not slow" --ignore=tests/ray --ignore=tests/vscode/test_e2e.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .distdev

@@ -9,177 +9,63 @@ deployment (supervisor or `distdev.engines.local._host`) is left.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import json
 import os
-import queue
 import re
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import DISTDEV, SHOP, run_distdev
+from support import SHOP, run_distdev
+from support.dev import DevServer
+from support.engines import (
+    PAUSING,
+    SCRIPT,
+    LocalDeployment,
+    Normalizer,
+    ShopDeployment,
+    StreamClient,
+    build,
+    counting_build,
+    http_post,
+    replayed_states,
+    running,
+    tally_seen_by_replay,
+    wait_until,
+)
 
 from distdev import read_journal
 from distdev.engines import AuthenticationError, Connection, GroupCommit
 from distdev.engines import _wire as wire
-from distdev.engines.local import Deployment
 from distdev.journal import CallIn, JournalWriter, Output
 from distdev.service import Recorder
-
-COUNTING = Path(__file__).resolve().parent / "apps" / "counting"
-PAUSING = Path(__file__).resolve().parent / "apps" / "pausing"
-UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
 
 # ---------------------------------------------------------------------------------------------
 # Helpers: a deployment started by `distdev up --detach`, and processes left behind.
 
 
-def deployment_processes(state: Path) -> list[int]:
-    """Pids of live processes whose command line names distdev and this state folder."""
-    marker = str(state.resolve()).encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"distdev" in cmdline and marker in cmdline:
-            found.append(int(entry.name))
-    return found
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
-def build(app: Path, out: Path) -> None:
-    result = run_distdev("build", app, "-o", out)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
-class LocalDeployment:
-    """A deployment in ``state``, started in the background as a user would."""
-
-    def __init__(self, out: Path, state: Path, *options: str) -> None:
-        self.out = out
-        self.state = state.resolve()
-        result = run_distdev("up", out, "--state", self.state, "--detach", *options)
-        if result.returncode != 0:
-            self.stop()
-            raise AssertionError(f"distdev up failed:\n{result.stdout}{result.stderr}\n"
-                                 + self.logs())
-        self.info = Deployment.load(self.state)
-        self.secret = self.info.secret()
-
-    def address(self, service_id: str) -> str:
-        return self.info.services[service_id].address
-
-    def connect(self, service_id: str, caller: str = "test-client",
-                timeout: float = 60.0) -> Connection:
-        """An authenticated connection."""
-        return Connection(self.address(service_id), self.secret, caller, timeout)
-
-    def call(self, service_id: str, export: str, *args: Any) -> Any:
-        connection = self.connect(service_id)
-        try:
-            return connection.call("test-client", f"test-{time.monotonic_ns()}", None, export,
-                                   list(args), {})
-        finally:
-            connection.close()
-
-    def status(self) -> dict[str, dict[str, Any]]:
-        result = run_distdev("status", "--state", self.state, "--json")
-        assert result.returncode == 0, result.stderr
-        report = json.loads(result.stdout)
-        assert report["running"] is True, report
-        return {row["id"]: row for row in report["services"]}
-
-    def live_pid(self, service_id: str) -> int:
-        """The service's current pid, from the deployment file (cheaper than `status`)."""
-        pid = Deployment.load(self.state).services[service_id].pid
-        assert pid is not None
-        return pid
-
-    def journal(self, service_id: str) -> Path:
-        return self.state / service_id / "journal.cbor"
-
-    def log(self, service_id: str) -> str:
-        path = self.state / "logs" / (service_id.replace("/", "__") + ".log")
-        return path.read_text() if path.exists() else ""
-
-    def logs(self) -> str:
-        folder = self.state / "logs"
-        if not folder.is_dir():
-            return ""
-        return "".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(folder.glob("*.log")))
-
-    def wait_for_log(self, service_id: str, text: str, timeout: float = 10.0) -> str:
-        return wait_until(lambda: text in self.log(service_id) and self.log(service_id),
-                          timeout, f"{text!r} in the log of {service_id}")
-
-    def stop(self) -> list[int]:
-        """`distdev down`; returns the pids of any process of this deployment still alive
-        afterwards (after killing them, so that a failure leaves nothing running)."""
-        if (self.state / "deployment.json").exists():
-            run_distdev("down", "--state", self.state, timeout=60)
-        left = deployment_processes(self.state)
-        for pid in left:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        return left
 
 
-@contextlib.contextmanager
-def running(out: Path, state: Path, *options: str) -> Iterator[LocalDeployment]:
-    deployment = LocalDeployment(out, state, *options)
-    try:
-        yield deployment
-    finally:
-        left = deployment.stop()
-    assert left == [], f"processes left after `distdev down`: {left}"
 
 
-def counting_build(folder: Path) -> tuple[Path, Path]:
-    """Copy tests/apps/counting into ``folder``, build it; returns (source, out)."""
-    source = folder / "counting"
-    shutil.copytree(COUNTING, source)
-    out = folder / "out"
-    build(source / "app.py", out)
-    return source, out
 
 
-def tally_seen_by_replay(journal: Path) -> list[int]:
-    """The tally's `seen`, restored by `distdev replay --json` in another process."""
-    result = run_distdev("replay", journal, "--json")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert report["service"] == "app/tally"
-    seen: list[int] = report["state"]["seen"]
-    return seen
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,26 +313,24 @@ def _threads(pid: int) -> int:
     return int(found.group(1))
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                 HealthCheck.too_slow])
-@given(junk=st.lists(_junk, min_size=1, max_size=3).map(b"".join), authenticate=st.booleans())
-def test_server_survives_arbitrary_bytes(
-    counting: CountingDeployment, app_threads_at_rest: int, junk: bytes, authenticate: bool
-) -> None:
-    deployment = counting.deployment
-    address = deployment.address("app")
-    with (authenticated_raw_socket(address, deployment.secret) if authenticate
-          else raw_socket(address)) as sock:
-        with contextlib.suppress(OSError):  # the server may close first: that is a refusal
-            sock.sendall(junk)
-
-
-def test_server_is_unharmed_by_the_arbitrary_bytes(
+def test_server_survives_arbitrary_bytes_and_keeps_serving(
     counting: CountingDeployment, app_threads_at_rest: int
 ) -> None:
-    """Runs after the property test: the same process still answers, no thread is stuck."""
+    """300 frames of arbitrary bytes, before and after authenticating; afterwards the same
+    process still answers, has logged the refusals, and no connection thread is stuck."""
     deployment = counting.deployment
+    address = deployment.address("app")
+
+    @settings(max_examples=300, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(junk=st.lists(_junk, min_size=1, max_size=3).map(b"".join), authenticate=st.booleans())
+    def send(junk: bytes, authenticate: bool) -> None:
+        with (authenticated_raw_socket(address, deployment.secret) if authenticate
+              else raw_socket(address)) as sock:
+            with contextlib.suppress(OSError):  # the server may close first: a refusal
+                sock.sendall(junk)
+
+    send()
     rows = deployment.status()
     assert rows["app"]["restarts"] == 0 and rows["app"]["alive"]
     count = len(deployment.call("app/tally", "snapshot"))
@@ -458,6 +342,7 @@ def test_server_is_unharmed_by_the_arbitrary_bytes(
                f"app's connection threads to end ({_threads(pid)} threads)")
 
 
+@pytest.mark.slow
 def test_sixteen_concurrent_clients_for_ten_seconds_see_no_error(
     counting: CountingDeployment,
 ) -> None:
@@ -522,60 +407,9 @@ def counting_tcp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDepl
         yield deployment
 
 
-class StreamClient(threading.Thread):
-    """Calls app.add(base + i) for i = 1, 2, ... with its own caller id and caller_seq = i,
-    re-sending the very same call after a connection error until it is acknowledged."""
-
-    def __init__(self, deployment: LocalDeployment, caller: str, base: int) -> None:
-        super().__init__(daemon=True)
-        self.deployment = deployment
-        self.caller = caller
-        self.base = base
-        self.acknowledged: list[int] = []
-        self.answers: list[int] = []
-        self.resends = 0
-        self.error: str | None = None
-        self.finish = threading.Event()
-
-    def run(self) -> None:
-        connection: Connection | None = None
-        seq = 0
-        try:
-            while not self.finish.is_set():
-                seq += 1
-                n = self.base + seq
-                delay, deadline = 0.02, time.monotonic() + 60
-                while True:
-                    try:
-                        if connection is None:
-                            connection = self.deployment.connect("app", self.caller, 30.0)
-                        answer = connection.call(self.caller, f"{self.caller}-{seq}", seq, "add",
-                                                 [n], {})
-                        break
-                    except (OSError, EOFError, wire.FrameError) as exc:
-                        if isinstance(exc, AuthenticationError) or time.monotonic() > deadline:
-                            raise
-                        if connection is not None:
-                            connection.close()
-                            connection = None
-                        self.resends += 1
-                        time.sleep(delay)
-                        delay = min(delay * 2, 0.5)
-                self.acknowledged.append(n)
-                self.answers.append(answer)
-        except BaseException as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-        finally:
-            if connection is not None:
-                connection.close()
-
-    def wait_for(self, calls: int, timeout: float = 30) -> None:
-        target = len(self.acknowledged) + calls
-        wait_until(lambda: len(self.acknowledged) >= target or self.error, timeout,
-                   f"{calls} more acknowledged calls")
-        assert self.error is None, self.error
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("victim", ["app/tally", "app"])
 def test_kill_9_during_a_stream_of_calls_loses_none_and_runs_none_twice(
     counting_tcp: LocalDeployment, victim: str
@@ -624,6 +458,7 @@ def test_kill_9_during_a_stream_of_calls_loses_none_and_runs_none_twice(
     assert rows[other]["restarts"] == rows_before[other]["restarts"], rows
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_root_runs_no_call_twice_when_another_client_calls_first(
     tmp_path: Path,
 ) -> None:
@@ -714,32 +549,8 @@ def test_group_commit_makes_a_record_written_during_a_flush_durable(tmp_path: Pa
 # The shop: `distdev up` against `distdev dev`.
 
 
-def http_post(url: str, export: str, body: dict[str, Any]) -> tuple[int, Any]:
-    request = urllib.request.Request(f"{url}/{export}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
-class ShopDeployment:
-    """The shop under `distdev up`; every request sent is kept, to be sent to `distdev dev`."""
-
-    def __init__(self, deployment: LocalDeployment, source: Path) -> None:
-        self.deployment = deployment
-        self.source = source
-        log = deployment.wait_for_log("app", "serving the ingress on http://")
-        found = re.search(r"serving the ingress on (http://127\.0\.0\.1:\d+)", log)
-        assert found, log
-        self.url = found.group(1)
-        self.history: list[tuple[str, dict[str, Any], tuple[int, Any]]] = []
-
-    def post(self, export: str, body: dict[str, Any]) -> tuple[int, Any]:
-        answer = http_post(self.url, export, body)
-        self.history.append((export, body, answer))
-        return answer
 
 
 @pytest.fixture(scope="module")
@@ -778,108 +589,15 @@ def test_shop_request_travels_through_at_least_three_service_processes(
     assert (last_call.caller, last_call.export) == ("app/billing", "record")
 
 
-SCRIPT: list[tuple[str, dict[str, Any]]] = [
-    ("list_products", {}),
-    ("place_order", {"user": "bob", "item": "lamp"}),
-    ("place_order", {"user": "ann", "item": "pen", "quantity": 3}),
-    ("revenue", {}),
-    ("place_order", {"user": "cy", "item": "piano"}),  # fails in the catalog: 500
-    ("place_order", {"user": "cy", "item": "pen", "quantity": "many"}),  # refused: 400
-    ("place_order", {"user": "cy", "item": "mug", "quantity": 0}),  # fails in orders: 500
-    ("revenue", {}),
-]
 
 
-class DevServer:
-    """`distdev dev --port 0` in the foreground, as in tests/test_dev.py."""
-
-    def __init__(self, app: Path, work: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
-        self.process = subprocess.Popen(
-            [str(DISTDEV), "dev", str(app), "--port", "0", "-o", str(work / "out"),
-             "--state", str(work / "state")],
-            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        self.url = self._wait_for(r"serving app on (http://127\.0\.0\.1:\d+)")
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.put(line)
-        self.lines.put("")
-
-    def _wait_for(self, pattern: str, timeout: float = 60) -> str:
-        seen = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-                if not line:
-                    break
-                seen.append(line)
-                if found := re.search(pattern, line):
-                    return found.group(1)
-        self.kill()
-        raise AssertionError(f"no {pattern!r} from distdev dev:\n" + "".join(seen))
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)  # SIGINT is ignored under a background shell
-        return self.process.wait(timeout=30)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
-class Normalizer:
-    """Makes two runs' states comparable: uuids become ``<uuid-K>``, numbered by first
-    appearance over all services (so an order's receipt still names its billing charge);
-    the values under ``TIMES`` (time.time() floats, datetime.now() ISO strings) become
-    ``<time>``; billing's ``signing_key`` (secrets.token_hex, 32 hex digits) becomes
-    ``<secret>``. Everything else must be equal as it is."""
-
-    TIMES: ClassVar[frozenset[str]] = frozenset({"built_at", "placed_at", "at"})
-
-    def __init__(self) -> None:
-        self.uuids: dict[str, str] = {}
-
-    def text(self, value: str) -> str:
-        return UUID_TEXT.sub(
-            lambda m: self.uuids.setdefault(m.group(0), f"<uuid-{len(self.uuids) + 1}>"), value)
-
-    def __call__(self, value: Any, key: str | None = None) -> Any:
-        if key in self.TIMES:
-            assert isinstance(value, (float, str)), (key, value)
-            return "<time>"
-        if key == "signing_key":
-            assert re.fullmatch(r"[0-9a-f]{32}", value), value
-            return "<secret>"
-        if isinstance(value, dict):
-            return {self.text(k): self(v, k) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self(v) for v in value]
-        if isinstance(value, str):
-            return self.text(value)
-        return value
 
 
-def replayed_states(state: Path, service_ids: list[str]) -> dict[str, Any]:
-    """Each service's state, by `distdev replay --json` of its state journal (in parallel)."""
-
-    def replay(service_id: str) -> Any:
-        result = run_distdev("replay", state / service_id / "journal.cbor", "--json")
-        assert result.returncode == 0, result.stderr
-        report = json.loads(result.stdout)
-        assert report["service"] == service_id
-        return report["state"]
-
-    with concurrent.futures.ThreadPoolExecutor(len(service_ids)) as pool:
-        return dict(zip(service_ids, pool.map(replay, service_ids)))
 
 
+@pytest.mark.slow
 def test_shop_state_under_up_equals_the_state_under_dev_for_the_same_requests(
     shop: ShopDeployment, tmp_path: Path
 ) -> None:
@@ -902,10 +620,7 @@ def test_shop_state_under_up_equals_the_state_under_dev_for_the_same_requests(
             if isinstance(up_answer, dict) and "order_id" in up_answer:
                 order_ids[up_answer["order_id"]] = answer[1]["order_id"]
     finally:
-        try:
-            code = dev.stop()
-        finally:
-            dev.kill()
+        code, _ = dev.stop()
     assert code == 0
 
     normalize_up, normalize_dev = Normalizer(), Normalizer()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from support import REPO
 
 TYPED_APP = Path(__file__).parent / "typing" / "typed_app"
@@ -20,6 +21,7 @@ def _mypy(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # `make check` runs mypy over the package itself
 def test_mypy_finds_no_errors_in_the_package() -> None:
     result = _mypy("-p", "distdev")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -37,3 +39,16 @@ def test_mypy_checks_calls_through_a_typed_proxy() -> None:
         for m in re.finditer(r"^app\.py:(\d+): error: .*\[([\w-]+)\]$", result.stdout, re.M)
     }
     assert found == expected, result.stdout
+
+
+PYRIGHT = REPO / "tests" / "typing" / "pyright" / "node_modules" / ".bin" / "pyright"
+
+
+@pytest.mark.slow  # `make check` runs pyright over the package itself
+def test_pyright_finds_no_errors_in_the_package() -> None:
+    if not PYRIGHT.is_file():
+        pytest.skip("pyright is not installed: npm ci --prefix tests/typing/pyright")
+    result = subprocess.run([str(PYRIGHT)], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 errors" in result.stdout

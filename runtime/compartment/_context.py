@@ -11,7 +11,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 __all__ = ["ServiceSide", "state", "current_service", "guarded", "running", "in_effect",
            "observing", "next_callout_id"]
@@ -27,7 +29,7 @@ class ServiceSide(Protocol):
     @property
     def phase(self) -> str: ...
 
-    def effect(self, kind: str, args: list[Any], real: Callable[[], Any]) -> Any:
+    def effect(self, kind: str, args: list[Any], real: Callable[[], T]) -> T:
         """Perform ``real`` as effect ``kind``: journaled, replayed, or just run."""
         ...
 

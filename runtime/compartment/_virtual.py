@@ -22,9 +22,12 @@ import types
 import uuid as _uuid
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._context import ServiceSide, state
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 _real_open = builtins.open
 _real_print = builtins.print
@@ -291,9 +294,7 @@ def _os_module(svc: ServiceSide) -> types.ModuleType:
 
 
 def _pathlib_module(svc: ServiceSide, service_open: Callable[..., Any]) -> types.ModuleType:
-    base: Any = type(_pathlib.Path())
-
-    class Path(base):
+    class Path(_pathlib.PosixPath):  # distdev runs on POSIX (fdatasync, Unix sockets)
         """``pathlib.Path`` whose reads are journaled and whose writes are refused."""
 
         def open(self, mode: str = "r", buffering: int = -1, encoding: str | None = None,
@@ -302,17 +303,19 @@ def _pathlib_module(svc: ServiceSide, service_open: Callable[..., Any]) -> types
 
         def read_text(self, encoding: str | None = None, errors: str | None = None) -> str:
             with self.open("r", encoding=encoding, errors=errors) as f:
-                return f.read()
+                text: str = f.read()
+            return text
 
         def read_bytes(self) -> bytes:
             with self.open("rb") as f:
-                return f.read()
+                data: bytes = f.read()
+            return data
 
         def write_text(self, *args: Any, **kwargs: Any) -> int:
             svc.refuse("Path.write_text (writing a file)")
             return super().write_text(*args, **kwargs)
 
-        def write_bytes(self, data: bytes) -> int:
+        def write_bytes(self, data: ReadableBuffer) -> int:
             svc.refuse("Path.write_bytes (writing a file)")
             return super().write_bytes(data)
 

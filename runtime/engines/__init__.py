@@ -1,7 +1,8 @@
 """Engines: what places services on hosts at runtime, and the pieces every engine shares.
 
-An ``Engine`` (``_engine``) is what the command line drives: ``local`` (``local/``: a process
-per service on this machine) and ``ray`` (``ray/``: a Ray actor per service). What both run is
+An ``Engine`` (``_protocol``; ``engine(name)`` in ``_engine``) is what the command line drives:
+``local`` (``local/``: a process per service on this machine) and ``ray`` (``ray/``: a Ray actor
+per service). What both run is
 engine-neutral and lives here: restoring a service from its state journal and serving it
 (``_live``), seeding a state folder from a build (``_state``), the authenticated socket
 transport (``_wire``, ``_client``, ``_server``), durable replies with group commit
@@ -20,13 +21,13 @@ from ._client import Network as Network
 from ._dev import DevHost as DevHost
 from ._durable import GroupCommit as GroupCommit
 from ._engine import ENGINES as ENGINES
-from ._engine import DeployOptions as DeployOptions
-from ._engine import Engine as Engine
 from ._engine import engine as engine
 from ._ingress import Ingress as Ingress
 from ._live import LiveService as LiveService
 from ._live import ServedService as ServedService
 from ._live import go_live as go_live
+from ._protocol import DeployOptions as DeployOptions
+from ._protocol import Engine as Engine
 
 __all__ = ["AuthenticationError", "Connection", "Network", "DevHost", "GroupCommit", "ENGINES",
            "DeployOptions", "Engine", "engine", "Ingress", "LiveService", "ServedService",

@@ -1,53 +1,11 @@
-"""What an engine is to the command line: deploy a build, stop it, report on it, and say where
-a service of it listens. ``engine(name)`` gives the one asked for; nothing outside an engine's
-own package knows how it does these."""
+"""The engines by name: ``engine("local")``, ``engine("ray")``."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Protocol
-
 from ..errors import DistdevError
+from ._protocol import Engine
 
-__all__ = ["Engine", "DeployOptions", "engine", "ENGINES"]
-
-Echo = Callable[[str], None]
-
-
-@dataclasses.dataclass(frozen=True)
-class DeployOptions:
-    """How to deploy: ``port`` replaces the root's declared ingress port (0: any free one);
-    ``durable`` makes each reply wait for fdatasync; ``address`` is an existing cluster's."""
-
-    port: int | None = None
-    durable: bool = True
-    address: str | None = None
-    tcp: bool = False
-
-
-class Engine(Protocol):
-    name: str
-
-    def deploy(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> str:
-        """Start the build in ``out`` in the background, with its state in ``state``; return
-        once every service serves, with a line that says what runs where."""
-        ...
-
-    def down(self, state: Path, echo: Echo) -> str:
-        """Stop the deployment in ``state``, whatever state it is in; say what was stopped."""
-        ...
-
-    def status(self, state: Path) -> dict[str, Any]:
-        """``{"running": bool, "services": [{"id", "pid", "alive", "events", "restarts",
-        "address", "http"}, ...], ...}``."""
-        ...
-
-    def target(self, state: Path, service_id: str) -> tuple[str, bytes]:
-        """Where ``service_id`` listens, and the secret to prove to it."""
-        ...
-
+__all__ = ["ENGINES", "engine"]
 
 ENGINES = ("local", "ray")
 

@@ -262,7 +262,8 @@ def _rebuild_object(cls: type, fields: dict[str, Any], receiver: Receiver) -> An
     if issubclass(cls, msgspec.Struct):
         return cls(**values)
     # A copy, not a construction: __init__ and __post_init__ already ran on the sending side.
-    obj = cls.__new__(cls)
+    new: Any = cls.__new__  # the class's own, for a class that defines one
+    obj = new(cls)
     for name, value in values.items():
         object.__setattr__(obj, name, value)
     return obj

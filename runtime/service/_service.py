@@ -12,7 +12,7 @@ import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from .. import rules
 from ..compartment import Compartment, install_guards, running, state
@@ -37,7 +37,9 @@ from ..membrane import (
 from ._gate import CallGate
 from ._tape import CallFailed, Detached, Tape
 
-__all__ = ["Service"]
+__all__ = ["Service", "ServiceRouter"]
+
+T = TypeVar("T")
 
 
 class ServiceRouter(Router, Protocol):
@@ -161,13 +163,16 @@ class Service:
 
     # -- the effect seam --------------------------------------------------------------------
 
-    def effect(self, kind: str, args: list[Any], real: Callable[[], Any]) -> Any:
-        """Perform ``real`` as effect ``kind``: journaled, replayed, or just run."""
+    def effect(self, kind: str, args: list[Any], real: Callable[[], T]) -> T:
+        """Perform ``real`` as effect ``kind``: journaled, replayed, or just run. The value
+        comes back through its wire form, as the journal holds it, so a replay gets the same
+        type as a recording."""
         thread = state
         if thread.service is not self or thread.effect_depth:
             return real()
         wire = self.tape.effect(kind, to_wire(args, f"the arguments of effect {kind}"), real)
-        return from_wire(wire, self)
+        value: T = from_wire(wire, self)
+        return value
 
     def loaded_source(self, path: str, sha256: str, source: bytes) -> None:
         self.tape.source(BundleFile(path, sha256, source))

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from support import SHOP, run_distdev, write_files
-from test_local_engine import (
+from support.engines import (
     COUNTING,
     SCRIPT,
     Normalizer,

@@ -7,7 +7,7 @@ from typing import Any
 
 from ...errors import DistdevError, JournalError
 from ...journal import read_journal
-from .._engine import DeployOptions, Echo
+from .._protocol import DeployOptions, Echo
 from . import _supervisor as supervisor
 from ._deployment import Deployment
 

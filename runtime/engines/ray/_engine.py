@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DistdevError
-from .._engine import DeployOptions, Echo
+from .._protocol import DeployOptions, Echo
 from . import _cluster as cluster
 
 __all__ = ["RayEngine"]

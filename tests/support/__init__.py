@@ -1,4 +1,7 @@
-"""Helpers shared by the tests: write small applications to disk, run the real `distdev`."""
+"""Helpers shared by the tests: write small applications to disk, run the real `distdev`.
+
+Test modules import helpers from here (and from ``support.engines``, ``support.dev``), never from
+one another, so that each test module stands alone."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import textwrap
 from pathlib import Path
 from types import ModuleType
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 SHOP = REPO / "examples" / "shop"
 DISTDEV = Path(sys.executable).with_name("distdev")
 

@@ -1,0 +1,58 @@
+"""Write the golden journals of the current journal format (once per format version).
+
+    PYTHONHASHSEED=0 python tests/golden/make_golden.py
+
+Each later distdev must read these files exactly as they are: they are never regenerated. The
+application is tests/golden/v<N>/app; the journals go to tests/golden/v<N>/<service>.cbor with
+what a reader must find in them (events by kind, restored state) in expected.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import distdev
+from distdev.journal import FORMAT_VERSION
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    folder = HERE / f"v{FORMAT_VERSION}"
+    if any(folder.glob("*.cbor")):
+        print(f"{folder} already has golden journals; they are never rewritten", file=sys.stderr)
+        return 1
+    os.environ["GOLDEN_REGION"] = "north"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "app"
+        shutil.copytree(folder / "app", work)
+        app = distdev.App(work / "app.py", out=Path(tmp) / "out", state=Path(tmp) / "state")
+        app.start()
+        proxy = app.service("app")
+        proxy.place(1200)
+        proxy.place(300)
+        proxy.refund(50)
+        proxy.report()
+        journals = {sid: app.journal(sid) for sid in app.services}
+        states = {sid: app.state(sid) for sid in app.services}
+        app.close()
+        expected = {}
+        for sid, journal in journals.items():
+            name = sid.replace("/", "__") + ".cbor"
+            shutil.copyfile(journal, folder / name)
+            events = distdev.read_journal(folder / name).events
+            expected[name] = {"service": sid,
+                              "kinds": [e.__struct_config__.tag for e in events],
+                              "state": states[sid]}
+    (folder / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+    print(f"wrote {len(journals)} golden journals into {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
