@@ -6,23 +6,23 @@ ids clash, names a service does not export, arity and keywords of calls through 
 arguments against the callee's annotations, exported signatures whose types cannot cross a
 membrane, and cycles of services importing each other.
 
-The service-path and id checks mirror what ``distdev build`` refuses (``Service._child`` in the
-runtime), with the same advice, so an editor shows the build's error before the build runs.
+The service-path and id checks apply the rules ``distdev build`` applies (``distdev.rules``,
+as ``Service._child`` in the runtime does), with the same advice, so an editor shows the build's
+error before the build runs.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from distdev import rules
 
 from ._index import Index
 from ._syntax import Arg, Binding, FileInfo, Function, Span, Use
 from ._types import accepts, membrane_problem
 
 __all__ = ["Problem", "check_file"]
-
-_SERVICE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")  # as the runtime accepts
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _bindings(index: Index, info: FileInfo) -> list[Problem]:
     out = []
     apps = index.apps_of(info.path)
     for b in info.spawns:
-        outside = _outside(b, apps)
+        outside = _outside(info, b, apps)
         if b.target is None:
             out.append(Problem(b.literal_span, f"import_service({b.literal!r}) needs a relative "
                                "path to a .py file, like './billing.py'", "bad-service-path"))
@@ -73,13 +73,13 @@ def _bindings(index: Index, info: FileInfo) -> list[Problem]:
     return out
 
 
-def _outside(b: Binding, apps: list[Path]) -> Problem | None:
+def _outside(info: FileInfo, b: Binding, apps: list[Path]) -> Problem | None:
     """The build refuses a service file outside the root service's folder (before it looks
     for the file), for every application whose tree holds this service."""
     if b.target is None:
         return None
     for root in apps:
-        if not b.target.is_relative_to(root.parent):
+        if _leaves_folder(info.path, b.literal, root.parent):
             return Problem(
                 b.literal_span,
                 f"import_service({b.literal!r}) names {b.target}, which is outside the "
@@ -90,18 +90,31 @@ def _outside(b: Binding, apps: list[Path]) -> Problem | None:
     return None
 
 
+def _leaves_folder(importer: Path, literal: str, folder: Path) -> bool:
+    """Whether ``import_service(literal)`` in ``importer`` leaves the application ``folder``.
+    An importer outside the folder is not judged: the build stopped at the import that
+    reached it, and that import is reported."""
+    if not importer.is_relative_to(folder):
+        return False
+    try:
+        rules.resolve_service_path(importer.relative_to(folder).as_posix(), literal)
+    except rules.ServicePathError as bad:
+        return bad.kind == "outside"
+    return False
+
+
 def _sibling_ids(info: FileInfo) -> list[Problem]:
     """Two children of one service with the same id (the file's stem, or ``name=``): the build
     creates the first and stops at the second with ServiceIdClashError."""
     out: list[Problem] = []
     earlier: dict[str, list[Binding]] = {}
     for b in info.spawns:
-        if b.target is None:
+        local = b.local_name
+        if local is None:
             continue
-        local = b.service_name if b.service_name is not None else b.target.stem
-        if not _SERVICE_NAME.fullmatch(local) or local == "bundle":
-            out.append(Problem(b.literal_span, f"{local!r} cannot name a service (use letters, "
-                               "digits, '_' and '-'; not 'bundle'); pass name= to "
+        problem = rules.service_name_problem(local)
+        if problem is not None:
+            out.append(Problem(b.literal_span, f"{problem}; pass name= to "
                                f"import_service({b.literal!r})", "bad-service-name"))
             continue
         first = next((e for e in earlier.get(local, []) if not e.exclusive_with(b)), None)
@@ -149,7 +162,7 @@ def _not_exported(target: FileInfo, name: str) -> str:
     service = target.path.name
     listed = ", ".join(target.exports()) or "nothing"
     tail = f"; a proxy reaches only {service}'s exports ({listed})"
-    if name.startswith("_"):
+    if not rules.is_public(name):
         why = f"{name!r} is private to {service}"
     elif name in target.functions and target.all_names is not None:
         why = f"{name!r} is not in {service}'s __all__"

@@ -21,6 +21,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from distdev import rules
+
 from ._syntax import Binding, FileInfo, Use, parse_file
 
 __all__ = ["Index", "ServiceNode", "ExportInfo"]
@@ -326,9 +328,10 @@ class Index:
             node.error = "cycle: this service imports itself through its children"
             return node
         for b in info.bindings.values():
-            if b.target is None:
+            local = b.local_name
+            if b.target is None or local is None:  # the literal names no file
                 continue
-            child = b.service_name or b.target.stem
-            node.children.append(self._node(b.target, f"{service_id}/{child}", (*ancestors, path)))
+            child_id = rules.child_id(service_id, local)
+            node.children.append(self._node(b.target, child_id, (*ancestors, path)))
         return node
 

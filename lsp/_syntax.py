@@ -8,16 +8,15 @@ counts), converted once here from ``ast``'s UTF-8 byte offsets, so no other laye
 from __future__ import annotations
 
 import ast
-import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from distdev import rules
+
 __all__ = [
     "Span", "Param", "Function", "Binding", "Arg", "Use", "Host", "FileInfo", "parse_file",
-    "utf16_to_index", "literal_kind",
+    "utf16_to_index", "literal_kind", "resolve_literal",
 ]
-
-_EFFECT_DECORATORS = {"effect", "distdev.effect"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,11 @@ class Function:
         head = ("async def " if self.is_async else "def ") + f"{self.name}({', '.join(parts)})"
         return head + (f" -> {self.returns}" if self.returns is not None else "")
 
+    @property
+    def is_effect(self) -> bool:
+        """Decorated with ``@effect``: the service's own IO, not an export."""
+        return not rules.EFFECT_DECORATORS.isdisjoint(self.decorators)
+
 
 @dataclass(frozen=True)
 class Binding:
@@ -100,6 +104,16 @@ class Binding:
     # The arms of top-level ``if`` statements this call sits in, as (statement number, arm
     # number): two calls in different arms of one ``if`` never both run.
     branch: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def local_name(self) -> str | None:
+        """The last part of the id the runtime gives this child: ``name=``, else the file's stem;
+        None when the literal names no file (the runtime creates no child)."""
+        if self.target is None:
+            return None
+        if self.service_name is not None:
+            return self.service_name
+        return rules.default_service_name(self.target.name)
 
     def exclusive_with(self, other: Binding) -> bool:
         """Whether at most one of the two calls runs (they sit in different arms of one ``if``)."""
@@ -176,12 +190,20 @@ class FileInfo:
         return self.text.split("\n")
 
     def exports(self) -> dict[str, Function | None]:
-        """Export name -> its ``def`` (None for a callable listed in ``__all__`` but imported)."""
-        if self.all_names is not None:
-            return {n: self.functions.get(n) for n, _ in self.all_names
-                    if n in self.functions or n in self.imports}
-        return {n: f for n, f in self.functions.items()
-                if not n.startswith("_") and not set(f.decorators) & _EFFECT_DECORATORS}
+        """Export name -> its ``def`` (None for a callable listed in ``__all__`` but imported),
+        by the rule the runtime applies (``distdev.rules.export_names``)."""
+        listed = [name for name, _ in self.all_names] if self.all_names is not None else None
+        return {name: self.functions.get(name)
+                for name in rules.export_names(self._export_candidates(), listed)}
+
+    def _export_candidates(self) -> list[rules.ExportCandidate]:
+        """The top-level names that may be functions: every ``def`` (decorated or not), then
+        the imported names, which only ``__all__`` can make exports."""
+        defined = [rules.ExportCandidate(name, True, fn.is_effect)
+                   for name, fn in self.functions.items()]
+        imported = [rules.ExportCandidate(name, False)
+                    for name in self.imports if name not in self.functions]
+        return defined + imported
 
     def scope_at(self, line: int) -> str | None:
         """The top-level function whose body holds ``line``."""
@@ -265,17 +287,32 @@ def _is_import_service(node: ast.expr) -> bool:
     )
 
 
+def _path_argument(call: ast.Call) -> tuple[str, ast.expr] | None:
+    """The string literal an ``import_service`` call passes as its path (first, or ``path=``),
+    and its node."""
+    node = call.args[0] if call.args else next(
+        (kw.value for kw in call.keywords if kw.arg == "path"), None)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value, node
+    return None
+
+
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def resolve_literal(path: Path, literal: str) -> Path | None:
-    """The file ``import_service(literal)`` names from ``path``, as the runtime joins it."""
-    if not literal or literal.startswith("/") or not literal.endswith(".py"):
+    """The file ``import_service(literal)`` names from ``path``, by the runtime's rule
+    (``distdev.rules.resolve_service_path``); None when the literal cannot name a service file.
+
+    The rule is applied from the file system's root: which application folder holds ``path``
+    is not known here, so leaving that folder is checked per application (``_checks``)."""
+    try:
+        rel = rules.resolve_service_path(path.relative_to(path.anchor).as_posix(), literal)
+    except rules.ServicePathError:
         return None
-    joined = posixpath.normpath(posixpath.join(path.parent.as_posix(), literal))
-    return Path(joined)
+    return Path(path.anchor, rel)
 
 
 class _Reader:
@@ -368,10 +405,10 @@ class _Reader:
     def _binding(self, name: str, target: ast.Name | None, call: ast.expr, stmt: ast.stmt,
                  typed: bool) -> None:
         assert isinstance(call, ast.Call)
-        if not call.args or not isinstance(call.args[0], ast.Constant) \
-                or not isinstance(call.args[0].value, str):
+        argument = _path_argument(call)
+        if argument is None:
             return
-        literal = call.args[0].value
+        literal, literal_node = argument
         service_name = None
         for kw in call.keywords:
             if kw.arg == "name" and isinstance(kw.value, ast.Constant) \
@@ -381,7 +418,7 @@ class _Reader:
         binding = Binding(
             name=name, literal=literal, target=resolve_literal(self.info.path, literal),
             service_name=service_name, span=self.spans.of(target if target is not None else call),
-            literal_span=self.spans.of(call.args[0]), statement=self.spans.of(stmt), typed=typed,
+            literal_span=self.spans.of(literal_node), statement=self.spans.of(stmt), typed=typed,
             indent=line[: len(line) - len(line.lstrip())], branch=self._branch,
         )
         self.info.spawns.append(binding)

@@ -9,20 +9,23 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from distdev import rules
+
 from ._syntax import FileInfo, parse_file
 
 __all__ = ["accepts", "membrane_problem", "MEMBRANE_TYPES"]
 
-MEMBRANE_TYPES = (
-    "None, bool, int, float, str, bytes, list, tuple, dict, set, frozenset, datetime, date, time, "
-    "timedelta, Decimal, UUID, an Enum, a dataclass, a msgspec.Struct or a ServiceProxy"
-)
+MEMBRANE_TYPES = rules.MEMBRANE_TYPES  # as the runtime's refusals list them
 _SERIALIZABLE = {
-    "None", "NoneType", "bool", "int", "float", "str", "bytes", "list", "tuple", "dict", "set",
-    "frozenset", "datetime", "date", "time", "timedelta", "Decimal", "UUID", "Enum", "IntEnum",
-    "StrEnum", "ServiceProxy", "List", "Dict", "Tuple", "Set", "FrozenSet", "Any", "object",
-    "Optional", "Union", "Sequence", "Mapping", "MutableMapping", "MutableSequence", "Collection",
-    "Iterable", "AbstractSet",
+    *rules.MEMBRANE_VALUE_TYPES,
+    *(kind.rpartition(".")[2] for kind in rules.MEMBRANE_KINDS),  # msgspec.Struct: ``Struct``
+    # How annotations also spell those types (typing's aliases, Enum's subclasses, abstract
+    # containers); the runtime looks at the values themselves.
+    "NoneType", "IntEnum", "StrEnum", "List", "Dict", "Tuple", "Set", "FrozenSet", "Optional",
+    "Union", "Sequence", "Mapping", "MutableMapping", "MutableSequence", "Collection", "Iterable",
+    "AbstractSet",
+    # Annotations that promise nothing: a value's own type decides at the call.
+    "Any", "object",
 }
 _NOT_SERIALIZABLE = {
     "Callable": "a function", "Iterator": "an iterator", "Generator": "a generator",

@@ -11,9 +11,10 @@ service's exports with their signatures, so a typed proxy can still be passed wh
 ``ServiceProxy`` is expected. The class is stored (hidden) in the calling module's symbol table
 so mypy's incremental cache can find it again.
 
-Exports are what the runtime exports: the top-level functions not starting with ``_`` and not
-decorated with ``@effect``, or the names in ``__all__`` when the module has one. A path that
-is not a string literal, or whose file mypy cannot find, keeps the plain ``ServiceProxy`` type.
+Exports and paths follow the rules the runtime applies (``distdev.rules``): the public
+functions a top-level ``def`` defines, decorated or not, except ``@effect`` ones, or the names in
+``__all__`` when the module has one. A path that is not a string literal, that cannot name a
+service file, or whose file mypy cannot find keeps the plain ``ServiceProxy`` type.
 
 Module names: a service file given to mypy as a source keeps the name mypy gave it; otherwise
 it is named relative to the caller's package base (then ``mypy_path``, then the working
@@ -56,17 +57,32 @@ from mypy.nodes import (
 )
 from mypy.options import Options
 from mypy.plugin import AttributeContext, FunctionContext, Plugin
-from mypy.types import AnyType, Instance, Type, TypeOfAny, get_proper_type
+from mypy.types import (
+    AnyType,
+    CallableType,
+    Instance,
+    Overloaded,
+    Type,
+    TypeOfAny,
+    get_proper_type,
+)
+
+from distdev import rules
+
+from ._syntax import resolve_literal
 
 __all__ = ["plugin", "DistdevPlugin", "SERVICE_EXPORT"]
 
 SERVICE_EXPORT = ErrorCode(
     "service-export", "Check that a proxy is used only for its service's exports", "General")
 
-_IMPORT_SERVICE = {"distdev.service._api.import_service", "distdev.import_service"}
-_PROXY = "distdev.membrane._proxy.ServiceProxy"
+# mypy names a function by where it is defined; the public spelling is kept for a stub that
+# might declare it there.
+_IMPORT_SERVICE = {rules.IMPORT_SERVICE_FULLNAME, "distdev.import_service"}
+_PROXY = rules.SERVICE_PROXY_FULLNAME
 _MARK = "__distdev_service_proxy__"  # metadata key on the synthesized classes
-_EFFECT = {"effect", "distdev.effect", "distdev.service._api.effect"}
+# As written (when mypy cannot resolve the decorator), and as mypy resolves it.
+_EFFECT = rules.EFFECT_DECORATORS | {rules.EFFECT_FULLNAME}
 
 
 def _literal_path(call: CallExpr) -> str | None:
@@ -113,8 +129,11 @@ def _base_dir(file_path: str, module: str) -> Path:
     return base
 
 
-def _target(caller_path: str, literal: str) -> Path:
-    return (Path(caller_path).resolve().parent / literal).resolve()
+def _target(caller_path: str, literal: str) -> Path | None:
+    """The service file ``literal`` names from the caller, joined as the runtime joins it, then
+    resolved (mypy's trees are compared by resolved path); None if it can name none."""
+    target = resolve_literal(Path(caller_path).absolute(), literal)
+    return target.resolve() if target is not None else None
 
 
 def _build_sources(file: MypyFile) -> dict[Path, str]:
@@ -138,7 +157,7 @@ def _module_for(caller_path: str, caller_module: str, literal: str, options: Opt
                 sources: dict[Path, str]) -> str | None:
     """The module name mypy knows ``literal`` (relative to the caller's file) by."""
     target = _target(caller_path, literal)
-    if target.suffix != ".py":
+    if target is None:
         return None
     if target in sources:
         return sources[target]
@@ -201,9 +220,10 @@ class DistdevPlugin(Plugin):
         caller_path: str = getattr(checker, "path", "")
         tree = getattr(checker, "tree", None)
         modules: dict[str, MypyFile] = getattr(checker, "modules", {})
-        if literal is None or not caller_path or not isinstance(tree, MypyFile):
+        path = _target(caller_path, literal) if literal is not None and caller_path else None
+        if path is None or not isinstance(tree, MypyFile):
             return default
-        target = self._loaded(modules, _target(caller_path, literal))
+        target = self._loaded(modules, path)
         proxy = get_proper_type(default)
         if target is None or not isinstance(proxy, Instance) or proxy.type.fullname != _PROXY:
             return default
@@ -257,31 +277,54 @@ class DistdevPlugin(Plugin):
         return info
 
 
+_Function = Decorator | FuncDef | OverloadedFuncDef
+
+
 def _exports(module: MypyFile) -> dict[str, Type]:
-    """Export name -> its type, as the runtime decides what a service exports."""
-    # With __all__, mypy already marks only the listed names public.
-    has_all = "__all__" in module.names
-    found: dict[str, Type] = {}
-    for name, node in module.names.items():
-        if not node.module_public or name.startswith("__"):
-            continue
-        defn = node.node
-        typ: Type | None
-        if isinstance(defn, Decorator):
-            if not has_all and (name.startswith("_") or any(
-                    _decorator_name(d) in _EFFECT for d in defn.original_decorators)):
-                continue
-            fullname = defn.func.fullname
-            typ = defn.var.type or defn.func.type
-        elif isinstance(defn, (FuncDef, OverloadedFuncDef)):
-            fullname = defn.fullname
-            typ = defn.type
-        else:
-            continue
-        if not has_all and (name.startswith("_") or fullname != f"{module.fullname}.{name}"):
-            continue  # private, or imported rather than defined here
-        found[name] = typ if typ is not None else AnyType(TypeOfAny.unannotated)
-    return found
+    """Export name -> its type, by the rule the runtime applies (``rules.export_names``)."""
+    functions = {name: node.node for name, node in module.names.items()
+                 if isinstance(node.node, _Function)}
+    candidates = [rules.ExportCandidate(name, _fullname(defn) == f"{module.fullname}.{name}",
+                                        _is_effect(defn))
+                  for name, defn in functions.items()]
+    return {name: _export_type(functions[name])
+            for name in rules.export_names(candidates, _listed(module))}
+
+
+def _listed(module: MypyFile) -> list[str] | None:
+    """The names ``__all__`` lists, or None without one (mypy marks exactly those public)."""
+    if "__all__" not in module.names:
+        return None
+    return [name for name, node in module.names.items() if node.module_public]
+
+
+def _fullname(defn: _Function) -> str:
+    """Where the function is defined: another module's for an imported one."""
+    return defn.func.fullname if isinstance(defn, Decorator) else defn.fullname
+
+
+def _is_effect(defn: _Function) -> bool:
+    return isinstance(defn, Decorator) and any(
+        _decorator_name(d) in _EFFECT for d in defn.original_decorators)
+
+
+def _export_type(defn: _Function) -> Type:
+    """What a call through a proxy is checked against. A decorator typed to return a callable
+    (as ``functools.wraps``-style ones are, with a ParamSpec) gives the decorated type; one that
+    returns an object would check nothing (``functools.lru_cache``'s takes ``*Hashable``), so the
+    ``def``'s own signature, which the call reaches through the wrapper, is used then."""
+    typ: Type | None
+    if not isinstance(defn, Decorator):
+        typ = defn.type
+    elif _is_callable(defn.var.type):
+        typ = defn.var.type
+    else:
+        typ = defn.func.type or defn.var.type
+    return typ if typ is not None else AnyType(TypeOfAny.unannotated)
+
+
+def _is_callable(typ: Type | None) -> bool:
+    return typ is not None and isinstance(get_proper_type(typ), (CallableType, Overloaded))
 
 
 def _decorator_name(expr: Expression) -> str:

@@ -11,17 +11,19 @@ server import it inside their own processes.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import posixpath
 import re
 from collections.abc import Collection, Iterable
 
 __all__ = [
-    "EFFECT_DECORATORS", "ExportCandidate", "export_names", "is_public",
+    "EFFECT_DECORATORS", "ExportCandidate", "export_names", "is_public", "top_level_defs",
     "SERVICE_NAME", "RESERVED_SERVICE_NAMES", "service_name_problem", "default_service_name",
     "child_id", "ServicePathError", "resolve_service_path",
     "MEMBRANE_VALUE_TYPES", "MEMBRANE_KINDS", "MEMBRANE_TYPES",
     "compartment_module_name", "app_module_name",
+    "IMPORT_SERVICE_FULLNAME", "EFFECT_FULLNAME", "SERVICE_PROXY_FULLNAME",
 ]
 
 # -- exports -------------------------------------------------------------------------------------
@@ -41,6 +43,21 @@ class ExportCandidate:
     name: str
     defined_here: bool
     effect: bool = False
+
+
+def top_level_defs(module: ast.Module) -> set[str]:
+    """The names bound by a ``def`` at a module's top level, as a reader of its source sees
+    them: directly, or inside a top-level ``if``/``else`` or the body of a ``try`` (not its
+    handlers: they run only when the body failed)."""
+    names: set[str] = set()
+    todo: list[ast.stmt] = list(module.body)
+    while todo:
+        stmt = todo.pop()
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(stmt.name)
+        elif isinstance(stmt, (ast.If, ast.Try)):
+            todo += [*stmt.body, *stmt.orelse]
+    return names
 
 
 def is_public(name: str) -> bool:
@@ -144,3 +161,13 @@ def app_module_name(name: str) -> str:
     """The application-relative name of a compartment module (``models[app/billing]`` ->
     ``models``); other names are returned as they are."""
     return name.partition("[")[0]
+
+
+# -- where service code's names are defined ------------------------------------------------------
+# A type checker knows a function or class by the module that defines it, not by ``distdev``,
+# which re-exports it; a plugin hooks these names (lsp/mypy_plugin.py). tests/test_rules.py
+# checks each against the object itself, so moving one breaks that test, not the plugin.
+
+IMPORT_SERVICE_FULLNAME = "distdev.service._api.import_service"
+EFFECT_FULLNAME = "distdev.service._api.effect"
+SERVICE_PROXY_FULLNAME = "distdev.membrane._proxy.ServiceProxy"

@@ -80,6 +80,10 @@ class Compartment:
         self.bundle[rel] = source
         self.files.add(str(path))
 
+    def source_of(self, module: types.ModuleType) -> bytes:
+        """The source a module of this compartment was executed from."""
+        return self.bundle[Path(module.__file__ or "").relative_to(self.root).as_posix()]
+
     def bundle_files(self) -> list[tuple[str, str, bytes]]:
         """The bundle as (path, sha256, source), in load order."""
         return [(p, hashlib.sha256(s).hexdigest(), s) for p, s in self.bundle.items()]

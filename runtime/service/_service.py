@@ -7,6 +7,7 @@ detached; the code paths are otherwise the same, which is what makes replay fait
 
 from __future__ import annotations
 
+import ast
 import inspect
 import sys
 import types
@@ -47,17 +48,6 @@ class ServiceRouter(Router, Protocol):
     the children the service's top level imports (at build time)."""
 
     def create_service(self, service_id: str, parent: str | None, entry: str) -> Service: ...
-
-
-def _defined_here(name: str, value: Any, namespace: dict[str, Any]) -> bool:
-    """Whether ``name`` is bound by a ``def name`` of this module, decorated or not: the
-    function under any ``functools.wraps``-style wrappers has that name and these globals."""
-    try:
-        function = inspect.unwrap(value) if callable(value) else value
-    except Exception:  # an object whose attributes cannot be read is no function of ours
-        return False
-    return (isinstance(function, types.FunctionType) and function.__name__ == name
-            and function.__globals__ is namespace)
 
 
 class Service:
@@ -112,8 +102,12 @@ class Service:
     def _find_exports(self) -> dict[str, Callable[..., Any]]:
         namespace = self.module.__dict__
         listed = namespace.get("__all__")
-        candidates = [rules.ExportCandidate(name, _defined_here(name, value, namespace),
-                                            hasattr(value, "__distdev_effect__"))
+        # Read from the source, as the language server and the mypy plugin read it: a name
+        # its module binds with `def`, whatever decorates it, still holding something callable.
+        defs = rules.top_level_defs(ast.parse(self.compartment.source_of(self.module)))
+        candidates = [rules.ExportCandidate(
+                          name, name in defs and callable(value) and not isinstance(value, type),
+                          hasattr(value, "__distdev_effect__"))
                       for name, value in namespace.items()]
         exports = {}
         for name in rules.export_names(candidates, listed):

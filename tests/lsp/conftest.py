@@ -1,8 +1,8 @@
 """Shared helpers for the language-server tests: a real server on stdio, driven by pytest-lsp.
 
 Each workspace fixture (``shop``, ``tricky``, ``broken``, ``apps``, ``scratch``,
-``typed_workspace``, ``cold``) is one server for the whole session (starting one costs about a
-second, mostly importing lsprotocol); test modules set
+``typed_workspace``, ``cold``, and the server behind ``written``) is one server for the whole
+session (starting one costs about a second, mostly importing lsprotocol); test modules set
 ``pytestmark = pytest.mark.asyncio(loop_scope="session")``. Only ``typed_workspace`` and ``cold``
 run the background mypy check.
 
@@ -215,6 +215,21 @@ def scratch_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def scratch_client(lsp_client: LanguageClient, scratch_root: Path) -> AsyncIterator[None]:
     async for _ in _session(lsp_client, scratch_root):
         yield
+
+
+@pytest_lsp.fixture(scope="session", config=SERVER)
+async def blank_client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFactory
+                       ) -> AsyncIterator[None]:
+    async for _ in _session(lsp_client, tmp_path_factory.mktemp("blank")):
+        yield
+
+
+@pytest.fixture
+def written(blank_client: LanguageClient, tmp_path: Path) -> Workspace:
+    """A server on this test's ``tmp_path``, where the test writes an application of its own.
+    The server's workspace folder is empty (one server for the session, so tests do not see
+    each other's files): it reads the files the test opens, and what they import from disk."""
+    return Workspace(blank_client, tmp_path)
 
 
 @pytest.fixture(scope="session")

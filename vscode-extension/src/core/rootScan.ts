@@ -7,11 +7,43 @@
 
 import * as path from 'node:path';
 
-const IMPORT_SERVICE = /import_service\(\s*(?:path\s*=\s*)?["']([^"']+\.py)["']/g;
+const IMPORT_SERVICE = /import_service\(\s*(?:path\s*=\s*)?["']([^"']*)["']/g;
 
-/** The files `source` (the text of `file`) imports as services, as absolute paths. */
+/** Why a literal names no service file: the kinds of distdev.rules.ServicePathError. */
+export type ServicePathError = 'empty' | 'absolute' | 'outside' | 'not-py';
+
+/**
+ * The file `import_service(literal)` names from the service file `importer`, by the rule of
+ * distdev.rules.resolve_service_path: both paths posix and relative to the application folder,
+ * `literal` relative to the importer's folder and staying inside the application folder.
+ * tests/fixtures/service_paths.json keeps the two in step.
+ */
+export function resolveServicePath(
+  importer: string, literal: string,
+): { path: string } | { error: ServicePathError } {
+  if (!literal) return { error: 'empty' };
+  if (literal.startsWith('/')) return { error: 'absolute' };
+  // posixpath.normpath drops a trailing slash; path.posix.normalize keeps it.
+  const joined = path.posix.normalize(path.posix.join(path.posix.dirname(importer), literal));
+  const rel = joined.replace(/(.)\/+$/, '$1');
+  if (rel === '..' || rel.startsWith('../')) return { error: 'outside' };
+  if (!rel.endsWith('.py')) return { error: 'not-py' };
+  return { path: rel };
+}
+
+/**
+ * The files `source` (the text of `file`) imports as services, as absolute paths. Which
+ * application folder holds `file` is not known here, so the rule is applied from the file
+ * system's root: a literal that leaves the application is still followed.
+ */
 export function importedServices(file: string, source: string): string[] {
-  return [...source.matchAll(IMPORT_SERVICE)].map((m) => path.resolve(path.dirname(file), m[1]));
+  const absolute = path.resolve(file);
+  const { root } = path.parse(absolute);
+  const importer = path.relative(root, absolute).split(path.sep).join('/');
+  return [...source.matchAll(IMPORT_SERVICE)].flatMap((m) => {
+    const named = resolveServicePath(importer, m[1]);
+    return 'path' in named ? [path.join(root, ...named.path.split('/'))] : [];
+  });
 }
 
 /**
