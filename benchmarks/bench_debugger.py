@@ -31,22 +31,20 @@ earlier point: launch ``replay_to.py`` (``distdev.replay(journal, until=N)``, th
 line), timed from ``launch`` to the ``stopped`` event, with distdev's modules excluded from
 "my code" as distdev's adapter excludes them.
 
-The DAP client is a copy of the test suite's (``tests/dap/dap_client.py``), reduced. Every
-adapter is disconnected (``terminateDebuggee``) and waited for, or killed, even on error.
-Nothing is asserted.
+What distdev's changes to pydevd save (``dap_adapter/_pydevd.py``): the last launch's steps,
+stackTraces and evaluates are run a third time by distdev with them switched off
+(``DISTDEV_DAP_NODELAY=0``, ``DISTDEV_DAP_PIPELINE=0``); the rows' notes give those figures.
+
+The DAP client is the test suite's (``tests/dap/dap_client.py``). Every adapter is disconnected
+(``terminateDebuggee``) and waited for, or killed, even on error. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
-import os
-import queue
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,13 +52,17 @@ from typing import Any
 
 from bench_util import Row, Settings, progress, write_app
 
-from distdev.dap_adapter._wire import encode_message, read_message
+TESTS = str(Path(__file__).resolve().parent.parent / "tests")
+if TESTS not in sys.path:
+    sys.path.append(TESTS)  # after everything else: tests/ must shadow no module
+
+from dap.dap_client import DapClient, DapError, marker  # noqa: E402  (needs TESTS on sys.path)
 
 Json = dict[str, Any]
-TIMEOUT = 30.0
 STEP_GOAL = 3.0  # steps at least 3x faster than plain debugpy
 LAUNCH_GOAL = 1.2  # launch within 1.2x of plain debugpy
 BASELINE = "plain debugpy"
+UNPATCHED = {"DISTDEV_DAP_NODELAY": "0", "DISTDEV_DAP_PIPELINE": "0"}
 
 APP_FILES = {
     "app.py": '''
@@ -129,141 +131,27 @@ FULL_SIZES = Sizes(launches=5, steps=20)
 STEP_BACKS = 5  # timed step backs (distdev) and restarts (plain debugpy)
 
 
-# -- a minimal DAP client, on the adapter's own framing ---------------------------------------------
-
-class DapError(RuntimeError):
-    """A request failed, or an expected message did not arrive in time."""
-
-
-class DapClient:
-    """One adapter process on pipes: requests matched to responses, events waited for."""
-
-    def __init__(self, argv: list[str], cwd: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
-        self.spawned = time.perf_counter()
-        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        self._seq = itertools.count(1)
-        self._responses: dict[int, queue.Queue[Json]] = {}
-        self._lock = threading.Lock()
-        self._events: list[Json] = []
-        self._cond = threading.Condition()
-        self.output: list[str] = []
-        self.capabilities: Json = {}
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        while True:
-            message = read_message(self.process.stdout)
-            if message is None:
-                with self._cond:
-                    self._events.append({"event": "<closed>", "body": {}})
-                    self._cond.notify_all()
-                return
-            kind = message.get("type")
-            if kind == "response":
-                with self._lock:
-                    box = self._responses.get(message["request_seq"])
-                if box is not None:
-                    box.put(message)
-            elif kind == "event":
-                if message["event"] == "output":
-                    self.output.append((message.get("body") or {}).get("output", ""))
-                with self._cond:
-                    self._events.append(message)
-                    self._cond.notify_all()
-
-    def send(self, command: str, arguments: Json | None = None) -> queue.Queue[Json]:
-        seq = next(self._seq)
-        box: queue.Queue[Json] = queue.Queue()
-        with self._lock:
-            self._responses[seq] = box
-        assert self.process.stdin is not None
-        self.process.stdin.write(encode_message({"seq": seq, "type": "request",
-                                                 "command": command,
-                                                 "arguments": arguments or {}}))
-        self.process.stdin.flush()
-        return box
-
-    def response(self, box: queue.Queue[Json], command: str, *, ok: bool = True,
-                 timeout: float = TIMEOUT) -> Json:
-        try:
-            message = box.get(timeout=timeout)
-        except queue.Empty:
-            raise DapError(f"no response to {command} within {timeout} s") from None
-        if ok and not message.get("success"):
-            raise DapError(f"{command} failed: {message.get('message')}; "
-                           f"output: {''.join(self.output)[-1000:]}")
-        return message.get("body") or {}
-
-    def request(self, command: str, arguments: Json | None = None, *, ok: bool = True,
-                timeout: float = TIMEOUT) -> Json:
-        return self.response(self.send(command, arguments), command, ok=ok, timeout=timeout)
-
-    def wait_event(self, name: str, timeout: float = TIMEOUT) -> Json:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for i, event in enumerate(self._events):
-                    if event["event"] == name:
-                        del self._events[i]
-                        return event.get("body") or {}
-                    if event["event"] == "<closed>":
-                        raise DapError(f"the adapter closed before {name!r}; "
-                                       f"output: {''.join(self.output)[-1000:]}")
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise DapError(f"no {name!r} event within {timeout} s; "
-                                   f"output: {''.join(self.output)[-1000:]}")
-                self._cond.wait(left)
-
-    def initialize(self, adapter_id: str) -> None:
-        self.capabilities = self.request("initialize", {
-            "clientID": "distdev-bench", "adapterID": adapter_id, "linesStartAt1": True,
-            "columnsStartAt1": True, "pathFormat": "path", "supportsRunInTerminalRequest": False,
-        })
-
-    def launch_to_stop(self, launch: Json, breakpoints: dict[str, list[int]]) -> Json:
-        """launch, breakpoints, configurationDone, then the first ``stopped`` event."""
-        launched = self.send("launch", launch)
-        self.wait_event("initialized")
-        for path, lines in breakpoints.items():
-            self.set_breakpoints(path, lines)
-        self.request("configurationDone")
-        self.response(launched, "launch")
-        return self.wait_event("stopped")
-
-    def set_breakpoints(self, path: str, lines: list[int]) -> None:
-        self.request("setBreakpoints", {"source": {"path": path},
-                                        "breakpoints": [{"line": n} for n in lines]})
-
-    def close(self, timeout: float = 15) -> None:
-        """Disconnect (terminating the debuggee) and wait for the adapter, or kill it."""
-        if self.process.poll() is None:
-            with contextlib.suppress(DapError, OSError):
-                self.request("disconnect", {"terminateDebuggee": True}, ok=False,
-                             timeout=timeout)
-            with contextlib.suppress(OSError):
-                assert self.process.stdin is not None
-                self.process.stdin.close()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
+# -- sessions, on the tests' DAP client ------------------------------------------------------------
 
 @contextlib.contextmanager
-def _adapter(argv: list[str], cwd: Path) -> Iterator[DapClient]:
-    client = DapClient(argv, cwd)
+def _adapter(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> Iterator[DapClient]:
+    client = DapClient(cwd, env=env, command=argv)
     try:
         yield client
     finally:
         client.close()
 
 
-# -- the two systems --------------------------------------------------------------------------
+def _launch_to_stop(client: DapClient, launch: Json, breakpoints: dict[str, list[int]]) -> Json:
+    """launch, breakpoints, configurationDone, then the first ``stopped`` event."""
+    launched = client.configure(launch, breakpoints)
+    if not launched.success:
+        raise DapError(f"launch failed: {launched.message}; output: "
+                       f"{''.join(client.output)[-1000:]}")
+    return client.wait_stopped()
+
+
+# -- the systems --------------------------------------------------------------------------
 
 @dataclasses.dataclass
 class System:
@@ -271,6 +159,7 @@ class System:
     argv: list[str]
     adapter_id: str
     launch: Callable[[int], Json]  # launch arguments for launch number i
+    env: dict[str, str] | None = None
     launches: list[float] = dataclasses.field(default_factory=list)
     spawn_to_stop: list[float] = dataclasses.field(default_factory=list)
     steps: list[float] = dataclasses.field(default_factory=list)
@@ -280,41 +169,45 @@ class System:
 
 
 def _run_once(system: System, i: int, cwd: Path, worker: Path, line: int, steps: int) -> None:
-    with _adapter(system.argv, cwd) as client:
-        client.initialize(system.adapter_id)
-        system.step_back = bool(client.capabilities.get("supportsStepBack"))
+    with _adapter(system.argv, cwd, system.env) as client:
+        system.step_back = bool(client.initialize(system.adapter_id, "distdev-bench")
+                                .get("supportsStepBack"))
         started = time.perf_counter()
-        stopped = client.launch_to_stop(system.launch(i), {str(worker): [line]})
+        stopped = _launch_to_stop(client, system.launch(i), {str(worker): [line]})
         now = time.perf_counter()
         if stopped.get("reason") != "breakpoint":
             raise DapError(f"{system.name}: the first stop is not the breakpoint: {stopped}")
         system.launches.append(now - started)
         system.spawn_to_stop.append(now - client.spawned)
-        if not steps:
-            return
-        thread = stopped["threadId"]
-        client.set_breakpoints(str(worker), [])
-        for _ in range(steps):
-            t = time.perf_counter()
-            client.request("next", {"threadId": thread})
-            client.wait_event("stopped")
-            system.steps.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            frames = client.request("stackTrace", {"threadId": thread, "startFrame": 0,
-                                                   "levels": 1})["stackFrames"]
-            system.stacks.append(time.perf_counter() - t)
-            if not frames or frames[0]["source"]["path"] != str(worker):
-                raise DapError(f"{system.name}: a step left work(): {frames[:1]}")
-        # Requests sent together, as an editor sends scopes and variables after a stop.
-        frame_id = frames[0]["id"]
-        for _ in range(steps):
-            t = time.perf_counter()
-            boxes = [client.send("evaluate", {"expression": expression, "frameId": frame_id,
-                                              "context": "watch"})
-                     for expression in ("acc", "j", "n", "calls")]
-            for box in boxes:
-                client.response(box, "evaluate")
-            system.together.append(time.perf_counter() - t)
+        if steps:
+            _time_steps(system, client, stopped["threadId"], worker, steps)
+
+
+def _time_steps(system: System, client: DapClient, thread: int, worker: Path,
+                steps: int) -> None:
+    """``next`` and a top-frame ``stackTrace``, ``steps`` times; then four evaluates sent
+    together, ``steps`` times."""
+    client.set_breakpoints(str(worker), [])
+    for _ in range(steps):
+        t = time.perf_counter()
+        client.step("next", thread)
+        system.steps.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        frames = client.stack(thread, 0, 1).body["stackFrames"]
+        system.stacks.append(time.perf_counter() - t)
+        if not frames or frames[0]["source"]["path"] != str(worker):
+            raise DapError(f"{system.name}: a step left work(): {frames[:1]}")
+    # Requests sent together, as an editor sends scopes and variables after a stop.
+    frame_id = frames[0]["id"]
+    for _ in range(steps):
+        t = time.perf_counter()
+        boxes = [client.send_request("evaluate", {"expression": expression, "frameId": frame_id,
+                                                  "context": "watch"})
+                 for expression in ("acc", "j", "n", "calls")]
+        for box in boxes:
+            if not client.wait_response(box).success:
+                raise DapError(f"{system.name}: an evaluate failed")
+        system.together.append(time.perf_counter() - t)
 
 
 def _step_backs(folder: Path, journal: Path, count: int) -> tuple[list[float], bool]:
@@ -322,15 +215,13 @@ def _step_backs(folder: Path, journal: Path, count: int) -> tuple[list[float], b
     last = _last_event(journal)
     times: list[float] = []
     with _adapter([sys.executable, "-m", "distdev.dap_adapter"], folder) as client:
-        client.initialize("distdev")
-        supported = bool(client.capabilities.get("supportsStepBack"))
-        stop = client.launch_to_stop({"type": "distdev", "request": "launch",
-                                      "journal": str(journal), "stopAtEvent": last}, {})
+        supported = bool(client.initialize("distdev", "distdev-bench").get("supportsStepBack"))
+        stop = _launch_to_stop(client, {"type": "distdev", "request": "launch",
+                                        "journal": str(journal), "stopAtEvent": last}, {})
         thread = stop["threadId"]
         for _ in range(count):
             t = time.perf_counter()
-            client.request("stepBack", {"threadId": thread})
-            stopped = client.wait_event("stopped")
+            stopped = client.step("stepBack", thread)
             times.append(time.perf_counter() - t)
             if stopped.get("reason") != "step":
                 raise DapError(f"distdev: a step back ended with {stopped}")
@@ -341,15 +232,14 @@ def _restarts(folder: Path, journal: Path, count: int) -> tuple[list[float], boo
     """Plain debugpy: launch the replay to the earlier event and stop there, ``count`` times."""
     last = _last_event(journal)
     script = folder / "replay_to.py"
-    line = _marker(script, "stopped")
+    line = marker(script, "stopped")
     times: list[float] = []
     supported = False
     for i in range(count):
         with _adapter([sys.executable, "-m", "debugpy.adapter"], folder) as client:
-            client.initialize("python")
-            supported = bool(client.capabilities.get("supportsStepBack"))
+            supported = bool(client.initialize("python", "distdev-bench").get("supportsStepBack"))
             t = time.perf_counter()
-            stop = client.launch_to_stop({
+            stop = _launch_to_stop(client, {
                 "type": "python", "request": "launch", "program": str(script),
                 "args": [str(journal), str(last - 2 - i)], "cwd": str(folder),
                 "justMyCode": True, "rules": [{"module": "distdev", "include": False}],
@@ -376,24 +266,21 @@ def _last_event(journal: Path) -> int:
     return int(distdev.read_journal(journal).events[-1].seq)
 
 
-def _marker(path: Path, name: str) -> int:
-    for number, text in enumerate(path.read_text().splitlines(), 1):
-        if f"# @{name}" in text:
-            return number
-    raise LookupError(f"no marker @{name} in {path}")
-
-
 def measure(tmp: Path, settings: Settings) -> list[Row]:
     sizes = QUICK_SIZES if settings.quick else FULL_SIZES
     folder = write_app(tmp / "debug-app", APP_FILES).resolve()
     worker = folder / "worker.py"
-    line = _marker(worker, "breakpoint")
+    line = marker(worker, "breakpoint")
     python = sys.executable
-    distdev = System(
-        "distdev", [python, "-m", "distdev.dap_adapter"], "distdev",
-        lambda i: {"type": "distdev", "request": "launch", "app": str(folder / "app.py"),
-                   "cwd": str(folder), "out": str(tmp / f"out-{i}"),
-                   "state": str(tmp / f"state-{i}"), "console": "internalConsole"})
+
+    def distdev_launch(tag: object) -> Json:
+        return {"type": "distdev", "request": "launch", "app": str(folder / "app.py"),
+                "cwd": str(folder), "out": str(tmp / f"out-{tag}"),
+                "state": str(tmp / f"state-{tag}"), "console": "internalConsole"}
+
+    distdev = System("distdev", [python, "-m", "distdev.dap_adapter"], "distdev", distdev_launch)
+    unpatched = System("distdev, pydevd unpatched", distdev.argv, "distdev",
+                       lambda i: distdev_launch(f"unpatched-{i}"), env=UNPATCHED)
     plain = System(
         BASELINE, [python, "-m", "debugpy.adapter"], "python",
         lambda i: {"type": "python", "request": "launch", "program": str(folder / "plain_app.py"),
@@ -408,6 +295,7 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
         last = i == sizes.launches - 1
         for system in (plain, distdev) if i % 2 == 0 else (distdev, plain):
             _run_once(system, i, folder, worker, line, sizes.steps if last else 0)
+    _run_once(unpatched, 0, folder, worker, line, sizes.steps)
 
     journal = _build_journal(folder, tmp)
     events = _last_event(journal)
@@ -421,6 +309,9 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
     step_d, step_p = med(distdev.steps), med(plain.steps)
     stack_d, stack_p = med(distdev.stacks), med(plain.stacks)
     together_d, together_p = med(distdev.together), med(plain.together)
+    off = {name: f"{med(figures) * 1e3:.1f} ms" for name, figures in (
+        ("steps", unpatched.steps), ("stacks", unpatched.stacks),
+        ("together", unpatched.together))}
     spawn = (f"spawn-to-stop (adapter start-up included) {med(distdev.spawn_to_stop) * 1e3:.0f} "
              f"ms vs {med(plain.spawn_to_stop) * 1e3:.0f} ms")
     return [
@@ -437,18 +328,20 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
             met=step_p >= STEP_GOAL * step_d,
             note=f"median of {sizes.steps} `next` inside the child's loop (one session per "
                  "system); distdev's runner sets TCP_NODELAY on pydevd's socket, plain debugpy "
-                 "waits out a delayed ACK (~40 ms) per response"),
+                 f"waits out a delayed ACK (~40 ms) per response; distdev with its pydevd "
+                 f"patches off: {off['steps']}"),
         Row(key="debugger.stacktrace", title="debugger: stackTrace round trip", unit="s",
             distdev=stack_d, baseline_name=BASELINE, baseline=stack_p,
             higher_is_better=False, goal="no target", met=None,
-            note=f"median of {sizes.steps}, top frame, right after each `next`"),
+            note=f"median of {sizes.steps}, top frame, right after each `next`; distdev with "
+                 f"its pydevd patches off: {off['stacks']}"),
         Row(key="debugger.together", title="debugger: 4 evaluates sent together",
             unit="s", distdev=together_d, baseline_name=BASELINE, baseline=together_p,
             higher_is_better=False, goal="no target", met=None,
             note=f"median of {sizes.steps}: four `evaluate` requests sent at once at a stop, "
                  "until the last answer (an editor sends scopes and variables so); a stopped "
                  "pydevd thread runs one request per wake-up and then waits up to 200 ms, which "
-                 "distdev's runner avoids"),
+                 f"distdev's runner avoids; with its pydevd patches off: {off['together']}"),
         Row(key="debugger.step_back", title=f"debugger: step back ({events}-event journal)",
             unit="s", distdev=med(backs), baseline_name=f"{BASELINE} restart",
             baseline=med(restarts), higher_is_better=False, goal="no target", met=None,

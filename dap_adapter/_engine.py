@@ -1,22 +1,37 @@
-"""The session engine: what the relay knows about a distdev debug session, in its own terms.
+"""The session engine: what the relay knows about a distdev program, in its own terms.
 
-It decides which frames are the user's, names them after their service, pages a stack, and
-says whether a source file is distdev's own. It imports no protocol types: the dispatch layer
-(``_relay``) converts DAP messages to these values and back.
+Two things, neither of them protocol:
+
+- **Whose code a frame is.** ``RuntimeFiles`` says whether a source file is distdev's own (the
+  membrane between services, this adapter's debuggee side); a ``Stack`` keeps the user's frames
+  of a stop, each named after its service; ``user_traceback`` takes distdev out of a traceback.
+- **The service tree, read statically.** ``service_files`` follows ``import_service`` calls
+  from the root service; ``resolve_export`` finds where a function breakpoint named after an
+  export (``app/billing.charge``) binds. Both apply ``distdev.rules`` — the rules the runtime
+  applies to live objects — so a breakpoint binds exactly where a proxy call would land.
+
+The dispatch layer (``_client``, ``_server``) converts DAP messages to these values and back.
 """
 
 from __future__ import annotations
 
 import ast
 import os
-import threading
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Frame", "Stack", "Session", "SERVICE_SEPARATOR", "ExportTarget", "service_files",
-           "export_line", "entry_line", "resolve_export"]
+from distdev import rules
+
+__all__ = ["Frame", "Stack", "RuntimeFiles", "SERVICE_SEPARATOR", "user_traceback",
+           "ExportTarget", "service_files", "export_line", "entry_line", "resolve_export"]
 
 SERVICE_SEPARATOR = " \u203a "  # "app/orders › place"
+MAX_SERVICES = 10_000  # a runaway tree (generated source) is cut here, not followed forever
+
+
+# -- frames --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -43,15 +58,17 @@ class Stack:
         end = len(self.frames) if levels <= 0 else start + levels
         return self.frames[start:end]
 
+    @property
+    def service(self) -> str | None:
+        """The service the innermost user frame runs in."""
+        return next((f.service for f in self.frames if f.service), None)
 
-@dataclass
-class Session:
-    """State shared by the relay's components for one debug session."""
 
-    runtime_dirs: list[str]
-    mode: str | None = None
-    stacks: dict[int, Stack] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+@dataclass(frozen=True)
+class RuntimeFiles:
+    """distdev's own folders: frames there are hidden, breakpoints there refused."""
+
+    dirs: tuple[str, ...]
 
     def is_runtime_file(self, path: str | None) -> bool:
         """Whether ``path`` is one of distdev's own files (membrane, runner)."""
@@ -62,12 +79,8 @@ class Session:
             candidates.add(os.path.normcase(str(Path(path).resolve())))
         except OSError:
             pass
-        for candidate in candidates:
-            for directory in self.runtime_dirs:
-                root = os.path.normcase(directory).rstrip(os.sep) + os.sep
-                if candidate.startswith(root):
-                    return True
-        return False
+        roots = [os.path.normcase(d).rstrip(os.sep) + os.sep for d in self.dirs]
+        return any(c.startswith(root) for c in candidates for root in roots)
 
     def visible(self, frames: list[Frame]) -> list[Frame]:
         """The user's frames: distdev's membrane and runner frames are dropped."""
@@ -83,68 +96,115 @@ class Session:
             )
         return None
 
-    # -- stacks, one per suspended thread, valid until the program runs again --------------
 
-    def cached_stack(self, thread_id: int) -> Stack | None:
-        with self.lock:
-            return self.stacks.get(thread_id)
+_FILE_LINE = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+')
+_CHAINED = re.compile(r"\n(?:During handling of the above exception, another exception "
+                      r"occurred|The above exception was the direct cause of the following "
+                      r"exception):\n\n")
 
-    def remember_stack(self, thread_id: int, stack: Stack) -> None:
-        with self.lock:
-            self.stacks[thread_id] = stack
 
-    def resumed(self) -> None:
-        """The program ran: every frame id is stale."""
-        with self.lock:
-            self.stacks.clear()
+def user_traceback(trace: str, is_runtime_file: Callable[[str], bool]) -> str:
+    """A formatted traceback without distdev's frames (each ``File`` line and the source lines
+    under it), and without the chained sections that are only distdev's own exceptions (the
+    membrane's wrapper around a call that failed in another service)."""
+    pieces = _CHAINED.split(trace)
+    separators = _CHAINED.findall(trace)
+    kept: list[tuple[str, str]] = []  # (separator before it, section)
+    for index, piece in enumerate(pieces):
+        section = _user_frames(piece, is_runtime_file)
+        if len(pieces) > 1 and _only_distdev(section):
+            continue
+        kept.append((separators[index - 1] if index else "", section))
+    if not kept:
+        return trace
+    return kept[0][1] + "".join(separator + section for separator, section in kept[1:])
+
+
+def _only_distdev(section: str) -> bool:
+    """A section with no frame left whose exception is one of distdev's own."""
+    lines = [line for line in section.splitlines() if line.strip()]
+    return (bool(lines) and not any(_FILE_LINE.match(line) for line in lines)
+            and lines[-1].startswith("distdev."))
+
+
+def _user_frames(trace: str, is_runtime_file: Callable[[str], bool]) -> str:
+    kept: list[str] = []
+    dropping = False
+    for line in trace.splitlines(keepends=True):
+        match = _FILE_LINE.match(line)
+        if match is not None:
+            dropping = is_runtime_file(match.group("path"))
+        elif not line.startswith((" ", "\t")):
+            dropping = False  # "Traceback ...", the exception line
+        if not dropping:
+            kept.append(line)
+    return "".join(kept)
 
 
 # -- the service tree, read statically from the source ------------------------------------------
 
 
-def _import_service_calls(path: Path) -> list[tuple[str, str | None]]:
-    """``import_service(path, name=...)`` calls with literal arguments in ``path``'s source."""
+def _parse(path: Path) -> ast.Module | None:
     try:
-        tree = ast.parse(path.read_text(), str(path))
+        return ast.parse(path.read_text(), str(path))
     except (OSError, SyntaxError, ValueError):
-        return []
+        return None
+
+
+def _import_service_calls(tree: ast.Module) -> list[tuple[str, str | None]]:
+    """``import_service(path, name=...)`` calls with literal arguments: (path, name)."""
     found: list[tuple[str, str | None]] = []
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
+        if not isinstance(node, ast.Call) or not node.args:
             continue
         func = node.func
         called = func.id if isinstance(func, ast.Name) else (
             func.attr if isinstance(func, ast.Attribute) else None)
-        if called != "import_service" or not node.args:
-            continue
         first = node.args[0]
-        if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+        if called != "import_service" or not (isinstance(first, ast.Constant)
+                                              and isinstance(first.value, str)):
             continue
-        name: str | None = None
-        for keyword in node.keywords:
-            if (keyword.arg == "name" and isinstance(keyword.value, ast.Constant)
-                    and isinstance(keyword.value.value, str)):
-                name = keyword.value.value
+        name = next((k.value.value for k in node.keywords
+                     if k.arg == "name" and isinstance(k.value, ast.Constant)
+                     and isinstance(k.value.value, str)), None)
         found.append((first.value, name))
     return found
 
 
 def service_files(app: Path) -> dict[str, Path]:
     """Service id -> file, following ``import_service`` calls from the root service ``app``
-    with the runtime's rule: a child's id is its parent's plus ``/`` plus ``name=`` (or the file
-    stem); its path is relative to the importing file."""
+    by the runtime's rules (``distdev.rules``): a child's file is relative to its importer and
+    inside the application folder; its id is its parent's plus ``name=`` (or the file's stem).
+    A call the runtime would refuse creates no service here either."""
     app = app.resolve()
-    services: dict[str, Path] = {app.stem: app}
-    todo = [(app.stem, app)]
+    folder, root_id = app.parent, rules.default_service_name(app.name)
+    services: dict[str, Path] = {root_id: app}
+    todo = [(root_id, app.name)]  # (service id, its file relative to the folder)
     while todo:
-        service_id, path = todo.pop()
-        for rel, name in _import_service_calls(path):
-            child = (path.parent / rel).resolve()
-            child_id = f"{service_id}/{name if name is not None else Path(rel).stem}"
-            if child_id not in services and child.is_file() and len(services) < 10_000:
-                services[child_id] = child
-                todo.append((child_id, child))
+        service_id, rel = todo.pop()
+        tree = _parse(folder / rel)
+        for literal, name in _import_service_calls(tree) if tree is not None else []:
+            child = _child(service_id, rel, literal, name)
+            if child is None or child[0] in services or len(services) >= MAX_SERVICES:
+                continue
+            child_id, child_rel = child
+            if (folder / child_rel).is_file():
+                services[child_id] = folder / child_rel
+                todo.append(child)
     return services
+
+
+def _child(parent_id: str, importer: str, literal: str,
+           name: str | None) -> tuple[str, str] | None:
+    """The (id, file) ``import_service(literal, name=name)`` creates, or None if refused."""
+    try:
+        rel = rules.resolve_service_path(importer, literal)
+    except rules.ServicePathError:
+        return None
+    local = name if name is not None else rules.default_service_name(rel)
+    if rules.service_name_problem(local) is not None:
+        return None
+    return rules.child_id(parent_id, local), rel
 
 
 def _first_line(body: list[ast.stmt]) -> int | None:
@@ -160,26 +220,63 @@ def _first_line(body: list[ast.stmt]) -> int | None:
     return None
 
 
-def export_line(path: Path, export: str) -> int | None:
-    """The first body line of the top-level ``def export`` in ``path``, or None."""
-    try:
-        tree = ast.parse(path.read_text(), str(path))
-    except (OSError, SyntaxError, ValueError):
-        return None
-    line: int | None = None
-    for node in tree.body:  # the last definition wins, as at run time
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == export:
-            line = _first_line(node.body)
-    return line
-
-
 def entry_line(path: Path) -> int | None:
     """The first executable top-level line of ``path`` (after its docstring)."""
-    try:
-        tree = ast.parse(path.read_text(), str(path))
-    except (OSError, SyntaxError, ValueError):
-        return None
-    return _first_line(tree.body)
+    tree = _parse(path)
+    return _first_line(tree.body) if tree is not None else None
+
+
+@dataclass(frozen=True)
+class _ModuleExports:
+    """A service module's top level as the export rule reads it."""
+
+    defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]  # the last ``def`` of each name
+    candidates: list[rules.ExportCandidate]
+    all_names: list[str] | None
+
+    @classmethod
+    def read(cls, tree: ast.Module) -> _ModuleExports:
+        defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+        imported: list[str] = []
+        all_names: list[str] | None = None
+        for node in tree.body:  # the last definition wins, as at run time
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs[node.name] = node
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                imported += [(a.asname or a.name).partition(".")[0] for a in node.names]
+            elif (isinstance(node, ast.Assign) and len(node.targets) == 1
+                  and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "__all__"
+                  and isinstance(node.value, (ast.List, ast.Tuple))):
+                all_names = [e.value for e in node.value.elts
+                             if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        candidates = [rules.ExportCandidate(name, True, _is_effect(node))
+                      for name, node in defs.items()]
+        candidates += [rules.ExportCandidate(name, False) for name in imported
+                       if name not in defs]
+        return cls(defs, candidates, all_names)
+
+    def exports(self) -> list[str]:
+        return rules.export_names(self.candidates, self.all_names)
+
+    def why_not(self, name: str) -> str:
+        """Why the ``def name`` here is not an export."""
+        if self.all_names is not None:
+            return "its __all__ does not list it"
+        if not rules.is_public(name):
+            return "a name starting with '_' is private to its service"
+        return "an @effect function is the service's own IO"
+
+
+def _is_effect(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    spelled = {ast.unparse(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list}
+    return not rules.EFFECT_DECORATORS.isdisjoint(spelled)
+
+
+def export_line(path: Path, export: str) -> int | None:
+    """The first body line of the top-level ``def export`` in ``path``, or None."""
+    tree = _parse(path)
+    node = _ModuleExports.read(tree).defs.get(export) if tree is not None else None
+    return _first_line(node.body) if node is not None else None
 
 
 @dataclass
@@ -193,16 +290,13 @@ class ExportTarget:
 
 def resolve_export(services: dict[str, Path], name: str) -> ExportTarget:
     """``app/billing.charge`` (or ``billing.charge`` when unambiguous) -> the first body line of
-    ``charge`` in app/billing's file."""
+    ``charge`` in app/billing's file, if ``charge`` is an export (``distdev.rules``)."""
     service, dot, export = name.strip().rpartition(".")
     if not dot or not service or not export:
         return ExportTarget(error=f'"{name}" does not name an export: write service.export, '
                                   'for example "app/billing.charge"')
-    if service in services:
-        matches = [service]
-    else:
-        matches = sorted(s for s in services if s.rpartition("/")[2] == service
-                         or s.endswith("/" + service))
+    matches = [service] if service in services else sorted(
+        s for s in services if s.rpartition("/")[2] == service or s.endswith("/" + service))
     if not matches:
         known = ", ".join(sorted(services)) or "none found"
         return ExportTarget(error=f'no service "{service}" in this application (services: '
@@ -210,9 +304,23 @@ def resolve_export(services: dict[str, Path], name: str) -> ExportTarget:
     if len(matches) > 1:
         return ExportTarget(error=f'"{service}" is ambiguous ({", ".join(matches)}): write the '
                                   "full service id")
-    path = services[matches[0]]
-    line = export_line(path, export)
-    if line is None:
-        return ExportTarget(error=f'service {matches[0]} ({path.name}) has no function '
+    return _bind_export(matches[0], services[matches[0]], export)
+
+
+def _bind_export(service: str, path: Path, export: str) -> ExportTarget:
+    tree = _parse(path)
+    module = _ModuleExports.read(tree) if tree is not None else None
+    node = module.defs.get(export) if module is not None else None
+    if module is None or node is None:
+        return ExportTarget(error=f'service {service} ({path.name}) has no function '
                                   f'"{export}" at its top level')
+    if export not in module.exports():
+        return ExportTarget(error=f'"{export}" in service {service} ({path.name}) is not an '
+                                  f"export ({module.why_not(export)}): a function breakpoint "
+                                  "names a function other services call; set a line "
+                                  "breakpoint to stop in it")
+    line = _first_line(node.body)
+    if line is None:
+        return ExportTarget(error=f'"{export}" in service {service} ({path.name}) has no '
+                                  "code to stop on (only a docstring)")
     return ExportTarget(path=path, line=line)

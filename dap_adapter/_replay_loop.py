@@ -2,11 +2,11 @@
 when the debugger travels back.
 
 A replay is deterministic, so going back in time is running it again from the start, in this
-process, up to an earlier point. The debug adapter asks for that by evaluating
-``rewind(before)`` on a stopped thread and then continuing: the current run is abandoned at its
-next journal event (``StopReplay``), and a new run starts from the top of the journal. Each run
-is numbered, and ``journal_position()`` tells the adapter which run a stop belongs to, so it can
-hide the stops of an abandoned run and the breakpoint hits a new run passes on its way.
+process, up to an earlier point. The debug adapter asks for that with the ``REWIND`` question
+(``_evaluate``) on a stopped thread, then continues: the current run is abandoned at its next
+journal event (``StopReplay``), and a new run starts from the top of the journal. Each run is
+numbered, and the ``JOURNAL_POSITION`` answer tells the adapter which run a stop belongs to, so
+it can hide the stops of an abandoned run and the breakpoint hits a new run passes on its way.
 
 Where a run stops:
 
@@ -28,7 +28,10 @@ from typing import Any, Literal
 from distdev.journal import Event, JournalContents, describe
 from distdev.tools import ReplayedService, Service, StopReplay, in_effect, replay
 
-__all__ = ["ReplayLoop", "journal_position", "rewind"]
+from ._evaluate import JOURNAL_POSITION, REWIND
+from ._time_travel import Position
+
+__all__ = ["ReplayLoop", "start"]
 
 Where = Literal["boundary", "end"]
 
@@ -60,10 +63,8 @@ class ReplayLoop:
 
     # -- asked by the debug adapter, on a stopped thread ------------------------------------
 
-    def position(self) -> dict[str, Any]:
-        return {"service": self.service, "seq": self.delivered, "run": self.run,
-                "at": self.stopped_at, "next": self.next_event,
-                "positions": {self.service: self.delivered}}
+    def position(self) -> Position:
+        return Position(self.service, self.delivered, self.run, self.stopped_at, self.next_event)
 
     def rewind(self, before: int | None) -> int:
         """Abandon this run when the program continues, and run again from the start."""
@@ -149,21 +150,10 @@ def _marker_file(service: str, name: str, text: str) -> Path:
     return path
 
 
-_loop: ReplayLoop | None = None
-
-
 def start(contents: JournalContents, source: str | None,
           stop_before: int | None) -> ReplayedService:
-    global _loop
-    _loop = ReplayLoop(contents, source, stop_before)
-    return _loop.serve()
-
-
-def journal_position() -> dict[str, Any] | None:
-    """Where the replay stands; evaluated by the debug adapter on a stopped thread."""
-    return _loop.position() if _loop is not None else None
-
-
-def rewind(before: int | None) -> int | None:
-    """Run the replay again from the start once the program continues; the new run's number."""
-    return _loop.rewind(before) if _loop is not None else None
+    """Replay one service's journal under the debugger, answering the relay's questions."""
+    loop = ReplayLoop(contents, source, stop_before)
+    JOURNAL_POSITION.answered_by(loop.position)
+    REWIND.answered_by(loop.rewind)
+    return loop.serve()

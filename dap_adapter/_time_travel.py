@@ -12,13 +12,15 @@ start (``_replay_loop``). This module is the adapter's bookkeeping for that, fre
 
 While the new run travels to its destination, every stop it makes on the way (and any stop the
 abandoned run makes on its way out) is passed silently; only the destination is shown.
+
+Standard library only, and no lock of its own: the relay's session lock guards the timeline, and
+the debuggee builds its ``Position`` answers from this module too (through ``_evaluate``).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 __all__ = ["Position", "Timeline", "Trip", "Arrival", "TravelError"]
 
@@ -33,7 +35,7 @@ class TravelError(Exception):
 
 @dataclass(frozen=True)
 class Position:
-    """Where a replay stands at a stop, as the debuggee's ``journal_position()`` says."""
+    """Where a replay stands at a stop: the debuggee's answer to ``_evaluate.JOURNAL_POSITION``."""
 
     service: str
     seq: int
@@ -44,17 +46,6 @@ class Position:
     a step, an exception)."""
     next: int | None = None
     """At a boundary: the event about to be delivered."""
-
-    @classmethod
-    def parse(cls, value: Any) -> Position | None:
-        if not isinstance(value, dict):
-            return None
-        service, seq, run, at, next_ = (
-            value.get(k) for k in ("service", "seq", "run", "at", "next"))
-        if not (isinstance(service, str) and isinstance(seq, int) and isinstance(run, int)
-                and at in ("boundary", "end", None) and (next_ is None or isinstance(next_, int))):
-            return None
-        return cls(service, seq, run, at, next_)
 
 
 @dataclass(frozen=True)
@@ -77,10 +68,9 @@ class Arrival:
 
 class Timeline:
     """The replay's time as the adapter sees it: the current stop, the breakpoint hits of the
-    current run, and the trip under way. Called from the client's and debugpy's threads."""
+    current run, and the trip under way."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self.position: Position | None = None
         self.hits = 0
         self._stopped_on_hit = False
@@ -88,23 +78,20 @@ class Timeline:
 
     @property
     def travelling(self) -> bool:
-        with self._lock:
-            return self.trip is not None
+        return self.trip is not None
 
     # -- planning: (the event to stop before in the new run, or None; the trip) ---------------
 
     def plan_step_back(self) -> tuple[int | None, Trip]:
-        with self._lock:
-            here = self._here()
-            return max(here.seq, 1), Trip(here.run + 1, "stepBack", None)
+        here = self._here()
+        return max(here.seq, 1), Trip(here.run + 1, "stepBack", None)
 
     def plan_reverse_continue(self) -> tuple[int | None, Trip]:
-        with self._lock:
-            here = self._here()
-            earlier = self.hits - 1 if self._stopped_on_hit else self.hits
-            if earlier >= 1:
-                return None, Trip(here.run + 1, "reverseContinue", earlier)
-            return 1, Trip(here.run + 1, "reverseContinue", None)
+        here = self._here()
+        earlier = self.hits - 1 if self._stopped_on_hit else self.hits
+        if earlier >= 1:
+            return None, Trip(here.run + 1, "reverseContinue", earlier)
+        return 1, Trip(here.run + 1, "reverseContinue", None)
 
     def _here(self) -> Position:
         if self.trip is not None:
@@ -114,37 +101,37 @@ class Timeline:
         return self.position
 
     def depart(self, trip: Trip) -> None:
-        with self._lock:
-            self.trip = trip
-            self.hits = 0
+        self.trip = trip
+        self.hits = 0
 
     def cancel(self) -> None:
-        with self._lock:
-            self.trip = None
+        self.trip = None
 
     # -- observing the stops -------------------------------------------------------------------
 
     def stopped(self, reason: str, position: Position) -> Arrival | None:
         """A stop of the debuggee: the arrival to show, or None to pass it silently."""
-        with self._lock:
-            hit = reason in HIT_REASONS and position.at is None
-            trip = self.trip
-            if trip is not None and position.run < trip.run:
-                return None  # the abandoned run, on its way out
-            if hit:
-                self.hits += 1
-            if trip is not None:
-                arrived = (position.at == "end"
-                           or (trip.hit is None and position.at == "boundary")
-                           or (trip.hit is not None and hit and self.hits >= trip.hit))
-                if not arrived:
-                    return None
-                self.trip = None
-            self.position, self._stopped_on_hit = position, hit
-            if position.at == "boundary":
-                reason = "step" if trip is not None and trip.kind == "stepBack" else (
-                    BOUNDARY_REASON)
-                return Arrival(reason, f"before event {position.next} of {position.service}")
-            if position.at == "end":
-                return Arrival(END_REASON, f"{position.service}'s journal ends here")
-            return Arrival(reason)
+        hit = reason in HIT_REASONS and position.at is None
+        trip = self.trip
+        if trip is not None and position.run < trip.run:
+            return None  # the abandoned run, on its way out
+        if hit:
+            self.hits += 1
+        if trip is not None:
+            if not self._arrived(trip, position, hit):
+                return None
+            self.trip = None
+        self.position, self._stopped_on_hit = position, hit
+        if position.at == "boundary":
+            reason = "step" if trip is not None and trip.kind == "stepBack" else BOUNDARY_REASON
+            return Arrival(reason, f"before event {position.next} of {position.service}")
+        if position.at == "end":
+            return Arrival(END_REASON, f"{position.service}'s journal ends here")
+        return Arrival(reason)
+
+    def _arrived(self, trip: Trip, position: Position, hit: bool) -> bool:
+        if position.at == "end":
+            return True  # nowhere further to go
+        if trip.hit is None:
+            return position.at == "boundary"
+        return hit and self.hits >= trip.hit

@@ -1,6 +1,7 @@
-"""A small DAP client for the tests: starts ``python -m distdev.dap_adapter`` on pipes, frames
-messages with Content-Length, matches responses to requests by ``request_seq`` and waits for
-events with timeouts (never sleeps)."""
+"""A small DAP client for the tests and the benchmark (benchmarks/bench_debugger.py): starts an
+adapter on pipes (``python -m distdev.dap_adapter`` unless told another, such as plain
+``python -m debugpy.adapter``), frames messages with Content-Length, matches responses to
+requests by ``request_seq`` and waits for events with timeouts (never sleeps)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 
 Json = dict[str, Any]
 TIMEOUT = 20.0
+DISTDEV_ADAPTER = [sys.executable, "-m", "distdev.dap_adapter"]
 
 
 def read_message(stream: Any) -> Json | None:
@@ -54,11 +56,13 @@ class Response:
 class DapClient:
     """One adapter process and its message streams."""
 
-    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None,
+                 command: list[str] | None = None) -> None:
         full_env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
         full_env.update(env or {})
+        self.spawned = time.perf_counter()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "distdev.dap_adapter"], cwd=cwd, env=full_env,
+            command or DISTDEV_ADAPTER, cwd=cwd, env=full_env,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         self._seq = itertools.count(1)
@@ -66,10 +70,14 @@ class DapClient:
         self._lock = threading.Lock()
         self._events: list[Json] = []
         self._event_cond = threading.Condition()
+        self.capabilities: Json = {}
         self.output: list[str] = []
+        self.stderr: list[str] = []
         self.reverse_requests: list[Json] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        # Read, so that an adapter that writes much there never blocks on a full pipe.
+        threading.Thread(target=self._read_stderr, daemon=True).start()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -96,6 +104,11 @@ class DapClient:
                     self._event_cond.notify_all()
             elif kind == "request":
                 self.reverse_requests.append(message)
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr.append(line.decode(errors="replace"))
 
     def _send(self, message: Json) -> None:
         assert self.process.stdin is not None
@@ -153,12 +166,25 @@ class DapClient:
 
     def start(self, launch: Json, breakpoints: dict[str, list[int]] | None = None,
               function_breakpoints: list[str] | None = None) -> Response:
-        """initialize, launch, breakpoints, configurationDone; returns the launch response."""
+        """initialize, then a ``distdev`` launch with its breakpoints (``configure``); returns
+        the launch response."""
+        self.initialize()
+        return self.configure({"type": "distdev", "request": "launch", **launch}, breakpoints,
+                              function_breakpoints)
+
+    def initialize(self, adapter_id: str = "distdev", client_id: str = "distdev-tests") -> Json:
+        """The initialize request; returns (and keeps) the adapter's capabilities."""
         self.capabilities = self.request("initialize", {
-            "clientID": "distdev-tests", "adapterID": "distdev", "linesStartAt1": True,
+            "clientID": client_id, "adapterID": adapter_id, "linesStartAt1": True,
             "columnsStartAt1": True, "pathFormat": "path", "supportsRunInTerminalRequest": False,
         }).body
-        launched = self.send_request("launch", {"type": "distdev", "request": "launch", **launch})
+        return self.capabilities
+
+    def configure(self, launch: Json, breakpoints: dict[str, list[int]] | None = None,
+                  function_breakpoints: list[str] | None = None) -> Response:
+        """launch (arguments as given), breakpoints, configurationDone; returns the launch
+        response."""
+        launched = self.send_request("launch", launch)
         self.wait_event("initialized")
         self.set_breakpoints_all(breakpoints or {})
         if function_breakpoints is not None:

@@ -187,11 +187,50 @@ def test_timeline_passes_the_abandoned_run_and_the_hits_before_the_destination()
     assert (before, trip.hit) == (None, 1)
 
 
-def test_position_parse_refuses_what_the_debuggee_did_not_say() -> None:
-    from distdev.dap_adapter._time_travel import Position
+def test_timeline_step_back_goes_before_the_last_event_delivered() -> None:
+    from distdev.dap_adapter._time_travel import Position, Timeline
 
-    assert Position.parse({"service": "app", "seq": 3, "run": 1, "at": None}) == Position(
-        "app", 3, 1, None)
-    for junk in (None, "text", {"service": "app", "seq": "3", "run": 1, "at": None},
-                 {"service": "app", "seq": 3, "run": 1, "at": "elsewhere"}):
-        assert Position.parse(junk) is None
+    timeline = Timeline()
+    # Stopped before event 6: event 5 was the last delivered, so back is before event 5.
+    timeline.stopped("journal event", Position("app/c", 5, 1, "boundary", 6))
+    before, trip = timeline.plan_step_back()
+    assert (before, trip.run, trip.kind, trip.hit) == (5, 2, "stepBack", None)
+    # Nothing delivered yet: the earliest boundary, before event 1.
+    timeline.stopped("journal event", Position("app/c", 0, 1, "boundary", 1))
+    assert timeline.plan_step_back()[0] == 1
+
+
+def test_timeline_reverse_continue_without_an_earlier_hit_goes_to_the_first_boundary() -> None:
+    from distdev.dap_adapter._time_travel import Position, Timeline
+
+    timeline = Timeline()
+    timeline.stopped("breakpoint", Position("app/c", 2, 1, None))  # the first hit, shown
+    before, trip = timeline.plan_reverse_continue()
+    assert (before, trip.kind, trip.hit) == (1, "reverseContinue", None)
+
+
+def test_timeline_names_its_own_stops_and_the_end_of_the_journal_ends_any_trip() -> None:
+    from distdev.dap_adapter._time_travel import END_REASON, Arrival, Position, Timeline
+
+    timeline = Timeline()
+    assert timeline.stopped("pause", Position("app/c", 3, 1, "boundary", 4)) == Arrival(
+        "journal event", "before event 4 of app/c")
+    assert timeline.stopped("step", Position("app/c", 2, 1, None)) == Arrival("step")
+    before, trip = timeline.plan_reverse_continue()  # no hit yet: to the first boundary
+    timeline.depart(trip)
+    # A run that never reaches its destination stops at the end: the trip is over there.
+    assert timeline.stopped("pause", Position("app/c", 9, 2, "end")) == Arrival(
+        END_REASON, "app/c's journal ends here")
+    assert not timeline.travelling
+
+
+def test_timeline_cancel_ends_a_trip_and_allows_another() -> None:
+    from distdev.dap_adapter._time_travel import Position, Timeline
+
+    timeline = Timeline()
+    timeline.stopped("breakpoint", Position("app/c", 4, 1, None))
+    timeline.depart(timeline.plan_step_back()[1])
+    assert timeline.travelling
+    timeline.cancel()
+    assert not timeline.travelling
+    assert timeline.plan_step_back()[1].run == 2  # from the last known position

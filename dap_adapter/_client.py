@@ -1,0 +1,270 @@
+"""The client component: the editor, on our stdio, and ``serve``, which runs one session.
+
+The client's requests are delegated to debugpy (``Server.delegate``) unless a handler below says
+otherwise. Those handlers convert the request in, delegate to the engine (``_config``,
+``_engine``, ``_breakpoints``, ``_time_travel``) or to debugpy, and convert the answer out:
+
+- ``initialize``: debugpy's capabilities, plus distdev's (function breakpoints, step back).
+- ``launch``: the ``distdev`` launch configuration becomes a debugpy launch of the runner.
+- ``setBreakpoints`` / ``setFunctionBreakpoints`` / ``configurationDone``: the client's
+  breakpoints merged with the relay's own (exports, the entry line) per file.
+- ``stackTrace`` / ``exceptionInfo``: distdev's frames hidden, the rest named by service.
+- ``stepBack`` / ``reverseContinue``: a replay travels back by running its journal again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from distdev.tools import python_module
+
+from ._components import Component, RequestError, message_handler
+from ._config import debugpy_launch, parse_launch, plan_launch
+from ._engine import (
+    ExportTarget,
+    Stack,
+    entry_line,
+    resolve_export,
+    service_files,
+    user_traceback,
+)
+from ._evaluate import REWIND
+from ._server import Server
+from ._session import Session
+from ._time_travel import Trip
+from ._wire import Channel, Json
+
+__all__ = ["Client", "serve"]
+
+RESUMING = frozenset(["continue", "next", "stepIn", "stepOut", "stepBack", "reverseContinue",
+                      "goto", "restartFrame"])
+"""Requests after which every frame id of the last stop is stale."""
+
+
+def serve(client_in: IO[bytes], client_out: IO[bytes],
+          adapter_command: list[str] | None = None) -> int:
+    """Relay one debug session between a client on these streams and debugpy's adapter (run as
+    ``adapter_command``); returns once either side has gone."""
+    session = Session()
+    client = Client(session, Channel("client", client_in, client_out),
+                    adapter_command or python_module("debugpy.adapter"))
+    client.start()
+    session.ended.wait()
+    if client.server is not None:
+        client.server.stop()
+    return 0
+
+
+class Client(Component):
+    """The editor: its requests, answered here or by debugpy through the server component."""
+
+    def __init__(self, session: Session, channel: Channel, adapter_command: list[str]) -> None:
+        super().__init__(session, channel)
+        self.server: Server | None = None
+        self._adapter_command = adapter_command
+
+    def _server(self) -> Server:
+        if self.server is None:
+            raise RequestError("the session has not been initialized: send initialize first")
+        return self.server
+
+    def dispatch(self, message: Json) -> None:
+        if message.get("type") == "request" and message.get("command") in RESUMING:
+            with self.session:
+                self.session.resumed()
+        super().dispatch(message)
+
+    def closed(self, reason: str) -> None:
+        self.session.ended.set()
+
+    @message_handler
+    def request(self, request: Json) -> None:
+        self._server().delegate(request)
+
+    @message_handler
+    def response(self, response: Json) -> None:
+        """The client's answer to one of debugpy's reverse requests."""
+        if self.server is not None:
+            self.server.reverse_response(response)
+
+    # -- starting -------------------------------------------------------------------------------
+
+    @message_handler
+    def initialize_request(self, request: Json) -> None:
+        if self.server is None:
+            self.server = Server(self.session, self, self._adapter_command)
+            self.server.start()
+        arguments = dict(request.get("arguments", {}), adapterID="debugpy")
+        self.server.delegate(request, arguments, _add_capabilities)
+
+    @message_handler
+    def launch_request(self, request: Json) -> None:
+        arguments = request.get("arguments", {})
+        launch = plan_launch(parse_launch(arguments))
+        self.session.mode = launch.mode
+        if launch.mode == "dev" and launch.entry_file is not None:
+            self.session.app = Path(launch.entry_file)
+            line = entry_line(self.session.app) if launch.stop_on_entry else None
+            if line is not None:
+                self.session.breakpoints.set_entry(_key(launch.entry_file), line)
+        for note in launch.notes:
+            self.send_event("output", {"category": "console", "output": f"distdev: {note}\n"})
+        self._server().delegate(request, debugpy_launch(launch, arguments))
+
+    @message_handler
+    def attach_request(self, request: Json) -> None:
+        raise RequestError('distdev starts the application itself: use "request": "launch" '
+                           'with "app" (or "journal" to replay one service)')
+
+    # -- breakpoints ----------------------------------------------------------------------------
+
+    @message_handler
+    def setBreakpoints_request(self, request: Json) -> None:
+        arguments = request.get("arguments", {})
+        source = arguments.get("source", {})
+        path = str(source.get("path") or "")
+        wanted = arguments.get("breakpoints") or [{"line": n} for n in arguments.get("lines", [])]
+        reason = self.session.runtime.unverified_reason(path) if path else None
+        if reason is not None:
+            self.respond(request, {"breakpoints": [
+                {"verified": False, "line": b.get("line"), "message": reason} for b in wanted]})
+            return
+        if not path:
+            self._server().delegate(request)
+            return
+        key, own, book = _key(path), len(wanted), self.session.breakpoints
+        union = book.set_client(key, source, list(wanted))
+
+        def only_the_clients(response: Json) -> None:
+            body = response.setdefault("body", {})
+            answered = body.get("breakpoints", [])
+            book.remember(key, union, answered, own, from_client=True)
+            body["breakpoints"] = answered[:own]
+
+        self._server().delegate(request, union, only_the_clients)
+
+    @message_handler
+    def setFunctionBreakpoints_request(self, request: Json) -> None:
+        wanted = request.get("arguments", {}).get("breakpoints", [])
+        if self.session.app is None:
+            self.respond(request, {"breakpoints": [{
+                "verified": False, "message": "function breakpoints name a service's export "
+                "(app/billing.charge); they work when debugging an application (\"app\")",
+            } for _ in wanted]})
+            return
+        services = service_files(self.session.app)
+        targets = [resolve_export(services, str(b.get("name", ""))) for b in wanted]
+        lines: dict[str, list[int]] = {}
+        for target in targets:
+            if target.path is not None and target.line is not None:
+                lines.setdefault(_key(str(target.path)), []).append(target.line)
+        changed = self.session.breakpoints.set_function_lines(lines)
+        for reply in self._server().resend_breakpoints(changed):
+            reply.wait()
+        self.respond(request, {"breakpoints": [self._function_breakpoint(t) for t in targets]})
+
+    def _function_breakpoint(self, target: ExportTarget) -> Json:
+        """The client's view of one function breakpoint: debugpy's answer for its line."""
+        if target.path is None or target.line is None:
+            return {"verified": False, "message": target.error}
+        bound = self.session.breakpoints.function_breakpoint(_key(str(target.path)), target.line)
+        return dict(bound, source={"name": target.path.name, "path": str(target.path)})
+
+    @message_handler
+    def configurationDone_request(self, request: Json) -> None:
+        unsent = self.session.breakpoints.unsent_entry()
+        server = self._server()
+        if unsent is not None:
+            for reply in server.resend_breakpoints([unsent]):
+                reply.wait()
+        server.delegate(request)
+
+    # -- stops ----------------------------------------------------------------------------------
+
+    def _stack(self, thread_id: int) -> Stack:
+        return self.session.stacks.get(thread_id) or self._server().load_stack(thread_id)
+
+    @message_handler
+    def stackTrace_request(self, request: Json) -> None:
+        arguments = request.get("arguments", {})
+        stack = self._stack(int(arguments["threadId"]))
+        page = stack.page(int(arguments.get("startFrame") or 0), int(arguments.get("levels") or 0))
+        frames = [dict(self.session.raw_frames[f.id], name=f.label) for f in page]
+        self.respond(request, {"stackFrames": frames, "totalFrames": len(stack.frames)})
+
+    @message_handler
+    def exceptionInfo_request(self, request: Json) -> None:
+        service = self._stack(int(request.get("arguments", {})["threadId"])).service
+        is_runtime_file = self.session.runtime.is_runtime_file
+
+        def named(response: Json) -> None:
+            _name_the_service(response.setdefault("body", {}), service, is_runtime_file)
+
+        self._server().delegate(request, edit=named)
+
+    # -- travelling back in a replay ------------------------------------------------------------
+
+    @message_handler
+    def stepBack_request(self, request: Json) -> None:
+        self._travel(request, self.session.timeline.plan_step_back)
+
+    @message_handler
+    def reverseContinue_request(self, request: Json) -> None:
+        self._travel(request, self.session.timeline.plan_reverse_continue)
+
+    def _travel(self, request: Json, plan: Callable[[], tuple[int | None, Trip]]) -> None:
+        """Ask the debuggee to run its journal again from the start, then let it go: the stops
+        on the way are passed silently until the trip's destination (``Server.stopped_event``)."""
+        if self.session.mode != "replay":
+            raise RequestError(f"{request['command']} travels back through a journal: launch a "
+                               'replay ("journal": ".../journal.cbor") to use it')
+        thread_id = int(request.get("arguments", {})["threadId"])
+        before, trip = plan()
+        server = self._server()
+        top = server.top_frame(thread_id)
+        if top is None:
+            raise RequestError("the thread is not stopped in the replay")
+        rewound = server.evaluate(top, REWIND.expression(before))
+        if REWIND.read(rewound.result()) != trip.run:
+            raise RequestError("the replay could not be run again: "
+                               f"{rewound.wait().get('message') or rewound.result()}")
+        self.session.timeline.depart(trip)
+        self.respond(request)
+        server.ask("continue", {"threadId": thread_id})
+
+
+def _key(path: str) -> str:
+    """The breakpoint book's key for a file: one per file, however the client spells it."""
+    return os.path.normcase(os.path.realpath(path))
+
+
+def _add_capabilities(response: Json) -> None:
+    body = response.setdefault("body", {})
+    body["supportsDelayedStackTraceLoading"] = True
+    body["supportsFunctionBreakpoints"] = True
+    body["supportsExceptionInfoRequest"] = True
+    body["supportsStepBack"] = True  # in a journal replay: see _time_travel
+    # VS Code's "Step Into Target" misbehaves on a proxy call; plain Step Into is right.
+    body["supportsStepInTargetsRequest"] = False
+
+
+def _name_the_service(body: Json, service: str | None,
+                      is_runtime_file: Callable[[str], bool]) -> None:
+    """An ``exceptionInfo`` body that says which service raised, without distdev's frames."""
+    where = f"in service {service}"
+    if service is not None:
+        description = str(body.get("description") or body.get("exceptionId") or "")
+        body["description"] = f"{description} ({where})" if description else where
+    details = body.get("details")
+    if not isinstance(details, dict):
+        return
+    if service is not None:
+        details["service"] = service
+        message = str(details.get("message") or "")
+        details["message"] = f"{message} ({where})" if message else where
+    trace = details.get("stackTrace")
+    if isinstance(trace, str):
+        details["stackTrace"] = user_traceback(trace, is_runtime_file)

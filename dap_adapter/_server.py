@@ -1,0 +1,336 @@
+"""The server component: ``python -m debugpy.adapter``, a child process on pipes.
+
+The relay sends debugpy two kinds of requests. The client's are *delegated*: debugpy's response
+goes back to the client, edited on the way if the client's handler asked (``delegate``). The
+relay's own are *asks* (the whole stack, a frame's service, a journal position): the handler
+waits for the answer, which is taken on the reader thread (``take_now``). Everything else from
+debugpy — delegated responses, events, its reverse requests (``runInTerminal``) — is handled in
+the order it came, and mostly passed on to the client; the handlers below are the exceptions:
+a stop shown with its journal position (or passed silently on a trip back in time), breakpoint
+ids translated, pydevd's step-in hint dropped.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ._components import ASK_TIMEOUT, Component, RequestError, message_handler
+from ._engine import Frame, Stack
+from ._evaluate import JOURNAL_POSITION, JOURNAL_POSITIONS, SERVICE_GLOBAL, read_service
+from ._session import Session
+from ._time_travel import Position
+from ._wire import Channel, Json
+
+__all__ = ["Server", "Reply"]
+
+Edit = Callable[[Json], None]
+STEP_IN_HINT = "Frame skipped from debugging during step-in"
+
+
+@dataclass
+class Reply:
+    """debugpy's answer to one of the relay's own requests, once it has come."""
+
+    session: Session
+    command: str
+    then: Edit | None = None
+    """Run on the answer (if it succeeded) as soon as it comes, on the reader thread."""
+    message: Json | None = field(default=None, init=False)
+
+    def arrived(self, message: Json) -> None:
+        with self.session:
+            if self.then is not None and message.get("success"):
+                try:
+                    self.then(message)
+                except Exception as exc:  # on the reader thread: fail the answer, not the thread
+                    message = {"type": "response", "success": False, "message": (
+                        f"distdev's debug adapter failed: {type(exc).__name__}: {exc}")}
+            self.message = message
+            self.session.changed()
+
+    def wait(self) -> Json:
+        """The answer; the session's lock is released while it is awaited."""
+        if not self.session.wait_for(lambda: self.message is not None, ASK_TIMEOUT):
+            raise RequestError(f"debugpy did not answer {self.command} within {ASK_TIMEOUT:g} s")
+        assert self.message is not None
+        return self.message
+
+    def result(self) -> str | None:
+        """The result text of the ``evaluate`` this answers, or None if it failed."""
+        answer = self.wait()
+        if not answer.get("success"):
+            return None
+        result = (answer.get("body") or {}).get("result")
+        return None if result is None else str(result)
+
+    def body(self) -> Json:
+        """The answer's body; a failure is raised."""
+        answer = self.wait()
+        if not answer.get("success"):
+            raise RequestError(answer.get("message") or f"debugpy could not answer {self.command}")
+        body: Json = answer.get("body") or {}
+        return body
+
+
+@dataclass(frozen=True)
+class _Delegated:
+    request: Json  # as the client sent it
+    edit: Edit | None
+
+
+class Server(Component):
+    """debugpy's adapter: the relay's requests to it, and what it sends the client."""
+
+    def __init__(self, session: Session, client: Component, command: list[str]) -> None:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert process.stdin is not None and process.stdout is not None
+        super().__init__(session, Channel("debugpy", process.stdout, process.stdin))
+        self.client = client
+        self.process = process
+        self._asked: dict[int, Reply] = {}
+        self._delegated: dict[int, _Delegated] = {}
+        self._reverse: dict[int, int] = {}  # the client's seq of a reverse request -> debugpy's
+
+    # -- the relay's requests -------------------------------------------------------------------
+
+    def ask(self, command: str, arguments: Json, then: Edit | None = None) -> Reply:
+        """Send a request of the relay's own; ``Reply.wait`` for its answer, or let it go."""
+        reply = Reply(self.session, command, then)
+        with self.session:
+            seq = self.send({"type": "request", "command": command, "arguments": arguments})
+            self._asked[seq] = reply
+        return reply
+
+    def delegate(self, request: Json, arguments: Json | None = None,
+                 edit: Edit | None = None) -> None:
+        """Pass the client's ``request`` on (with other ``arguments``); debugpy's response goes
+        back to the client, through ``edit`` first if it succeeded."""
+        message = {"type": "request", "command": request["command"],
+                   "arguments": request.get("arguments", {}) if arguments is None else arguments}
+        with self.session:
+            self._delegated[self.send(message)] = _Delegated(request, edit)
+
+    def top_frame(self, thread_id: int) -> int | None:
+        """The id of a stopped thread's innermost frame, or None."""
+        body = self.ask("stackTrace", {"threadId": thread_id, "startFrame": 0,
+                                       "levels": 1}).wait().get("body") or {}
+        frames = body.get("stackFrames") or []
+        return int(frames[0]["id"]) if frames else None
+
+    def evaluate(self, frame_id: int, expression: str) -> Reply:
+        return self.ask("evaluate", {"expression": expression, "frameId": frame_id,
+                                     "context": "watch"})
+
+    def load_stack(self, thread_id: int) -> Stack:
+        """A stopped thread's whole stack from debugpy, distdev's frames dropped, each named by
+        service. In an application, the first stack of a stop also announces every service's
+        journal position."""
+        raw = self.ask("stackTrace", {"threadId": thread_id, "startFrame": 0,
+                                      "levels": 0}).body().get("stackFrames", [])
+        frames = [Frame(int(f["id"]), str(f.get("name", "")), (f.get("source") or {}).get("path"))
+                  for f in raw]
+        visible = self.session.runtime.visible(frames)
+        # Every question is sent before any answer is awaited: one round trip (the debuggee
+        # answers requests sent together at once: _pydevd), so a step costs nothing more.
+        services = [self.evaluate(f.id, SERVICE_GLOBAL) for f in visible]
+        positions = None
+        if self.session.mode == "dev" and self.session.positions_due and frames:
+            self.session.positions_due = False
+            positions = self.evaluate(frames[0].id, JOURNAL_POSITIONS.expression())
+        for frame, service in zip(visible, services):
+            frame.service = read_service(service.result())
+        if positions is not None:
+            found = JOURNAL_POSITIONS.read(positions.result())
+            if found is not None:
+                self.client.send_event("distdev/journalPosition", _position_event(
+                    found.service, found.seq, dict(found.positions)))
+        self.session.raw_frames.update((int(f["id"]), f) for f in raw)
+        stack = self.session.stacks[thread_id] = Stack(visible)
+        return stack
+
+    def resend_breakpoints(self, keys: list[str]) -> list[Reply]:
+        """Send debugpy each file's union of breakpoints again (the book records its answers)."""
+        book = self.session.breakpoints
+        replies = []
+        for key in keys:
+            union, own = book.union(key)
+
+            def remember(answer: Json, key: str = key, union: Json = union, own: int = own) -> None:
+                answered = (answer.get("body") or {}).get("breakpoints", [])
+                book.remember(key, union, answered, own, from_client=False)
+
+            replies.append(self.ask("setBreakpoints", union, remember))
+        return replies
+
+    def stop(self) -> None:
+        """End debugpy's adapter: its stdin closed, then terminated, then killed."""
+        process = self.process
+        if process.stdin is not None:
+            try:
+                process.stdin.close()
+            except OSError:
+                pass
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    # -- what debugpy sends ---------------------------------------------------------------------
+
+    def take_now(self, message: Json) -> bool:
+        if message.get("type") != "response":
+            return False
+        with self.session:
+            reply = self._asked.pop(int(message.get("request_seq", -1)), None)
+        if reply is None:
+            return False
+        reply.arrived(message)
+        return True
+
+    def ended_now(self, reason: str) -> None:
+        with self.session:
+            asked, self._asked = self._asked, {}
+            for reply in asked.values():
+                reply.arrived({"type": "response", "success": False,
+                               "message": f"debugpy's adapter ended ({reason})"})
+
+    def closed(self, reason: str) -> None:
+        for seq in list(self._delegated):
+            self.response({"type": "response", "request_seq": seq, "success": False,
+                           "message": f"debugpy's adapter ended ({reason})"})
+        if not self.session.terminated_sent:
+            self.session.terminated_sent = True
+            self.client.send_event("terminated", {})
+        self.session.ended.set()
+
+    @message_handler
+    def response(self, response: Json) -> None:
+        delegated = self._delegated.pop(int(response.get("request_seq", -1)), None)
+        if delegated is None:
+            return  # the answer to a request nobody waits for
+        response.setdefault("command", delegated.request["command"])
+        response["request_seq"] = delegated.request["seq"]
+        if delegated.edit is not None and response.get("success"):
+            delegated.edit(response)
+        self.client.send(response)
+
+    @message_handler
+    def request(self, request: Json) -> None:
+        """A reverse request (``runInTerminal``, ``startDebugging``): the client answers."""
+        original = request["seq"]
+        self._reverse[self.client.send(request)] = original
+
+    def reverse_response(self, response: Json) -> None:
+        """The client's answer to a reverse request, back to debugpy."""
+        original = self._reverse.pop(int(response.get("request_seq", -1)), None)
+        if original is not None:
+            response["request_seq"] = original
+            self.send(response)
+
+    @message_handler
+    def event(self, event: Json) -> None:
+        self.client.send(event)
+
+    def failed(self, message: Json, text: str) -> None:
+        """A handler of debugpy's ``message`` failed: the client gets it unchanged, and a line
+        saying what went wrong."""
+        if message.get("type") == "request":
+            self.respond_error(message, text)
+            return
+        self.client.send(message)
+        self.client.send_event("output", {"category": "console", "output": f"{text}\n"})
+
+    @message_handler
+    def stopped_event(self, event: Json) -> None:
+        self.session.resumed()
+        body = event.setdefault("body", {})
+        self._translate_hits(body)
+        thread_id = body.get("threadId")
+        if not isinstance(thread_id, int):
+            self.client.send(event)
+        elif self.session.mode == "replay":
+            self._replay_stopped(event, self._replay_position(thread_id))
+        else:
+            self.session.positions_due = True  # announced with the stack the client asks next
+            self.client.send(event)
+
+    def _translate_hits(self, body: Json) -> None:
+        """The client's ids for the breakpoints hit; the one-off entry breakpoint's stop is the
+        entry's, and that breakpoint goes away."""
+        book = self.session.breakpoints
+        entry = book.take_entry()
+        hit = list(body.get("hitBreakpointIds") or [])
+        if hit:
+            body["hitBreakpointIds"] = book.client_ids(hit)
+        if entry is not None:
+            entry_file, entry_ids = entry
+            if hit and set(hit) <= entry_ids:
+                body["reason"] = "entry"
+                body.pop("hitBreakpointIds", None)
+                body.pop("description", None)
+            self.resend_breakpoints([entry_file])
+
+    def _replay_position(self, thread_id: int) -> Position | None:
+        """Where the replay stands, as the debuggee says in the stopped thread's top frame."""
+        top = self.top_frame(thread_id)
+        if top is None:
+            return None
+        return JOURNAL_POSITION.read(self.evaluate(top, JOURNAL_POSITION.expression()).result())
+
+    def _replay_stopped(self, event: Json, position: Position | None) -> None:
+        """A stop in a replay: shown with its journal position, or, on a trip back, passed
+        silently until the destination."""
+        body = event["body"]
+        if position is None:  # not a stop in the journal's code (an unreadable position)
+            self.session.timeline.cancel()
+            self.client.send(event)
+            return
+        arrival = self.session.timeline.stopped(str(body.get("reason", "")), position)
+        if arrival is None:
+            self.ask("continue", {"threadId": body["threadId"]})
+            return
+        body["reason"] = arrival.reason
+        if arrival.description is not None:
+            body["description"] = arrival.description
+        if arrival.reason not in ("breakpoint", "function breakpoint"):
+            body.pop("hitBreakpointIds", None)
+        self.client.send(event)
+        self.client.send_event("distdev/journalPosition", _position_event(
+            position.service, position.seq, {position.service: position.seq}))
+
+    @message_handler
+    def breakpoint_event(self, event: Json) -> None:
+        breakpoint = event.get("body", {}).get("breakpoint", {})
+        if isinstance(breakpoint.get("id"), int):
+            breakpoint["id"] = self.session.breakpoints.client_id(breakpoint["id"])
+        self.client.send(event)
+
+    @message_handler
+    def continued_event(self, event: Json) -> None:
+        self.session.resumed()
+        if not self.session.timeline.travelling:  # a trip's own continues are not shown
+            self.client.send(event)
+
+    @message_handler
+    def output_event(self, event: Json) -> None:
+        # pydevd's hint fires on every Step Into a proxy call: skipping distdev's frames is the
+        # point here, and "set justMyCode to false" would be the wrong advice.
+        if STEP_IN_HINT not in str(event.get("body", {}).get("output", "")):
+            self.client.send(event)
+
+    @message_handler
+    def terminated_event(self, event: Json) -> None:
+        self.session.terminated_sent = True
+        self.client.send(event)
+
+
+def _position_event(service: str, seq: int, positions: dict[str, int]) -> Json:
+    """The ``distdev/journalPosition`` event's body: the stopped service's last journal event,
+    and every service's (one, in a replay)."""
+    return {"service": service, "seq": seq, "positions": positions}
