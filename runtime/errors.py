@@ -127,6 +127,12 @@ class HashSeedError(DistdevError):
     """A journal recorded under one PYTHONHASHSEED is replayed under another."""
 
 
+_SAME_CODE = ("The code is the code that wrote this journal (its files' hashes match), so "
+              "what differs comes from something the journal does not hold: a source of "
+              "nondeterminism at that line that distdev does not cover. Do it inside an "
+              "@distdev.effect, and report it (docs/determinism.md).")
+
+
 class ReplayDivergenceError(DistdevError):
     """Replayed code did something other than what its journal records.
 
@@ -134,13 +140,18 @@ class ReplayDivergenceError(DistdevError):
     """
 
     def __init__(
-        self, *, service: str, seq: int, expected: str, actual: str, location: str
+        self, *, service: str, seq: int, expected: str, actual: str, location: str,
+        same_code: bool = False, why: str | None = None,
     ) -> None:
+        if why is None:
+            why = (_SAME_CODE if same_code else
+                   "The code is not the code that wrote this journal: replay with the original "
+                   "source, or keep the old behaviour for old history (docs/determinism.md).")
         super().__init__(
             f"replay of {service} diverged at event {seq}: the journal expected {expected}, "
-            f"but the code {actual} at {location}. The code is not the code that wrote this "
-            "journal: replay with the original source, or make the change behind phase() checks."
+            f"but the code {actual} at {location}. {why}"
         )
+        self.same_code = same_code
         self.service = service
         self.seq = seq
         self.expected = expected

@@ -120,7 +120,8 @@ def test_read_journal_round_trips_a_recorded_journal(recorded: Recorded, tmp_pat
     contents = distdev.read_journal(recorded.write(tmp_path))
     assert contents.torn is None
     assert contents.size == contents.good_size == len(recorded.journals["app/child"])
-    assert [kind(e) for e in contents.events] == ["header"] + ["call-in", "return"] * PINGS
+    assert [kind(e) for e in contents.events if kind(e) != "digest"] == (
+        ["header"] + ["call-in", "return"] * PINGS)
     for index, event in enumerate(contents.events):
         assert event.seq == index  # type: ignore[attr-defined]
         assert msgspec.convert(msgspec.to_builtins(event), type(event)) == event
@@ -136,7 +137,7 @@ def test_read_journal_header_names_format_service_and_bundle(
     recorded: Recorded, tmp_path: Path
 ) -> None:
     header = distdev.read_journal(recorded.write(tmp_path)).header
-    assert (header.format, header.version) == ("distdev-journal", 1)
+    assert (header.format, header.version) == ("distdev-journal", FORMAT_VERSION)
     assert (header.service, header.entry) == ("app/child", "child.py")
     assert header.hash_seed == recorded_hash_seed()
     (bundled,) = [f for f in header.bundle if f.path == "child.py"]
@@ -237,8 +238,9 @@ def test_journal_repair_moves_every_torn_tail_to_a_side_file(
 
 def test_repair_journal_leaves_a_clean_journal_alone(recorded: Recorded, tmp_path: Path) -> None:
     path = recorded.write(tmp_path)
+    events = len(distdev.read_journal(path).events)
     report = distdev.repair_journal(path)
-    assert (report.kept_events, report.cut_bytes, report.side_file) == (1 + 2 * PINGS, 0, None)
+    assert (report.kept_events, report.cut_bytes, report.side_file) == (events, 0, None)
     assert path.read_bytes() == recorded.journals["app/child"]
     assert side_files(path) == []
 
@@ -252,7 +254,8 @@ def test_journal_writer_append_to_refuses_torn_journal_until_repaired(
         distdev.JournalWriter.append_to(path)
     distdev.repair_journal(path)
     writer = distdev.JournalWriter.append_to(path)
-    assert writer.write(Return(seq=writer.next_seq, value=6)) == 2 * PINGS
+    last = len(distdev.read_journal(path).events)
+    assert writer.write(Return(seq=writer.next_seq, value=6)) == last
     writer.close()
     assert path.read_bytes() == original
 
@@ -418,7 +421,7 @@ def test_read_journal_refuses_future_format_version(tmp_path: Path) -> None:
     with pytest.raises(JournalFormatError) as caught:
         distdev.read_journal(path)
     message = str(caught.value)
-    assert f"version 99; this distdev reads version {FORMAT_VERSION}" in message
+    assert "version 99; this distdev reads versions 1, 2" in message
     assert "Use a distdev release" in message and "9.9.9" in message
 
 

@@ -8,6 +8,7 @@ runs inside an effect is not journaled again and may use threads, sockets and fi
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,13 +16,40 @@ from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["ServiceSide", "state", "current_service", "guarded", "running", "in_effect",
-           "observing", "next_callout_id"]
+__all__ = ["Files", "ServiceSide", "state", "enter_from_outside", "current_service", "guarded",
+           "running", "in_effect", "observing", "next_callout_id"]
+
+
+class Files(Protocol):
+    """A service's view of files (``_files.FileView``)."""
+
+    def locate(self, path: Any) -> tuple[str, str | None]: ...
+
+    def real_path(self, path: Any) -> str: ...
+
+    def open(self, file: Any, mode: str, buffering: int, encoding: str | None,
+             errors: str | None, newline: str | None) -> Any: ...
 
 
 class ServiceSide(Protocol):
     """What the compartment needs of the service it isolates (the service layer, above, is
     the one that implements it)."""
+
+    @property
+    def files(self) -> Files:
+        """How its code sees files."""
+        ...
+
+    @property
+    def interposed(self) -> dict[str, Any]:
+        """State of its own behind the interposed functions (its random generator, its
+        environ)."""
+        ...
+
+    @property
+    def coverage(self) -> int:
+        """The journal format whose coverage applies: 1 covers the service's own code only."""
+        ...
 
     @property
     def id(self) -> str: ...
@@ -54,6 +82,14 @@ class _ThreadState(threading.local):
         self.observing = 0
         self.call_key: str | None = None
         self.callouts = 0
+        self.host_streams: tuple[Any, Any] = (sys.stdout, sys.stderr)
+        """sys.stdout and sys.stderr as they were when service code was entered from outside:
+        the host's (a terminal, a log, pytest's capture), not ones the code set up itself."""
+
+
+def enter_from_outside() -> None:
+    """Note the host's streams as service code is entered from code that is no service's."""
+    state.host_streams = (sys.stdout, sys.stderr)
 
 
 state = _ThreadState()
@@ -73,6 +109,8 @@ def guarded() -> bool:
 def running(service: ServiceSide | None, chain: str | None) -> Iterator[None]:
     """Run a block as ``service`` on call chain ``chain``."""
     saved = (state.service, state.chain, state.effect_depth)
+    if state.service is None:
+        enter_from_outside()
     state.service, state.chain, state.effect_depth = service, chain, 0
     try:
         yield

@@ -1,11 +1,12 @@
-"""The per-service importer: application modules loaded fresh for one service, the
-virtual modules, then the shared standard library and installed packages. The files a service
+"""The per-service importer: application modules loaded fresh for one service, then the
+shared standard library and installed packages (covered by ``_interpose``). The files a service
 loads are its bundle. (Why per-service copies: the package docstring.)"""
 
 from __future__ import annotations
 
 import builtins
 import hashlib
+import os
 import sys
 import types
 from pathlib import Path
@@ -13,8 +14,8 @@ from typing import Any
 
 from ..errors import ServiceLoadError
 from ..rules import app_module_name, compartment_module_name
+from ._builtins import service_builtins
 from ._context import ServiceSide, in_effect
-from ._virtual import VirtualModules, virtual_builtins
 
 _real_import = builtins.__import__
 
@@ -22,18 +23,23 @@ _real_import = builtins.__import__
 class Compartment:
     """Loads one service's application modules from ``root`` and records them as its bundle."""
 
-    def __init__(self, service: ServiceSide, root: Path, entry: str) -> None:
+    def __init__(self, service: ServiceSide, root: Path, entry: str,
+                 app_root: str | None = None) -> None:
         self.service = service
         self.root = root
+        self.app_root = app_root or str(root)
+        """The application folder as the journal's code knew it: what ``__file__`` says, so
+        that paths the code builds from it are the same in a replay from a bundle."""
         self.entry = entry
+        self._paths: dict[str, Path] = {}  # module name in sys.modules -> the file it runs
         entry_dir = (root / entry).parent
         self.search = [entry_dir] if entry_dir == root else [entry_dir, root]
         self.modules: dict[str, types.ModuleType] = {}
         self.bundle: dict[str, bytes] = {}
         self.files: set[str] = set()
         self._registered: list[str] = []
-        self.virtual = VirtualModules(service, root)
-        self.builtins = virtual_builtins(service, root, self.import_module)
+        self.builtins_module = service_builtins(service, self.import_module)
+        self.builtins = self.builtins_module.__dict__
 
     def load_entry(self) -> types.ModuleType:
         """Create the service's module (its top level is run by ``exec_module``)."""
@@ -42,7 +48,7 @@ class Compartment:
         return self._new_module(name, path, package="")
 
     def exec_module(self, module: types.ModuleType) -> None:
-        path = Path(module.__file__ or "")
+        path = self._paths[module.__name__]
         source = path.read_bytes()
         self._remember(path, source)
         code = compile(source, str(path), "exec", dont_inherit=True)
@@ -59,7 +65,8 @@ class Compartment:
         module = types.ModuleType(key)
         sys.modules[key] = module
         self._registered.append(key)
-        module.__file__ = str(path)
+        self._paths[key] = path
+        module.__file__ = os.path.join(self.app_root, path.relative_to(self.root))
         module.__package__ = package
         module.__builtins__ = self.builtins  # type: ignore[attr-defined]
         module.__dict__["__distdev_service__"] = self.service.id
@@ -80,9 +87,19 @@ class Compartment:
         self.bundle[rel] = source
         self.files.add(str(path))
 
+    def keep_data(self, rel: str, data: bytes) -> None:
+        """An application file the service read: it travels in the bundle with the code, so
+        the service reads it where it runs next (a new one after the build joins the journal,
+        as a lazily imported module does)."""
+        if self.bundle.get(rel) == data:
+            return
+        if self.service.phase == "runtime":
+            self.service.loaded_source(rel, hashlib.sha256(data).hexdigest(), data)
+        self.bundle[rel] = data
+
     def source_of(self, module: types.ModuleType) -> bytes:
         """The source a module of this compartment was executed from."""
-        return self.bundle[Path(module.__file__ or "").relative_to(self.root).as_posix()]
+        return self.bundle[self._paths[module.__name__].relative_to(self.root).as_posix()]
 
     def bundle_files(self) -> list[tuple[str, str, bytes]]:
         """The bundle as (path, sha256, source), in load order."""
@@ -98,7 +115,8 @@ class Compartment:
         fromlist: Any = (),
         level: int = 0,
     ) -> Any:
-        """The service's ``__import__``: app files per service, virtual modules, then shared."""
+        """The service's ``__import__``: app files per service, then the shared modules (with
+        ``builtins`` its own)."""
         if level:
             name = _resolve_relative(name, (globals or {}).get("__package__") or "", level)
         top = name.partition(".")[0]
@@ -110,12 +128,8 @@ class Compartment:
                         self._try_submodule(f"{name}.{item}")
                 return module
             return self.modules[top]
-        virtual = self.virtual.get(top)
-        if virtual is not None:
-            if "." not in name:
-                return virtual
-            submodule = _real_import(name, None, None, fromlist, 0)  # os.path is not virtual
-            return submodule if fromlist else virtual
+        if name == "builtins":
+            return self.builtins_module
         with in_effect():  # a first import may write bytecode caches; that is not service IO
             return _real_import(name, globals, locals, fromlist, 0)
 
@@ -148,7 +162,7 @@ class Compartment:
         path, is_package = found
         module = self._new_module(name, path, name if is_package else parent)
         if is_package:
-            module.__path__ = [str(path.parent)]
+            module.__path__ = [os.path.dirname(module.__file__ or "")]
         try:
             self.exec_module(module)
         except BaseException:

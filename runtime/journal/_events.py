@@ -15,7 +15,11 @@ import msgspec
 from ..membrane import ErrorInfo, wire_repr
 
 FORMAT_NAME = "distdev-journal"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The version written. 2: what a journal covers is every line run for the service (1: the
+service's own code only)."""
+READABLE_VERSIONS = (1, 2)
+"""Every version this distdev reads and replays (tests/golden holds a journal of each)."""
 
 
 class EventBase(msgspec.Struct, frozen=True, array_like=True, tag_field="kind"):
@@ -116,13 +120,23 @@ class Source(EventBase, frozen=True, tag="source"):
     file: BundleFile
 
 
+class StateDigest(EventBase, frozen=True, tag="digest"):
+    """What the service's globals held at this point (format 2): for each global that changed
+    since the last digest, its hash and a short preview; ``removed``, the globals gone. A
+    replay compares its own state here and names the first global that differs."""
+
+    changed: dict[str, list[str]]
+    removed: list[str] = []
+
+
 Event = (Header | CallIn | Return | Raise | CallOut | ResultIn | ErrorIn | Effect | Output | Spawn
-         | Source)
+         | Source | StateDigest)
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
     for cls in (
-        Header, CallIn, Return, Raise, CallOut, ResultIn, ErrorIn, Effect, Output, Spawn, Source
+        Header, CallIn, Return, Raise, CallOut, ResultIn, ErrorIn, Effect, Output, Spawn, Source,
+        StateDigest
     )
 }
 
@@ -156,6 +170,9 @@ def describe(event: Event) -> str:
             return f"spawn {event.child} from {event.path}"
         case Source():
             return f"source {event.file.path} ({event.file.sha256[:12]})"
+        case StateDigest():
+            gone = f", {len(event.removed)} gone" if event.removed else ""
+            return f"digest of {len(event.changed)} changed globals{gone}"
     return type(event).__name__
 
 

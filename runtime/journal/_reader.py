@@ -20,7 +20,7 @@ import msgspec
 
 from ..errors import JournalCorruptError, JournalError, JournalFormatError
 from ._codec import CRC_PREFIX, BadRecord, frame_at
-from ._events import EVENT_TYPES, FORMAT_NAME, FORMAT_VERSION, Event, Header
+from ._events import EVENT_TYPES, FORMAT_NAME, READABLE_VERSIONS, Event, Header
 
 __all__ = ["JournalContents", "TornTail", "read_journal", "parse_journal", "read_bytes"]
 
@@ -124,11 +124,11 @@ def _check_header(event: Event, path: str) -> None:
         raise JournalFormatError(
             f"{path} is not a distdev journal: it has no distdev header. {_WHAT_TO_PASS}"
         )
-    if event.version != FORMAT_VERSION:
+    if event.version not in READABLE_VERSIONS:
         raise JournalFormatError(
-            f"{path} has journal format version {event.version}; this distdev reads version "
-            f"{FORMAT_VERSION}. Use a distdev release that matches the one that wrote it "
-            f"({event.distdev})."
+            f"{path} has journal format version {event.version}; this distdev reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}. Use a distdev release that matches the "
+            f"one that wrote it ({event.distdev})."
         )
 
 

@@ -12,6 +12,8 @@ Layer: the lowest of the runtime; imports only ``distdev.errors`` and ``distdev.
 
 from __future__ import annotations
 
+from ._digest import Digest as Digest
+from ._digest import state_digest as state_digest
 from ._failures import ErrorInfo as ErrorInfo
 from ._failures import error_info as error_info
 from ._failures import rebuild_exception as rebuild_exception
@@ -30,7 +32,7 @@ from ._values import to_wire as to_wire
 from ._values import wire_repr as wire_repr
 
 __all__ = [
-    "ErrorInfo", "error_info", "rebuild_exception", "Router", "ServiceProxy", "holder_of",
-    "make_proxy", "target_of", "service_state", "to_json", "Receiver", "args_to_wire",
-    "can_cross", "from_wire", "to_wire", "wire_repr",
+    "Digest", "state_digest", "ErrorInfo", "error_info", "rebuild_exception", "Router",
+    "ServiceProxy", "holder_of", "make_proxy", "target_of", "service_state", "to_json",
+    "Receiver", "args_to_wire", "can_cross", "from_wire", "to_wire", "wire_repr",
 ]

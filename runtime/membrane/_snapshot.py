@@ -24,16 +24,18 @@ from ._proxy import ServiceProxy, target_of
 _NOT_STATE = frozenset({"typing", "typing_extensions", "__future__", "distdev.service._api"})
 
 
+def is_state(name: str, value: Any) -> bool:
+    """Whether a module global is part of the service's state (not a dunder, a module, a
+    function or class, or a typing construct)."""
+    return (not (name.startswith("__") and name.endswith("__"))
+            and not isinstance(value, types.ModuleType)
+            and not (callable(value) and type(value) is not ServiceProxy)
+            and type(value).__module__ not in _NOT_STATE)
+
+
 def service_state(namespace: dict[str, Any]) -> dict[str, Any]:
     """The JSON-ready state of a service module's namespace."""
-    return {
-        name: to_json(value)
-        for name, value in namespace.items()
-        if not (name.startswith("__") and name.endswith("__"))
-        and not isinstance(value, types.ModuleType)
-        and not (callable(value) and type(value) is not ServiceProxy)
-        and type(value).__module__ not in _NOT_STATE
-    }
+    return {name: to_json(value) for name, value in namespace.items() if is_state(name, value)}
 
 
 def to_json(value: Any, depth: int = 0) -> Any:

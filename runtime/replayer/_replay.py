@@ -225,10 +225,12 @@ def replay(
     if before_start is not None:
         before_start(diffs)
     router = _JournalRouter()
-    service = Service(header.service, None, root, header.entry, router)
+    service = Service(header.service, None, root, header.entry, router, app_root=header.app_root,
+                      coverage=header.version)
     router.service = service
     tape = Replayer(service, contents.events, 1, None if until is None else until + 1,
                     before_event)
+    tape.same_code = not diffs
     service.tape = tape
     service.phase = "replay"
     _run(service, tape)

@@ -24,9 +24,10 @@ from ..journal import (
     Return,
     Source,
     Spawn,
+    StateDigest,
     describe,
 )
-from ..membrane import ErrorInfo, rebuild_exception, wire_repr
+from ..membrane import ErrorInfo, rebuild_exception, state_digest, wire_repr
 from ..service import CallFailed, Service, StopReplay, same
 
 __all__ = ["Replayer"]
@@ -47,10 +48,16 @@ class Replayer:
         self.pos = start
         self.until = len(events) if until is None else min(until, len(events))
         self.divergence: ReplayDivergenceError | None = None
+        self.expected_state: dict[str, list[str]] = {}
+        self.same_code = True
+        """Whether the code replayed is the journal's own (then a divergence is not a change)."""
         self.stopped_inside_call = False
 
     def seq_of_next(self) -> int | None:
         return None  # a replay writes nothing
+
+    def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
+        pass  # a replay checks digests (``_check_state``); it records none
 
     # -- cursor -------------------------------------------------------------------------
 
@@ -60,16 +67,57 @@ class Replayer:
 
     def _skip_output(self) -> int:
         """Skip what the code is not asked to reproduce: output (the code may print more or
-        less than it did) and source records (read before replay starts)."""
-        while self.pos < self.until and type(self.events[self.pos]) in _PASSIVE:
+        less than it did) and source records (read before replay starts); check the state
+        against each digest on the way."""
+        while self.pos < self.until:
+            event = self.events[self.pos]
+            kind = type(event)
+            if kind is StateDigest:
+                self._check_state(event)  # type: ignore[arg-type]
+            elif kind not in _PASSIVE:
+                break
             self.pos += 1
         return self.pos
+
+    def _check_state(self, event: StateDigest) -> None:
+        """The state here must be the state the journal recorded: the first global that
+        differs is a divergence, named with what it holds now and what it held."""
+        expected = self.expected_state
+        expected.update(event.changed)
+        for name in event.removed:
+            expected.pop(name, None)
+        actual = state_digest(self.service.module.__dict__)
+        for name in sorted(set(expected) | set(actual)):
+            want, have = expected.get(name), actual.get(name)
+            if want is not None and have is not None and want[0] == have[0]:
+                continue
+            held = "is gone" if have is None else f"holds {have[1]}"
+            was = "did not exist" if want is None else f"held {want[1]}"
+            self.pos += 1  # reported at this digest, not after it
+            self.divergence = ReplayDivergenceError(
+                service=self.service.id, seq=event.seq,
+                expected=f"global {name!r} as recorded ({was})",
+                actual=f"ended in other state: {name!r} {held}",
+                location=self.service.entry, same_code=self.same_code,
+                why=None if not self.same_code else (
+                    "Every event before it matched and the code is the code that wrote the "
+                    "journal, so something outside the journal changed this global: object "
+                    "identity (id(), default hash or repr), garbage-collection timing, another "
+                    "service reaching into this one's memory in one process, an @effect whose "
+                    "body changed a global (a replay does not run effect bodies), or a "
+                    "library's hidden state (docs/determinism.md)."),
+            )
+            raise self.divergence
 
     def _next(self) -> Event:
         if self.divergence is not None:
             raise self.divergence
         if self._skip_output() >= self.until:
-            self.stopped_inside_call = self.until == len(self.events)
+            at_end = self.until == len(self.events)
+            if at_end and not self.same_code:
+                # Other code that asks for more than the journal holds does something else.
+                self.diverge(None, "went on after the journal's last event")
+            self.stopped_inside_call = at_end
             raise StopReplay()
         event = self.events[self.pos]
         if self.before_event is not None:
@@ -88,6 +136,7 @@ class Replayer:
             expected=expected,
             actual=actual,
             location=location or self.service.code_location(),
+            same_code=self.same_code,
         )
         raise self.divergence
 

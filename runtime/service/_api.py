@@ -53,8 +53,12 @@ host = _Host()
 
 
 def phase() -> str:
-    """"build", "runtime" or "replay": what the calling service is doing now."""
-    return str(_calling_service("phase()").phase)
+    """"build" or "runtime": what the calling service was doing when its journal recorded
+    this. Journaled like anything else the code observes, so a replay reproduces what the code
+    did with it; a replay itself is not something service code can see."""
+    service = _calling_service("phase()")
+    recorded = "runtime" if service.phase == "replay" else service.phase
+    return str(service.effect("distdev.phase", [], lambda: recorded))
 
 
 @overload

@@ -10,13 +10,14 @@ from __future__ import annotations
 import ast
 import inspect
 import sys
+import time
 import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from .. import rules
-from ..compartment import Compartment, install_guards, running, state
+from ..compartment import Compartment, FileView, enter_from_outside, install_guards, running, state
 from ..errors import (
     DeterminismError,
     DistdevError,
@@ -25,7 +26,7 @@ from ..errors import (
     ServiceIdClashError,
     ServiceLoadError,
 )
-from ..journal import BundleFile
+from ..journal import FORMAT_VERSION, BundleFile
 from ..membrane import (
     Router,
     ServiceProxy,
@@ -33,12 +34,15 @@ from ..membrane import (
     from_wire,
     make_proxy,
     rebuild_exception,
+    state_digest,
     to_wire,
 )
 from ._gate import CallGate
 from ._tape import CallFailed, Detached, Tape
 
 __all__ = ["Service", "ServiceRouter"]
+
+_clock = time.perf_counter  # the real one: how long a digest takes is distdev's business
 
 T = TypeVar("T")
 
@@ -48,6 +52,29 @@ class ServiceRouter(Router, Protocol):
     the children the service's top level imports (at build time)."""
 
     def create_service(self, service_id: str, parent: str | None, entry: str) -> Service: ...
+
+
+class _DigestSchedule:
+    """How often a service digests its state: after every call while that costs little, and
+    every N calls once it costs more than a small share of them (a large state), so a call
+    pays at most about that share on average. The last digest is always recorded at a stop."""
+
+    SHARE = 0.05  # of a call's time, spent on its digest
+    TYPICAL_CALL = 20e-6  # seconds: a membrane call's own cost
+
+    def __init__(self) -> None:
+        self.last: dict[str, list[str]] = {}
+        self.recorded = False
+        self.every = 1
+        self.since = 0
+
+    def due(self) -> bool:
+        self.since += 1
+        return self.since >= self.every
+
+    def took(self, digest: dict[str, list[str]], seconds: float) -> None:
+        self.last, self.recorded, self.since = digest, True, 0
+        self.every = max(1, min(1000, int(seconds / (self.SHARE * self.TYPICAL_CALL))))
 
 
 class Service:
@@ -61,6 +88,8 @@ class Service:
         entry: str,
         router: ServiceRouter,
         tape: Tape | None = None,
+        app_root: str | None = None,
+        coverage: int = FORMAT_VERSION,
     ) -> None:
         self.id = service_id
         self.parent = parent
@@ -72,10 +101,15 @@ class Service:
         self.children: dict[str, str] = {}
         self.gate = CallGate()
         install_guards()  # process-wide, once: from the first service on, never before
-        self.compartment = Compartment(self, root, entry)
+        self.interposed: dict[str, Any] = {}
+        self.coverage = coverage
+        self.compartment = Compartment(self, root, entry, app_root)
+        # app_root: the folder the journal's code came from (a replay reads from a bundle).
+        self.files = FileView(self, app_root or str(root), root, self.compartment.keep_data)
         self.module = self.compartment.load_entry()
         self.top_level_done = False
         self._exports: dict[str, Callable[..., Any]] | None = None
+        self._digests = _DigestSchedule()
 
     def __repr__(self) -> str:
         return f"<Service {self.id} ({self.phase})>"
@@ -92,6 +126,7 @@ class Service:
             self.gate.exit()
         self.top_level_done = True
         self._exports = self._find_exports()
+        self.record_digest()
 
     def exports(self) -> dict[str, Callable[..., Any]]:
         """Export name -> function: ``__all__`` if defined, else public top-level functions
@@ -134,6 +169,8 @@ class Service:
                  thread.callouts)
         try:
             self.tape.call_in(caller, chain, export, args, kwargs, caller_seq)
+            if saved[0] is None:
+                enter_from_outside()
             thread.service, thread.chain, thread.effect_depth = self, chain, 0
             thread.call_key = None if caller_seq is None else f"{caller}:{caller_seq}"
             thread.callouts = 0
@@ -146,14 +183,36 @@ class Service:
             except Exception as exc:
                 info = error_info(exc)
                 self.tape.raised(info)
+                self._after_call()
                 raise CallFailed(info) from None
             self.tape.returned(wire)
+            self._after_call()
             return wire
         finally:
             (thread.service, thread.chain, thread.effect_depth, thread.call_key,
              thread.callouts) = saved
             if gate is not None:
                 gate.exit()
+
+    # -- state digests ---------------------------------------------------------------------
+
+    def _after_call(self) -> None:
+        if not self.tape.replaying and self._digests.due():
+            self.record_digest()
+
+    def record_digest(self) -> None:
+        """Journal what the service's globals hold now (only the globals that changed); a
+        replay compares its state with it. Recording only: a replay checks, it never writes."""
+        if self.tape.replaying:
+            return
+        started = _clock()
+        current = state_digest(self.module.__dict__)
+        last = self._digests.last
+        changed = {k: v for k, v in current.items() if last.get(k, [None])[0] != v[0]}
+        removed = [k for k in last if k not in current]
+        if changed or removed or not self._digests.recorded:
+            self.tape.digest(changed, removed)
+        self._digests.took(current, _clock() - started)
 
     # -- the effect seam --------------------------------------------------------------------
 

@@ -75,6 +75,10 @@ class Tape(Protocol):
 
     def raised(self, info: ErrorInfo) -> None: ...
 
+    def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
+        """The service's state digest here (only what changed since the last)."""
+        ...
+
 
 class Recorder:
     """Performs effects and calls for real and journals them."""
@@ -138,6 +142,9 @@ class Recorder:
 
     def raised(self, info: ErrorInfo) -> None:
         self._write("raise", listed(info))
+
+    def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
+        self._write("digest", changed, removed)
 
 
 class Detached(Recorder):

@@ -1,0 +1,472 @@
+"""Process-wide interposition: the outside world, as ``_surface`` classifies it, reached by
+any code that runs for a service — its own files, the standard library, installed packages.
+
+Installed once, when the first service is created: each journaled or refused function of a
+covered module is replaced, in its module and wherever another module already holds it (as
+``from time import time`` leaves it), by a dispatcher. A dispatcher asks ``acting_service``
+whether service code is behind this call — directly, or through libraries it called — and if
+so goes through that service's effect seam; otherwise it calls the real function, unchanged.
+distdev's own code, a debugger's (pydevd runs on a service's thread when it stops there) and
+Python's import machinery are never service code, whatever thread they run on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import importlib
+import os
+import random as _random
+import sqlite3
+import sys
+import threading
+import types
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
+
+from ..membrane import can_cross
+from ._context import ServiceSide, state
+from ._surface import MODULES, SURFACE, Journaled, Refused, Rule
+
+__all__ = ["acting_service", "install_interposition", "installed"]
+
+_INTERNAL = ("distdev.", "pydevd", "_pydevd", "_pydev", "debugpy", "importlib._bootstrap",
+             "zipimport", "_distutils_hack")
+"""Modules whose frames are not service code (the name, or its start)."""
+
+
+_FORMAT_1_MODULES = frozenset({"os", "posixpath", "pathlib", "random", "datetime", "time",
+                               "uuid", "secrets"})
+"""The modules format 1 gave service code its own copies of: their frames between the
+service's code and the call were still the service's."""
+
+
+def acting_service(frame: types.FrameType | None = None) -> ServiceSide | None:
+    """The service whose code makes this call, or None (no service on this thread, inside an
+    effect, or the call comes from distdev's, a debugger's or the import system's code).
+
+    The stack is read from ``frame`` (the caller's, by default) outwards, past this module's
+    dispatchers, to the first frame that is either service code or distdev's own. A service
+    replaying a journal of format 1 is covered as format 1 covered it: its own code only (the
+    first frame), so the journal meets the same calls it was written with."""
+    service = state.service
+    if service is None or state.effect_depth:
+        return None
+    if frame is None:
+        frame = sys._getframe(1)
+    lexical = service.coverage == 1
+    while frame is not None:
+        g = frame.f_globals
+        if "__distdev_service__" in g:
+            return service
+        name = g.get("__name__")
+        if name != __name__ and (lexical and name not in _FORMAT_1_MODULES or isinstance(
+                name, str) and (name == "distdev" or name.startswith(_INTERNAL))):
+            return None
+        frame = frame.f_back
+    return None
+
+
+def _journal_arg(value: Any) -> Any:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    return value if can_cross(value) else f"<{type(value).__name__}>"
+
+
+def _args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    return [_journal_arg(a) for a in args] + [[k, _journal_arg(v)] for k, v in kwargs.items()]
+
+
+# -- dispatchers ------------------------------------------------------------------------------
+
+_PATH_FIRST = frozenset({"stat", "lstat", "listdir", "scandir", "access", "readlink",
+                         "getxattr", "listxattr", "statvfs"})
+"""os functions whose first argument is a path: named as the service's files are named."""
+
+
+def _journaled(kind: str, real: Callable[..., Any], rule: Journaled) -> Callable[..., Any]:
+    encode, decode = rule.encode, rule.decode
+    paths = kind.startswith("os.") and kind[3:] in _PATH_FIRST
+
+    @functools.wraps(real)
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
+        service = acting_service()
+        if service is None:
+            return real(*args, **kwargs)
+        if paths and args and not isinstance(args[0], int):
+            name, _ = service.files.locate(args[0])
+            where = service.files.real_path(args[0])
+            journaled = [name, *_args(args[1:], kwargs)]
+            args = (where, *args[1:])
+        else:
+            journaled = _args(args, kwargs)
+        if encode is None or decode is None:
+            return service.effect(kind, journaled, lambda: real(*args, **kwargs))
+        code = encode
+        return decode(service.effect(kind, journaled, lambda: code(real(*args, **kwargs))))
+
+    return dispatch
+
+
+def _refusing(what: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
+        service = acting_service()
+        if service is not None:
+            service.refuse(what)
+        return real(*args, **kwargs)
+
+    return dispatch
+
+
+def _refuse_class(what: str, cls: type) -> None:
+    """Refuse making one (``cls.__init__``); a type of C's own is left to the audit hook."""
+    init = cls.__dict__.get("__init__")
+    if not isinstance(init, types.FunctionType):
+        return
+    try:
+        cls.__init__ = _refusing(what, init)  # type: ignore[misc]
+    except TypeError:
+        pass
+
+
+# -- what a service has of its own ------------------------------------------------------------
+
+
+def _fresh_seed() -> int:
+    return int.from_bytes(_real_urandom(16), "big")
+
+
+_real_urandom = os.urandom
+_real_seed = _random.Random.seed
+
+
+def _own_random(service: ServiceSide) -> _random.Random:
+    """The service's generator behind ``random.random()`` and friends, seeded from its journal
+    the first time its code asks for one."""
+    generator = service.interposed.get("random")
+    if generator is None:
+        generator = _random.Random(service.effect("random.seed", [], _fresh_seed))
+        service.interposed["random"] = generator
+    return generator
+
+
+def _random_function(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
+        service = acting_service()
+        if service is None:
+            return real(*args, **kwargs)
+        return getattr(_own_random(service), name)(*args, **kwargs)
+
+    return dispatch
+
+
+def _system(kind: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``SystemRandom`` method: the operating system's randomness, journaled per call."""
+
+    @functools.wraps(real)
+    def method(self: _random.SystemRandom, *args: Any) -> Any:
+        service = acting_service()
+        if service is None:
+            return real(self, *args)
+        return service.effect(kind, list(args), lambda: real(self, *args))
+
+    return method
+
+
+def _seed(self: _random.Random, a: Any = None, version: int = 2) -> None:
+    """``Random.seed(None)`` (what ``Random()`` does) from service code takes a journaled seed."""
+    if a is None:
+        service = acting_service()
+        if service is not None:
+            a = service.effect("random.seed", [], _fresh_seed)
+    _real_seed(self, a, version)
+
+
+class _Environ(MutableMapping[str, str]):
+    """``os.environ``: the real one for everyone but service code, which sees its journaled
+    reads and keeps its writes to itself."""
+
+    def __init__(self, real: os._Environ[str]) -> None:
+        self._real = real
+
+    def _view(self) -> MutableMapping[str, str]:
+        service = acting_service()
+        if service is None:
+            return self._real
+        view = service.interposed.get("environ")
+        if view is None:
+            view = service.interposed["environ"] = _ServiceEnviron(service, self._real)
+        return view
+
+    def __getitem__(self, key: str) -> str:
+        return self._view()[key]
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._view()[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._view()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._view())
+
+    def __len__(self) -> int:
+        return len(self._view())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._view()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._view().get(key, default)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self._view())
+
+    def __repr__(self) -> str:
+        return repr(self._view())
+
+    # os._Environ's own, which callers such as subprocess use
+    def encodekey(self, key: str) -> Any:
+        return self._real.encodekey(key)
+
+    def decodekey(self, key: Any) -> Any:
+        return self._real.decodekey(key)
+
+
+class _ServiceEnviron(MutableMapping[str, str]):
+    def __init__(self, service: ServiceSide, real: os._Environ[str]) -> None:
+        self._service = service
+        self._real = real
+        self._own: dict[str, str | None] = {}
+
+    def _read(self, key: str) -> str | None:
+        if key in self._own:
+            return self._own[key]
+        value: str | None = self._service.effect("env.get", [key], lambda: self._real.get(key))
+        return value
+
+    def __getitem__(self, key: str) -> str:
+        value = self._read(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._read(key)
+        return default if value is None else value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._read(key) is not None
+
+    def _keys(self) -> list[str]:
+        keys: list[str] = self._service.effect("env.keys", [], lambda: list(self._real))
+        keys += [k for k, v in self._own.items() if v is not None and k not in keys]
+        return [k for k in keys if self._own.get(k, "") is not None]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._own[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # KeyError if absent, as os.environ does
+        self._own[key] = None
+
+
+class _Metaclass(type):
+    """Makes the real class's instances instances of the journaled stand-in too."""
+
+    _real: type
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls._real)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls._real)
+
+
+def _clock(kind: str, real: Callable[..., Any]) -> Any:
+    def now(cls: type) -> Any:
+        service = acting_service()
+        if service is None:
+            return real()
+        return service.effect(kind, [], real)
+
+    return classmethod(now)
+
+
+_REAL_DATETIME = _dt.datetime
+
+
+def _now(cls: type, tz: _dt.tzinfo | None = None) -> Any:
+    service = acting_service()
+    if service is None:
+        return _REAL_DATETIME.now(tz)
+    return service.effect("datetime.now", [] if tz is None else [repr(tz)],
+                          lambda: _REAL_DATETIME.now(tz))
+
+
+class datetime(_dt.datetime, metaclass=_Metaclass):  # noqa: N801 - stands for datetime
+    _real = _dt.datetime
+    now: Any = classmethod(_now)
+    utcnow = _clock("datetime.utcnow", _dt.datetime.utcnow)
+    today = _clock("datetime.today", _dt.datetime.today)
+
+
+class date(_dt.date, metaclass=_Metaclass):  # noqa: N801 - stands for date
+    _real = _dt.date
+    today = _clock("date.today", _dt.date.today)
+
+
+for _cls in (datetime, date):
+    _cls.__module__ = "datetime"
+    _cls.__qualname__ = _cls.__name__
+
+
+def _open(real: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
+             errors: str | None = None, newline: str | None = None, closefd: bool = True,
+             opener: Any = None) -> Any:
+        service = acting_service()
+        if service is None or isinstance(file, int) or opener is not None:
+            return real(file, mode, buffering, encoding, errors, newline, closefd, opener)
+        return service.files.open(file, mode, buffering, encoding, errors, newline)
+
+    return open
+
+
+def _start(real: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def start(self: threading.Thread) -> None:
+        service = acting_service()
+        if service is not None:
+            service.refuse("starting a thread")
+        real(self)
+
+    return start
+
+
+_MEMORY = (":memory:", "")
+
+
+def _connect(real: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(real)
+    def connect(database: Any, *args: Any, **kwargs: Any) -> Any:
+        service = acting_service()
+        if service is not None and not _in_memory(database, kwargs.get("uri", False)):
+            service.refuse(f"opening the database file {database!s} (sqlite3)")
+        return real(database, *args, **kwargs)
+
+    return connect
+
+
+def _in_memory(database: Any, uri: bool) -> bool:
+    text = os.fsdecode(database) if isinstance(database, (str, bytes, os.PathLike)) else ""
+    return text in _MEMORY or (bool(uri) and ("mode=memory" in text or text.startswith(
+        "file::memory:")))
+
+
+# -- installing -------------------------------------------------------------------------------
+
+_installed = False
+
+
+def installed() -> bool:
+    return _installed
+
+
+def install_interposition() -> None:
+    """Replace what the table journals or refuses, once per process."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    replaced: dict[int, tuple[Any, Any]] = {}  # id(real) -> (real, replacement)
+    for module_name in MODULES:
+        module = importlib.import_module(module_name)
+        for name, rule in SURFACE[module_name]().items():
+            real = getattr(module, name, None)
+            if real is None:
+                continue
+            if id(real) in replaced and replaced[id(real)][0] is real:
+                setattr(module, name, replaced[id(real)][1])  # one function, two names
+                continue
+            replacement = _replacement(f"{module_name}.{name}", name, real, rule)
+            if replacement is not None and replacement is not real:
+                setattr(module, name, replacement)
+                replaced[id(real)] = (real, replacement)
+    for real, replacement in _specials():
+        replaced[id(real)] = (real, replacement)
+    _swap_held_references(replaced)
+
+
+def _replacement(kind: str, name: str, real: Any, rule: Rule) -> Any:
+    if isinstance(rule, Journaled):
+        return _journaled(kind, real, rule) if callable(real) else None
+    if isinstance(rule, Refused):
+        what = f"{kind} ({rule.what})"
+        if isinstance(real, type):
+            _refuse_class(what, real)
+            return None
+        return _refusing(what, real)
+    return None  # deterministic, or special (``_specials``)
+
+
+def _specials() -> Iterator[tuple[Any, Any]]:
+    """The mechanisms ``_surface`` marks as special; each yields (real, replacement)."""
+    for name in [n for n, r in SURFACE["random"]().items() if not isinstance(r, str)]:
+        real = getattr(_random, name)
+        if isinstance(real, type):
+            continue
+        replacement = _random_function(name, real)
+        setattr(_random, name, replacement)
+        yield real, replacement
+    _random.Random.seed = _seed  # type: ignore[method-assign]
+    system = _random.SystemRandom
+    system.random = _system("random.system", system.random)  # type: ignore[method-assign]
+    system.getrandbits = _system(  # type: ignore[method-assign]
+        "random.systembits", system.getrandbits)
+    system.randbytes = _system("random.systembytes", system.randbytes)  # type: ignore[method-assign]
+    environ = _Environ(os.environ)
+    yield os.environ, environ
+    os.environ = environ  # type: ignore[assignment]  # noqa: B003 - a view, not a change
+    for real, stand_in in ((_dt.datetime, datetime), (_dt.date, date)):
+        setattr(_dt, real.__name__, stand_in)
+        yield real, stand_in
+    threading.Thread.start = _start(threading.Thread.start)  # type: ignore[method-assign]
+    import builtins
+    import io
+
+    real_open = builtins.open
+    service_open = _open(real_open)
+    builtins.open = io.open = service_open
+    yield real_open, service_open
+    connect = _connect(sqlite3.connect)
+    yield sqlite3.connect, connect
+    sqlite3.connect = connect
+
+
+_NOT_SWAPPED = ("distdev", "pydevd", "_pydevd", "_pydev", "debugpy", "_", "posix", "nt",
+                "builtins", "sys")
+
+
+def _swap_held_references(replaced: dict[int, tuple[Any, Any]]) -> None:
+    """Where another module holds a replaced function (``from time import time``, random's
+    ``_urandom``), give it the replacement too."""
+    for name, module in list(sys.modules.items()):
+        if module is None or name.startswith(_NOT_SWAPPED):
+            continue
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for key, value in list(namespace.items()):
+            found = replaced.get(id(value))
+            if found is not None and found[0] is value:
+                namespace[key] = found[1]
