@@ -182,7 +182,11 @@ class App:
         return {sid: writer.next_seq - 1 for sid, writer in self._writers.items()}
 
     def close(self) -> None:
-        """Flush and close every journal and unload the services' modules."""
+        """Record each live service's last state digest, flush and close every journal and
+        unload the services' modules."""
+        if self.phase == "runtime":
+            for service in self.services.values():
+                service.record_digest()
         self._close_writers()
         for service in self.services.values():
             service.compartment.unload()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import weakref
 from typing import Any
 
 from ._context import state
@@ -49,6 +50,7 @@ def install_guards() -> None:
     install_interposition()
     sys.addaudithook(_audit)
     logging.Logger.handle = _handle  # type: ignore[method-assign]
+    logging.Logger.addHandler = _add_handler  # type: ignore[assignment]
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -91,13 +93,40 @@ def _refusal(event: str, args: tuple[Any, ...]) -> str | None:
 
 
 _real_handle = logging.Logger.handle
+_real_add_handler = logging.Logger.addHandler
+_owners: weakref.WeakKeyDictionary[logging.Handler, str] = weakref.WeakKeyDictionary()
+"""Handler -> the service whose code added it: its records only reach that service's."""
+
+
+def _add_handler(self: logging.Logger, handler: logging.Handler) -> None:
+    service = acting_service(sys._getframe(1))
+    if service is not None:
+        _owners[handler] = service.id
+    _real_add_handler(self, handler)
 
 
 def _handle(self: logging.Logger, record: logging.LogRecord) -> None:
+    """A record logged by service code is the service's output (journaled), and goes to the
+    handlers that are its own or the host's; in a replay, to its own only (a replay is quiet
+    on the host's terminal and logs, but a handler the code set up is the code's state)."""
     service = state.service
-    if service is None or state.effect_depth:
+    if service is None or state.effect_depth or acting_service(sys._getframe(1)) is None:
         _real_handle(self, record)
         return
-    text = f"{record.levelname}:{record.name}:{record.getMessage()}"
-    if service.output("log", text):
-        _real_handle(self, record)
+    service.output("log", f"{record.levelname}:{record.name}:{record.getMessage()}")
+    if self.disabled or not self.filter(record):
+        return
+    replaying = service.phase == "replay"
+    logger: logging.Logger | None = self
+    found = 0
+    while logger is not None:
+        for handler in logger.handlers:
+            owner = _owners.get(handler)
+            if owner == service.id or owner is None and not replaying:
+                found += 1
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+        logger = logger.parent if logger.propagate else None
+    last = logging.lastResort
+    if not found and not replaying and last is not None and record.levelno >= last.level:
+        last.handle(record)

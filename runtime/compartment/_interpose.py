@@ -28,7 +28,8 @@ from ..membrane import can_cross
 from ._context import ServiceSide, state
 from ._surface import MODULES, SURFACE, Journaled, Refused, Rule
 
-__all__ = ["acting_service", "install_interposition", "installed"]
+__all__ = ["acting_service", "install_interposition", "installed", "enter_decimal",
+           "leave_decimal"]
 
 _INTERNAL = ("distdev.", "pydevd", "_pydevd", "_pydev", "debugpy", "importlib._bootstrap",
              "zipimport", "_distutils_hack")
@@ -373,6 +374,121 @@ def _in_memory(database: Any, uri: bool) -> bool:
         "file::memory:")))
 
 
+class _Argv(list):  # type: ignore[type-arg]
+    """``sys.argv``: the process's own for everyone but service code, which sees the command
+    line it saw first (journaled) — at build time that was ``distdev build``, at runtime the
+    host's; a replay sees the recorded one."""
+
+    def _seen(self) -> list[str]:
+        service = acting_service()
+        if service is None:
+            return list(list.__iter__(self))
+        seen = service.interposed.get("argv")
+        if seen is None:
+            seen = service.interposed["argv"] = list(service.effect(
+                "sys.argv", [], lambda: list(list.__iter__(self))))
+        return seen
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._seen()[index]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._seen())
+
+    def __len__(self) -> int:
+        return len(self._seen())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._seen()
+
+    def __eq__(self, other: object) -> bool:
+        return self._seen() == other
+
+    def __repr__(self) -> str:
+        return repr(self._seen())
+
+    __hash__ = None
+
+
+class _Flags:
+    """``sys.flags``: the interpreter's, except that service code sees the ones it saw first
+    (the host's interpreter may run with other options than the build's)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def _seen(self) -> dict[str, Any]:
+        service = acting_service()
+        real = self._real
+        if service is None:
+            return {name: getattr(real, name) for name in _FLAG_NAMES}
+        seen = service.interposed.get("flags")
+        if seen is None:
+            seen = service.interposed["flags"] = service.effect(
+                "sys.flags", [], lambda: {name: getattr(real, name) for name in _FLAG_NAMES})
+        return seen
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _FLAG_NAMES:
+            return self._seen()[name]
+        return getattr(self._real, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._seen().values())
+
+    def __getitem__(self, index: int) -> Any:
+        return list(self._seen().values())[index]
+
+    def __len__(self) -> int:
+        return len(_FLAG_NAMES)
+
+    def __repr__(self) -> str:
+        return "sys.flags(" + ", ".join(f"{k}={v!r}" for k, v in self._seen().items()) + ")"
+
+
+_FLAG_NAMES = tuple(name for name in dir(sys.flags) if not name.startswith("_")
+                    and not callable(getattr(sys.flags, name)))
+
+
+class _Stdin:
+    """``sys.stdin``: reading it is refused to service code (replay has no keyboard)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("read") or name in ("buffer", "fileno"):
+            service = acting_service()
+            if service is not None:
+                service.refuse("reading standard input")
+        return getattr(self._real, name)
+
+    def __iter__(self) -> Any:
+        service = acting_service()
+        if service is not None:
+            service.refuse("reading standard input")
+        return iter(self._real)
+
+
+def enter_decimal(service: ServiceSide) -> Any:
+    """Give the thread the service's own ``decimal`` context (one service's precision must
+    not be another's in one process); returns the context to restore, or None."""
+    decimal = sys.modules.get("decimal")
+    if decimal is None:
+        return None
+    own = service.interposed.get("decimal")
+    if own is None:
+        own = service.interposed["decimal"] = decimal.Context()
+    previous = decimal.getcontext()
+    decimal.setcontext(own)
+    return previous
+
+
+def leave_decimal(previous: Any) -> None:
+    if previous is not None:
+        sys.modules["decimal"].setcontext(previous)
+
+
 # -- installing -------------------------------------------------------------------------------
 
 _installed = False
@@ -448,6 +564,10 @@ def _specials() -> Iterator[tuple[Any, Any]]:
     service_open = _open(real_open)
     builtins.open = io.open = service_open
     yield real_open, service_open
+    sys.argv = _Argv(sys.argv)
+    sys.flags = _Flags(sys.flags)  # type: ignore[assignment]
+    if sys.stdin is not None:
+        sys.stdin = _Stdin(sys.stdin)
     connect = _connect(sqlite3.connect)
     yield sqlite3.connect, connect
     sqlite3.connect = connect

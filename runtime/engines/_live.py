@@ -89,5 +89,6 @@ class ServedService:
         if self.ingress is not None:
             self.ingress.stop()
         self.network.close()
+        self.live.service.record_digest()  # the last state, whatever the schedule skipped
         self.live.writer.sync()
         self.live.writer.close()

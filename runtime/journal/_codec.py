@@ -13,9 +13,9 @@ import struct
 import zlib
 from typing import Any
 
-import cbor2
 import msgspec
 
+from ..membrane import dumps
 from ._events import Header
 
 __all__ = ["encode_record", "event_tree", "frame_at", "BadRecord", "CRC_PREFIX"]
@@ -27,7 +27,7 @@ _PREFIX_LEN = 2 + 4 + 2  # up to the byte string's initial byte
 
 def encode_record(tree: list[Any]) -> bytes:
     """Frame one event (already in CBOR-ready list form) as a journal record."""
-    payload = cbor2.dumps(tree)
+    payload = dumps(tree)
     n = len(payload)
     if n < 24:
         length = _BSTR_HEADS[n]

@@ -27,6 +27,7 @@ from ._snapshot import to_json as to_json
 from ._values import Receiver as Receiver
 from ._values import args_to_wire as args_to_wire
 from ._values import can_cross as can_cross
+from ._values import dumps as dumps
 from ._values import from_wire as from_wire
 from ._values import to_wire as to_wire
 from ._values import wire_repr as wire_repr
@@ -34,5 +35,5 @@ from ._values import wire_repr as wire_repr
 __all__ = [
     "Digest", "state_digest", "ErrorInfo", "error_info", "rebuild_exception", "Router",
     "ServiceProxy", "holder_of", "make_proxy", "target_of", "service_state", "to_json",
-    "Receiver", "args_to_wire", "can_cross", "from_wire", "to_wire", "wire_repr",
+    "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
 ]

@@ -20,7 +20,7 @@ import msgspec
 from .. import errors
 from .._own_code import is_distdev_file
 from ..errors import MembraneError, ServiceError
-from ._values import from_wire, to_wire
+from ._values import can_cross, from_wire, to_wire
 
 
 class ErrorInfo(msgspec.Struct, frozen=True, array_like=True):
@@ -31,6 +31,21 @@ class ErrorInfo(msgspec.Struct, frozen=True, array_like=True):
     message: str
     args: list[Any]
     traceback: str
+    attributes: dict[str, Any] = {}
+    """What the exception held besides its arguments (``.status`` set in its ``__init__``, an
+    OSError's ``filename``), in wire form: rebuilt with it, it behaves the same."""
+
+
+def _attributes(exc: BaseException) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    held = dict(getattr(exc, "__dict__", {}))
+    if isinstance(exc, OSError):
+        held.update(filename=exc.filename, filename2=exc.filename2)
+    for name, value in held.items():
+        if name.startswith("__") or not can_cross(value):
+            continue
+        found[name] = to_wire(value, name)
+    return found
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -54,7 +69,7 @@ def error_info(exc: BaseException) -> ErrorInfo:
         + traceback.format_exception_only(exc)
     )
     module = "distdev.errors" if cls.__module__ == errors.__name__ else cls.__module__
-    return ErrorInfo(module, cls.__qualname__, str(exc), args, text)
+    return ErrorInfo(module, cls.__qualname__, str(exc), args, text, _attributes(exc))
 
 
 def rebuild_exception(
@@ -76,12 +91,28 @@ def rebuild_exception(
             args = from_wire(info.args, receiver)
         except Exception:
             args = [info.message]
-        exc = cls.__new__(cls, *args)
-        exc.args = tuple(args)
+        exc = _construct(cls, args)
+        for name, value in info.attributes.items():
+            try:
+                setattr(exc, name, from_wire(value, receiver))
+            except Exception:
+                continue  # an attribute the class does not take back: the rest still hold
         if info.traceback:
             exc.add_note(f"raised in {origin}:\n{info.traceback.rstrip()}")
         return exc
     return ServiceError(origin, info.type, info.message, info.traceback)
+
+
+def _construct(cls: type[BaseException], args: list[Any]) -> BaseException:
+    """The exception as its class makes it (its ``__init__`` runs: an OSError's errno and
+    strerror come back), or, for a class whose ``__init__`` takes other arguments than its
+    ``args`` hold, an instance with those args."""
+    try:
+        exc = cls(*args)
+    except Exception:
+        exc = cls.__new__(cls, *args)
+    exc.args = tuple(args)
+    return exc
 
 
 def _known_class(

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import cbor2
 import msgspec
 from cbor2 import CBORTag
 
@@ -41,6 +42,9 @@ TAG_UUID = 55811
 TAG_ENUM = 55806
 TAG_OBJECT = 55807
 TAG_PROXY = 55808
+TAG_ESCAPED_STR = 55812
+"""A str holding lone surrogates (a non-UTF-8 environment value or file name, decoded with
+``surrogateescape``): CBOR text must be UTF-8, so it travels as its escaped bytes."""
 
 _SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
@@ -210,6 +214,31 @@ def _explain(value: Any, where: str) -> None:
     )
 
 
+def dumps(wire: Any) -> bytes:
+    """The CBOR bytes of a wire value (what journals and frames carry)."""
+    try:
+        return cbor2.dumps(wire)
+    except UnicodeEncodeError:  # rare: a str with lone surrogates somewhere inside
+        return cbor2.dumps(_escape_strings(wire))
+
+
+def _escape_strings(value: Any) -> Any:
+    t = type(value)
+    if t is str:
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return CBORTag(TAG_ESCAPED_STR, value.encode("utf-8", "surrogateescape"))
+    if t is list or t is tuple:
+        return [_escape_strings(v) for v in value]
+    if t is dict:
+        return {_frozen(_escape_strings(k)): _escape_strings(v) for k, v in value.items()}
+    if t is CBORTag:
+        return CBORTag(value.tag, _escape_strings(value.value))
+    return value
+
+
 def from_wire(wire: Any, receiver: Receiver) -> Any:
     """Rebuild fresh Python values from a wire form, on the receiving side."""
     t = type(wire)
@@ -249,6 +278,8 @@ def _from_tag(tag: int, v: Any, receiver: Receiver) -> Any:
         return uuid.UUID(bytes=bytes(v))  # v: the 16 bytes
     if tag == TAG_PROXY:
         return receiver.make_proxy(v)
+    if tag == TAG_ESCAPED_STR:
+        return bytes(v).decode("utf-8", "surrogateescape")
     if tag == TAG_ENUM:
         cls = receiver.resolve_class(*v[0].split(":", 1))
         return cls(from_wire(v[1], receiver))
@@ -287,6 +318,8 @@ def wire_repr(wire: Any) -> str:
             wire_repr(x) for x in v) + "}"
     if tag == TAG_PROXY:
         return f"<proxy {v}>"
+    if tag == TAG_ESCAPED_STR:
+        return repr(bytes(v).decode("utf-8", "surrogateescape"))
     if tag == TAG_UUID:
         return f"UUID('{uuid.UUID(bytes=bytes(v))}')"
     if tag in (TAG_DATETIME, TAG_DATE, TAG_TIME):

@@ -12,12 +12,21 @@ import inspect
 import sys
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from .. import rules
-from ..compartment import Compartment, FileView, enter_from_outside, install_guards, running, state
+from ..compartment import (
+    Compartment,
+    FileView,
+    enter_decimal,
+    enter_from_outside,
+    install_guards,
+    leave_decimal,
+    running,
+    state,
+)
 from ..errors import (
     DeterminismError,
     DistdevError,
@@ -52,6 +61,35 @@ class ServiceRouter(Router, Protocol):
     the children the service's top level imports (at build time)."""
 
     def create_service(self, service_id: str, parent: str | None, entry: str) -> Service: ...
+
+
+class _HeldProxies:
+    """The router of the proxies a service holds. Calls go to the service's router; what a
+    target exports is journaled the first time the service's code asks, so a proxy answers
+    ``hasattr(proxy, name)`` the same in a replay, where no callee is there to ask."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self._exports: dict[str, list[str] | None] = {}
+
+    def exports(self, target: str) -> Collection[str] | None:
+        if target in self._exports:
+            return self._exports[target]
+        service, router = self.service, self.service.router
+        if state.service is not service or state.effect_depth or service.coverage == 1:
+            return router.exports(target)  # not the service's code asking (or format 1's)
+
+        def ask() -> list[str] | None:
+            known = router.exports(target)
+            return None if known is None else sorted(known)
+
+        found: list[str] | None = service.effect("proxy.exports", [target], ask)
+        self._exports[target] = found
+        return found
+
+    def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        return self.service.router.call(holder, target, export, args, kwargs)
 
 
 class _DigestSchedule:
@@ -110,6 +148,7 @@ class Service:
         self.top_level_done = False
         self._exports: dict[str, Callable[..., Any]] | None = None
         self._digests = _DigestSchedule()
+        self._held = _HeldProxies(self)
 
     def __repr__(self) -> str:
         return f"<Service {self.id} ({self.phase})>"
@@ -119,10 +158,12 @@ class Service:
     def run_top_level(self, chain: str) -> None:
         """Execute the module's top level as this service."""
         self.gate.enter(chain)
+        decimal_context = enter_decimal(self)
         try:
             with running(self, chain):
                 self.compartment.exec_module(self.module)
         finally:
+            leave_decimal(decimal_context)
             self.gate.exit()
         self.top_level_done = True
         self._exports = self._find_exports()
@@ -167,10 +208,12 @@ class Service:
         thread = state
         saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
                  thread.callouts)
+        decimal_context = None
         try:
             self.tape.call_in(caller, chain, export, args, kwargs, caller_seq)
             if saved[0] is None:
                 enter_from_outside()
+            decimal_context = enter_decimal(self)  # restored in the finally below
             thread.service, thread.chain, thread.effect_depth = self, chain, 0
             thread.call_key = None if caller_seq is None else f"{caller}:{caller_seq}"
             thread.callouts = 0
@@ -191,6 +234,7 @@ class Service:
         finally:
             (thread.service, thread.chain, thread.effect_depth, thread.call_key,
              thread.callouts) = saved
+            leave_decimal(decimal_context)
             if gate is not None:
                 gate.exit()
 
@@ -313,7 +357,7 @@ class Service:
             ) from None
 
     def make_proxy(self, service_id: str) -> ServiceProxy:
-        return make_proxy(service_id, self.router, self)
+        return make_proxy(service_id, self._held, self)
 
     # -- calling out ------------------------------------------------------------------------
 
