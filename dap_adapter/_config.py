@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 import distdev
-from distdev.tools import DISTDEV_DIRS, SAFE_PATH
+from distdev.tools import DISTDEV_DIRS, PINNED_HASH_SEED, SAFE_PATH
 
 __all__ = ["ConfigError", "LaunchConfig", "DebuggeeLaunch", "parse_launch", "plan_launch",
            "runtime_dirs"]
@@ -116,6 +116,9 @@ def plan_launch(config: LaunchConfig, workspace: Path | None = None) -> Debuggee
     python = config.python or sys.executable
     env = dict(config.env)
     if config.app is not None:
+        # A build records set order: it runs under a pinned seed, as `distdev dev` does.
+        seed = os.environ.get("PYTHONHASHSEED", "")
+        env.setdefault("PYTHONHASHSEED", seed if seed not in ("", "random") else PINNED_HASH_SEED)
         app = _resolve(base, config.app, '"app"', "file")
         if app.suffix != ".py" or not app.is_file():
             raise ConfigError(f'"app" {config.app}: a root service is a .py file, not {app}')

@@ -10,6 +10,7 @@ from ._own_code import DISTDEV_DIRS as DISTDEV_DIRS
 from ._own_code import is_distdev_file as is_distdev_file
 from ._spawn import SAFE_PATH as SAFE_PATH
 from ._spawn import python_module as python_module
+from ._version import PINNED_HASH_SEED as PINNED_HASH_SEED
 from .build import App
 from .compartment import current_service as current_service
 from .compartment import in_effect as in_effect
@@ -20,9 +21,11 @@ from .replayer import replay as replay
 from .service import Service as Service
 from .service import StopReplay as StopReplay
 
-__all__ = ["DISTDEV_DIRS", "is_distdev_file", "SAFE_PATH", "python_module", "current_service",
-           "in_effect", "observing", "DevHost", "ReplayedService", "replay", "Service",
-           "StopReplay", "running_app", "journal_positions"]
+__all__ = [
+    "PINNED_HASH_SEED", "DISTDEV_DIRS", "is_distdev_file", "SAFE_PATH", "python_module",
+    "current_service", "in_effect", "observing", "DevHost", "ReplayedService", "replay", "Service",
+    "StopReplay", "running_app", "journal_positions",
+]
 
 
 def running_app(host: DevHost | None = None) -> App | None:

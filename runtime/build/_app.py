@@ -19,9 +19,9 @@ import uuid
 from pathlib import Path
 from typing import Any, Collection
 
-from .._version import VERSION, recorded_hash_seed
+from .._version import VERSION, local_zone, recorded_hash_seed
 from ..compartment import state as thread_state
-from ..errors import ExportError, ServiceLoadError, ServiceUnavailableError
+from ..errors import ExportError, HashSeedError, ServiceLoadError, ServiceUnavailableError
 from ..journal import FORMAT_NAME, FORMAT_VERSION, BundleFile, Header, JournalWriter
 from ..membrane import ServiceProxy, args_to_wire, from_wire, make_proxy, rebuild_exception
 from ..membrane import service_state
@@ -95,6 +95,12 @@ class App:
         """Run the root's top level (creating every service) and write the build output."""
         if self.phase != "new":
             raise RuntimeError("an App builds once")
+        if recorded_hash_seed() is None:
+            raise HashSeedError(
+                "this process runs under a random PYTHONHASHSEED, so the order of sets and of "
+                "str hashing would differ in every replay: a journal recorded here could not "
+                "replay exactly. Run `distdev build` or `distdev dev` (they pin it), set "
+                "PYTHONHASHSEED=0, or run pytest with distdev's plugin (it pins it).")
         self.phase = "build"
         clear_build_output(self.out)
         try:
@@ -130,6 +136,7 @@ class App:
             distdev=VERSION,
             python=sys.version.split()[0],
             hash_seed=recorded_hash_seed(),
+            tz=local_zone(),
             app_root=str(self.root),
             entry=service.entry,
             bundle=[BundleFile(p, h, s) for p, h, s in service.compartment.bundle_files()],

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from .._version import pin_zone
 from ..errors import DistdevError
 from ..journal import JournalWriter
 from ..replayer import ReplayedService, Transport, replay
@@ -40,6 +41,7 @@ def go_live(journal: Path, transport: Transport, *, durable: bool,
     """Restore a service from its state journal (cutting a torn tail and an unfinished call
     aside), then let it journal again and reach the others through ``transport``."""
     contents = restorable_journal(journal, log)
+    pin_zone(contents.header.tz)  # this process runs the service: in its journal's zone
     restored = replay(contents)
     log(f"restored from {len(contents.events)} journal records")
     writer = JournalWriter.append_to(journal)
@@ -52,15 +54,18 @@ def go_live(journal: Path, transport: Transport, *, durable: bool,
 
 class ServedService:
     """A live service answering calls on ``address`` and, for a root with an ingress, HTTP on
-    the first of ``ingress_ports`` that is free; ``stop`` is the one way it ends."""
+    the first of ``ingress_ports`` that is free; ``stop`` is the one way it ends. The ingress
+    calls the service in this process, so it needs no key."""
 
-    def __init__(self, live: LiveService, network: Network, address: str, secret: bytes,
+    def __init__(self, live: LiveService, network: Network, address: str,
                  log: Callable[[str], None], *, ingress_ports: Sequence[int] = (),
                  ingress_host: str = "127.0.0.1") -> None:
         self.live = live
         self.network = network
         self.log = log
-        self.server = ServiceServer(live.service, address, secret, live.commit, live.dedup, log)
+        # The service's own keys prove its callers as they prove its calls (``_keys``).
+        self.server = ServiceServer(live.service, address, network.keys, live.commit,
+                                    live.dedup, log)
         self.thread = threading.Thread(target=self.server.serve_forever, name="distdev-server",
                                        daemon=True)
         self.ingress = self._ingress(list(ingress_ports), ingress_host) if ingress_ports else None

@@ -95,6 +95,9 @@ def frame_at(data: bytes, offset: int) -> tuple[bytes, int]:
     return payload, pos + n
 
 
+_BUNDLE = Header.__struct_fields__.index("bundle")
+
+
 def event_tree(event: msgspec.Struct) -> list[Any]:
     fields = [
         event_tree(f) if isinstance(f, msgspec.Struct) else f
@@ -102,7 +105,7 @@ def event_tree(event: msgspec.Struct) -> list[Any]:
     ]
     tag = event.__struct_config__.tag
     if isinstance(event, Header):
-        fields[-1] = [list(msgspec.structs.astuple(b)) for b in event.bundle]
+        fields[_BUNDLE] = [list(msgspec.structs.astuple(b)) for b in event.bundle]
     return fields if tag is None else [tag, *fields]
 
 

@@ -47,6 +47,9 @@ class Header(EventBase, frozen=True, tag="header"):
     app_root: str
     entry: str
     bundle: list[BundleFile]
+    tz: str | None = None
+    """The local time zone the service converted times in (format 2; a replay converts in
+    it)."""
 
 
 class CallIn(EventBase, frozen=True, tag="call-in"):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Protocol
 
-from .._version import recorded_hash_seed
+from .._version import local_time, recorded_hash_seed
 from ..errors import HashSeedError, ReplayDivergenceError, ServiceUnavailableError
 from ..journal import CallIn, Event, Header, JournalContents, Source, TornTail, read_journal
 from ..membrane import (
@@ -233,7 +233,8 @@ def replay(
     tape.same_code = not diffs
     service.tape = tape
     service.phase = "replay"
-    _run(service, tape)
+    with local_time(header.tz):
+        _run(service, tape)
     service.tape = Detached()
     service.phase = "runtime"
     return ReplayedService(service, contents, tape.pos - 1, tape.stopped_inside_call, diffs)

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from .._version import recorded_hash_seed
+from .._version import PINNED_HASH_SEED, recorded_hash_seed
 from ..build import App
 from . import load_app
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Run the tests under a pinned PYTHONHASHSEED (journals record it; a random one would make
+    every replay's set order differ): when none is set, pytest starts again under
+    ``PINNED_HASH_SEED``, once, with the same command line."""
+    if recorded_hash_seed() is not None or os.environ.get(_REEXECUTED):
+        return
+    env = dict(os.environ, PYTHONHASHSEED=PINNED_HASH_SEED, **{_REEXECUTED: "1"})
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+
+
+_REEXECUTED = "DISTDEV_PYTEST_PINNED"
 
 
 def pytest_report_header() -> str:
