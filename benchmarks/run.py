@@ -32,6 +32,8 @@ What is measured (each module's docstring says exactly how):
 8. ``lsp`` (bench_lsp): the language server on a generated 200-service workspace: indexing,
    definition p50/p95 beside jedi-language-server's, didChange -> first diagnostics, and the
    background mypy check's latency. Goals: definition p50 <= 10 ms; diagnostics <= 100 ms.
+9. ``digest`` (bench_digest): one state digest of 1 KB, 100 KB and 10 MB of state, beside
+   hashing its pickle; and what the digest schedule makes of it per call.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -55,7 +57,8 @@ if str(HERE) not in sys.path:
 
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
-MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp")
+MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
+                "digest")
 
 
 def ensure_hash_seed() -> None:
@@ -82,6 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float]:
     """Run the selected measurements in a scratch folder; return their rows and the wall time."""
     import bench_build  # distdev is imported only once the hash seed is fixed
+    import bench_digest
     import bench_debugger
     import bench_engine
     import bench_journal
@@ -99,6 +103,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "debugger": bench_debugger.measure,
         "ray": bench_ray.measure,
         "lsp": bench_lsp.measure,
+        "digest": bench_digest.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()

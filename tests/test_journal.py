@@ -307,12 +307,26 @@ def test_read_journal_names_offset_and_seq_of_corrupt_record(
     assert "journal repair --force" in str(caught.value)
 
 
-def test_read_journal_refuses_damaged_header_as_not_a_journal(
-    recorded: Recorded, tmp_path: Path
+@pytest.mark.parametrize("at", [0, 3, 12, 100])  # its frame, checksum, length, payload
+def test_a_damaged_header_is_reported_with_its_offset_and_index_and_never_cut(
+    recorded: Recorded, tmp_path: Path, at: int
 ) -> None:
-    data = flipped(recorded.journals["app/child"], 100)
-    with pytest.raises(JournalFormatError, match="journal.cbor"):
-        distdev.read_journal(recorded.write(tmp_path, data=data))
+    data = flipped(recorded.journals["app/child"], at)
+    path = recorded.write(tmp_path, data=data)
+    with pytest.raises(JournalCorruptError) as caught:
+        distdev.read_journal(path)
+    assert (caught.value.offset, caught.value.seq) == (0, 0)
+    assert "byte offset 0 (record 0, its header)" in str(caught.value)
+    with pytest.raises(JournalCorruptError):
+        distdev.repair_journal(path, force=True)
+    assert path.read_bytes() == data
+
+
+def test_a_file_that_is_no_journal_at_all_is_not_called_a_damaged_one(tmp_path: Path) -> None:
+    path = tmp_path / "notes.cbor"
+    path.write_bytes(b"\x82\x01\x02 and then some text")
+    with pytest.raises(JournalFormatError, match="is not a distdev journal"):
+        distdev.read_journal(path)
 
 
 @pytest.mark.parametrize("where", ["payload", "crc"])

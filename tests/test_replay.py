@@ -4,6 +4,7 @@ hash seed, in an empty folder; code that does something else is caught precisely
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -179,3 +180,18 @@ def test_interactive_replay_opens_a_prompt_inside_the_service(shop: distdev.App)
     )
     assert result.returncode == 0, result.stderr
     assert "orders: 2" in result.stdout
+
+
+def test_the_pytest_plugin_pins_the_hash_seed_and_keeps_the_run_s_output(tmp_path: Path) -> None:
+    (tmp_path / "test_seeded.py").write_text(
+        "import os\n\n"
+        "def test_seed():\n"
+        "    print('seed is', os.environ.get('PYTHONHASHSEED'))\n"
+        "    assert os.environ.get('PYTHONHASHSEED') == '0'\n")
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONHASHSEED", "DISTDEV_PYTEST_PINNED")}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+                             "test_seeded.py"], cwd=tmp_path, capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "seed is 0" in result.stdout and "1 passed" in result.stdout

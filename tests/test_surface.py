@@ -39,3 +39,10 @@ def test_the_walk_fails_on_an_unclassified_name(monkeypatch: pytest.MonkeyPatch)
     table = SURFACE["time"]()
     assert "brand_new_clock" in _public_callables("time")
     assert "brand_new_clock" not in table
+
+
+def test_the_determinism_doc_shows_the_table_as_it_is() -> None:
+    import surface_doc
+
+    assert surface_doc.written() == surface_doc.tables(), (
+        "docs/determinism.md is out of date: run `python tests/surface_doc.py --write`")

@@ -236,6 +236,49 @@ class _Environ(MutableMapping[str, str]):
         return self._real.decodekey(key)
 
 
+class _EnvironBytes(MutableMapping[bytes, bytes]):
+    """``os.environb``: for service code, the bytes spelling of its ``os.environ`` view (one
+    journal, one set of writes); for everyone else the real one."""
+
+    def __init__(self, real: os._Environ[bytes], environ: _Environ) -> None:
+        self._real = real
+        self._environ = environ
+
+    def _service(self) -> bool:
+        return acting_service() is not None
+
+    def __getitem__(self, key: bytes) -> bytes:
+        if not self._service():
+            return self._real[key]
+        return os.fsencode(self._environ[os.fsdecode(key)])
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        if not self._service():
+            self._real[key] = value
+        else:
+            self._environ[os.fsdecode(key)] = os.fsdecode(value)
+
+    def __delitem__(self, key: bytes) -> None:
+        if not self._service():
+            del self._real[key]
+        else:
+            del self._environ[os.fsdecode(key)]
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not self._service():
+            return iter(self._real)
+        return iter([os.fsencode(key) for key in self._environ])
+
+    def __len__(self) -> int:
+        return len(self._real) if not self._service() else len(self._environ)
+
+    def copy(self) -> dict[bytes, bytes]:
+        return dict(self)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
 class _ServiceEnviron(MutableMapping[str, str]):
     def __init__(self, service: ServiceSide, real: os._Environ[str]) -> None:
         self._service = service
@@ -553,6 +596,10 @@ def _specials() -> Iterator[tuple[Any, Any]]:
     environ = _Environ(os.environ)
     yield os.environ, environ
     os.environ = environ  # type: ignore[assignment]  # noqa: B003 - a view, not a change
+    if hasattr(os, "environb"):
+        environb = _EnvironBytes(os.environb, environ)
+        yield os.environb, environb
+        os.environb = environb  # type: ignore[assignment]
     for real, stand_in in ((_dt.datetime, datetime), (_dt.date, date)):
         setattr(_dt, real.__name__, stand_in)
         yield real, stand_in

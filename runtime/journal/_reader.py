@@ -87,6 +87,13 @@ def _valid_record_after(data: bytes, offset: int) -> bool:
     return False
 
 
+def _damaged_journal(data: bytes) -> bool:
+    """Whether a file whose first record is unreadable is a damaged journal rather than some
+    other kind of file: it starts the way every record does, or intact records follow."""
+    return (data.startswith(CRC_PREFIX) and data[6:8] == b"\xd8\x18"
+            or _valid_record_after(data, 0))
+
+
 def _iter_records(data: bytes, path: str) -> Iterator[tuple[int, Event]]:
     offset = 0
     seq = 0
@@ -95,10 +102,19 @@ def _iter_records(data: bytes, path: str) -> Iterator[tuple[int, Event]]:
             payload, after = frame_at(data, offset)
             event = _decode_event(payload, seq)
         except BadRecord as bad:
-            if seq == 0:
+            if seq == 0 and not (bad.tail_like and _damaged_journal(data)):
                 raise JournalFormatError(
                     f"{path} is not a distdev journal: its first record is unreadable "
                     f"({bad.reason}). {_WHAT_TO_PASS}"
+                ) from None
+            if seq == 0:
+                raise JournalCorruptError(
+                    f"{path} is corrupt at byte offset 0 (record 0, its header): {bad.reason}. "
+                    "The header says which service and format the records belong to, so none "
+                    "can be read without it: restore this journal from a copy.",
+                    path=path,
+                    offset=0,
+                    seq=0,
                 ) from None
             if bad.tail_like and not _valid_record_after(data, offset):
                 raise _TornAt(TornTail(offset, seq, bad.reason)) from None

@@ -39,7 +39,7 @@ def repair_journal(path: str | os.PathLike[str], *, force: bool = False) -> Repa
         cut_at = contents.good_size
         kept = len(contents.events)
     except JournalCorruptError as exc:
-        if not force:
+        if not force or exc.seq == 0:  # an empty journal is no repair of a damaged header
             raise
         cut_at = exc.offset
         kept = exc.seq

@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 
 from ._proxy import ServiceProxy, target_of
-from ._snapshot import is_state, to_json
+from ._snapshot import is_state
 
 __all__ = ["state_digest", "Digest"]
 
@@ -49,14 +49,22 @@ def state_digest(namespace: dict[str, Any]) -> Digest:
     for name, value in namespace.items():
         if not is_state(name, value):
             continue
-        form = json.dumps(_Walk().form(value), separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=True)
-        preview = json.dumps(to_json(value), ensure_ascii=False, default=str)
-        if len(preview) > _PREVIEW:
-            preview = preview[: _PREVIEW - 3] + "..."
-        digest[name] = [hashlib.blake2b(form.encode("utf-8", "surrogatepass"),
-                                        digest_size=12).hexdigest(), preview]
+        form = _encoded(value)
+        raw = form.encode("utf-8", "surrogatepass")  # a lone surrogate (a non-UTF-8 value)
+        preview = form if len(form) <= _PREVIEW else form[: _PREVIEW - 3] + "..."
+        digest[name] = [hashlib.blake2b(raw, digest_size=12).hexdigest(),
+                        preview.encode("utf-8", "backslashreplace").decode("utf-8")]
     return digest
+
+
+def _encoded(value: Any) -> str:
+    """A global's digest form as JSON text: C's encoder for the plain data most state is,
+    the walk below for the rest (a key that is no string, a cycle, an object's attributes)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                          default=_Walk().form)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(_Walk().form(value), separators=(",", ":"), ensure_ascii=False)
 
 
 def _type_name(value: object) -> str:

@@ -12,6 +12,8 @@ import dataclasses
 import datetime as _dt
 import decimal
 import enum
+import functools
+import inspect
 import math
 import types
 import uuid
@@ -28,8 +30,9 @@ def is_state(name: str, value: Any) -> bool:
     """Whether a module global is part of the service's state (not a dunder, a module, a
     function or class, or a typing construct)."""
     return (not (name.startswith("__") and name.endswith("__"))
-            and not isinstance(value, types.ModuleType)
-            and not (callable(value) and type(value) is not ServiceProxy)
+            and not isinstance(value, (types.ModuleType, type, functools.partial))
+            and not inspect.isroutine(value)
+            and not inspect.isroutine(getattr(value, "__wrapped__", None))  # a decorated def
             and type(value).__module__ not in _NOT_STATE)
 
 

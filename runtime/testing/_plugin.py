@@ -21,7 +21,13 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     if recorded_hash_seed() is not None or os.environ.get(_REEXECUTED):
         return
     env = dict(os.environ, PYTHONHASHSEED=PINNED_HASH_SEED, **{_REEXECUTED: "1"})
+    # pytest already captures file descriptors 1 and 2 (into temporary files): give the new
+    # process the real ones, or everything it prints is lost.
+    capture = early_config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.stop_global_capturing()
     sys.stdout.flush()
+    sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 
 
