@@ -131,25 +131,36 @@ _SAME_CODE = ("The code is the code that wrote this journal (its files' hashes m
               "what differs comes from something the journal does not hold: a source of "
               "nondeterminism at that line that distdev does not cover. Do it inside an "
               "@distdev.effect, and report it (docs/determinism.md).")
+_STATE_CHANGED = (
+    "Every event before it matched and the code is the code that wrote the journal, so "
+    "something outside the journal changed this state: object identity (id(), default hash or "
+    "repr), garbage-collection timing, another service reaching into this one's memory in one "
+    "process, an @effect whose body changed a global (a replay does not run effect bodies), or a "
+    "library's hidden state (docs/determinism.md).")
+_OTHER_CODE = ("The code is not the code that wrote this journal: replay with the original "
+               "source, or keep the old behaviour for old history (docs/determinism.md).")
 
 
 class ReplayDivergenceError(DistdevError):
     """Replayed code did something other than what its journal records.
 
     ``service``, ``seq``, ``expected``, ``actual`` and ``location`` ("file:line") say where and how.
+    ``same_code``: the code replayed is the journal's own (then the message never blames it).
+    ``in_state``: what differs is the service's state, measured by a state digest; ``state``
+    names the globals that differ when the divergence is an event's.
     """
 
     def __init__(
         self, *, service: str, seq: int, expected: str, actual: str, location: str,
-        same_code: bool = False, why: str | None = None,
+        same_code: bool = False, in_state: bool = False, state: str | None = None,
     ) -> None:
-        if why is None:
-            why = (_SAME_CODE if same_code else
-                   "The code is not the code that wrote this journal: replay with the original "
-                   "source, or keep the old behaviour for old history (docs/determinism.md).")
+        if not same_code:
+            why = _OTHER_CODE
+        else:
+            why = _STATE_CHANGED if in_state or state is not None else _SAME_CODE
         super().__init__(
             f"replay of {service} diverged at event {seq}: the journal expected {expected}, "
-            f"but the code {actual} at {location}. {why}"
+            f"but the code {actual} at {location}. {state + ' ' if state else ''}{why}"
         )
         self.same_code = same_code
         self.service = service

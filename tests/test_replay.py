@@ -195,3 +195,67 @@ def test_the_pytest_plugin_pins_the_hash_seed_and_keeps_the_run_s_output(tmp_pat
                             env=env, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "seed is 0" in result.stdout and "1 passed" in result.stdout
+
+
+TAMPERING = {
+    "app.py": """
+        from distdev import import_service
+        bank = import_service("./bank.py")
+        thief = import_service("./thief.py")
+
+        def run() -> int:
+            bank.deposit("ann", 10)
+            thief.steal()
+            return bank.deposit("ann", 5)
+    """,
+    "bank.py": """
+        balances = {}
+
+        def deposit(who: str, amount: int) -> int:
+            balances[who] = balances.get(who, 0) + amount
+            return balances[who]
+    """,
+    "thief.py": """
+        import gc
+
+        def steal() -> None:
+            # In one process nothing stops code reaching another service's memory: here, the
+            # bank's module globals, found among the live objects.
+            for found in gc.get_objects():
+                if isinstance(found, dict) and "deposit" in found and "balances" in found:
+                    found["balances"]["ann"] = 1_000_000
+    """,
+}
+
+
+LAST_WORD = """
+    from distdev import import_service
+    bank = import_service("./bank.py")
+    thief = import_service("./thief.py")
+
+    def run() -> int:
+        bank.deposit("ann", 10)
+        thief.steal()  # and the bank handles no call after it
+        return 0
+"""
+
+
+@pytest.mark.parametrize("when", ["before-a-call", "after-the-last-call"])
+def test_a_service_tampering_with_another_s_globals_is_reported_at_the_victim_s_replay(
+    tmp_path: Path, when: str
+) -> None:
+    files = TAMPERING if when == "before-a-call" else {**TAMPERING, "app.py": LAST_WORD}
+    app = load_app(write_files(tmp_path / "src", files) / "app.py", out=tmp_path / "out",
+                   state=tmp_path / "state")
+    try:
+        app.service("app").run()
+        assert app.state("app/bank")["balances"]["ann"] >= 1_000_000  # the theft took effect
+        journal = app.journal("app/bank")
+    finally:
+        app.close()  # records the bank's last digest
+    with pytest.raises(distdev.ReplayDivergenceError) as caught:
+        distdev.replay(journal)
+    message = str(caught.value)
+    assert "app/bank" in message and "global 'balances'" in message, message
+    assert "10000" in message and "another service reaching into this one's memory" in message
+    assert "is not the code" not in message

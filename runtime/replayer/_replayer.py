@@ -60,6 +60,8 @@ class Replayer:
         self.same_code = True
         """Whether the code replayed is the journal's own (then a divergence is not a change)."""
         self.stopped_inside_call = False
+        self.delivering: list[str] = []
+        """The exports of the calls being re-delivered, innermost last."""
 
     def seq_of_next(self) -> int | None:
         return None  # a replay writes nothing
@@ -90,32 +92,56 @@ class Replayer:
     def _check_state(self, event: StateDigest) -> None:
         """The state here must be the state the journal recorded: the first global that
         differs is a divergence, named with what it holds now and what it held."""
-        expected = self.expected_state
-        expected.update(event.changed)
-        for name in event.removed:
-            expected.pop(name, None)
-        actual = state_digest(self.service.module.__dict__)
-        for name in sorted(set(expected) | set(actual)):
-            want, have = expected.get(name), actual.get(name)
-            if want is not None and have is not None and want[0] == have[0]:
-                continue
-            held = "is gone" if have is None else f"holds {have[1]}"
-            was = "did not exist" if want is None else f"held {want[1]}"
+        self.expected_state = self._recorded_state(event)
+        differing = self._differing(self.expected_state)
+        if differing:
+            name, was, held = differing[0]
             self.pos += 1  # reported at this digest, not after it
             self.divergence = ReplayDivergenceError(
                 service=self.service.id, seq=event.seq,
                 expected=f"global {name!r} as recorded ({was})",
                 actual=f"ended in other state: {name!r} {held}",
-                location=self.service.entry, same_code=self.same_code,
-                why=None if not self.same_code else (
-                    "Every event before it matched and the code is the code that wrote the "
-                    "journal, so something outside the journal changed this global: object "
-                    "identity (id(), default hash or repr), garbage-collection timing, another "
-                    "service reaching into this one's memory in one process, an @effect whose "
-                    "body changed a global (a replay does not run effect bodies), or a "
-                    "library's hidden state (docs/determinism.md)."),
+                location=self.service.entry, same_code=self.same_code, in_state=True,
             )
             raise self.divergence
+
+    def _recorded_state(self, event: StateDigest) -> dict[str, list[str]]:
+        """The whole digest the journal holds at ``event`` (each digest records changes)."""
+        recorded = dict(self.expected_state)
+        recorded.update(event.changed)
+        for name in event.removed:
+            recorded.pop(name, None)
+        return recorded
+
+    def _differing(self, recorded: dict[str, list[str]]) -> list[tuple[str, str, str]]:
+        """(global, what it held, what it holds) for each global unlike ``recorded``."""
+        actual = state_digest(self.service.module.__dict__)
+        differing = []
+        for name in sorted(set(recorded) | set(actual)):
+            want, have = recorded.get(name), actual.get(name)
+            if want is not None and have is not None and want[0] == have[0]:
+                continue
+            differing.append((name, "did not exist" if want is None else f"held {want[1]}",
+                              "is gone" if have is None else f"holds {have[1]}"))
+        return differing
+
+    def _state_after_this_call(self) -> str | None:
+        """When a call's outcome diverges and the journal digested the state right after it:
+        the globals that already differ from that digest, which usually say why (a global
+        changed from outside the journal)."""
+        pos = self.pos
+        while pos < self.until and type(self.events[pos]) in _PASSIVE:
+            pos += 1
+        if pos >= self.until or type(self.events[pos]) is not StateDigest:
+            return None
+        digest: StateDigest = self.events[pos]  # type: ignore[assignment]
+        differing = self._differing(self._recorded_state(digest))
+        if not differing:
+            return None
+        named = "; ".join(f"global {name!r} {was} there and {held} here"
+                          for name, was, held in differing[:3])
+        return (f"The state already differs from the digest the journal recorded after this "
+                f"call (event {digest.seq}): {named}.")
 
     def _next(self) -> Event:
         if self.divergence is not None:
@@ -133,9 +159,11 @@ class Replayer:
         self.pos += 1
         return event
 
-    def diverge(self, event: Event | None, actual: str, location: str | None = None) -> None:
+    def diverge(self, event: Event | None, actual: str, location: str | None = None,
+                state: str | None = None) -> None:
         """Record and raise a divergence. It stays raised: service code that catches it gets it
-        again at its next effect or call, and the replay as a whole fails with it."""
+        again at its next effect or call, and the replay as a whole fails with it. ``state``:
+        what the state digest adds (the globals that already differ)."""
         seq = event.seq if event is not None else self.pos
         expected = describe(event) if event is not None else "nothing more"
         self.divergence = ReplayDivergenceError(
@@ -145,13 +173,15 @@ class Replayer:
             actual=actual,
             location=location or self.service.code_location(),
             same_code=self.same_code,
+            state=state,
         )
         raise self.divergence
 
-    def _expect(self, cls: type[Event], doing: Callable[[], str]) -> Any:
+    def _expect(self, cls: type[Event], doing: Callable[[], str],
+                location: str | None = None) -> Any:
         event = self._next()
         if type(event) is not cls:
-            self.diverge(event, doing())
+            self.diverge(event, doing(), location)
         return event
 
     # -- the seam -----------------------------------------------------------------------
@@ -215,6 +245,7 @@ class Replayer:
 
     def deliver(self, event: CallIn) -> None:
         """Re-deliver a recorded incoming call; its recorded outcome is checked on the way out."""
+        self.delivering.append(event.export)
         try:
             self.service.handle_call(
                 event.caller, event.chain, event.export, event.args, event.kwargs,
@@ -222,24 +253,33 @@ class Replayer:
             )
         except CallFailed:
             pass  # the journal recorded that it raised; ``raised`` checked it
+        finally:
+            self.delivering.pop()
+
+    def _outcome_location(self) -> str | None:
+        """Where the outcome of the call being delivered comes from: its export's ``def``."""
+        return self.service.export_location(self.delivering[-1]) if self.delivering else None
 
     def call_in(self, caller: str, chain: str, export: str, args: list[Any],
                 kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
         pass  # the replayer itself read the CallIn it is delivering
 
     def returned(self, value: Any) -> None:
-        event: Return = self._expect(Return, lambda: f"returned {wire_repr(value)}")
+        event: Return = self._expect(Return, lambda: f"returned {wire_repr(value)}",
+                                     self._outcome_location())
         if not same(event.value, value):
-            self.diverge(event, f"returned {wire_repr(value)}")
+            self.diverge(event, f"returned {wire_repr(value)}", self._outcome_location(),
+                         state=self._state_after_this_call())
 
     def raised(self, info: ErrorInfo) -> None:
         def doing() -> str:
             return f"raised {info.type}: {info.message}"
 
-        event: Raise = self._expect(Raise, doing)
+        event: Raise = self._expect(Raise, doing, self._outcome_location())
         if (event.error.type, _without_addresses(event.error.message)) != (
                 info.type, _without_addresses(info.message)):
-            self.diverge(event, doing())
+            self.diverge(event, doing(), self._outcome_location(),
+                         state=self._state_after_this_call())
 
 
 def _call_args(args: list[Any], kwargs: dict[str, Any]) -> str:

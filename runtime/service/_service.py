@@ -390,12 +390,23 @@ class Service:
         frame: types.FrameType | None = sys._getframe(1)
         while frame is not None:
             if frame.f_code.co_filename in files:
-                try:
-                    rel = Path(frame.f_code.co_filename).relative_to(self.compartment.root)
-                except ValueError:
-                    rel = Path(frame.f_code.co_filename)
                 line = inspect.getframeinfo(frame, context=1).code_context
                 text = f" ({line[0].strip()})" if line else ""
-                return f"{rel.as_posix()}:{frame.f_lineno}{text}"
+                return f"{self._relative(frame.f_code.co_filename)}:{frame.f_lineno}{text}"
             frame = frame.f_back
         return f"{self.entry} (outside its code)"
+
+    def export_location(self, export: str) -> str:
+        """``file:line`` of an export's ``def``: where a call's outcome comes from once its
+        frames are gone."""
+        function = inspect.unwrap(self.exports().get(export) or (lambda: None))
+        code = getattr(function, "__code__", None)
+        if code is None or code.co_filename not in self.compartment.files:
+            return f"{self.entry} (outside its code)"
+        return f"{self._relative(code.co_filename)}:{code.co_firstlineno} (def {export}, as it returned)"
+
+    def _relative(self, filename: str) -> str:
+        try:
+            return Path(filename).relative_to(self.compartment.root).as_posix()
+        except ValueError:
+            return Path(filename).as_posix()
