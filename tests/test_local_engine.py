@@ -47,6 +47,7 @@ from support.engines import (
 from distdev import read_journal
 from distdev.engines import AuthenticationError, Connection, GroupCommit
 from distdev.engines import _wire as wire
+from distdev.engines._keys import outside_key
 from distdev.journal import CallIn, JournalWriter, Output
 from distdev.service import Recorder
 
@@ -147,7 +148,8 @@ def authenticated_raw_socket(address: str, secret: bytes) -> socket.socket:
     sock = raw_socket(address)
     challenge = wire.receive(sock, wire.HANDSHAKE_FRAME)
     assert isinstance(challenge, wire.Challenge)
-    wire.send(sock, wire.Auth("raw-client", wire.proof(secret, challenge.nonce, "raw-client")))
+    key = outside_key(secret, challenge.service)  # the operator's key to that service
+    wire.send(sock, wire.Auth("raw-client", wire.proof(key, challenge.nonce, "raw-client")))
     assert isinstance(wire.receive(sock), wire.Welcome)
     return sock
 

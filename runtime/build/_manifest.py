@@ -51,7 +51,8 @@ class ServiceSpec(msgspec.Struct, frozen=True):
     host: HostSpec | None
     exports: list[ExportSpec]
     proxies: list[str]
-    """The services this one holds a proxy to, after its build."""
+    """The services this one holds a proxy to, after its build: the only ones it may call at
+    runtime (each such call gets a key of its own when the build is deployed)."""
     journal: str
     bundle: list[str]
 

@@ -1,9 +1,10 @@
-"""The build output: manifest, per-service journals and bundles, and the deployment secret.
+"""The build output: manifest, per-service journals and bundles, and the master secret.
 
 Layout of ``OUT``::
 
     manifest.json                      the service tree, hosting, exports, proxies, hash seed
-    secret                             the deployment's shared secret (mode 0600)
+    secret                             the master secret (mode 0600): the operator's; each
+                                       service's keys are derived from it when deployed
     services/<id>/journal.cbor         each service's build journal
     services/<id>/bundle/<path>        exactly the application files that service imported
 """
@@ -15,6 +16,7 @@ import inspect
 import os
 import secrets
 import shutil
+import types
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -52,8 +54,8 @@ def clear_build_output(out: Path) -> None:
 
 def write_build_output(root_id: str, app_root: Path, services: list[Service],
                        out: Path) -> BuildOutput:
-    """Write every service's bundle, the manifest and a new deployment secret into ``out``
-    (the journals are written by the build itself)."""
+    """Write every service's bundle, the manifest and a new master secret into ``out`` (the
+    journals are written by the build itself)."""
     out.mkdir(parents=True, exist_ok=True)
     for service in services:
         bundle_dir = out / "services" / service.id / "bundle"
@@ -132,7 +134,10 @@ def _annotation(annotation: Any) -> str | None:
 
 
 def held_proxies(namespace: dict[str, Any]) -> Iterator[ServiceProxy]:
-    """Proxies reachable from a module's variables (through containers)."""
+    """Proxies reachable from a module's variables: through containers and the attributes of
+    the objects they hold. These are the services the module's service may call at runtime,
+    so a proxy kept in an object (``self.billing``) counts; modules, classes and functions
+    are not looked into (what they hold is another namespace, or code)."""
     seen: set[int] = set()
     stack: list[Any] = [v for k, v in namespace.items() if not k.startswith("__")]
     while stack:
@@ -148,3 +153,26 @@ def held_proxies(namespace: dict[str, Any]) -> Iterator[ServiceProxy]:
             stack.extend(value.values())
         elif isinstance(value, (list, tuple, set, frozenset)):
             stack.extend(value)
+        elif not isinstance(value, _NOT_STATE):
+            stack.extend(_attributes(value))
+
+
+_NOT_STATE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+              types.MethodType, str, bytes, int, float, complex, bool)
+
+
+def _attributes(value: Any) -> list[Any]:
+    """An object's own attributes: its ``__dict__`` and its slots (read as ``object`` reads
+    them, so no ``__getattr__`` of the object's runs)."""
+    try:
+        found = list(object.__getattribute__(value, "__dict__").values())
+    except (AttributeError, TypeError):
+        found = []
+    for cls in type(value).__mro__:
+        slots = cls.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            try:
+                found.append(object.__getattribute__(value, name))
+            except (AttributeError, TypeError):
+                continue  # a slot never set
+    return found

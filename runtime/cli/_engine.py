@@ -85,9 +85,9 @@ def call(args: argparse.Namespace, out: Out) -> int:
             raise DistdevError(
                 f"argument {i} ({text!r}) is not JSON ({exc}); quote strings: '\"ann\"'"
             ) from None
-    address, secret = engine(args.engine).target(args.state, service_id)
+    address, operator = engine(args.engine).target(args.state, service_id)
     try:
-        connection = Connection(address, secret, "", None)
+        connection = Connection(address, operator, "", None, service=service_id)
     except OSError as exc:
         raise DistdevError(f"{service_id} is not reachable at {address} ({exc}); is the "
                            "deployment up? (`distdev status`)") from None

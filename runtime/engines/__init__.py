@@ -2,13 +2,14 @@
 
 An ``Engine`` (``_protocol``; ``engine(name)`` in ``_engine``) is what the command line drives:
 ``local`` (``local/``: a process per service on this machine) and ``ray`` (``ray/``: a Ray actor
-per service). What both run is
-engine-neutral and lives here: restoring a service from its state journal and serving it
-(``_live``), seeding a state folder from a build (``_state``), the authenticated socket
-transport (``_wire``, ``_client``, ``_server``), durable replies with group commit
-(``_durable``), restore after a crash and answering re-sent calls (``_restore``), and the root's
-HTTP ingress (``_ingress``). ``DevHost`` (``_dev``) keeps every service live in one process
-instead: ``distdev dev`` and the debugger.
+per service). What both run is engine-neutral and lives here: restoring a service from its state
+journal and serving it (``_live``), seeding a state folder from a build (``_state``), per-service
+credentials (``_keys``: the key of each call the build allows, held by its two ends;
+``_confine``: a service process kept from reading any key file or the build's secret), the
+authenticated socket transport (``_wire``, ``_client``, ``_server``), durable replies with group
+commit (``_durable``), restore after a crash and answering re-sent calls (``_restore``), and the
+root's HTTP ingress (``_ingress``). ``DevHost`` (``_dev``) keeps every service live in one
+process instead: ``distdev dev`` and the debugger.
 
 Layer: above ``build`` and ``replayer``; the highest runtime layer below ``cli``/``testing``.
 """

@@ -5,6 +5,11 @@ Each thread keeps one connection per target, so a call chain that comes back int
 (A -> B -> A) arrives on a connection of its own and re-enters the service. A call whose
 connection breaks (the callee crashed) is re-sent, with the same call id, once the supervisor
 has restarted the callee; the callee answers a call it already ran from its journal.
+
+A service proves itself with its own keys (``_keys.ServiceKeys``): it reaches only the services
+it holds a proxy to after its build. A refusal is an outcome like any other call's: the
+caller's journal records it, and the service's code gets a ``ServiceUnavailableError`` that
+says why.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ import cbor2
 
 from ..compartment import in_effect, state
 from ..errors import ServiceUnavailableError
-from ..membrane import ErrorInfo
+from ..membrane import ErrorInfo, error_info
 from ..service import CallFailed, Service
 from . import _wire as wire
+from ._keys import Credentials, ServiceKeys, as_credentials
 from ._wire import Auth, Call, Challenge, Refused, Reply, Welcome
 
 CALL_TIMEOUT = float(os.environ.get("DISTDEV_CALL_TIMEOUT", "300"))
@@ -32,14 +38,29 @@ CALL_TIMEOUT = float(os.environ.get("DISTDEV_CALL_TIMEOUT", "300"))
 
 
 class AuthenticationError(ServiceUnavailableError):
-    """The service refused this client's proof of the deployment secret."""
+    """The service refused this client's proof: a wrong key, a caller it does not know, or a
+    service that holds no proxy to it. ``reason`` is what the service said."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class StaleAddress(ConnectionRefusedError):
+    """Another service listens where this one was (a restarted service moved on): look the
+    address up again."""
 
 
 class Connection:
-    """One authenticated connection to one service; one call at a time."""
+    """One authenticated connection to one service; one call at a time.
 
-    def __init__(self, address: str, secret: bytes, caller: str, timeout: float | None) -> None:
+    ``credentials`` are the caller's keys (bytes: the deployment's master secret, the
+    operator's); ``service``, when given, is the service expected at ``address``."""
+
+    def __init__(self, address: str, credentials: Credentials | bytes, caller: str,
+                 timeout: float | None, *, service: str | None = None) -> None:
         family, sockaddr = wire.parse_address(address)
+        credentials = as_credentials(credentials)
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         # A Unix connect with a timeout is non-blocking and fails at once (EAGAIN) when the
         # server's backlog is full; a blocking one waits its turn. TCP's retries its handshake.
@@ -52,7 +73,9 @@ class Connection:
             challenge = wire.receive(self.sock, wire.HANDSHAKE_FRAME)
             if not isinstance(challenge, Challenge):
                 raise AuthenticationError(f"{address} did not start a distdev handshake")
-            wire.send(self.sock, Auth(caller, wire.proof(secret, challenge.nonce, caller)))
+            if service is not None and challenge.service != service:
+                raise StaleAddress(f"{address} is {challenge.service}, not {service}")
+            wire.send(self.sock, Auth(caller, _proof(credentials, challenge, caller)))
             answer = wire.receive(self.sock, wire.HANDSHAKE_FRAME)
         except BaseException:
             self.sock.close()
@@ -60,9 +83,8 @@ class Connection:
         if isinstance(answer, Refused):
             self.sock.close()
             raise AuthenticationError(
-                f"{challenge.service} refused this client: {answer.reason}. Use the secret of "
-                "the deployment's build (OUT/secret)."
-            )
+                f"{challenge.service} refused this client: {answer.reason}. "
+                f"{credentials.remedy}".rstrip(), answer.reason)
         assert isinstance(answer, Welcome)
         self.service = answer.service
         self.sock.settimeout(timeout)
@@ -88,15 +110,22 @@ class Connection:
         self.sock.close()
 
 
+def _proof(credentials: Credentials, challenge: Challenge, caller: str) -> bytes:
+    """The answer to ``challenge``; empty without a key to that service, so that the service
+    refuses it and logs who tried (there is nothing to prove without a capability)."""
+    key = credentials.key_to(challenge.service)
+    return b"" if key is None else wire.proof(key, challenge.nonce, caller)
+
+
 class Network:
     """The live transport: calls from this process's service to the deployment's others."""
 
     def __init__(self, me: str, addresses: Mapping[str, str], exports: dict[str, list[str]],
-                 secret: bytes) -> None:
+                 keys: ServiceKeys) -> None:
         self.me = me
         self.addresses = addresses
         self._exports = {k: frozenset(v) for k, v in exports.items()}
-        self.secret = secret
+        self.keys = keys
         self._local = threading.local()
 
     def exports(self, target: str) -> Collection[str] | None:
@@ -108,7 +137,11 @@ class Network:
         # chain per call is the safe answer if one ever does not (never a shared id).
         chain = state.chain or f"{self.me}-{uuid.uuid4().hex}"
         with in_effect():  # the transport's sockets are distdev's, not the service's
-            return self.call(target, chain, call_seq, export, args, kwargs)
+            try:
+                return self.call(target, chain, call_seq, export, args, kwargs)
+            except AuthenticationError as refused:  # the call's outcome: journaled, replayed
+                why = ServiceUnavailableError(f"{self.me} may not call {target}: {refused.reason}")
+                raise CallFailed(error_info(why)) from None
 
     def call(self, target: str, chain: str, call_seq: int | str | None, export: str,
              args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -145,7 +178,8 @@ class Network:
         connection = pool.get(target)
         if connection is None:
             timeout = max(1.0, deadline - time.monotonic())
-            connection = pool[target] = Connection(address, self.secret, self.me, timeout)
+            connection = pool[target] = Connection(address, self.keys, self.me, timeout,
+                                                   service=target)
         return connection
 
     def _drop(self, target: str) -> None:

@@ -63,7 +63,8 @@ class ServedService:
         self.live = live
         self.network = network
         self.log = log
-        # The service's own keys prove its callers as they prove its calls (``_keys``).
+        # One key file for both ends: the keys it calls with are the network's, and the
+        # keys its callers must prove themselves with are in the same file (``_keys``).
         self.server = ServiceServer(live.service, address, network.keys, live.commit,
                                     live.dedup, log)
         self.thread = threading.Thread(target=self.server.serve_forever, name="distdev-server",

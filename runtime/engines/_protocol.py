@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from ._keys import OperatorKey
+
 __all__ = ["Engine", "DeployOptions", "Echo"]
 
 Echo = Callable[[str], None]
@@ -41,6 +43,6 @@ class Engine(Protocol):
         "address", "http"}, ...], ...}``."""
         ...
 
-    def target(self, state: Path, service_id: str) -> tuple[str, bytes]:
-        """Where ``service_id`` listens, and the secret to prove to it."""
+    def target(self, state: Path, service_id: str) -> tuple[str, OperatorKey]:
+        """Where ``service_id`` listens, and the operator's credentials to call it with."""
         ...

@@ -1,8 +1,11 @@
 """The serving side: a service process's socket server.
 
-A thread per connection. Before a peer has proven it holds the deployment secret it gets one
-small frame, under a deadline; anything else closes the connection and is logged. Malformed,
-truncated or oversized frames close that connection only: no service code has run for them.
+A thread per connection. Before a peer has proven who it is it gets one small frame, under a
+deadline; anything else closes the connection and is logged. A service proves itself with the
+key of its calls to this one, which it holds only if it holds a proxy to this one after the
+build; a client outside the deployment with this service's outside key (``_keys``). Every call on
+the connection must then come from the caller that proved itself. Malformed, truncated or
+oversized frames close that connection only: no service code has run for them.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import os
 import socket
 import socketserver
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import cbor2
 import msgspec
@@ -20,6 +23,7 @@ import msgspec
 from ..service import CallFailed, Service
 from . import _wire as wire
 from ._durable import GroupCommit
+from ._keys import ServiceKeys
 from ._restore import DedupTable
 from ._wire import Auth, Call, Challenge, Refused, Reply, Welcome
 
@@ -38,10 +42,10 @@ class _TCPServer(socketserver.ThreadingTCPServer):
 class ServiceServer:
     """Serves one restored, live service on ``address``."""
 
-    def __init__(self, service: Service, address: str, secret: bytes, commit: GroupCommit,
+    def __init__(self, service: Service, address: str, keys: ServiceKeys, commit: GroupCommit,
                  dedup: DedupTable, log: Callable[[str], None]) -> None:
         self.service = service
-        self.secret = secret
+        self.keys = keys
         self.commit = commit
         self.dedup = dedup
         self.log = log
@@ -79,6 +83,9 @@ class ServiceServer:
                 message = wire.receive(sock)
                 if not isinstance(message, Call):
                     raise wire.FrameError(f"expected a call, got a {type(message).__name__}")
+                if message.caller != caller:
+                    raise wire.FrameError(f"a forged caller: a call from {message.caller!r} on "
+                                          f"a connection {caller!r} authenticated")
                 wire.send(sock, self._answer(message))
         except EOFError:
             pass
@@ -98,14 +105,47 @@ class ServiceServer:
             self.log(f"refused a peer that did not authenticate ({exc})")
             _try_send(sock, Refused("authenticate first"))
             return None
-        if not isinstance(auth, Auth) or not _valid(auth, self.secret, nonce):
-            who = auth.caller if isinstance(auth, Auth) else "unknown"
-            self.log(f"refused an unauthenticated peer (claimed caller {who!r})")
-            _try_send(sock, Refused("wrong or missing proof of the deployment secret"))
+        if not isinstance(auth, Auth):
+            self.log(f"refused a peer that did not authenticate (it sent a "
+                     f"{type(auth).__name__} first)")
+            _try_send(sock, Refused("authenticate first"))
+            return None
+        refusal = self._refusal(auth, nonce)
+        if refusal is not None:
+            self.log(refusal.logged)
+            _try_send(sock, Refused(refusal.told))
             return None
         sock.settimeout(None)
         wire.send(sock, Welcome(self.service.id))
         return auth.caller
+
+    def _refusal(self, auth: Auth, nonce: bytes) -> _Refusal | None:
+        """None if ``auth`` proves its caller; else why it is refused."""
+        if self.keys.is_service(auth.caller):
+            return self._service_refusal(auth, nonce)
+        if _proves(self.keys.outside, auth, nonce):
+            return None
+        return _Refusal(f"refused an unauthenticated peer (claimed caller {auth.caller!r})",
+                        "wrong or missing proof of the deployment secret")
+
+    def _service_refusal(self, auth: Auth, nonce: bytes) -> _Refusal | None:
+        """None if ``auth`` proves the service it names, holding a capability to this one."""
+        caller, me = auth.caller, self.service.id
+        key = self.keys.key_from(caller)
+        if key is None:
+            return _Refusal(
+                f"refused a call from {caller}: it holds no proxy to {me}, so it may not call it",
+                f"{caller} holds no proxy to {me} after the build (a proxy handed over at "
+                "runtime is no capability)")
+        if _proves(key, auth, nonce):
+            return None
+        if _proves(self.keys.outside, auth, nonce):
+            return _Refusal(f"refused the operator's key for {caller}: it proves a client, not "
+                            "a service",
+                            f"{caller} is a service, proven by its own key only: call as a "
+                            "client id that names no service")
+        return _Refusal(f"refused a forged caller: a peer claimed to be {caller} without its key",
+                        f"the proof is not {caller}'s: only {caller} can call as {caller}")
 
     def _answer(self, call: Call) -> Reply:
         try:
@@ -136,8 +176,15 @@ def _outcome_wire(ok: bool, outcome: Any) -> Any:
     return outcome if ok else list(msgspec.structs.astuple(outcome))
 
 
-def _valid(auth: Auth, secret: bytes, nonce: bytes) -> bool:
-    return hmac.compare_digest(auth.proof, wire.proof(secret, nonce, auth.caller))
+class _Refusal(NamedTuple):
+    logged: str
+    """What the callee's log says."""
+    told: str
+    """What the peer is told."""
+
+
+def _proves(key: bytes, auth: Auth, nonce: bytes) -> bool:
+    return hmac.compare_digest(auth.proof, wire.proof(key, nonce, auth.caller))
 
 
 def _try_send(sock: socket.socket, message: Refused) -> None:

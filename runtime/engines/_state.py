@@ -1,5 +1,6 @@
 """A deployment's state folder, engine-neutral: each service's state journal starts as a copy
-of its build journal, and is never replaced by a later build's."""
+of its build journal, and is never replaced by a later build's; each service's key file is
+derived from the build (``_keys``)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..build import Manifest, ServiceSpec
+from ._keys import write_key_files
 
 __all__ = ["seed_state", "ingress_port"]
 
 
 def seed_state(out: Path, state: Path, manifest: Manifest, warn: Callable[[str], None]) -> None:
-    """Create the state folder (with ``logs/``) and seed every service's journal."""
+    """Create the state folder (with ``logs/``), seed every service's journal and write every
+    service's key file."""
     state.mkdir(parents=True, exist_ok=True)
     (state / "logs").mkdir(exist_ok=True)
     for spec in manifest.services:
         _seed_journal(out, state, spec, warn)
+    write_key_files(out, state, manifest)
 
 
 def ingress_port(manifest: Manifest, override: int | None) -> int | None:

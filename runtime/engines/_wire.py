@@ -5,8 +5,9 @@ msgspec Struct. Values that cross (arguments, results, errors) ride inside as th
 wire form (``_marshal``), the same bytes a journal stores.
 
 A connection starts with a challenge: the server sends a random nonce and the client answers
-HMAC-SHA256(secret, nonce + caller id). The secret itself never crosses. Until that answer checks
-out, the server reads at most one small frame, with a deadline, and runs no service code.
+HMAC-SHA256(key, nonce + caller id), where the key is the one of that caller's calls to that
+service (``_keys``). No key crosses. Until that answer checks out, the server reads at most one
+small frame, with a deadline, and runs no service code.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ class FrameError(Exception):
     """A frame that cannot be read: too large, malformed, or cut short."""
 
 
-def proof(secret: bytes, nonce: bytes, caller: str) -> bytes:
-    return hmac.new(secret, nonce + caller.encode(), hashlib.sha256).digest()
+def proof(key: bytes, nonce: bytes, caller: str) -> bytes:
+    """What ``caller`` answers a challenge with, holding ``key``."""
+    return hmac.new(key, nonce + caller.encode(), hashlib.sha256).digest()
 
 
 def new_nonce() -> bytes:

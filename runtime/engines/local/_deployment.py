@@ -1,7 +1,8 @@
 """The deployment file: where a running deployment's services listen, and their processes.
 
 ``STATE/deployment.json`` is written by the supervisor and read by service processes (to find
-each other), by ``distdev call`` and by ``distdev status``/``down``.
+each other), by ``distdev call`` and by ``distdev status``/``down``. It names the build's secret,
+the operator's; no service process reads that secret, or any key file but its own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DistdevError
+from .._keys import KEYS_FOLDER, key_file
 
 FILE = "deployment.json"
 
@@ -43,7 +45,15 @@ class Deployment:
         return Path(self.state) / FILE
 
     def secret(self) -> bytes:
+        """The build's master secret: the operator's (``distdev call``)."""
         return Path(self.secret_file).read_text().strip().encode()
+
+    def key_file(self, service_id: str) -> Path:
+        return key_file(Path(self.state), service_id)
+
+    def key_material(self) -> list[Path]:
+        """Everything a service process must not read: the secret, the key files."""
+        return [Path(self.secret_file), Path(self.state) / KEYS_FOLDER]
 
     def journal(self, service_id: str) -> Path:
         return Path(self.state) / service_id / "journal.cbor"

@@ -7,6 +7,7 @@ from typing import Any
 
 from ...errors import DistdevError, JournalError
 from ...journal import read_journal
+from .._keys import OperatorKey
 from .._protocol import DeployOptions, Echo
 from . import _supervisor as supervisor
 from ._deployment import Deployment
@@ -46,10 +47,10 @@ class LocalEngine:
         return {"engine": "local", "supervisor": deployment.supervisor,
                 "running": supervisor.pid_alive(deployment.supervisor), "services": rows}
 
-    def target(self, state: Path, service_id: str) -> tuple[str, bytes]:
+    def target(self, state: Path, service_id: str) -> tuple[str, OperatorKey]:
         deployment = Deployment.load(state)
         entry = deployment.services.get(service_id)
         if entry is None:
             raise DistdevError(f"no service {service_id!r} (services: "
                                f"{', '.join(deployment.services)})")
-        return entry.address, deployment.secret()
+        return entry.address, OperatorKey(deployment.secret())

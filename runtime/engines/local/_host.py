@@ -1,8 +1,11 @@
 """A service process of the local engine: restore one service from its journal, then serve it.
 
 Started by the supervisor as ``python -P -m distdev.engines.local._host --state STATE --id
-SERVICE`` under the deployment's hash seed. It needs the state journal and the deployment file
-only: the code comes from the journal's bundle, not from the application's source tree.
+SERVICE --keys KEYFILE`` under the deployment's hash seed. It needs the state journal, the
+deployment file and its own key file only: the code comes from the journal's bundle, not from
+the application's source tree. Before it serves its first call it confines itself (``_confine``):
+from then on nothing in the process can read the build's secret or any key file, its own
+included (its keys are in memory).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 
 from ...errors import DistdevError
 from .._client import Network
+from .._confine import confine
+from .._keys import read_key_file
 from .._live import ServedService, go_live
 from ._deployment import Deployment
 
@@ -25,15 +30,19 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
-def serve(state: Path, service_id: str, *, durable: bool = True) -> None:
+def serve(state: Path, service_id: str, keys: Path, *, durable: bool = True) -> None:
     deployment = Deployment.load(state)
     entry = deployment.services[service_id]
     network = Network(service_id, {k: v.address for k, v in deployment.services.items()},
-                      deployment.exports, deployment.secret())
+                      deployment.exports, read_key_file(keys, service_id))
+    # The restore runs the service's code against its journal (effects served from it, any
+    # other IO refused): nothing it does reaches a file. Confined only after it, the process
+    # can read the code the restore wrote to its cache, wherever that is.
     live = go_live(deployment.journal(service_id), network, durable=durable, log=_log)
+    confine(deployment.key_material(), _log)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    served = ServedService(live, network, entry.address, deployment.secret(), _log,
+    served = ServedService(live, network, entry.address, _log,
                            ingress_ports=() if entry.http is None else (entry.http,))
     _log(READY)
     try:
@@ -47,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distdev.engines.local._host")
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--id", required=True)
+    parser.add_argument("--keys", type=Path, required=True, help="this service's key file")
     parser.add_argument("--no-sync", action="store_true", help="journal without fdatasync")
     args = parser.parse_args(argv)
     try:
-        serve(args.state, args.id, durable=not args.no_sync)
+        serve(args.state, args.id, args.keys, durable=not args.no_sync)
     except DistdevError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1

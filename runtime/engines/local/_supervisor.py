@@ -1,9 +1,10 @@
 """The local engine's supervisor: one process per service on this machine.
 
 ``up`` prepares the state folder (each service's state journal starts as a copy of its build
-journal), chooses addresses, starts every service process, relays their output prefixed with the
-service id (and into ``STATE/logs/<id>.log``), and restarts any that dies: it replays its whole
-journal and resumes. ``down`` stops a deployment and leaves no process behind.
+journal, and its key file is derived from the build), chooses addresses, starts every service
+process with the path of its own key file, relays their output prefixed with the service id
+(and into ``STATE/logs/<id>.log``), and restarts any that dies: it replays its whole journal
+and resumes. ``down`` stops a deployment and leaves no process behind.
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ class Supervisor:
         if self.deployment.hash_seed is not None:
             env["PYTHONHASHSEED"] = self.deployment.hash_seed
         command = python_module("distdev.engines.local._host", "--state", self.deployment.state,
-                                "--id", service_id)
+                                "--id", service_id,
+                                "--keys", str(self.deployment.key_file(service_id)))
         if not self.durable:
             command.append("--no-sync")
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,

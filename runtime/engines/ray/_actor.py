@@ -8,6 +8,11 @@ serve the local engine's authenticated socket on this node's address, serve the 
 is the root, and publish where it listens (``ActorInfo``). Calls already acknowledged are
 answered from the journal if a caller re-sends them (``DedupTable``), so a restart loses none
 and runs none twice.
+
+An actor's keys are its key file in the shared state folder (``STATE/keys``), read by the
+constructor; Ray carries only the state path and the service id. Before serving, the
+constructor's thread confines itself (``_confine``), and every thread that runs the service's
+calls is started from it afterwards, so none of them can read a key file or the secret.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .._client import Connection, Network
+from .._confine import confine
+from .._keys import read_key_file
 from .._live import ServedService, go_live
 from ._layout import PENDING, ActorInfo, AddressBook, RayDeployment
 
@@ -39,16 +46,13 @@ class ServiceLog:
 
 
 class RayNetwork(Network):
-    """The local engine's transport, with addresses that follow restarted actors."""
+    """The local engine's transport, with addresses that follow restarted actors (a stale
+    address whose port another service took is refused by ``Connection``: looked up again)."""
 
     def _connection(self, target: str, address: str, deadline: float) -> Connection:
         if address == PENDING:
             raise ConnectionRefusedError(f"{target} is starting")
-        connection = super()._connection(target, address, deadline)
-        if connection.service != target:  # a stale address whose port another service took
-            self._drop(target)
-            raise ConnectionRefusedError(f"{address} is {connection.service}, not {target}")
-        return connection
+        return super()._connection(target, address, deadline)
 
 
 class ServiceActor:
@@ -66,11 +70,12 @@ class ServiceActor:
         restarted = context.was_current_actor_reconstructed
         starts = (previous.starts if previous is not None and restarted else 0) + 1
         self.log(f"starting as a Ray actor (start {starts}) on node {context.get_node_id()}")
-        secret = deployment.secret()
+        keys = read_key_file(deployment.key_file(service_id), service_id)
         self.network = RayNetwork(service_id, AddressBook(self.state, deployment.services),
-                                  deployment.exports, secret)
+                                  deployment.exports, keys)
         live = go_live(deployment.journal(service_id), self.network,
                        durable=deployment.durable, log=self.log)
+        confine(deployment.key_material(), self.log)  # before the threads that serve calls
         node_ip = ray.util.get_node_ip_address()
         ports: list[int] = []
         if service_id == deployment.root and deployment.http is not None:
@@ -78,7 +83,7 @@ class ServiceActor:
             if not deployment.http and restarted and previous is not None and previous.http:
                 ports.append(int(previous.http.rpartition(":")[2]))
             ports.append(deployment.http or 0)
-        self.served = ServedService(live, self.network, f"tcp:{node_ip}:0", secret, self.log,
+        self.served = ServedService(live, self.network, f"tcp:{node_ip}:0", self.log,
                                     ingress_ports=ports, ingress_host=node_ip)
         ingress = self.served.ingress
         self.info_record = ActorInfo(service_id, f"tcp:{node_ip}:{self.served.port}",

@@ -1,12 +1,13 @@
 """``distdev deploy OUT --engine ray`` and ``down``/``status``/``call`` for it: the driver side.
 
 ``deploy`` seeds the state folder as the local engine does (each state journal a copy of its
-build journal; the secret copied beside them), starts a local Ray instance if no ``--address``
-is given, creates one actor per service and waits until every one has restored and listens. The
-command then disconnects: the actors are detached and live on in the cluster. ``down`` asks each
-actor to stop (its journal made durable), kills it without restart, and stops the local Ray
-instance if ``deploy`` started it. ``status`` and ``call`` need no Ray connection: they read the
-actors' files and talk to the services over their sockets.
+build journal, each service's key file; the secret copied beside them for the operator), starts
+a local Ray instance if no ``--address`` is given, creates one actor per service and waits until
+every one has restored and listens. The command then disconnects: the actors are detached and
+live on in the cluster. ``down`` asks each actor to stop (its journal made durable), kills it
+without restart, and stops the local Ray instance if ``deploy`` started it. ``status`` and
+``call`` need no Ray connection: they read the actors' files and talk to the services over their
+sockets, with the operator's credentials.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ...build import read_manifest
 from ...errors import DistdevError, JournalError
 from ...journal import read_journal
 from .._client import Connection
+from .._keys import OperatorKey
 from .._state import ingress_port, seed_state
 from . import _cluster as cluster
 from ._layout import PENDING, SECRET_FILE, ActorInfo, AddressBook, RayDeployment
@@ -58,6 +60,7 @@ def prepare(out: Path, state: Path, address: str | None, http: int | None, durab
         hash_seed=manifest.hash_seed, root=manifest.root,
         services=[s.id for s in manifest.services], exports=manifest.exports(),
         http=ingress_port(manifest, http), durable=durable,
+        build_secret=str(out / manifest.secret),
     )
 
 
@@ -164,8 +167,9 @@ def _stop_actor(ray: Any, deployment: RayDeployment, sid: str,
     return 1
 
 
-def service_address(state: Path, service_id: str) -> tuple[str, bytes]:
-    """Where ``service_id`` of the Ray deployment in ``state`` listens, and the secret."""
+def service_address(state: Path, service_id: str) -> tuple[str, OperatorKey]:
+    """Where ``service_id`` of the Ray deployment in ``state`` listens, and the operator's
+    credentials."""
     deployment = RayDeployment.load(state)
     if service_id not in deployment.services:
         raise DistdevError(f"no service {service_id!r} (services: "
@@ -174,12 +178,13 @@ def service_address(state: Path, service_id: str) -> tuple[str, bytes]:
     if not deployment.running or address == PENDING:
         raise DistdevError(f"{service_id} is not running; deploy with `distdev deploy OUT "
                            f"--engine ray --state {state}` (`distdev status --engine ray`)")
-    return address, deployment.secret()
+    return address, OperatorKey(deployment.secret())
 
 
 def status(state: Path) -> dict[str, Any]:
     """The deployment's services: where they listen, whether they answer, events, restarts."""
     deployment = RayDeployment.load(state)
+    operator = OperatorKey(deployment.secret())
     rows = []
     for sid in deployment.services:
         info = ActorInfo.load(state, sid) if deployment.running else None
@@ -189,7 +194,7 @@ def status(state: Path) -> dict[str, Any]:
             events = None
         rows.append({
             "id": sid, "pid": info.pid if info else None, "node": info.node if info else None,
-            "alive": info is not None and _answers(info.address, sid, deployment.secret()),
+            "alive": info is not None and _answers(info.address, sid, operator),
             "events": events, "restarts": info.starts - 1 if info else 0,
             "address": info.address if info else None, "http": info.http if info else None,
         })
@@ -198,11 +203,11 @@ def status(state: Path) -> dict[str, Any]:
             "services": rows}
 
 
-def _answers(address: str, service_id: str, secret: bytes) -> bool:
+def _answers(address: str, service_id: str, operator: OperatorKey) -> bool:
     """Whether the service completes a handshake at ``address`` (authenticating as a client)."""
     try:
-        connection = Connection(address, secret, "", 5.0)
-    except Exception:  # refused, reset, a malformed answer: it does not serve
+        connection = Connection(address, operator, "", 5.0, service=service_id)
+    except Exception:  # refused, reset, a malformed answer, another service: it does not serve
         return False
     connection.close()
-    return connection.service == service_id
+    return True

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DistdevError
+from .._keys import OperatorKey
 from .._protocol import DeployOptions, Echo
 from . import _cluster as cluster
 
@@ -44,7 +45,7 @@ class RayEngine:
 
         return _deploy.status(state)
 
-    def target(self, state: Path, service_id: str) -> tuple[str, bytes]:
+    def target(self, state: Path, service_id: str) -> tuple[str, OperatorKey]:
         cluster.check_ray_installed()
         from . import _deploy
 

@@ -4,7 +4,8 @@
 the actors and the CLI. ``STATE/<id>/ray-actor.json`` (``ActorInfo``) is written by each actor
 every time it starts: where it listens now, its pid and node, how many times it started.
 Callers find a restarted service there (``AddressBook``). The state folder must be one path
-that every node of the cluster reaches (a shared file system): it also holds the journals.
+that every node of the cluster reaches (a shared file system): it also holds the journals, and
+each service's key file (``STATE/keys``), which its actor reads when it starts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DistdevError
+from .._keys import KEYS_FOLDER, key_file
 
 DEPLOYMENT_FILE = "ray-deployment.json"
 ACTOR_FILE = "ray-actor.json"
@@ -46,6 +48,7 @@ class RayDeployment:
     head_pid: int | None = None  # the keeper of a local Ray instance this deployment started
     temp_dir: str | None = None
     running: bool = False
+    build_secret: str | None = None  # OUT/secret, where the build wrote it
 
     @property
     def path(self) -> Path:
@@ -55,7 +58,16 @@ class RayDeployment:
         return Path(self.state) / service_id / "journal.cbor"
 
     def secret(self) -> bytes:
+        """The build's master secret, copied for the operator (``call``, ``status``)."""
         return (Path(self.state) / SECRET_FILE).read_text().strip().encode()
+
+    def key_file(self, service_id: str) -> Path:
+        return key_file(Path(self.state), service_id)
+
+    def key_material(self) -> list[Path]:
+        """Everything an actor must not read: the secret (both copies), the key files."""
+        build = [Path(self.build_secret)] if self.build_secret else []
+        return [Path(self.state) / SECRET_FILE, Path(self.state) / KEYS_FOLDER, *build]
 
     def actor_name(self, service_id: str) -> str:
         return f"distdev:{service_id}"
