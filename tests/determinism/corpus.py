@@ -7,11 +7,14 @@ carries ``xfail`` (why), so the suite stays green and every hole stays listed.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import socket
+import textwrap
 from pathlib import Path
 
+from determinism.generated import FILES as GENERATED_FILES
 from determinism.harness import Case, call
 
 # -- building blocks ----------------------------------------------------------------------------
@@ -32,7 +35,7 @@ def one(source: str, **extra: str) -> dict[str, str]:
 def two(app: str, b: str, **extra: str) -> dict[str, str]:
     """An application whose root (app.py) imports service b (b.py)."""
     return {"app.py": "from distdev import import_service\nb = import_service('./b.py')\n"
-                      + app, "b.py": b, **extra}
+                      + textwrap.dedent(app), "b.py": b, **extra}
 
 
 def nonempty(value: object) -> bool:
@@ -40,6 +43,9 @@ def nonempty(value: object) -> bool:
 
 
 CASES: list[Case] = []
+__all__ = ["CASES", "HOLES", "GENERATED_FILES"]
+"""``GENERATED_FILES``: the data files of a program the differential test generated, for a
+shrunk failure pasted here as a case (its repr is a ``case(...)`` call)."""
 
 
 def case(id: str, files: dict[str, str], outcome: str = "exact", *calls: object,
@@ -176,9 +182,18 @@ case("open(missing) keeps OSError attributes", one("""
     try:
         open(os.path.join(os.path.dirname(__file__), "missing.txt"))
     except OSError as exc:
-        seen = [type(exc).__name__, exc.errno, os.path.basename(exc.filename), exc.strerror]
-"""), live={"app": {"seen": ["FileNotFoundError", 2, "missing.txt",
-                             "No such file or directory"]}})
+        seen = [type(exc).__name__, exc.errno, exc.filename, exc.strerror, str(exc)]
+"""), live={"app": {"seen": lambda v: v[:2] == ["FileNotFoundError", 2]
+                    and v[2].endswith("/app/missing.txt") and v[3] == "No such file or directory"}})
+
+case("os.stat(missing) keeps OSError attributes", one("""
+    import os
+    try:
+        os.stat(os.path.join(os.path.dirname(__file__), "missing.txt"))
+    except OSError as exc:
+        seen = [type(exc).__name__, exc.errno, exc.filename, exc.strerror, str(exc)]
+"""), live={"app": {"seen": lambda v: v[:2] == ["FileNotFoundError", 2]
+                    and v[2].endswith("/app/missing.txt")}})
 
 case("/dev/urandom", one("""
     with open("/dev/urandom", "rb") as f:
@@ -207,6 +222,39 @@ case("time.time/monotonic/perf_counter", one("""
         clocks.append(time.time())
         return clocks[-1]
 """), "exact", call("app", "tick"))
+
+case("time.perf_counter", one("""
+    import time
+    started = time.perf_counter()
+    def lap() -> float:
+        return time.perf_counter() - started
+    laps = []
+    def keep() -> None:
+        laps.append(lap())
+"""), "exact", call("app", "keep"))
+
+case("time.perf_counter, timeit imported before distdev", one("""
+    import time
+    started = time.perf_counter()
+"""), recorded_after=("timeit",))
+
+case("threading.get_ident() as an effect's argument", one("""
+    import threading, time
+    clock = time.pthread_getcpuclockid(threading.get_ident())
+"""))
+
+case("a divergence the code catches", one("""
+    import threading, time
+    try:
+        clock = time.pthread_getcpuclockid(threading.get_ident())
+    except Exception as exc:
+        clock = type(exc).__name__
+"""), "detected", phrase="time.pthread_getcpuclockid")
+
+case("threading.get_ident() in state", one("""
+    import threading
+    ident = threading.get_ident()
+"""), "detected", phrase="'ident'")
 
 case("datetime.now/utcnow/today", one("""
     import datetime
@@ -484,6 +532,25 @@ case("root-logger handler added by one service", two("""
         logging.getLogger("case.b").warning("from b")
 """), "exact", call("app", "poke"), live={"app": {"seen": ["from app"]}})
 
+# == the host observing while a service runs: observing is not acting ===========================
+
+case("a tool's trace function observing the service", one("""
+    import json
+    value = json.dumps({"a": 1})
+    def again() -> str:
+        return json.dumps([value])
+"""), "exact", call("app", "again"), observer="trace")
+
+case("a host's gc callback during service code", one("""
+    import gc
+    garbage = 0
+    for _ in range(3):
+        loop = []
+        loop.append(loop)
+        del loop
+        garbage += gc.collect() > 0
+"""), observer="gc", live={"app": {"garbage": 3}})
+
 # == one process, many services: what one changes must not be another's ==========================
 
 case("decimal precision set by one service", two("""
@@ -529,23 +596,27 @@ case("sqlite3 in memory", one("""
     db = sqlite3.connect(":memory:")
     db.execute("create table items(name text, qty int)")
     db.executemany("insert into items values (?, ?)", [("pen", 2), ("ink", 5)])
+    rows = []
     def add(name: str, qty: int) -> int:
+        global rows
         db.execute("insert into items values (?, ?)", (name, qty))
-        return db.execute("select count(*) from items").fetchone()[0]
-"""), "exact", call("app", "add", "pad", 1))
+        rows = db.execute("select name, qty from items order by rowid").fetchall()
+        return len(rows)
+"""), "exact", call("app", "add", "pad", 1),
+     live={"app": {"rows": [["pen", 2], ["ink", 5], ["pad", 1]]}})
 
 case("sqlite3 CURRENT_TIMESTAMP", one("""
     import sqlite3
     db = sqlite3.connect(":memory:")
     db.execute("create table events(name text, at text default CURRENT_TIMESTAMP)")
     db.execute("insert into events(name) values ('built')")
-"""), "detected", phrase="db", tick=True)
+"""), "detected", phrase="'db'", tick=True)
 
 case("sqlite3 random()", one("""
     import sqlite3
     db = sqlite3.connect(":memory:")
     lucky = db.execute("select random()").fetchone()[0]
-"""), "detected", phrase="lucky")
+"""), "detected", phrase="'lucky'")
 
 case("set iteration order of strings", one("""
     words = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"}
@@ -588,22 +659,22 @@ case("pydantic model validated from a file", one("""
 case("id() in state", one("""
     marker = object()
     where = id(marker)
-"""), "detected", phrase="where")
+"""), "detected", phrase="'where'")
 
 case("default hash of an object in state", one("""
     class Thing:
         pass
     bucket = hash(Thing()) % 1_000_003 + 17 * id(Thing)
-"""), "detected", phrase="bucket")
+"""), "detected", phrase="'bucket'")
 
 case("default repr in state", one("""
     text = repr(object())
-"""), "detected", phrase="text")
+"""), "detected", phrase="'text'")
 
 case("gc statistics in state", one("""
     import gc
     collections = gc.get_stats()[0]["collections"]
-"""), "detected", phrase="collections")
+"""), "detected", phrase="'collections'")
 
 case("an @effect body changing a global", one("""
     from distdev import effect
@@ -615,7 +686,7 @@ case("an @effect body changing a global", one("""
         return 5
 
     five = load()
-"""), "detected", phrase="cache")
+"""), "detected", phrase="'cache'")
 
 # == exceptions ===============================================================================
 
@@ -681,7 +752,7 @@ case("error message holding an object repr", two("""
         try:
             b.check()
         except ValueError as exc:
-            seen = str(exc).split(" at 0x")[0]
+            seen = str(exc)
         return seen
     seen = None
 """, """
@@ -690,7 +761,7 @@ case("error message holding an object repr", two("""
     def check() -> None:
         raise ValueError(f"bad widget {Widget()!r}")
 """), "exact", call("app", "attempt"),
-     live={"app": {"seen": lambda v: v.startswith("bad widget <")}})
+     live={"app": {"seen": lambda v: v.startswith("bad widget <") and " at 0x" in v}})
 
 # == crossing membranes =======================================================================
 
@@ -825,7 +896,20 @@ case("tampering with another service's globals", two("""
         global count
         count += 1
         return count
-"""), "detected", call("app", "tamper"), call("app/b", "bump"), phrase="count", where="app/b")
+"""), "detected", call("app", "tamper"), call("app/b", "bump"), phrase="'count'", where="app/b")
+
+case("tampering with another service's globals, no call after", two("""
+    import sys
+    def tamper() -> None:
+        for module in list(sys.modules.values()):
+            if getattr(module, "__distdev_service__", None) == "app/b" and hasattr(module, "items"):
+                module.items.append("planted")
+""", """
+    items = ["own"]
+    def add(item: str) -> None:
+        items.append(item)
+"""), "detected", call("app/b", "add", "x"), call("app", "tamper"), phrase="'items'",
+     where="app/b", live={"app/b": {"items": ["own", "x", "planted"]}})
 
 case("reading another service's globals", two("""
     import sys
@@ -838,21 +922,20 @@ case("reading another service's globals", two("""
 """, """
     import secrets
     secret = secrets.token_hex(8)
-"""), "detected", call("app", "steal"), phrase="stolen")
+"""), "detected", call("app", "steal"), phrase="'stolen'")
 
 case("a shared stdlib module attribute patched by one service", two("""
     import string
     string.punctuation = "only!"
-    def poke() -> str:
-        return b.punct()
+    def poke() -> None:
+        b.punct()
 """, """
     import string
     seen = None
-    def punct() -> str:
+    def punct() -> None:
         global seen
         seen = string.punctuation
-        return seen
-"""), "detected", call("app", "poke"), phrase="seen", where="app/b")
+"""), "detected", call("app", "poke"), phrase="'seen'", where="app/b")
 
 # == refused: what replay could not reproduce =====================================================
 
@@ -987,7 +1070,7 @@ REFUSALS = [
 for _name, _body, _phrase in REFUSALS:
     case(_name, {
         "app.py": "def act() -> None:\n" + "".join(
-            "    " + line + "\n" for line in __import__("textwrap").dedent(_body).strip().splitlines()),
+            "    " + line + "\n" for line in textwrap.dedent(_body).strip().splitlines()),
         "victim.txt": "keep me\n",
         "doomed/file.txt": "keep me\n",
     }, "refused", call("app", "act"), phrase=_phrase)
@@ -996,3 +1079,87 @@ case("a refusal at the build names what was done", one("""
     import socket
     socket.create_connection(("127.0.0.1", 9))
 """), "refused", phrase="network")
+
+
+# == what fails today, by cause ================================================================
+
+_DIGEST_WALKS_SHARED = (
+    "the digest walks into objects the process shares, which differ at replay: ")
+_FIRST_USE = ("a library caches a first-use answer process-wide: the recording process (pytest) "
+              "had it, the fresh replay process does the IO anew, on the service's thread: ")
+_OBSERVER = ("acting_service() reads the stack down from the call and finds the service's frame "
+             "under a host tool's: ")
+_REFUSAL_WORDS = ("the refusal names the function (os.unlink, os.rename, os.chmod, os.mkdir) but "
+                  "not the file: the interposed os function refuses before the audit hook, whose "
+                  "message would name the path")
+
+_OSERROR_STR = ("errno, filename and strerror come back, but the rebuilt OSError also gets "
+                "filename2=None set as an attribute, and OSError.__str__ then ends in ' -> None': "
+                "str(exc) differs at replay")
+
+HOLES: dict[str, str] = {
+    # the digest
+    "/dev/urandom": _DIGEST_WALKS_SHARED + (
+        "`with open(...) as f` leaves f, distdev's _JournaledStream, in a global, and its "
+        "attributes hold the Service (phase, tape, bundle folder): divergence on 'f'"),
+    "logging.Handler of the service's own": _DIGEST_WALKS_SHARED + (
+        "the global `log` (a logging.Logger) leads to the root logger and the logging manager, "
+        "i.e. every logger and handler of the process (pytest's at record, none at replay): "
+        "divergence on 'log'"),
+    # exceptions rebuilt from the journal
+    "open(missing) keeps OSError attributes": _OSERROR_STR,
+    "os.stat(missing) keeps OSError attributes": _OSERROR_STR,
+    "a divergence the code catches": (
+        "the effect's divergence, caught by the code's `except Exception`, is replaced by the "
+        "digest's (Replayer._check_state overwrites self.divergence): the report names 'clock' "
+        "and says 'every event before it matched', hiding time.pthread_getcpuclockid's"),
+    # first use of a library in a process
+    "tempfile.gettempdir()": _FIRST_USE + (
+        "tempfile.gettempdir (classified deterministic) probes candidate folders by creating a "
+        "file (os.open, refused): the replay's top level raises DeterminismError"),
+    "tempfile.NamedTemporaryFile": _FIRST_USE + (
+        "recorded, the refusal came at once (tempdir cached); replayed, tempfile first reads "
+        "TMPDIR (env.get) where the journal holds the refusal: divergence"),
+    "dataclass and pydantic state": _FIRST_USE + (
+        "pydantic's first model class loads plugins through importlib.metadata, which walks "
+        "sys.path with os.stat/os.listdir: journaled with the recording process's sys.path, "
+        "asked again with the replay process's: divergence at the class statement"),
+    "pydantic model validated from a file": _FIRST_USE + (
+        "pydantic's plugin discovery (importlib.metadata over sys.path) at the first model "
+        "class: the replay asks for os.stat('.../python311.zip') where the journal has the "
+        "file read"),
+    "time.perf_counter, timeit imported before distdev": (
+        "one function, two names: where timeit was imported before the interposition, "
+        "time.perf_counter journals as 'time.perf_counter'; where not, install_interposition's "
+        "own import of timeit binds default_timer to the dispatcher, wraps it again as "
+        "'timeit.default_timer' and _swap_held_references gives that to time.perf_counter too: "
+        "the replay asks for timeit.default_timer() where the journal has time.perf_counter()"),
+    # identity classified deterministic
+    "threading.get_ident() as an effect's argument": (
+        "threading.get_ident is classified deterministic but differs per process: journaled as "
+        "an effect's argument, the replay asks for time.pthread_getcpuclockid(other ident)"),
+    # host tools observing
+    "a tool's trace function observing the service": _OBSERVER + (
+        "a sys.settrace function (coverage.py's, hypothesis's explain phase) that resolves a "
+        "file name: its os.lstat is journaled as the service's, and missing at replay"),
+    "a host's gc callback during service code": _OBSERVER + (
+        "a gc.callbacks entry (hypothesis installs one) runs when service code triggers a "
+        "collection; its time.perf_counter is journaled as the service's, missing at replay"),
+    # messages
+    "a refused argument the caller catches": (
+        "the MembraneError names the argument by parameter ('value') when the App routes the "
+        "call, by position ('0') when the replay's _JournalRouter does (it has no signature): "
+        "the caller's state differs at replay"),
+    "Path.unlink": _REFUSAL_WORDS,
+    "Path.rename": _REFUSAL_WORDS,
+    "Path.chmod": _REFUSAL_WORDS,
+    "os.mkdir": _REFUSAL_WORDS,
+    "multiprocessing.Process": (
+        "listed as refused, but _refuse_class wraps only an __init__ defined on the class itself "
+        "and Process inherits BaseProcess.__init__: nothing is refused until start() reaches "
+        "os.pipe, refused as 'low-level file-descriptor IO', not as starting a process"),
+}
+
+_ids = {c.id for c in CASES}
+assert set(HOLES) <= _ids, sorted(set(HOLES) - _ids)
+CASES = [dataclasses.replace(c, xfail=HOLES.get(c.id)) for c in CASES]

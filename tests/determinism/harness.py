@@ -46,7 +46,7 @@ REPLAY_SEED = "4242"
 @dataclasses.dataclass(frozen=True)
 class Call:
     """``service.export(*args)`` from outside the application; ``raises``: the exception type
-    name the call is expected to raise (the case's own behaviour, not a refusal)."""
+    name the call may raise ("any": whatever it raises), as the case's own behaviour."""
 
     service: str
     export: str
@@ -70,7 +70,8 @@ class Case:
     outcome: Outcome
     calls: tuple[Call, ...] = ()
     phrase: str = ""
-    """refused: a phrase of the DeterminismError; detected: the global the divergence names."""
+    """refused: a phrase of the DeterminismError; detected: a phrase of the divergence (the
+    global it names, quoted: "'count'")."""
     where: str = "app"
     """detected: the service whose replay must diverge."""
     live: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
@@ -85,6 +86,13 @@ class Case:
     (the app folder moved away), make the calls there and replay the runtime journals."""
     tick: bool = False
     """Wait for the wall clock's second to change before replaying (a case about the clock)."""
+    observer: Literal["trace", "gc"] | None = None
+    """Record while a tool of the host observes: "trace", a Python trace function that resolves
+    each new code object's file (as coverage.py's tracer and hypothesis's do); "gc", a gc
+    callback that reads the clock (as hypothesis's does). What observes is not the service."""
+    recorded_after: tuple[str, ...] = ()
+    """Record in a fresh process that imported these modules before distdev (as a test runner,
+    a notebook or a benchmark harness may have), instead of in this one."""
     xfail: str | None = None
     """Why the case fails today (the hole it lists); None if it passes."""
 
@@ -193,6 +201,40 @@ class Recorded:
     refusal: str | None
 
 
+@contextlib.contextmanager
+def observed(how: str | None) -> Iterator[None]:
+    """The host's tool observing while the case records (``Case.observer``)."""
+    import gc
+
+    seen: set[str] = set()
+
+    def tracer(frame: Any, event: str, arg: Any) -> None:
+        name = frame.f_code.co_filename
+        if event == "call" and name not in seen:
+            seen.add(name)
+            Path(name).resolve()  # what a coverage tool does to decide whether to trace
+        return None
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        time.perf_counter()
+
+    if how == "trace":
+        previous = sys.gettrace()
+        sys.settrace(tracer)
+        try:
+            yield
+        finally:
+            sys.settrace(previous)
+    elif how == "gc":
+        gc.callbacks.append(on_gc)
+        try:
+            yield
+        finally:
+            gc.callbacks.remove(on_gc)
+    else:
+        yield
+
+
 def record(case: Case, base: Path) -> Recorded:
     """Build the case's application in this process, make its calls, close it."""
     app_dir = write_files(base / "app", case.files)
@@ -208,7 +250,8 @@ def record(case: Case, base: Path) -> Recorded:
             os.chdir(app_dir)
         try:
             try:
-                app = load_app(app_dir / "app.py", out=base / "build", state=base / "state")
+                with observed(case.observer):
+                    app = load_app(app_dir / "app.py", out=base / "build", state=base / "state")
             except DeterminismError as exc:
                 return Recorded({}, [], {}, str(exc))
             try:
@@ -219,7 +262,7 @@ def record(case: Case, base: Path) -> Recorded:
                         refusal = str(exc)
                         break
                     except Exception as exc:
-                        if c.raises is None or type(exc).__name__ != c.raises:
+                        if c.raises not in ("any", type(exc).__name__):
                             raise
                         results.append(f"raised {type(exc).__name__}")
                 live = {sid: normal(app.state(sid)) for sid in app.services}
@@ -234,6 +277,40 @@ def record(case: Case, base: Path) -> Recorded:
                 else:
                     os.environ[key] = value
     return Recorded(live, results, journals, refusal)
+
+
+_RECORDER = """
+import importlib, json, sys
+from pathlib import Path
+spec = json.loads(sys.argv[1])
+for name in spec["first"]:
+    importlib.import_module(name)
+sys.path.insert(0, spec["tests"])
+from determinism.corpus import CASES
+from determinism.harness import normal, record
+case = next(c for c in CASES if c.id == spec["id"])
+got = record(case, Path(spec["base"]))
+print("RECORDED " + json.dumps({"live": got.live, "results": normal(got.results),
+                                 "journals": {k: str(v) for k, v in got.journals.items()},
+                                 "refusal": got.refusal}))
+"""
+
+
+def record_fresh(case: Case, base: Path) -> Recorded:
+    """``record`` in a fresh process that first imports ``case.recorded_after``."""
+    import subprocess
+
+    spec = {"first": list(case.recorded_after), "tests": str(Path(__file__).parent.parent),
+            "id": case.id, "base": str(base)}
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = os.environ.get("PYTHONHASHSEED", "0")
+    done = subprocess.run([sys.executable, "-P", "-c", _RECORDER, json.dumps(spec)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    lines = [x for x in done.stdout.splitlines() if x.startswith("RECORDED ")]
+    assert done.returncode == 0 and lines, done.stdout + done.stderr
+    got = json.loads(lines[-1][len("RECORDED "):])
+    return Recorded(got["live"], got["results"],
+                    {k: Path(v) for k, v in got["journals"].items()}, got["refusal"])
 
 
 def wait_for_next_second(after: float) -> None:
@@ -257,13 +334,16 @@ def check_live(case: Case, live: dict[str, dict[str, Any]]) -> None:
 
 def move_app_away(base: Path) -> None:
     """The replay must not find the application folder where it was recorded."""
-    shutil.move(str(base / "app"), str(base / "app-moved-away"))
+    n = 1
+    while (base / f"app-moved-away-{n}").exists():
+        n += 1
+    shutil.move(str(base / "app"), str(base / f"app-moved-away-{n}"))
 
 
 def run_case(case: Case, base: Path) -> None:
     """Record ``case`` and check its outcome; AssertionError says what went wrong."""
     started = time.time()
-    recorded = record(case, base)
+    recorded = record_fresh(case, base) if case.recorded_after else record(case, base)
     if case.outcome == "refused":
         assert recorded.refusal is not None, (
             f"{case.id}: expected a DeterminismError naming {case.phrase!r}; nothing was "
@@ -289,7 +369,7 @@ def run_case(case: Case, base: Path) -> None:
                 problems.append(f"{sid}: expected a divergence naming {case.phrase!r}; "
                                 + ("it replayed to " + json.dumps(result.state)
                                    if result.returncode == 0 else result.describe()))
-            elif repr(case.phrase) not in text:
+            elif case.phrase not in text:
                 problems.append(f"{sid}: the divergence does not name {case.phrase!r}: "
                                 + result.stderr[-2000:])
             continue
@@ -301,20 +381,17 @@ def run_case(case: Case, base: Path) -> None:
     assert not problems, f"{case.id}:\n" + "\n".join(problems)
 
 
-def python_tag() -> str:
-    return f"{sys.version_info.major}.{sys.version_info.minor}"
-
-
 def run_case_under_up(case: Case, base: Path) -> None:
     """The case recorded here, then built by `distdev build` (from the app folder) and run by
     `distdev up` from another working folder with the app folder moved away: the calls must
     answer as they did here, and the runtime journals replay to the state they did here."""
     from support.engines import running
 
-    here = record(case, base / "here")
+    here = record(case, base)  # the app at base/app, as the build below sees it
     assert here.refusal is None, here.refusal
+    move_app_away(base)
     app_dir = write_files(base / "app", case.files)
-    built = run_distdev("build", app_dir / "app.py", "-o", base / "out", cwd=app_dir)
+    built = run_distdev("build", app_dir / "app.py", "-o", base / "up-out", cwd=app_dir)
     assert built.returncode == 0, built.stdout + built.stderr
     move_app_away(base)
     elsewhere = base / "elsewhere"
@@ -322,7 +399,7 @@ def run_case_under_up(case: Case, base: Path) -> None:
     saved = os.getcwd()
     os.chdir(elsewhere)
     try:
-        with running(base / "out", base / "state") as deployment:
+        with running(base / "up-out", base / "up-state") as deployment:
             results = [deployment.call(c.service, c.export, *c.args) for c in case.calls]
             journals = {sid: deployment.journal(sid) for sid in deployment.info.services}
     finally:

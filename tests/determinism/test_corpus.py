@@ -14,6 +14,7 @@ def _param(case: Case) -> object:
     return pytest.param(case, id=case.id, marks=marks)
 
 
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")  # asyncio.run, refused
 @pytest.mark.parametrize("case", [_param(c) for c in CASES])
 def test_case(case: Case, tmp_path: Path) -> None:
     run_case(case, tmp_path)
