@@ -85,8 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float]:
     """Run the selected measurements in a scratch folder; return their rows and the wall time."""
     import bench_build  # distdev is imported only once the hash seed is fixed
-    import bench_digest
     import bench_debugger
+    import bench_digest
     import bench_engine
     import bench_journal
     import bench_lsp

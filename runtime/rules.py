@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 import posixpath
 import re
 from collections.abc import Collection, Iterable
+from pathlib import Path
 
 __all__ = [
     "EFFECT_DECORATORS", "ExportCandidate", "export_names", "is_public", "top_level_defs",
     "SERVICE_NAME", "RESERVED_SERVICE_NAMES", "service_name_problem", "default_service_name",
     "child_id", "ServicePathError", "resolve_service_path",
     "MEMBRANE_VALUE_TYPES", "MEMBRANE_KINDS", "MEMBRANE_TYPES",
-    "compartment_module_name", "app_module_name",
+    "compartment_module_name", "app_module_name", "is_app_folder", "app_files",
     "IMPORT_SERVICE_FULLNAME", "EFFECT_FULLNAME", "SERVICE_PROXY_FULLNAME",
 ]
 
@@ -161,6 +163,46 @@ def app_module_name(name: str) -> str:
     """The application-relative name of a compartment module (``models[app/billing]`` ->
     ``models``); other names are returned as they are."""
     return name.partition("[")[0]
+
+
+# -- the application's files ---------------------------------------------------------------------
+
+_NOT_APP_FOLDERS = frozenset({"__pycache__", "node_modules"})
+
+
+def is_app_folder(root: Path, folder: Path, outside: Collection[Path] = ()) -> bool:
+    """Whether files in ``folder`` belong to the application under ``root``: not in a hidden
+    folder (``.distdev/``, ``.git``, ``.venv``), ``__pycache__``, ``node_modules``, a virtual
+    environment (a folder with ``pyvenv.cfg``) or one of the ``outside`` folders (a build's
+    output and state). The dev watcher reloads on these files' code; a build ships them."""
+    full = folder.resolve()
+    try:
+        parts = full.relative_to(root.resolve()).parts
+    except ValueError:
+        return False
+    if any(part.startswith(".") or part in _NOT_APP_FOLDERS for part in parts):
+        return False
+    if any(full == d or d in full.parents for d in (p.resolve() for p in outside)):
+        return False
+    at = root.resolve()
+    for part in parts:
+        at = at / part
+        if (at / "pyvenv.cfg").exists():
+            return False
+    return True
+
+
+def app_files(root: Path, outside: Collection[Path] = ()) -> list[str]:
+    """Every file of the application under ``root`` (``is_app_folder``), relative to it, sorted:
+    what the service reads at runtime is there, on any host, as it was at the build."""
+    found = []
+    for folder, subfolders, files in os.walk(root):
+        here = Path(folder)
+        subfolders[:] = sorted(d for d in subfolders if is_app_folder(root, here / d, outside))
+        for name in files:
+            if not name.startswith(".") and (here / name).is_file():
+                found.append((here / name).relative_to(root).as_posix())
+    return sorted(found)
 
 
 # -- where service code's names are defined ------------------------------------------------------

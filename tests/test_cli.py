@@ -110,7 +110,7 @@ def test_membrane_error_at_build_is_a_message(tmp_path: Path) -> None:
     })
     result = run_distdev("build", root / "app.py", "-o", tmp_path / "out")
     assert result.returncode == 1
-    assert "argument 'callback' of app/child.take is a function" in result.stderr
+    assert "argument 1 of app/child.take is a function" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -132,13 +132,17 @@ def test_proxy_refuses_private_imported_and_dunder_names(app: distdev.App) -> No
         with pytest.raises(ExportError) as caught:
             getattr(root, name)
         message = str(caught.value)
-        assert "app does not export" in message and "via_a" in message, message
+        assert "app does not export" in message, message
+        if name.startswith("_"):  # refused before the service is asked what it exports
+            assert "private to its service" in message, message
+        else:
+            assert "via_a" in message, message
     with pytest.raises(ExportError):
         root.via_a.__globals__  # noqa: B018 - an export is only callable
     assert hasattr(root, "via_a") and not hasattr(root, "_private")
 
 
-def test_unmarshallable_argument_is_refused_in_the_caller_naming_the_parameter(
+def test_unmarshallable_argument_is_refused_in_the_caller_naming_its_position(
     app: distdev.App,
 ) -> None:
     import socket
@@ -147,9 +151,9 @@ def test_unmarshallable_argument_is_refused_in_the_caller_naming_the_parameter(
     before = journal.stat().st_size
     b = app.service("app/b")
     with socket.socket() as sock:
-        with pytest.raises(MembraneError, match=r"argument 'value' of app/b.echo is a socket"):
+        with pytest.raises(MembraneError, match=r"argument 1 of app/b.echo is a socket"):
             b.echo(sock)
-    with pytest.raises(MembraneError, match=r"argument 'value' of app/b.echo\[1\] is a function"):
+    with pytest.raises(MembraneError, match=r"argument 1 of app/b.echo\[1\] is a function"):
         b.echo([1, lambda: 2])
     app.flush()
     assert journal.stat().st_size == before, "a refused call must not be journaled"

@@ -52,3 +52,17 @@ def _definition_site(obj: Any) -> str:
         method = next(v for v in vars(obj).values() if isinstance(v, types.FunctionType))
         return f"{method.__module__}.{method.__qualname__.rpartition('.')[0]}"
     return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def test_app_files_are_the_application_s_and_nothing_a_tool_put_beside_it(tmp_path: Path) -> None:
+    for rel in ("app.py", "templates/order.txt", "data/sub/c.csv", ".env", ".git/config",
+                ".distdev/build/manifest.json", "pkg/__pycache__/m.cpython-311.pyc",
+                "web/node_modules/x/index.js", "venv/pyvenv.cfg", "venv/lib/site.py",
+                "out/manifest.json", "state/app/journal.cbor"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    assert rules.app_files(tmp_path, [tmp_path / "out", tmp_path / "state"]) == [
+        "app.py", "data/sub/c.csv", "templates/order.txt"]
+    assert rules.is_app_folder(tmp_path, tmp_path / "templates")
+    assert not rules.is_app_folder(tmp_path, tmp_path / "venv" / "lib")
+    assert not rules.is_app_folder(tmp_path, tmp_path.parent)

@@ -18,8 +18,9 @@ from ._manifest import Manifest as Manifest
 from ._manifest import ParamSpec as ParamSpec
 from ._manifest import ServiceSpec as ServiceSpec
 from ._manifest import read_manifest as read_manifest
+from ._output import APP_FILES as APP_FILES
 from ._output import BuildOutput as BuildOutput
 from ._output import held_proxies as held_proxies
 
 __all__ = ["App", "ExportSpec", "HostSpec", "Manifest", "ParamSpec", "ServiceSpec",
-           "read_manifest", "BuildOutput", "held_proxies"]
+           "read_manifest", "APP_FILES", "BuildOutput", "held_proxies"]

@@ -9,22 +9,21 @@ and the debugger all run applications through it.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import os
 import shutil
 import sys
 import threading
 import uuid
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any
 
 from .._version import VERSION, local_zone, recorded_hash_seed
 from ..compartment import state as thread_state
 from ..errors import ExportError, HashSeedError, ServiceLoadError, ServiceUnavailableError
 from ..journal import FORMAT_NAME, FORMAT_VERSION, BundleFile, Header, JournalWriter
-from ..membrane import ServiceProxy, args_to_wire, from_wire, make_proxy, rebuild_exception
-from ..membrane import service_state
+from ..membrane import ServiceProxy, args_to_wire, from_wire, make_proxy, rebuild_exception, service_state
 from ..service import CallFailed, Recorder, Service
 from ._output import BuildOutput, clear_build_output, write_build_output
 
@@ -113,7 +112,9 @@ class App:
             writer = self._writers[service.id]
             assert isinstance(writer, _BufferedWriter)
             writer.finish(self.header(service))
-        self.build_output = write_build_output(self.root_id, self.root, list(self.services.values()), self.out)
+        self.build_output = write_build_output(
+            self.root_id, self.root, list(self.services.values()), self.out,
+            outside=[self.state_dir] if self.state_dir is not None else [])
         self.phase = "built"
         return self.build_output
 
@@ -232,14 +233,10 @@ class App:
     def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
         callee = self._service(target)
-        function = callee.exports().get(export)
-        if function is None:
+        if export not in callee.exports():
             raise ExportError(f"service {target} does not export {export!r}")
 
-        def where(param: int | str) -> str:
-            return f"argument {_param_name(function, param)!r} of {target}.{export}"
-
-        args_wire, kwargs_wire = args_to_wire(args, kwargs, where)
+        args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
         caller = holder if isinstance(holder, Service) else None
         thread = thread_state
         chain = (thread.chain if thread.service is not None else None) or self._new_chain()
@@ -259,16 +256,3 @@ class App:
             if thread.service is None:
                 self.flush()
         return from_wire(wire, outside)
-
-
-def _param_name(function: Any, param: int | str) -> str:
-    if isinstance(param, str):
-        return param
-    try:
-        names = [
-            p.name for p in inspect.signature(function).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
-        return names[param]
-    except (ValueError, IndexError, TypeError):
-        return f"#{param + 1}"

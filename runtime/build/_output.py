@@ -7,6 +7,9 @@ Layout of ``OUT``::
                                        service's keys are derived from it when deployed
     services/<id>/journal.cbor         each service's build journal
     services/<id>/bundle/<path>        exactly the application files that service imported
+    app/<path>                         every file of the application (``rules.app_files``): a
+                                       service reading one first at runtime (a template, a
+                                       data file) finds it there, wherever it runs
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import types
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import rules
 from .._version import VERSION, recorded_hash_seed
 from ..membrane import ServiceProxy, target_of
 from ..service import Service
@@ -27,7 +31,10 @@ from ._manifest import MANIFEST_FILE, ExportSpec, HostSpec, Manifest, ParamSpec,
 from ._manifest import write_manifest
 
 __all__ = ["BuildOutput", "clear_build_output", "write_build_output", "describe_service",
-           "describe_export", "held_proxies"]
+           "describe_export", "held_proxies", "APP_FILES"]
+
+APP_FILES = "app"
+"""The folder of ``OUT`` that holds a copy of every file of the application."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,15 +55,21 @@ class BuildOutput:
 def clear_build_output(out: Path) -> None:
     """Remove a previous build's output (only what a build writes)."""
     shutil.rmtree(out / "services", ignore_errors=True)
+    shutil.rmtree(out / APP_FILES, ignore_errors=True)
     for name in (MANIFEST_FILE, "secret"):
         (out / name).unlink(missing_ok=True)
 
 
 def write_build_output(root_id: str, app_root: Path, services: list[Service],
-                       out: Path) -> BuildOutput:
-    """Write every service's bundle, the manifest and a new master secret into ``out`` (the
-    journals are written by the build itself)."""
+                       out: Path, outside: list[Path]) -> BuildOutput:
+    """Write every service's bundle, the application's files, the manifest and a new master
+    secret into ``out`` (the journals are written by the build itself). ``outside``: folders
+    under the application that are not its files (the build's output and state)."""
     out.mkdir(parents=True, exist_ok=True)
+    for rel in rules.app_files(app_root, [out, *outside]):
+        target = out / APP_FILES / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(app_root / rel, target)
     for service in services:
         bundle_dir = out / "services" / service.id / "bundle"
         for rel, _digest, source in service.compartment.bundle_files():

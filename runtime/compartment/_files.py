@@ -14,9 +14,13 @@ code reads it, each ``read(n)`` journaled, never "the whole file".
 
 from __future__ import annotations
 
+import functools
 import io
 import os
+import site
 import stat
+import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,13 @@ class FileView:
         self.keep = keep
         self._cwd: str | None = None
 
+    def serve_from(self, folder: Path) -> None:
+        """Read the application's files from ``folder`` from now on (a live service: the
+        build's copy of every file of the application, ``OUT/app``), not only the ones its
+        bundle holds."""
+        self.app_roots = tuple(dict.fromkeys([*self.app_roots, str(folder)]))
+        self.files_root = folder
+
     # -- naming -------------------------------------------------------------------------------
 
     def cwd(self) -> str:
@@ -65,6 +76,15 @@ class FileView:
                 return rel, rel
         return full, None
 
+    def installed(self, name: str) -> bool:
+        """Whether a path outside the application (as ``locate`` names it) is installed code:
+        the interpreter's own files, its site-packages, a ``sys.path`` entry. Reading those is
+        what importing does (a library's package data, ``importlib.metadata`` walking
+        ``sys.path``): they are the code's, like its modules, not the world's, and are read as
+        they are — on any host that runs the same code."""
+        return any(name == root or name.startswith(root + os.sep)
+                   for root in _installed_roots(self.app_roots))
+
     def real_path(self, path: Any) -> str:
         """Where ``path`` is read from now."""
         name, rel = self.locate(path)
@@ -77,6 +97,8 @@ class FileView:
         if any(c in mode for c in "wax+"):
             self.service.refuse(f"opening {file!s} for writing")
         name, rel = self.locate(file)
+        if rel is None and self.installed(name):
+            return _real_open(name, mode, buffering, encoding, errors, newline)
         real = str(self.files_root / rel) if rel is not None else name
         if not _is_regular(real):
             stream: Any = _JournaledStream(self.service, name, real)
@@ -92,6 +114,21 @@ class FileView:
                                 newline=newline)
         text.mode = mode  # type: ignore[misc]
         return text
+
+
+@functools.cache
+def _interpreter_roots() -> tuple[str, ...]:
+    roots = {*(sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")),
+             *site.getsitepackages(), site.getusersitepackages()}
+    return tuple(sorted(os.path.normpath(root) for root in roots if root))
+
+
+def _installed_roots(app_roots: tuple[str, ...]) -> list[str]:
+    """The interpreter's folders and the absolute ``sys.path`` entries, less any entry that
+    holds the application (a test runner's folder above it)."""
+    entries = [os.path.normpath(entry) for entry in sys.path if os.path.isabs(entry)]
+    return [root for root in (*_interpreter_roots(), *entries)
+            if not any(app == root or app.startswith(root + os.sep) for app in app_roots)]
 
 
 def _read(path: str) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import gc
 import importlib
 import os
 import random as _random
@@ -31,8 +32,8 @@ from ._surface import MODULES, SURFACE, Journaled, Refused, Rule
 __all__ = ["acting_service", "install_interposition", "installed", "enter_decimal",
            "leave_decimal"]
 
-_INTERNAL = ("distdev.", "pydevd", "_pydevd", "_pydev", "debugpy", "importlib._bootstrap",
-             "zipimport", "_distutils_hack")
+_INTERNAL = ("distdev.", "pydevd", "_pydevd", "_pydev", "debugpy", "coverage.",
+             "importlib._bootstrap", "zipimport", "_distutils_hack")
 """Modules whose frames are not service code (the name, or its start)."""
 
 
@@ -56,7 +57,11 @@ def acting_service(frame: types.FrameType | None = None) -> ServiceSide | None:
     if frame is None:
         frame = sys._getframe(1)
     lexical = service.coverage == 1
+    tracing = sys.gettrace() is not None or sys.getprofile() is not None
+    tools = _host_tool_codes() if tracing or gc.callbacks else None
     while frame is not None:
+        if tools is not None and (frame.f_code in tools or _local_tracer(frame)):
+            return None  # a host tool observing the service (a tracer, a gc callback)
         g = frame.f_globals
         if "__distdev_service__" in g:
             return service
@@ -66,6 +71,31 @@ def acting_service(frame: types.FrameType | None = None) -> ServiceSide | None:
             return None
         frame = frame.f_back
     return None
+
+
+def _host_tool_codes() -> set[types.CodeType]:
+    """The code of the hooks the interpreter calls on top of whatever runs — the trace and
+    profile functions, the garbage collector's callbacks. They run on a service's thread, above
+    its frames, but they are the host's tools (coverage, a profiler, a test framework), and what
+    they do is not the service's: at replay they are not there."""
+    hooks = [sys.gettrace(), sys.getprofile(), *gc.callbacks]
+    return {code for hook in hooks if hook is not None
+            for code in [_code_of(hook)] if code is not None}
+
+
+def _local_tracer(frame: types.FrameType) -> bool:
+    """Whether ``frame`` runs the local trace function of the frame it was called over."""
+    traced = frame.f_back
+    hook = traced.f_trace if traced is not None else None
+    return hook is not None and _code_of(hook) is frame.f_code
+
+
+def _code_of(hook: Any) -> types.CodeType | None:
+    function = getattr(hook, "__func__", hook)
+    code = getattr(function, "__code__", None)
+    if code is None:
+        code = getattr(type(hook).__dict__.get("__call__"), "__code__", None)
+    return code if isinstance(code, types.CodeType) else None
 
 
 def _journal_arg(value: Any) -> Any:
@@ -95,7 +125,9 @@ def _journaled(kind: str, real: Callable[..., Any], rule: Journaled) -> Callable
         if service is None:
             return real(*args, **kwargs)
         if paths and args and not isinstance(args[0], int):
-            name, _ = service.files.locate(args[0])
+            name, rel = service.files.locate(args[0])
+            if rel is None and service.files.installed(name):
+                return real(*args, **kwargs)  # installed code, as importing reads it
             where = service.files.real_path(args[0])
             journaled = [name, *_args(args[1:], kwargs)]
             args = (where, *args[1:])
@@ -109,24 +141,42 @@ def _journaled(kind: str, real: Callable[..., Any], rule: Journaled) -> Callable
     return dispatch
 
 
-def _refusing(what: str, real: Callable[..., Any]) -> Callable[..., Any]:
+def _refusing(kind: str, what: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    """Refused outside an effect: ``kind (what)``, naming the file a path-first os function
+    was given (as the journal names files, so a message the code keeps is the same at replay)."""
+    paths = kind.startswith("os.")
+
     @functools.wraps(real)
     def dispatch(*args: Any, **kwargs: Any) -> Any:
         service = acting_service()
         if service is not None:
-            service.refuse(what)
+            named = _paths_named(service, args) if paths else []
+            on = f" on {' -> '.join(named)}" if named else ""
+            service.refuse(f"{kind}{on} ({what})")
         return real(*args, **kwargs)
 
     return dispatch
 
 
-def _refuse_class(what: str, cls: type) -> None:
-    """Refuse making one (``cls.__init__``); a type of C's own is left to the audit hook."""
-    init = cls.__dict__.get("__init__")
+def _paths_named(service: ServiceSide, args: tuple[Any, ...]) -> list[str]:
+    """The leading path arguments (rename's two, unlink's one), named as the journal names
+    files."""
+    named = []
+    for arg in args[:2]:
+        if not isinstance(arg, (str, bytes, os.PathLike)):
+            break
+        named.append(repr(service.files.locate(arg)[0]))
+    return named
+
+
+def _refuse_class(kind: str, what: str, cls: type) -> None:
+    """Refuse making one (its ``__init__``, its own or inherited); a type of C's own is left to
+    the audit hook."""
+    init = next((c.__dict__["__init__"] for c in cls.__mro__ if "__init__" in c.__dict__), None)
     if not isinstance(init, types.FunctionType):
         return
     try:
-        cls.__init__ = _refusing(what, init)  # type: ignore[misc]
+        cls.__init__ = _refusing(kind, what, init)  # type: ignore[misc]
     except TypeError:
         pass
 
@@ -404,8 +454,14 @@ def _connect(real: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(real)
     def connect(database: Any, *args: Any, **kwargs: Any) -> Any:
         service = acting_service()
-        if service is not None and not _in_memory(database, kwargs.get("uri", False)):
-            service.refuse(f"opening the database file {database!s} (sqlite3)")
+        if service is not None:
+            if not _in_memory(database, kwargs.get("uri", False)):
+                service.refuse(f"opening the database file {database!s} (sqlite3)")
+            # A service's calls run one at a time, but not always on one thread (a restored
+            # service is rebuilt on one and serves on others): the gate, not the thread,
+            # keeps the connection to one user at a time.
+            if len(args) < 4:
+                kwargs.setdefault("check_same_thread", False)
         return real(database, *args, **kwargs)
 
     return connect
@@ -548,12 +604,14 @@ def install_interposition() -> None:
         return
     _installed = True
     replaced: dict[int, tuple[Any, Any]] = {}  # id(real) -> (real, replacement)
+    replacements: set[int] = set()
     for module_name in MODULES:
         module = importlib.import_module(module_name)
         for name, rule in SURFACE[module_name]().items():
             real = getattr(module, name, None)
-            if real is None:
-                continue
+            if real is None or id(real) in replacements:
+                continue  # absent, or bound to a dispatcher already (timeit's default_timer
+                # is time.perf_counter when timeit is first imported after time was covered)
             if id(real) in replaced and replaced[id(real)][0] is real:
                 setattr(module, name, replaced[id(real)][1])  # one function, two names
                 continue
@@ -561,6 +619,7 @@ def install_interposition() -> None:
             if replacement is not None and replacement is not real:
                 setattr(module, name, replacement)
                 replaced[id(real)] = (real, replacement)
+                replacements.add(id(replacement))
     for real, replacement in _specials():
         replaced[id(real)] = (real, replacement)
     _swap_held_references(replaced)
@@ -570,11 +629,10 @@ def _replacement(kind: str, name: str, real: Any, rule: Rule) -> Any:
     if isinstance(rule, Journaled):
         return _journaled(kind, real, rule) if callable(real) else None
     if isinstance(rule, Refused):
-        what = f"{kind} ({rule.what})"
         if isinstance(real, type):
-            _refuse_class(what, real)
+            _refuse_class(kind, rule.what, real)
             return None
-        return _refusing(what, real)
+        return _refusing(kind, rule.what, real)
     return None  # deterministic, or special (``_specials``)
 
 

@@ -248,9 +248,12 @@ SURFACE: dict[str, Callable[[], dict[str, Rule]]] = {
                        **_refused(_WIDE, "register_archive_format register_unpack_format "
                                   "unregister_archive_format unregister_unpack_format")},
     "glob": lambda: _d("escape glob glob0 glob1 has_magic iglob"),
-    "tempfile": lambda: _d("NamedTemporaryFile SpooledTemporaryFile TemporaryDirectory "
-                           "TemporaryFile gettempdir gettempdirb gettempprefix "
-                           "gettempprefixb mkdtemp mkstemp mktemp"),
+    "tempfile": lambda: {**_d("SpooledTemporaryFile gettempprefix gettempprefixb mktemp"),
+                         # the first call probes the candidate folders by creating a file
+                         **_j("gettempdir gettempdirb"),
+                         **_refused("creating a temporary file or folder", (
+                             "NamedTemporaryFile TemporaryDirectory TemporaryFile mkdtemp "
+                             "mkstemp"))},
     "getpass": lambda: {**_j("getuser"),
                         **_refused("reading the terminal", "getpass unix_getpass "
                                    "fallback_getpass win_getpass")},

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import rules
 from ..build import App
 from ._ingress import Ingress
 
@@ -142,11 +143,8 @@ class DevHost:
 
 
 class SourceChanges:
-    """Which paths under an application folder are its code: ``.py`` files outside hidden
-    folders (``.distdev/``, where builds write bundles of ``.py`` files by default; ``.git``,
-    ``.venv``), ``__pycache__``, ``node_modules`` and the build and state folders given."""
-
-    _SKIPPED = frozenset({"__pycache__", "node_modules"})
+    """Which paths under an application folder are its code: ``.py`` files in the folders
+    ``rules.is_app_folder`` counts as the application's (not the build and state folders)."""
 
     def __init__(self, root: Path, ignored: list[Path]) -> None:
         self.root = root
@@ -157,14 +155,7 @@ class SourceChanges:
 
     def watches(self, folder: Path) -> bool:
         """Whether files in ``folder`` (under the root) can be code."""
-        full = (self.root / folder).resolve()
-        try:
-            parts = full.relative_to(self.root).parts
-        except ValueError:
-            return False
-        if any(part.startswith(".") or part in self._SKIPPED for part in parts):
-            return False
-        return not any(full == d or d in full.parents for d in self.ignored)
+        return rules.is_app_folder(self.root, self.root / folder, self.ignored)
 
     def matters(self, path: str) -> bool:
         if not path.endswith(".py"):

@@ -36,10 +36,11 @@ class LiveService:
         return self.restored.service
 
 
-def go_live(journal: Path, transport: Transport, *, durable: bool,
+def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Path | None,
             log: Callable[[str], None]) -> LiveService:
     """Restore a service from its state journal (cutting a torn tail and an unfinished call
-    aside), then let it journal again and reach the others through ``transport``."""
+    aside), then let it journal again and reach the others through ``transport``, reading the
+    application's files from ``app_files`` (the build's copy of them)."""
     contents = restorable_journal(journal, log)
     pin_zone(contents.header.tz)  # this process runs the service: in its journal's zone
     restored = replay(contents)
@@ -48,6 +49,8 @@ def go_live(journal: Path, transport: Transport, *, durable: bool,
     commit = GroupCommit(writer, enabled=durable)
     restored.service.tape = Recorder(writer)
     restored.service.phase = "runtime"
+    if app_files is not None and app_files.is_dir():
+        restored.service.files.serve_from(app_files)
     restored.connect(transport, after_call=commit.wait_durable)
     return LiveService(restored, writer, commit, DedupTable.from_journal(contents))
 

@@ -22,6 +22,7 @@ import decimal
 import enum
 import hashlib
 import json
+import logging
 import math
 import sqlite3
 import types
@@ -65,6 +66,23 @@ def _encoded(value: Any) -> str:
                           default=_Walk().form)
     except (TypeError, ValueError, RecursionError):
         return json.dumps(_Walk().form(value), separators=(",", ":"), ensure_ascii=False)
+
+
+_ABSENT = object()
+
+
+def _raw_attribute(value: object, name: str) -> Any:
+    try:
+        return object.__getattribute__(value, name)
+    except AttributeError:
+        return _ABSENT
+    except Exception:  # a slot's descriptor of a C type, or the like
+        return _ABSENT
+
+
+def _is_distdev(cls: type) -> bool:
+    module = cls.__module__
+    return module == "distdev" or module.startswith("distdev.")
 
 
 def _type_name(value: object) -> str:
@@ -121,14 +139,27 @@ class _Walk:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return [type(value).__qualname__, [self.form(getattr(value, f.name), depth + 1)
                                                for f in dataclasses.fields(value)]]
+        if isinstance(value, logging.Logger):
+            # its parent and manager are the process's whole logging tree (a host's handlers
+            # included): the logger is its name and level
+            return ["$logger", value.name, value.level]
+        if _is_distdev(type(value)):
+            return ["$distdev", type(value).__qualname__]  # distdev's own: the process's, not
+            # the service's (a journaled stream holds the service it reads for)
         return [type(value).__qualname__, self._attributes(value, depth)]
 
     def _attributes(self, value: Any, depth: int) -> Any:
-        held = getattr(value, "__dict__", None)
+        """The instance's own attributes, read past its class's ``__getattr__`` and
+        ``__getattribute__``: a digest never runs the code of the state it looks at."""
+        held = _raw_attribute(value, "__dict__")
         found = dict(held) if isinstance(held, dict) else {}
-        for slot in getattr(type(value), "__slots__", ()):
-            if isinstance(slot, str) and slot not in found and hasattr(value, slot):
-                found[slot] = getattr(value, slot)
+        for cls in type(value).__mro__:
+            slots = cls.__dict__.get("__slots__", ())
+            for slot in (slots,) if isinstance(slots, str) else slots:
+                if isinstance(slot, str) and slot not in found:
+                    attribute = _raw_attribute(value, slot)
+                    if attribute is not _ABSENT:
+                        found[slot] = attribute
         return [[k, self.form(v, depth + 1)] for k, v in found.items()]
 
     @staticmethod

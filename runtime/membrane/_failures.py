@@ -94,13 +94,19 @@ def rebuild_exception(
         exc = _construct(cls, args)
         for name, value in info.attributes.items():
             try:
-                setattr(exc, name, from_wire(value, receiver))
+                value = from_wire(value, receiver)
+                if getattr(exc, name, _ABSENT) == value:
+                    continue  # set again, OSError's filename2=None would print as "-> None"
+                setattr(exc, name, value)
             except Exception:
                 continue  # an attribute the class does not take back: the rest still hold
         if info.traceback:
             exc.add_note(f"raised in {origin}:\n{info.traceback.rstrip()}")
         return exc
     return ServiceError(origin, info.type, info.message, info.traceback)
+
+
+_ABSENT = object()
 
 
 def _construct(cls: type[BaseException], args: list[Any]) -> BaseException:

@@ -43,8 +43,12 @@ class ServiceProxy:
     def __getattribute__(self, name: str) -> Any:
         router: Router = _get(self, "_router")
         target: str = _get(self, "_target")
+        if name.startswith("_"):  # never an export: Python's own lookups (__class__) ask no one
+            raise ExportError(
+                f"service {target} does not export {name!r}: a name starting with '_' is "
+                "private to its service, and a proxy reaches only a service's exports")
         exports = router.exports(target)
-        if not name.startswith("_") and (exports is None or name in exports):
+        if exports is None or name in exports:
             return _ExportCall(self, name)
         raise ExportError(_refusal(target, name, exports))
 

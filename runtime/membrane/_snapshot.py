@@ -32,7 +32,9 @@ def is_state(name: str, value: Any) -> bool:
     return (not (name.startswith("__") and name.endswith("__"))
             and not isinstance(value, (types.ModuleType, type, functools.partial))
             and not inspect.isroutine(value)
-            and not inspect.isroutine(getattr(value, "__wrapped__", None))  # a decorated def
+            # a decorated def; read without running any of the value's own code (a proxy
+            # would ask its service, a user class's __getattr__ could do anything)
+            and not inspect.isroutine(inspect.getattr_static(value, "__wrapped__", None))
             and type(value).__module__ not in _NOT_STATE)
 
 

@@ -84,16 +84,18 @@ def to_wire(value: Any, where: str | Callable[[], str]) -> Any:
 
 
 def args_to_wire(
-    args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], where: Callable[[int | str], str]
+    args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], target: str, export: str
 ) -> tuple[list[Any], dict[str, Any]]:
-    """Wire forms of call arguments; ``where(index_or_keyword)`` names one for an error."""
+    """Wire forms of a call's arguments. One that cannot cross is named by its position or
+    keyword only: the caller names it so at recording and at replay alike, where the callee's
+    signature is not at hand (a caller that keeps the message keeps the same state)."""
     try:
         return [_wire(a) for a in args], {k: _wire(v) for k, v in kwargs.items()}
     except _Refused:
         for i, a in enumerate(args):
-            to_wire(a, where(i))
+            to_wire(a, f"argument {i + 1} of {target}.{export}")
         for k, v in kwargs.items():
-            to_wire(v, where(k))
+            to_wire(v, f"argument {k!r} of {target}.{export}")
         raise AssertionError("unreachable") from None
 
 

@@ -116,9 +116,7 @@ class _JournalRouter:
              kwargs: dict[str, Any]) -> Any:
         service = self.service
         assert service is not None
-        args_wire, kwargs_wire = args_to_wire(
-            args, kwargs, lambda p: f"argument {p!r} of {target}.{export}"
-        )
+        args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
         if isinstance(holder, Service):
             return holder.call_out(target, export, args_wire, kwargs_wire,
                                    self._sender(holder, target, export, args_wire, kwargs_wire))

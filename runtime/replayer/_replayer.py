@@ -28,7 +28,7 @@ from ..journal import (
     StateDigest,
     describe,
 )
-from ..membrane import ErrorInfo, rebuild_exception, state_digest, wire_repr
+from ..membrane import ErrorInfo, rebuild_exception, wire_repr
 from ..service import CallFailed, Service, StopReplay, same
 
 __all__ = ["Replayer"]
@@ -92,6 +92,8 @@ class Replayer:
     def _check_state(self, event: StateDigest) -> None:
         """The state here must be the state the journal recorded: the first global that
         differs is a divergence, named with what it holds now and what it held."""
+        if self.divergence is not None:
+            raise self.divergence  # the first one, even if the code caught it
         self.expected_state = self._recorded_state(event)
         differing = self._differing(self.expected_state)
         if differing:
@@ -115,7 +117,7 @@ class Replayer:
 
     def _differing(self, recorded: dict[str, list[str]]) -> list[tuple[str, str, str]]:
         """(global, what it held, what it holds) for each global unlike ``recorded``."""
-        actual = state_digest(self.service.module.__dict__)
+        actual = self.service.state_digest()
         differing = []
         for name in sorted(set(recorded) | set(actual)):
             want, have = recorded.get(name), actual.get(name)
@@ -164,6 +166,8 @@ class Replayer:
         """Record and raise a divergence. It stays raised: service code that catches it gets it
         again at its next effect or call, and the replay as a whole fails with it. ``state``:
         what the state digest adds (the globals that already differ)."""
+        if self.divergence is not None:
+            raise self.divergence  # the first one, even if the code caught it
         seq = event.seq if event is not None else self.pos
         expected = describe(event) if event is not None else "nothing more"
         self.divergence = ReplayDivergenceError(

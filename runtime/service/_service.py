@@ -24,6 +24,7 @@ from ..compartment import (
     enter_from_outside,
     install_guards,
     leave_decimal,
+    observing,
     running,
     state,
 )
@@ -244,13 +245,19 @@ class Service:
         if not self.tape.replaying and self._digests.due():
             self.record_digest()
 
+    def state_digest(self) -> dict[str, list[str]]:
+        """The digest of the service's globals, taken as an observer: whatever a digest
+        touches is never journaled (at recording) or served (at replay)."""
+        with observing():
+            return state_digest(self.module.__dict__)
+
     def record_digest(self) -> None:
         """Journal what the service's globals hold now (only the globals that changed); a
         replay compares its state with it. Recording only: a replay checks, it never writes."""
         if self.tape.replaying:
             return
         started = _clock()
-        current = state_digest(self.module.__dict__)
+        current = self.state_digest()
         last = self._digests.last
         changed = {k: v for k, v in current.items() if last.get(k, [None])[0] != v[0]}
         removed = [k for k in last if k not in current]

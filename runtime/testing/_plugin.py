@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from _pytest.capture import CaptureManager
 
 from .._version import PINNED_HASH_SEED, recorded_hash_seed
 from ..build import App
@@ -24,7 +25,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # pytest already captures file descriptors 1 and 2 (into temporary files): give the new
     # process the real ones, or everything it prints is lost.
     capture = early_config.pluginmanager.getplugin("capturemanager")
-    if capture is not None:
+    if isinstance(capture, CaptureManager):
         capture.stop_global_capturing()
     sys.stdout.flush()
     sys.stderr.flush()

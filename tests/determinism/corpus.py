@@ -241,7 +241,7 @@ case("time.perf_counter, timeit imported before distdev", one("""
 case("threading.get_ident() as an effect's argument", one("""
     import threading, time
     clock = time.pthread_getcpuclockid(threading.get_ident())
-"""))
+"""), "detected", phrase="time.pthread_getcpuclockid")  # thread identity, like id(): loud
 
 case("a divergence the code catches", one("""
     import threading, time
@@ -1013,7 +1013,7 @@ REFUSALS = [
     ("tempfile.NamedTemporaryFile", """
         import tempfile
         f = tempfile.NamedTemporaryFile()
-    """, "writing"),
+    """, "creating a temporary file"),
     ("ctypes", """
         import ctypes
         libc = ctypes.CDLL(None)
@@ -1083,82 +1083,8 @@ case("a refusal at the build names what was done", one("""
 
 # == what fails today, by cause ================================================================
 
-_DIGEST_WALKS_SHARED = (
-    "the digest walks into objects the process shares, which differ at replay: ")
-_FIRST_USE = ("a library caches a first-use answer process-wide: the recording process (pytest) "
-              "had it, the fresh replay process does the IO anew, on the service's thread: ")
-_OBSERVER = ("acting_service() reads the stack down from the call and finds the service's frame "
-             "under a host tool's: ")
-_REFUSAL_WORDS = ("the refusal names the function (os.unlink, os.rename, os.chmod, os.mkdir) but "
-                  "not the file: the interposed os function refuses before the audit hook, whose "
-                  "message would name the path")
-
-_OSERROR_STR = ("errno, filename and strerror come back, but the rebuilt OSError also gets "
-                "filename2=None set as an attribute, and OSError.__str__ then ends in ' -> None': "
-                "str(exc) differs at replay")
-
-HOLES: dict[str, str] = {
-    # the digest
-    "/dev/urandom": _DIGEST_WALKS_SHARED + (
-        "`with open(...) as f` leaves f, distdev's _JournaledStream, in a global, and its "
-        "attributes hold the Service (phase, tape, bundle folder): divergence on 'f'"),
-    "logging.Handler of the service's own": _DIGEST_WALKS_SHARED + (
-        "the global `log` (a logging.Logger) leads to the root logger and the logging manager, "
-        "i.e. every logger and handler of the process (pytest's at record, none at replay): "
-        "divergence on 'log'"),
-    # exceptions rebuilt from the journal
-    "open(missing) keeps OSError attributes": _OSERROR_STR,
-    "os.stat(missing) keeps OSError attributes": _OSERROR_STR,
-    "a divergence the code catches": (
-        "the effect's divergence, caught by the code's `except Exception`, is replaced by the "
-        "digest's (Replayer._check_state overwrites self.divergence): the report names 'clock' "
-        "and says 'every event before it matched', hiding time.pthread_getcpuclockid's"),
-    # first use of a library in a process
-    "tempfile.gettempdir()": _FIRST_USE + (
-        "tempfile.gettempdir (classified deterministic) probes candidate folders by creating a "
-        "file (os.open, refused): the replay's top level raises DeterminismError"),
-    "tempfile.NamedTemporaryFile": _FIRST_USE + (
-        "recorded, the refusal came at once (tempdir cached); replayed, tempfile first reads "
-        "TMPDIR (env.get) where the journal holds the refusal: divergence"),
-    "dataclass and pydantic state": _FIRST_USE + (
-        "pydantic's first model class loads plugins through importlib.metadata, which walks "
-        "sys.path with os.stat/os.listdir: journaled with the recording process's sys.path, "
-        "asked again with the replay process's: divergence at the class statement"),
-    "pydantic model validated from a file": _FIRST_USE + (
-        "pydantic's plugin discovery (importlib.metadata over sys.path) at the first model "
-        "class: the replay asks for os.stat('.../python311.zip') where the journal has the "
-        "file read"),
-    "time.perf_counter, timeit imported before distdev": (
-        "one function, two names: where timeit was imported before the interposition, "
-        "time.perf_counter journals as 'time.perf_counter'; where not, install_interposition's "
-        "own import of timeit binds default_timer to the dispatcher, wraps it again as "
-        "'timeit.default_timer' and _swap_held_references gives that to time.perf_counter too: "
-        "the replay asks for timeit.default_timer() where the journal has time.perf_counter()"),
-    # identity classified deterministic
-    "threading.get_ident() as an effect's argument": (
-        "threading.get_ident is classified deterministic but differs per process: journaled as "
-        "an effect's argument, the replay asks for time.pthread_getcpuclockid(other ident)"),
-    # host tools observing
-    "a tool's trace function observing the service": _OBSERVER + (
-        "a sys.settrace function (coverage.py's, hypothesis's explain phase) that resolves a "
-        "file name: its os.lstat is journaled as the service's, and missing at replay"),
-    "a host's gc callback during service code": _OBSERVER + (
-        "a gc.callbacks entry (hypothesis installs one) runs when service code triggers a "
-        "collection; its time.perf_counter is journaled as the service's, missing at replay"),
-    # messages
-    "a refused argument the caller catches": (
-        "the MembraneError names the argument by parameter ('value') when the App routes the "
-        "call, by position ('0') when the replay's _JournalRouter does (it has no signature): "
-        "the caller's state differs at replay"),
-    "Path.unlink": _REFUSAL_WORDS,
-    "Path.rename": _REFUSAL_WORDS,
-    "Path.chmod": _REFUSAL_WORDS,
-    "os.mkdir": _REFUSAL_WORDS,
-    "multiprocessing.Process": (
-        "listed as refused, but _refuse_class wraps only an __init__ defined on the class itself "
-        "and Process inherits BaseProcess.__init__: nothing is refused until start() reaches "
-        "os.pipe, refused as 'low-level file-descriptor IO', not as starting a process"),
-}
+HOLES: dict[str, str] = {}
+"""Case id -> why it fails today (none does: each hole found so far is closed, its case kept)."""
 
 _ids = {c.id for c in CASES}
 assert set(HOLES) <= _ids, sorted(set(HOLES) - _ids)

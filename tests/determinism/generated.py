@@ -150,6 +150,8 @@ JOURNALED: dict[str, str] = {
     # the rest of the table
     "shutil.disk_usage": "shutil.disk_usage(HERE)",
     "getpass.getuser": "getpass.getuser()",
+    "tempfile.gettempdir": "tempfile.gettempdir()",
+    "tempfile.gettempdirb": "tempfile.gettempdirb()",
     "resource.getpagesize": "resource.getpagesize()",
     "resource.getrlimit": "resource.getrlimit(resource.RLIMIT_NOFILE)",
     "resource.getrusage": "resource.getrusage(resource.RUSAGE_SELF)",
@@ -275,7 +277,7 @@ ENV = {"DD_FUZZ_A": "alpha-env", "DD_FUZZ_B": "beta-env"}
 PRELUDE = '''
 import _thread, configparser, dataclasses, datetime, getpass, glob, json, locale, os
 import pathlib, platform, random, resource, secrets, shutil, socket, sqlite3, subprocess, sys
-import threading, time, timeit, uuid
+import tempfile, threading, time, timeit, uuid
 import distdev
 from distdev import ServiceProxy, effect
 

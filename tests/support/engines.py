@@ -115,6 +115,19 @@ class LocalDeployment:
     def journal(self, service_id: str) -> Path:
         return self.state / service_id / "journal.cbor"
 
+    READY_LINE = "\nready\n"
+    """What the supervisor writes in a service's log when the service listens."""
+
+    def kill_and_wait_for_restart(self, service_id: str, timeout: float = 30) -> None:
+        """``kill -9`` the service's process; return once the supervisor's new one says it
+        is ready (its socket is listening), not merely once it has a new pid."""
+        starts = self.log(service_id).count(self.READY_LINE)
+        killed = self.live_pid(service_id)
+        os.kill(killed, signal.SIGKILL)
+        wait_until(lambda: self.live_pid(service_id) != killed
+                   and self.log(service_id).count(self.READY_LINE) > starts,
+                   timeout, f"{service_id} to restart after kill -9")
+
     def log(self, service_id: str) -> str:
         path = self.state / "logs" / (service_id.replace("/", "__") + ".log")
         return path.read_text() if path.exists() else ""

@@ -16,6 +16,7 @@ import sys
 import threading
 from pathlib import Path
 
+from ...build import APP_FILES
 from ...errors import DistdevError
 from .._client import Network
 from .._confine import confine
@@ -38,7 +39,8 @@ def serve(state: Path, service_id: str, keys: Path, *, durable: bool = True) -> 
     # The restore runs the service's code against its journal (effects served from it, any
     # other IO refused): nothing it does reaches a file. Confined only after it, the process
     # can read the code the restore wrote to its cache, wherever that is.
-    live = go_live(deployment.journal(service_id), network, durable=durable, log=_log)
+    live = go_live(deployment.journal(service_id), network, durable=durable,
+                   app_files=Path(deployment.out) / APP_FILES, log=_log)
     confine(deployment.key_material(), _log)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...build import APP_FILES
 from .._client import Connection, Network
 from .._confine import confine
 from .._keys import read_key_file
@@ -74,7 +75,8 @@ class ServiceActor:
         self.network = RayNetwork(service_id, AddressBook(self.state, deployment.services),
                                   deployment.exports, keys)
         live = go_live(deployment.journal(service_id), self.network,
-                       durable=deployment.durable, log=self.log)
+                       durable=deployment.durable, app_files=Path(deployment.out) / APP_FILES,
+                       log=self.log)
         confine(deployment.key_material(), self.log)  # before the threads that serve calls
         node_ip = ray.util.get_node_ip_address()
         ports: list[int] = []
