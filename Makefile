@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SOURCES := $(shell find runtime dap_adapter lsp -name '*.py') pyproject.toml
 
-.PHONY: demo test check bench typecheck lint clean system-packages vscode-e2e-deps vsix
+.PHONY: demo test check fuzz bench typecheck lint clean system-packages vscode-e2e-deps vsix
 
 # Strict editable install: type checkers see the files (DESIGN §5). New modules need a
 # reinstall, so the stamps depend on every source file.
@@ -64,6 +64,13 @@ test: $(VENV)/.installed-test system-packages tests/dap/node/node_modules/.insta
       vscode-extension/node_modules/.installed tests/typing/pyright/node_modules/.installed \
       vscode-e2e-deps
 	$(if $(NETNS),$(NETNS) sh -c 'ip link set lo up && exec env $(PYTEST)',$(PYTEST))
+
+# The differential generator at length: FUZZ_EXAMPLES random multi-service programs (200 run
+# in `make test`), each recorded, replayed in a fresh process under another seed and zone, and
+# compared; a failure is shrunk and printed as a conformance case to paste into the corpus.
+FUZZ_EXAMPLES ?= 5000
+fuzz: $(VENV)/.installed-test
+	DISTDEV_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTEST) tests/determinism/test_generated.py -k live_state
 
 bench: $(VENV)/.installed-bench
 	PYTHONHASHSEED=0 $(PY) benchmarks/run.py
