@@ -182,10 +182,10 @@ class Replayer:
         raise self.divergence
 
     def _expect(self, cls: type[Event], doing: Callable[[], str],
-                location: str | None = None) -> Any:
+                location: Callable[[], str | None] | None = None) -> Any:
         event = self._next()
         if type(event) is not cls:
-            self.diverge(event, doing(), location)
+            self.diverge(event, doing(), location() if location is not None else None)
         return event
 
     # -- the seam -----------------------------------------------------------------------
@@ -270,7 +270,7 @@ class Replayer:
 
     def returned(self, value: Any) -> None:
         event: Return = self._expect(Return, lambda: f"returned {wire_repr(value)}",
-                                     self._outcome_location())
+                                     self._outcome_location)
         if not same(event.value, value):
             self.diverge(event, f"returned {wire_repr(value)}", self._outcome_location(),
                          state=self._state_after_this_call())
@@ -279,7 +279,7 @@ class Replayer:
         def doing() -> str:
             return f"raised {info.type}: {info.message}"
 
-        event: Raise = self._expect(Raise, doing, self._outcome_location())
+        event: Raise = self._expect(Raise, doing, self._outcome_location)
         if (event.error.type, _without_addresses(event.error.message)) != (
                 info.type, _without_addresses(info.message)):
             self.diverge(event, doing(), self._outcome_location(),
