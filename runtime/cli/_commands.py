@@ -16,7 +16,7 @@ from rich.tree import Tree
 from ..build import App, HostSpec, Manifest, ServiceSpec, read_manifest
 from ..engines import DevHost
 from ..errors import DistdevError, JournalError, ServiceLoadError
-from ..journal import describe, read_journal, repair_journal
+from ..journal import describe, is_boundary, read_journal, repair_journal
 from ..replayer import SourceDifference
 from ..replayer import replay as replay_journal
 from ._render import Out
@@ -152,7 +152,8 @@ def replay(args: argparse.Namespace, out: Out) -> int:
 def inspect(args: argparse.Namespace, out: Out) -> int:
     contents = read_journal(args.journal)
     rows: list[dict[str, Any]] = [
-        {"seq": e.seq, "kind": e.__struct_config__.tag, "offset": off, "summary": describe(e)}
+        {"seq": e.seq, "kind": e.__struct_config__.tag, "offset": off, "summary": describe(e),
+         "boundary": is_boundary(e)}
         for e, off in zip(contents.events, contents.offsets)
     ]
     torn = None if contents.torn is None else vars(contents.torn)

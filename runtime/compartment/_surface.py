@@ -98,6 +98,9 @@ RANDOM = Special("the service's own random generator, seeded from its journal")
 FILES = Special("the service's file reader: reads journaled, app files from its bundle")
 THREADS = Special("threads started by service code are refused")
 DATES = Special("datetime.now, utcnow and today journaled")
+HOOKS = Special("a debugger's, coverage's or profiler's hook: left as it is (a wrapper would be "
+                "a frame the debugger warns about); what a tracer does is a host tool's, not "
+                "journaled, and what it changes in a service's state the digest sees")
 ARGV = Special("the argv, flags and stdin the service saw at build time")
 
 _PROCESS = "starting or controlling a process"
@@ -292,8 +295,9 @@ SURFACE: dict[str, Callable[[], dict[str, Rule]]] = {
              "gettrace intern is_finalizing unraisablehook"),
         **_j("getrefcount getallocatedblocks"),
         **_refused(_WIDE, "addaudithook set_asyncgen_hooks set_coroutine_origin_tracking_depth "
-                   "set_int_max_str_digits setdlopenflags setprofile setrecursionlimit "
-                   "setswitchinterval settrace")},
+                   "set_int_max_str_digits setdlopenflags setrecursionlimit "
+                   "setswitchinterval"),
+        "settrace": HOOKS, "setprofile": HOOKS},
     "email.utils": lambda: _d(
         "Charset collapse_rfc2231_value decode_params decode_rfc2231 encode_rfc2231 "
         "format_datetime formataddr formatdate getaddresses localtime make_msgid mktime_tz "
@@ -314,7 +318,7 @@ SURFACE: dict[str, Callable[[], dict[str, Rule]]] = {
              "excepthook get_ident main_thread getprofile gettrace local stack_size"),
         **_j("get_native_id"),
         "Thread": THREADS, "Timer": THREADS,
-        **_refused(_WIDE, "setprofile settrace")},
+        "settrace": HOOKS, "setprofile": HOOKS},
     "_thread": lambda: {**_d("LockType RLock allocate allocate_lock exit exit_thread "
                              "get_ident stack_size"),
                         **_j("get_native_id"),

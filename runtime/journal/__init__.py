@@ -15,6 +15,7 @@ from ._codec import encode_record as encode_record
 from ._events import EVENT_TYPES as EVENT_TYPES
 from ._events import FORMAT_NAME as FORMAT_NAME
 from ._events import FORMAT_VERSION as FORMAT_VERSION
+from ._events import READ_PAST as READ_PAST
 from ._events import READABLE_VERSIONS as READABLE_VERSIONS
 from ._events import BundleFile as BundleFile
 from ._events import CallIn as CallIn
@@ -32,6 +33,7 @@ from ._events import Source as Source
 from ._events import Spawn as Spawn
 from ._events import StateDigest as StateDigest
 from ._events import describe as describe
+from ._events import is_boundary as is_boundary
 from ._reader import JournalContents as JournalContents
 from ._reader import TornTail as TornTail
 from ._reader import parse_journal as parse_journal
@@ -46,6 +48,7 @@ __all__ = [
     "Event", "EventBase", "Header", "CallIn", "Return", "Raise", "CallOut", "ResultIn", "ErrorIn",
     "Effect", "Output", "Spawn", "Source", "StateDigest", "BundleFile", "ErrorInfo", "EVENT_TYPES",
     "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "describe", "encode_record",
+    "READ_PAST", "is_boundary",
     "JournalContents", "TornTail", "read_journal", "parse_journal", "JournalWriter",
     "check_journal", "repair_journal", "cut_journal", "RepairReport",
 ]

@@ -144,6 +144,17 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
+READ_PAST = (Output, Source, StateDigest)
+"""Events a replay reads past, without code waiting for them (what was printed, a file the
+code loaded, a state digest to check): a replay — and a debugger — never stops before one."""
+
+
+def is_boundary(event: Event) -> bool:
+    """Whether a replay can stop just before ``event`` (it is delivered to code waiting for
+    it: a call, its outcome, an effect's answer)."""
+    return not isinstance(event, (Header, *READ_PAST))
+
+
 def describe(event: Event) -> str:
     """A one-line, human summary of an event (for ``inspect`` and divergence reports)."""
     match event:

@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from ..rules import app_module_name
 from ._proxy import ServiceProxy, target_of
 
 _NOT_STATE = frozenset({"typing", "typing_extensions", "__future__", "distdev.service._api"})
@@ -72,7 +73,21 @@ def to_json(value: Any, depth: int = 0) -> Any:
         return {f.name: to_json(getattr(value, f.name), depth + 1)
                 for f in dataclasses.fields(value)}
     cls = type(value)
-    return {"$object": f"{cls.__module__}.{cls.__qualname__}"}
+    module = app_module_name(cls.__module__)  # the app's name, not one service's copy's
+    shown: dict[str, Any] = {"$object": f"{module}.{cls.__qualname__}"}
+    if module != cls.__module__:  # a class of the application's: what its instance holds
+        held = _own_attributes(value)
+        shown.update({k: to_json(v, depth + 1) for k, v in held.items() if not k.startswith("_")})
+    return shown
+
+
+def _own_attributes(value: Any) -> dict[str, Any]:
+    """The instance's ``__dict__``, read past its class's own attribute hooks."""
+    try:
+        held = object.__getattribute__(value, "__dict__")
+    except AttributeError:
+        return {}
+    return dict(held) if isinstance(held, dict) else {}
 
 
 def _key(key: Any) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ReplayDivergenceError
 from ..journal import (
+    READ_PAST,
     BundleFile,
     CallIn,
     CallOut,
@@ -23,7 +24,6 @@ from ..journal import (
     Raise,
     ResultIn,
     Return,
-    Source,
     Spawn,
     StateDigest,
     describe,
@@ -33,7 +33,8 @@ from ..service import CallFailed, Service, StopReplay, same
 
 __all__ = ["Replayer"]
 
-_PASSIVE = (Output, Source)
+_PASSIVE = tuple(kind for kind in READ_PAST if kind is not StateDigest)
+"""What the replay reads past as it is; a digest it reads past too, checking the state."""
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 

@@ -266,18 +266,21 @@ async function scenario(page) {
   // 7. A journal opens as its list of events; "Replay to here" starts a replay stopping there;
   //    the toolbar's Step Back runs the replay again to the event before.
   await openFile(page, '.distdev/build/services/app/orders/journal.cbor');
-  const button = await until('the journal page shows its events', async () => {
+  // The second event a replay can stop before, so that Step Back has one to go back to.
+  const buttons = await until('the journal page shows its events', async () => {
     for (const frame of page.frames()) {
-      const found = frame.locator('button[data-seq="2"]');
-      if (await found.count().catch(() => 0)) return found;
+      const found = frame.locator('button[data-seq]');
+      if ((await found.count().catch(() => 0)) >= 2) return found;
     }
     return false;
   }, 20000, 500);
+  const [first, second] = [Number(await buttons.nth(0).getAttribute('data-seq')),
+    Number(await buttons.nth(1).getAttribute('data-seq'))];
   await screenshot(page, '6-journal-events');
   const stopsBeforeReplay = events('stopped').length;
-  await button.click();
+  await buttons.nth(1).click();
   await until('the replay stopped (DAP trace)', () => events('stopped').length > stopsBeforeReplay, 30000);
-  results.steps.journal = { activeTab: await activeTab(page) };
+  results.steps.journal = { activeTab: await activeTab(page), first, second };
   log('replay from the journal page stopped');
   await screenshot(page, '7-journal-replay-stopped');
   const stopsBeforeBack = events('stopped').length;
@@ -291,10 +294,11 @@ async function scenario(page) {
   // The debuggee's own output travels apart from the stop: wait for the lines the test reads.
   await until('the replay said where it stopped (DAP trace)', () => {
     const said = events('output').map((l) => l.message.body.output || '').join('');
-    return said.includes('stopped before event 2 (run 1)') && said.includes('stopped before event 1 (run 2)');
+    return said.includes(`stopped before event ${second} (run 1)`)
+      && said.includes(`stopped before event ${first} (run 2)`);
   }, 15000);
   await until('the editor shows where the replay went back to',
-    async () => (await activeTab(page)) === 'before_event_1.py', 15000);
+    async () => (await activeTab(page)) === `before_event_${first}.py`, 15000);
   await until('the debug toolbar shows the session paused', async () =>
     (await page.locator('.debug-toolbar .codicon-debug-continue').count().catch(() => 0)) > 0,
   15000, 200);

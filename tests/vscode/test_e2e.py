@@ -29,6 +29,9 @@ from typing import Any
 import pytest
 from support import vscode_toolchain
 
+import distdev
+from distdev.journal import is_boundary
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -283,21 +286,26 @@ def test_vscode_journal_page_replays_to_the_chosen_event(e2e_run: dict[str, Any]
                 and line["message"].get("command") == "launch"]
     replay = launches[-1]
     arguments = replay["message"]["arguments"]
-    assert Path(arguments["journal"]) == ws / ".distdev/build/services/app/orders/journal.cbor"
-    assert arguments["stopAtEvent"] == 2
+    journal = ws / ".distdev/build/services/app/orders/journal.cbor"
+    assert Path(arguments["journal"]) == journal
+    # The page offers the events a replay can stop before; the run chose the second of them.
+    first, second = [e.seq for e in distdev.read_journal(journal).events if is_boundary(e)][:2]
+    chosen = e2e_run["outcome"]["steps"]["journal"]
+    assert (chosen["first"], chosen["second"]) == (first, second)
+    assert arguments["stopAtEvent"] == second
     session = [line for line in trace if line["session"] == replay["session"]]
     messages = [line["message"] for line in session]
     stops = [m["body"] for m in messages if m.get("event") == "stopped"]
-    assert stops[0]["description"] == "before event 2 of app/orders"
+    assert stops[0]["description"] == f"before event {second} of app/orders"
     # The toolbar's Step Back: the replay runs again and stops before the event before.
     back = next(i for i, m in enumerate(messages) if m.get("command") == "stepBack"
                 and m.get("type") == "request")
     after = [m["body"] for m in messages[back:] if m.get("event") == "stopped"]
     assert after and (after[0]["reason"], after[0]["description"]) == (
-        "step", "before event 1 of app/orders")
+        "step", f"before event {first} of app/orders")
     said = "".join(m["body"].get("output", "") for m in messages if m.get("event") == "output")
-    assert "app/orders stopped before event 2 (run 1)" in said
-    assert "app/orders stopped before event 1 (run 2)" in said
+    assert f"app/orders stopped before event {second} (run 1)" in said
+    assert f"app/orders stopped before event {first} (run 2)" in said
     for name in ("6-journal-events", "7-journal-replay-stopped", "7b-journal-step-back"):
         assert Path(e2e_run["outcome"]["screenshots"][name]).is_file()
 

@@ -45,15 +45,16 @@ describe('service graph', () => {
 describe('journal view', () => {
   const listing = parseListing(JSON.stringify({ service: 'app/catalog', torn: null, events: [
     { seq: 0, kind: 'header', offset: 0, summary: 'header of app/catalog (1 files)' },
-    { seq: 1, kind: 'call-in', offset: 726, summary: "call in load({'<b>': 1}) from app" },
+    { seq: 1, kind: 'digest', offset: 700, summary: 'digest of 1 changed globals', boundary: false },
+    { seq: 2, kind: 'call-in', offset: 726, summary: "call in load({'<b>': 1}) from app", boundary: true },
   ] }));
 
-  it('escapes summaries and offers a replay for every event after the header', () => {
+  it('escapes summaries and offers a replay for every event a replay can stop before', () => {
     const html = journalHtml(listing, '/ws/j.cbor', 'NONCE', 'vscode-resource:');
     assert.ok(html.includes('load({&#39;&lt;b&gt;&#39;: 1})'));
     assert.ok(!html.includes('<b>'));
     assert.equal((html.match(/data-seq="/g) ?? []).length, 1);
-    assert.ok(html.includes('data-seq="1"'));
+    assert.ok(html.includes('data-seq="2"'));
     assert.ok(html.includes("script-src 'nonce-NONCE'"));
   });
 

@@ -1,6 +1,6 @@
 /**
  * A journal as `distdev inspect --json` lists it, shown as an HTML table with a "Replay to here"
- * button on every event; no `vscode` here.
+ * button on every event a replay can stop before; no `vscode` here.
  */
 
 import { DEBUG_TYPE, DistdevLaunchConfig } from './launchConfig';
@@ -10,6 +10,9 @@ export interface JournalEvent {
   kind: string;
   offset: number;
   summary: string;
+  /** Whether a replay can stop before it (false for what a replay reads past: output, a loaded
+   * file, a state digest); listings of older distdev versions leave it out. */
+  boundary?: boolean;
 }
 
 export interface JournalListing {
@@ -50,7 +53,7 @@ export function escapeHtml(text: string): string {
  */
 export function journalHtml(listing: JournalListing, file: string, nonce: string, cspSource: string): string {
   const rows = listing.events.map((e) => {
-    const button = e.seq >= 1
+    const button = e.seq >= 1 && e.boundary !== false
       ? `<button data-seq="${e.seq}" title="Replay this journal and stop at event ${e.seq}">Replay to here</button>`
       : '';
     return `<tr><td class="seq">${e.seq}</td><td>${escapeHtml(e.kind)}</td>` +
