@@ -25,6 +25,9 @@ from ._version import VERSION as __version__  # noqa: N811
 from .build import App as App
 from .build import BuildOutput as BuildOutput
 from .errors import (
+    CallTimeoutError as CallTimeoutError,
+)
+from .errors import (
     DeploymentError as DeploymentError,
 )
 from .errors import (
@@ -120,5 +123,6 @@ __all__ = [
     "ServiceIdClashError",
     "ServiceLoadError",
     "ServiceUnavailableError",
+    "CallTimeoutError",
     "__version__",
 ]

@@ -80,6 +80,22 @@ class ServiceUnavailableError(DistdevError):
     """A proxy was called but its service is not reachable from this process."""
 
 
+class CallTimeoutError(ServiceUnavailableError):
+    """A call got no answer within the call timeout (``DISTDEV_CALL_TIMEOUT``).
+
+    ``may_have_run`` says whether the callee could still run it: False when the call never
+    reached the callee; True when it did. A callee never starts a call after its caller's
+    deadline, so True means it had started the call before that, and its own journal says
+    whether it finished (it runs it at most once)."""
+
+    def __init__(self, message: str, may_have_run: bool = True) -> None:
+        super().__init__(message)
+        self.may_have_run = may_have_run
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (str(self), self.may_have_run))
+
+
 class DeploymentError(DistdevError):
     """A deployment could not start; the message names the service and what stopped it."""
 

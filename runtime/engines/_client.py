@@ -7,9 +7,15 @@ connection breaks (the callee crashed) is re-sent, with the same call id, once t
 has restarted the callee; the callee answers a call it already ran from its journal.
 
 A service proves itself with its own keys (``_keys.ServiceKeys``): it reaches only the services
-it holds a proxy to after its build. A refusal is an outcome like any other call's: the
-caller's journal records it, and the service's code gets a ``ServiceUnavailableError`` that
-says why.
+it holds a proxy to after its build.
+
+Every way a call can fail here is an outcome like a callee's exception: the caller's journal
+records it (the tape journals whatever the transport raises) and a replay answers the same.
+A refusal is a ``ServiceUnavailableError`` that says why; no answer within the call timeout a
+``CallTimeoutError`` that says whether the callee may have run the call (a callee never starts
+one after its caller's deadline, which travels with it); a service its supervisor reports as
+crash-looping or stopped fails at once with that reason; a call too large for a frame is
+refused before anything is sent, naming the argument.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import Any
 import cbor2
 
 from ..compartment import in_effect, state
-from ..errors import ServiceUnavailableError
+from ..errors import CallTimeoutError, MembraneError, ServiceUnavailableError
 from ..membrane import ErrorInfo, error_info
 from ..service import CallFailed, Service
 from . import _wire as wire
@@ -51,6 +57,26 @@ class StaleAddress(ConnectionRefusedError):
     address up again."""
 
 
+class NotReady(ServiceUnavailableError):
+    """The service's supervisor answered in its place: the service is not serving.
+    ``lasting``: it will not be soon (crash-looping, stopped), so a caller does not wait."""
+
+    def __init__(self, reason: str, lasting: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.lasting = lasting
+
+
+NOT_READY_PREFIX = "not-ready:"
+LASTING_PREFIX = "not-ready-lasting:"
+"""How the reason starts when a service's supervisor refuses a call in its place: the rest says
+why the service is not serving (``local._standin``)."""
+
+
+def _undelivered(exc: BaseException) -> bool:
+    return not getattr(exc, "delivered", False)
+
+
 class Connection:
     """One authenticated connection to one service; one call at a time.
 
@@ -62,12 +88,14 @@ class Connection:
         family, sockaddr = wire.parse_address(address)
         credentials = as_credentials(credentials)
         self.sock = socket.socket(family, socket.SOCK_STREAM)
+        handshake = wire.HANDSHAKE_SECONDS if timeout is None else min(timeout,
+                                                                      wire.HANDSHAKE_SECONDS)
         # A Unix connect with a timeout is non-blocking and fails at once (EAGAIN) when the
         # server's backlog is full; a blocking one waits its turn. TCP's retries its handshake.
-        self.sock.settimeout(None if family == socket.AF_UNIX else wire.HANDSHAKE_SECONDS)
+        self.sock.settimeout(None if family == socket.AF_UNIX else handshake)
         try:
             self.sock.connect(sockaddr)
-            self.sock.settimeout(wire.HANDSHAKE_SECONDS)
+            self.sock.settimeout(handshake)
             if family == socket.AF_INET:
                 self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             challenge = wire.receive(self.sock, wire.HANDSHAKE_FRAME)
@@ -91,13 +119,37 @@ class Connection:
         self._ids = itertools.count(1)
 
     def call(self, caller: str, chain: str, caller_seq: int | str | None, export: str,
-             args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """Send one call; the result's wire form, or ``CallFailed`` with the remote error."""
+             args: list[Any], kwargs: dict[str, Any], deadline: float | None = None) -> Any:
+        """Send one call; the result's wire form, or ``CallFailed`` with the remote error.
+
+        ``deadline`` (``time.monotonic()``) bounds the wait for the answer, and reaches the
+        callee as wall-clock time. An exception raised once the call has been sent in full
+        carries ``delivered = True``: the callee may have run it."""
+        encoded_args, encoded_kwargs = cbor2.dumps(args), cbor2.dumps(kwargs)
+        _refuse_oversized(self.service, export, args, kwargs,
+                          len(encoded_args) + len(encoded_kwargs))
         call_id = next(self._ids)
-        wire.send(self.sock, Call(call_id, caller, chain, caller_seq, export,
-                                  cbor2.dumps(args), cbor2.dumps(kwargs)))
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise TimeoutError("no time left for the call")
+        self.sock.settimeout(remaining)
+        wire.send(self.sock, Call(call_id, caller, chain, caller_seq, export, encoded_args,
+                                  encoded_kwargs,
+                                  None if remaining is None else time.time() + remaining))
+        try:
+            return self._answer(call_id)
+        except NotReady:
+            raise  # its supervisor answered: the service never saw the call
+        except Exception as exc:
+            exc.delivered = True  # type: ignore[attr-defined]
+            raise
+
+    def _answer(self, call_id: int) -> Any:
         reply = wire.receive(self.sock)
         if isinstance(reply, Refused):
+            for prefix, lasting in ((NOT_READY_PREFIX, False), (LASTING_PREFIX, True)):
+                if reply.reason.startswith(prefix):
+                    raise NotReady(reply.reason.removeprefix(prefix), lasting)
             raise ServiceUnavailableError(f"{self.service} refused the call: {reply.reason}")
         if not isinstance(reply, Reply) or reply.id != call_id:
             raise ServiceUnavailableError(f"{self.service} answered out of turn")
@@ -108,6 +160,23 @@ class Connection:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _refuse_oversized(target: str, export: str, args: list[Any], kwargs: dict[str, Any],
+                      size: int) -> None:
+    """Refuse, before sending anything, a call whose arguments would not fit in a frame,
+    naming the largest argument (a frame over the limit would only be refused by the callee)."""
+    if size + wire.FRAME_OVERHEAD <= wire.MAX_FRAME:
+        return
+    sizes = [(len(cbor2.dumps(value)), f"argument {i + 1}") for i, value in enumerate(args)]
+    sizes += [(len(cbor2.dumps(value)), f"argument {name!r}") for name, value in kwargs.items()]
+    largest, which = max(sizes)
+    raise MembraneError(
+        f"the call {target}.{export} carries {size:,} bytes ({which}: {largest:,} bytes), over "
+        f"the {wire.MAX_FRAME:,}-byte limit of a call between processes; pass a reference "
+        "instead (a file path, a key in a store), or raise the limit for the whole deployment "
+        "with DISTDEV_MAX_FRAME"
+    )
 
 
 def _proof(credentials: Credentials, challenge: Challenge, caller: str) -> bytes:
@@ -151,34 +220,59 @@ class Network:
         services listen somewhere new (Ray) hands in a mapping that follows them."""
         deadline = time.monotonic() + CALL_TIMEOUT
         delay = 0.05
+        delivered = False  # whether any attempt reached the callee in full
         while True:
             address = self.addresses.get(target)
             if address is None:
                 raise ServiceUnavailableError(f"no service {target!r} in this deployment")
-            sent = False
             try:
                 connection = self._connection(target, address, deadline)
-                sent = True
-                return connection.call(self.me, chain, call_seq, export, args, kwargs)
+                return connection.call(self.me, chain, call_seq, export, args, kwargs, deadline)
+            except NotReady as not_ready:
+                self._drop(target)
+                if not_ready.lasting:
+                    raise ServiceUnavailableError(
+                        f"{target} is not available: {not_ready.reason}") from None
+                last: BaseException = not_ready
+            except TimeoutError as exc:
+                self._drop(target)
+                delivered = delivered or not _undelivered(exc)
+                raise self._timed_out(target, export, delivered) from None
             except (OSError, EOFError, wire.FrameError) as exc:
                 self._drop(target)
-                if call_seq is None and sent:  # without an id, a re-send could run it twice
+                delivered = delivered or not _undelivered(exc)
+                if call_seq is None and delivered:  # without an id, a re-send could run it twice
                     raise ServiceUnavailableError(
                         f"{target} did not answer ({exc}); the call may or may not have run"
                     ) from None
-                if time.monotonic() + delay > deadline:
-                    raise ServiceUnavailableError(
-                        f"{target} did not answer within {CALL_TIMEOUT:.0f} s ({exc})"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+                last = exc
+            if time.monotonic() + delay > deadline:
+                raise self._timed_out(target, export, delivered, last) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    @staticmethod
+    def _timed_out(target: str, export: str, delivered: bool,
+                   last: BaseException | None = None) -> CallTimeoutError:
+        why = f" (last: {last})" if last is not None else ""
+        if not delivered:
+            return CallTimeoutError(
+                f"{target}.{export} did not answer within {CALL_TIMEOUT:g} s{why}; it never "
+                "received the call, so it did not run it", may_have_run=False)
+        return CallTimeoutError(
+            f"{target}.{export} did not answer within {CALL_TIMEOUT:g} s{why}. It had received "
+            "the call, so it may have run it or still run it (at most once: it never starts a "
+            "call after its caller's deadline, and its own journal says whether it ran)",
+            may_have_run=True)
 
     def _connection(self, target: str, address: str, deadline: float) -> Connection:
         pool: dict[str, Connection] = self._local.__dict__.setdefault("pool", {})
         connection = pool.get(target)
         if connection is None:
-            timeout = max(1.0, deadline - time.monotonic())
-            connection = pool[target] = Connection(address, self.keys, self.me, timeout,
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no time left to connect")
+            connection = pool[target] = Connection(address, self.keys, self.me, remaining,
                                                    service=target)
         return connection
 

@@ -14,12 +14,15 @@ import hmac
 import os
 import socket
 import socketserver
+import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import cbor2
 import msgspec
 
+from ..errors import CallTimeoutError, MembraneError
+from ..membrane import error_info
 from ..service import CallFailed, Service
 from . import _wire as wire
 from ._durable import GroupCommit
@@ -39,33 +42,39 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     request_queue_size = socket.SOMAXCONN
 
 
+def listen(address: str, serve: Callable[[socket.socket], None]) -> socketserver.TCPServer:
+    """A threading server on ``address`` that hands each connection to ``serve``; a Unix
+    socket file left there by an earlier process is replaced, and only its owner may connect."""
+    family, sockaddr = wire.parse_address(address)
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            serve(self.request)
+
+    server_class: Any
+    if family == socket.AF_UNIX:
+        if isinstance(sockaddr, str) and os.path.exists(sockaddr):
+            os.unlink(sockaddr)
+        server_class = _UnixServer
+    else:
+        server_class = _TCPServer
+    server: socketserver.TCPServer = server_class(sockaddr, Handler)
+    if family == socket.AF_UNIX:
+        os.chmod(sockaddr, 0o600)  # type: ignore[arg-type]
+    return server
+
+
 class ServiceServer:
     """Serves one restored, live service on ``address``."""
 
     def __init__(self, service: Service, address: str, keys: ServiceKeys, commit: GroupCommit,
                  dedup: DedupTable, log: Callable[[str], None]) -> None:
         self.service = service
-        self.keys = keys
+        self.gatekeeper = Gatekeeper(service.id, keys, log)
         self.commit = commit
         self.dedup = dedup
         self.log = log
-        family, sockaddr = wire.parse_address(address)
-        owner = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                owner.serve_connection(self.request)
-
-        server_class: Any
-        if family == socket.AF_UNIX:
-            if isinstance(sockaddr, str) and os.path.exists(sockaddr):
-                os.unlink(sockaddr)  # a socket file left by a previous process of this service
-            server_class = _UnixServer
-        else:
-            server_class = _TCPServer
-        self.server = server_class(sockaddr, Handler)
-        if family == socket.AF_UNIX:
-            os.chmod(sockaddr, 0o600)  # type: ignore[arg-type]
+        self.server = listen(address, self.serve_connection)
 
     def serve_forever(self) -> None:
         self.server.serve_forever(poll_interval=0.2)
@@ -76,7 +85,7 @@ class ServiceServer:
 
     def serve_connection(self, sock: socket.socket) -> None:
         try:
-            caller = self._handshake(sock)
+            caller = self.gatekeeper.admit(sock)
             if caller is None:
                 return
             while True:
@@ -95,10 +104,76 @@ class ServiceServer:
         except OSError:
             pass
 
-    def _handshake(self, sock: socket.socket) -> str | None:
+    def _answer(self, call: Call) -> Reply:
+        try:
+            args = cbor2.loads(call.args)
+            kwargs = cbor2.loads(call.kwargs)
+        except Exception as exc:
+            raise wire.FrameError(f"a call whose arguments are not CBOR ({exc})") from None
+        if type(args) is not list or type(kwargs) is not dict or not all(
+            type(k) is str for k in kwargs
+        ):
+            raise wire.FrameError("a call whose arguments are not a list and a dict of names")
+        known = self.dedup.get(call.caller, call.caller_seq, args, kwargs)
+        if known is not None:  # a re-sent call that already ran: answer from the record
+            ok, outcome = known
+            return self._reply(call, ok, outcome)
+        if call.deadline is not None and time.time() > call.deadline:
+            # Its caller has stopped waiting and told its code the call timed out: starting it
+            # now would do what the caller's journal says may not have happened.
+            self.log(f"did not start {call.export} for {call.caller}: it arrived "
+                     f"{time.time() - call.deadline:.1f} s after its caller's deadline")
+            late = CallTimeoutError(f"the call reached {self.service.id} after its caller's "
+                                    "deadline; it did not run", may_have_run=False)
+            return self._reply(call, False, error_info(late))
+        try:
+            result = self.service.handle_call(call.caller, call.chain, call.export, args, kwargs,
+                                              call.caller_seq)
+            ok, outcome = True, result
+        except CallFailed as failed:
+            ok, outcome = False, failed.info
+        self.dedup.put(call.caller, call.caller_seq, args, kwargs, ok, outcome)
+        self.commit.wait_durable()  # the reply is a promise that the call happened
+        if call.deadline is not None and time.time() > call.deadline:
+            # The reconciliation the caller cannot make itself: its journal holds a timeout,
+            # this one the call's outcome, and this log says which call that is.
+            self.log(f"ran {call.export} for {call.caller} (call {call.caller_seq}) to its end "
+                     f"{time.time() - call.deadline:.1f} s after its caller's deadline: the "
+                     "caller was told it timed out; this journal holds what ran")
+        return self._reply(call, ok, outcome)
+
+    def _reply(self, call: Call, ok: bool, outcome: Any) -> Reply:
+        """The reply to ``call``; a result too large for a frame is answered with the error
+        that says so (the caller would only see its connection closed)."""
+        value = cbor2.dumps(_outcome_wire(ok, outcome))
+        if len(value) + wire.FRAME_OVERHEAD > wire.MAX_FRAME:
+            too_large = MembraneError(
+                f"the value returned by {self.service.id}.{call.export} is {len(value):,} "
+                f"bytes, over the {wire.MAX_FRAME:,}-byte limit of a call between processes; "
+                "return a reference instead (a file path, a key in a store), or raise the "
+                "limit for the whole deployment with DISTDEV_MAX_FRAME")
+            self.log(str(too_large))
+            value = cbor2.dumps(_outcome_wire(False, error_info(too_large)))
+            ok = False
+        return Reply(call.id, ok, value)
+
+
+class Gatekeeper:
+    """The handshake a service's address answers with: who may call, proven by key. Shared by
+    the service's server and by what answers in its place while it is down (``local``'s
+    stand-in), so that nobody learns anything of a service without a key to it."""
+
+    def __init__(self, service_id: str, keys: ServiceKeys, log: Callable[[str], None]) -> None:
+        self.service_id = service_id
+        self.keys = keys
+        self.log = log
+
+    def admit(self, sock: socket.socket) -> str | None:
+        """Challenge the peer on ``sock``; the caller it proved to be, or None (refused,
+        told why, and logged)."""
         sock.settimeout(wire.HANDSHAKE_SECONDS)
         nonce = wire.new_nonce()
-        wire.send(sock, Challenge(self.service.id, nonce))
+        wire.send(sock, Challenge(self.service_id, nonce))
         try:
             auth = wire.receive(sock, wire.HANDSHAKE_FRAME)
         except (TimeoutError, wire.FrameError) as exc:
@@ -116,7 +191,7 @@ class ServiceServer:
             _try_send(sock, Refused(refusal.told))
             return None
         sock.settimeout(None)
-        wire.send(sock, Welcome(self.service.id))
+        wire.send(sock, Welcome(self.service_id))
         return auth.caller
 
     def _refusal(self, auth: Auth, nonce: bytes) -> _Refusal | None:
@@ -130,7 +205,7 @@ class ServiceServer:
 
     def _service_refusal(self, auth: Auth, nonce: bytes) -> _Refusal | None:
         """None if ``auth`` proves the service it names, holding a capability to this one."""
-        caller, me = auth.caller, self.service.id
+        caller, me = auth.caller, self.service_id
         key = self.keys.key_from(caller)
         if key is None:
             return _Refusal(
@@ -146,30 +221,6 @@ class ServiceServer:
                             "client id that names no service")
         return _Refusal(f"refused a forged caller: a peer claimed to be {caller} without its key",
                         f"the proof is not {caller}'s: only {caller} can call as {caller}")
-
-    def _answer(self, call: Call) -> Reply:
-        try:
-            args = cbor2.loads(call.args)
-            kwargs = cbor2.loads(call.kwargs)
-        except Exception as exc:
-            raise wire.FrameError(f"a call whose arguments are not CBOR ({exc})") from None
-        if type(args) is not list or type(kwargs) is not dict or not all(
-            type(k) is str for k in kwargs
-        ):
-            raise wire.FrameError("a call whose arguments are not a list and a dict of names")
-        known = self.dedup.get(call.caller, call.caller_seq, args, kwargs)
-        if known is not None:  # a re-sent call that already ran: answer from the record
-            ok, outcome = known
-            return Reply(call.id, ok, cbor2.dumps(_outcome_wire(ok, outcome)))
-        try:
-            result = self.service.handle_call(call.caller, call.chain, call.export, args, kwargs,
-                                              call.caller_seq)
-            ok, outcome = True, result
-        except CallFailed as failed:
-            ok, outcome = False, failed.info
-        self.dedup.put(call.caller, call.caller_seq, args, kwargs, ok, outcome)
-        self.commit.wait_durable()  # the reply is a promise that the call happened
-        return Reply(call.id, ok, cbor2.dumps(_outcome_wire(ok, outcome)))
 
 
 def _outcome_wire(ok: bool, outcome: Any) -> Any:

@@ -19,8 +19,11 @@ import socket
 
 import msgspec
 
-MAX_FRAME = 16 * 1024 * 1024
-"""Frames larger than this are refused (the connection is closed)."""
+MAX_FRAME = int(os.environ.get("DISTDEV_MAX_FRAME", 16 * 1024 * 1024))
+"""Frames larger than this are refused (the connection is closed); a caller refuses to send
+one (``FrameTooLarge``). Every process of a deployment inherits the same setting."""
+FRAME_OVERHEAD = 64 * 1024
+"""Room left in a frame for a call's ids and names beside its arguments."""
 HANDSHAKE_FRAME = 4096
 HANDSHAKE_SECONDS = 10.0
 
@@ -55,6 +58,9 @@ class Call(_Message, frozen=True, tag="call"):
     export: str
     args: bytes
     kwargs: bytes
+    deadline: float | None = None
+    """Wall-clock time (``time.time()``) after which the caller no longer waits: a callee
+    does not start a call that reaches it later."""
 
 
 class Reply(_Message, frozen=True, tag="reply"):

@@ -122,7 +122,12 @@ class Recorder:
         perform: Callable[[int | str | None], Any],
     ) -> Any:
         """Journal the call-out, then ``perform(its id)``: the id lets a network transport
-        re-send the call after a crash without it running twice (``next_callout_id``)."""
+        re-send the call after a crash without it running twice (``next_callout_id``).
+
+        Whatever ``perform`` raises is the call's outcome, journaled as its error: a transport
+        that timed out, was refused or lost its peer answers the code as a callee's exception
+        would, and a replay answers the same (a call-out left without an outcome would make
+        the journal unreplayable)."""
         call_id = next_callout_id(self.seq_of_next())
         self._write("call-out", target, export, args, kwargs)
         try:
@@ -130,6 +135,10 @@ class Recorder:
         except CallFailed as failed:
             self._write("error", listed(failed.info))
             raise
+        except Exception as exc:
+            info = error_info(exc)
+            self._write("error", listed(info))
+            raise CallFailed(info) from None
         self._write("result", result)
         return result
 

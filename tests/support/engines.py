@@ -72,10 +72,11 @@ def build(app: Path, out: Path) -> None:
 class LocalDeployment:
     """A deployment in ``state``, started in the background as a user would."""
 
-    def __init__(self, out: Path, state: Path, *options: str) -> None:
+    def __init__(self, out: Path, state: Path, *options: str,
+                 env: dict[str, str] | None = None) -> None:
         self.out = out
         self.state = state.resolve()
-        result = run_distdev("up", out, "--state", self.state, "--detach", *options)
+        result = run_distdev("up", out, "--state", self.state, "--detach", *options, env=env)
         if result.returncode != 0:
             self.stop()
             raise AssertionError(f"distdev up failed:\n{result.stdout}{result.stderr}\n"
@@ -124,7 +125,8 @@ class LocalDeployment:
         starts = self.log(service_id).count(self.READY_LINE)
         killed = self.live_pid(service_id)
         os.kill(killed, signal.SIGKILL)
-        wait_until(lambda: self.live_pid(service_id) != killed
+        wait_until(lambda: Deployment.load(self.state).services[service_id].pid
+                   not in (None, killed)
                    and self.log(service_id).count(self.READY_LINE) > starts,
                    timeout, f"{service_id} to restart after kill -9")
 
@@ -155,8 +157,11 @@ class LocalDeployment:
 
 
 @contextlib.contextmanager
-def running(out: Path, state: Path, *options: str) -> Iterator[LocalDeployment]:
-    deployment = LocalDeployment(out, state, *options)
+def running(out: Path, state: Path, *options: str,
+            env: dict[str, str] | None = None) -> Iterator[LocalDeployment]:
+    """A deployment started with ``distdev up --detach`` (with ``env`` added to its
+    environment), stopped and checked for processes left behind on the way out."""
+    deployment = LocalDeployment(out, state, *options, env=env)
     try:
         yield deployment
     finally:

@@ -19,6 +19,13 @@ from .._keys import KEYS_FOLDER, key_file
 FILE = "deployment.json"
 
 
+STATES = ("starting", "ready", "restarting", "crash-loop", "stopped")
+"""A service's state as its supervisor sees it: ``starting`` (its first process, not serving
+yet), ``ready`` (serving), ``restarting`` (a new process after one exited, or waiting to start
+one), ``crash-loop`` (it failed to start the same way several times in a row; still retried,
+less and less often), ``stopped``."""
+
+
 @dataclasses.dataclass
 class ServiceEntry:
     id: str
@@ -26,6 +33,9 @@ class ServiceEntry:
     pid: int | None = None
     restarts: int = 0
     http: int | None = None
+    state: str = "starting"
+    last_error: str | None = None
+    """Why its last process exited, as it said."""
 
 
 @dataclasses.dataclass

@@ -34,6 +34,7 @@ class LocalEngine:
 
     def status(self, state: Path) -> dict[str, Any]:
         deployment = Deployment.load(state)
+        running = supervisor.pid_alive(deployment.supervisor)
         rows: list[dict[str, Any]] = []
         for entry in deployment.services.values():
             try:
@@ -42,10 +43,12 @@ class LocalEngine:
                 events = None
             rows.append({"id": entry.id, "pid": entry.pid,
                          "alive": supervisor.pid_alive(entry.pid), "events": events,
-                         "restarts": entry.restarts, "address": entry.address,
-                         "http": entry.http})
+                         # a supervisor that is gone left its last word: nothing runs
+                         "state": entry.state if running else "stopped",
+                         "restarts": entry.restarts, "last_error": entry.last_error,
+                         "address": entry.address, "http": entry.http})
         return {"engine": "local", "supervisor": deployment.supervisor,
-                "running": supervisor.pid_alive(deployment.supervisor), "services": rows}
+                "running": running, "services": rows}
 
     def target(self, state: Path, service_id: str) -> tuple[str, OperatorKey]:
         deployment = Deployment.load(state)

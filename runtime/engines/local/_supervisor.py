@@ -4,7 +4,14 @@
 journal, and its key file is derived from the build), chooses addresses, starts every service
 process with the path of its own key file, relays their output prefixed with the service id
 (and into ``STATE/logs/<id>.log``), and restarts any that dies: it replays its whole journal
-and resumes. ``down`` stops a deployment and leaves no process behind.
+and resumes. ``down`` stops a deployment, whatever state its services are in, and leaves no
+process behind.
+
+A service that exits is restarted at once; one that exits again soon after is restarted after
+a delay that doubles each time (``BACKOFF_FIRST`` to ``BACKOFF_MAX``), and one that fails to
+start ``CRASH_LOOP_AFTER`` times in a row with the same error is in a crash loop: still
+retried at the longest delay, and reported as such. While a service has no process serving,
+its supervisor answers at its address (``_standin``), so its callers learn why at once.
 """
 
 from __future__ import annotations
@@ -27,13 +34,54 @@ from typing import IO
 from ..._spawn import python_module
 from ...build import read_manifest
 from ...errors import DeploymentError, DistdevError
+from .._keys import read_key_file
 from .._state import ingress_port, seed_state
 from ._deployment import Deployment, ServiceEntry
 from ._host import READY
+from ._standin import StandIn
 
 _UNIX_PATH_MAX = 100
 START_TIMEOUT = 120.0
 _TAIL_LINES = 40  # what a service said last, to name why it did not start
+BACKOFF_FIRST = 0.25
+"""Seconds before restarting a service that exited again soon after its last start."""
+BACKOFF_MAX = float(os.environ.get("DISTDEV_RESTART_BACKOFF_MAX", "8"))
+STABLE_SECONDS = 10.0
+"""A service that served this long before it exited is restarted at once, as a first exit."""
+CRASH_LOOP_AFTER = 3
+
+
+class _Restarts:
+    """One service's restart history: when to start it next, and how its starts failed."""
+
+    def __init__(self) -> None:
+        self.quick_exits = 0
+        """Exits in a row, each soon after its start."""
+        self.same_failures = 0
+        """Starts in a row that failed before serving, with the same error."""
+        self.ready_at: float | None = None
+        self.started_at = time.monotonic()
+        self.next_start: float | None = None
+        self.standin: StandIn | None = None
+
+    def exited(self, error: str, previous: str | None) -> float:
+        """Count an exit; the delay before the next start."""
+        now = time.monotonic()
+        if self.ready_at is not None and now - self.ready_at >= STABLE_SECONDS:
+            self.quick_exits = 0
+        self.quick_exits += 1
+        if self.ready_at is None:  # it failed to start
+            self.same_failures = self.same_failures + 1 if error == previous else 1
+        else:
+            self.same_failures = 0
+        self.ready_at = None
+        if self.quick_exits <= 1:
+            return 0.0
+        return float(min(BACKOFF_FIRST * 2 ** (self.quick_exits - 2), BACKOFF_MAX))
+
+    @property
+    def crash_looping(self) -> bool:
+        return self.same_failures >= CRASH_LOOP_AFTER
 
 
 def _free_port() -> int:
@@ -115,9 +163,15 @@ class Supervisor:
         self.ready: dict[str, threading.Event] = {}
         self.tails: dict[str, collections.deque[str]] = {}
         self.relays: dict[str, threading.Thread] = {}
+        self.restarts: dict[str, _Restarts] = {}
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._news = threading.Event()  # a service became ready, or its output ended
+
+    def stop_soon(self) -> None:
+        """Ask ``start_all`` and ``watch`` to give up (a signal handler may call this)."""
+        self.stopping.set()
+        self._news.set()
 
     def start_all(self) -> None:
         """Start every service; return once all are ready. If one exits first (it could not
@@ -129,6 +183,10 @@ class Supervisor:
         waiting = set(self.deployment.services)
         while waiting:
             self._news.clear()
+            if self.stopping.is_set():
+                self.stop_all()
+                raise DeploymentError(
+                    f"stopped before {', '.join(sorted(waiting))} was ready (`distdev down`)")
             for service_id in sorted(waiting):
                 if self.ready[service_id].is_set():
                     waiting.discard(service_id)
@@ -148,8 +206,8 @@ class Supervisor:
         self._save()
 
     def why_not_started(self, service_id: str) -> str:
-        """The error a service process gave before it exited: its ``error:`` line, else the
-        last line of a traceback, else its exit code."""
+        """Why a service process exited: its ``error:`` line, else the last line of a
+        traceback, else its exit code or signal."""
         lines = [line.strip() for line in self.tails[service_id] if line.strip()]
         for line in reversed(lines):
             if line.startswith("error: "):
@@ -157,8 +215,11 @@ class Supervisor:
         if any(line.startswith("Traceback") for line in lines):
             return lines[-1]
         code = self.processes[service_id].poll()
-        return f"it exited with code {code} before it was ready" + (
-            f" (it said: {lines[-1]})" if lines else "")
+        how = (f"it was killed by {signal.Signals(-code).name}" if code is not None and code < 0
+               else f"it exited with code {code}")
+        if self.ready[service_id].is_set():
+            return how
+        return f"{how} before it was ready" + (f" (it said: {lines[-1]})" if lines else "")
 
     def _start(self, service_id: str) -> None:
         env = dict(os.environ)
@@ -173,6 +234,7 @@ class Supervisor:
                                    stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
         ready = self.ready[service_id] = threading.Event()
         self.tails[service_id] = collections.deque(maxlen=_TAIL_LINES)
+        self.restarts.setdefault(service_id, _Restarts()).started_at = time.monotonic()
         with self._lock:
             self.processes[service_id] = process
             self.deployment.services[service_id].pid = process.pid
@@ -191,6 +253,7 @@ class Supervisor:
             with open(self._log_path(service_id), "a") as log:
                 for line in stream:
                     if line.strip() == READY:
+                        self._became_ready(service_id)
                         ready.set()
                         self._news.set()
                         line = "ready\n"
@@ -205,21 +268,85 @@ class Supervisor:
         with self._lock:
             self.deployment.save()
 
+    def _became_ready(self, service_id: str) -> None:
+        self.restarts[service_id].ready_at = time.monotonic()
+        self.restarts[service_id].same_failures = 0
+        with self._lock:
+            self.deployment.services[service_id].state = "ready"
+        self._save()
+
     def watch(self) -> None:
-        """Restart any service process that dies, until ``stop_all``."""
+        """Restart any service process that dies, until ``stop_all``: at once the first time,
+        after a growing delay when it keeps exiting; answer for it meanwhile."""
         while not self.stopping.wait(0.1):
             for service_id, process in list(self.processes.items()):
-                code = process.poll()
-                if code is None or self.stopping.is_set():
-                    continue
-                entry = self.deployment.services[service_id]
-                entry.restarts += 1
-                self.echo(f"[{service_id}] exited with {code}; restarting (restart "
-                          f"{entry.restarts}), it replays its journal")
-                self._start(service_id)
+                restarts = self.restarts[service_id]
+                if self.stopping.is_set():
+                    return
+                if restarts.next_start is not None:
+                    if time.monotonic() >= restarts.next_start:
+                        self._restart(service_id)
+                elif process.poll() is not None:
+                    self._exited(service_id)
+
+    def _exited(self, service_id: str) -> None:
+        """A service's process has exited: note why, say so, schedule its next start."""
+        self.relays[service_id].join(5)  # the last lines it wrote
+        entry, restarts = self.deployment.services[service_id], self.restarts[service_id]
+        error = self.why_not_started(service_id)
+        delay = restarts.exited(error, entry.last_error)
+        with self._lock:
+            entry.last_error = error
+            entry.state = "crash-loop" if restarts.crash_looping else "restarting"
+            entry.pid = None
+        self._save()
+        when = "now" if not delay else f"in {delay:g} s"
+        if restarts.crash_looping:
+            self.echo(f"[{service_id}] is in a crash loop: it failed to start "
+                      f"{restarts.same_failures} times in a row ({error}); retrying {when}")
+        else:
+            self.echo(f"[{service_id}] exited ({error}); restarting {when} (restart "
+                      f"{entry.restarts + 1}), it replays its journal")
+        restarts.next_start = time.monotonic() + delay
+        if delay:
+            restarts.standin = self._stand_in(service_id)
+
+    def _restart(self, service_id: str) -> None:
+        restarts = self.restarts[service_id]
+        restarts.next_start = None
+        if restarts.standin is not None:
+            restarts.standin.close()
+            restarts.standin = None
+        self.deployment.services[service_id].restarts += 1
+        self._start(service_id)
+
+    def _stand_in(self, service_id: str) -> StandIn | None:
+        """Answer at the service's address while it waits to be restarted."""
+        entry = self.deployment.services[service_id]
+
+        def reason() -> tuple[str, bool]:
+            if entry.state == "crash-loop":
+                return (f"{service_id} is in a crash loop: it failed to start "
+                        f"{self.restarts[service_id].same_failures} times in a row, the last "
+                        f"with: {entry.last_error} (its log: {self._log_path(service_id)})",
+                        True)
+            return (f"{service_id} is restarting (its last process exited: "
+                    f"{entry.last_error})", False)
+
+        try:
+            keys = read_key_file(self.deployment.key_file(service_id), service_id)
+            return StandIn(service_id, entry.address, keys, reason,
+                           lambda line: self.echo(f"[{service_id}] {line}"))
+        except (OSError, DistdevError) as exc:  # its callers then wait out their timeouts
+            self.echo(f"[{service_id}] cannot answer for it while it is down ({exc})")
+            return None
 
     def stop_all(self) -> None:
         self.stopping.set()
+        for restarts in self.restarts.values():
+            if restarts.standin is not None:
+                restarts.standin.close()
+                restarts.standin = None
         for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -232,6 +359,7 @@ class Supervisor:
                 process.wait()
         for entry in self.deployment.services.values():
             entry.pid = None
+            entry.state = "stopped"
         self.deployment.supervisor = None
         self.deployment.ready = False
         self._save()
@@ -243,7 +371,12 @@ def run_foreground(out: Path, state: Path, transport: str, http: int | None,
     deployment = prepare(out, state, transport, http)
     supervisor = Supervisor(deployment, echo, durable)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def on_sigterm(*_: object) -> None:  # `distdev down`, in whatever state the services are
+        stop.set()
+        supervisor.stop_soon()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         supervisor.start_all()
         echo(f"deployment up: {len(deployment.services)} services (state in {state})")
@@ -341,6 +474,7 @@ def down(state: Path, echo: Callable[[str], None]) -> int:
             stopped += 1
             echo(f"killed {entry.id} (pid {entry.pid}), left by a supervisor that is gone")
         entry.pid = None
+        entry.state = "stopped"
     deployment.supervisor = None
     deployment.ready = False
     deployment.save()
