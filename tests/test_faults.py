@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -250,3 +254,134 @@ def test_down_stops_a_deployment_whose_service_is_crash_looping(
     report = json.loads(run_distdev("status", "--state", deployment.state, "--json").stdout)
     assert report["running"] is False
     assert {row["state"] for row in report["services"]} == {"stopped"}
+
+
+SHOP = {
+    "app.py": """
+        from distdev import host, import_service
+
+        host.process(http=8000)
+        orders = import_service("./orders.py")
+
+        def order(id: str) -> int:
+            return orders.place(id)
+    """,
+    "orders.py": """
+        from distdev import import_service
+
+        ledger = import_service("./ledger.py")
+        placed: list[str] = []
+
+        def place(id: str) -> int:
+            count = ledger.record(id)
+            placed.append(id)
+            return count
+    """,
+    "ledger.py": """
+        counts: dict[str, int] = {}
+
+        def record(id: str) -> int:
+            counts[id] = counts.get(id, 0) + 1
+            return counts[id]
+
+        def snapshot() -> dict[str, int]:
+            return dict(counts)
+    """,
+}
+
+
+class _Client(threading.Thread):
+    """POSTs /order with a new id each time until told to finish; an answer 200 is an
+    acknowledged order, anything else (an error, a reset, a timeout) is not."""
+
+    def __init__(self, url: str, name: str, finish: threading.Event) -> None:
+        super().__init__(daemon=True)
+        self.url, self.name_, self.finish = url, name, finish
+        self.sent: list[str] = []
+        self.acknowledged: list[str] = []
+
+    def run(self) -> None:
+        n = 0
+        while not self.finish.is_set():
+            n += 1
+            order_id = f"{self.name_}-{n}"
+            self.sent.append(order_id)
+            request = urllib.request.Request(
+                f"{self.url}/order", data=json.dumps({"id": order_id}).encode(),
+                headers={"Content-Type": "application/json"}, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=4 * FAULT_TIMEOUT) as answer:
+                    if answer.status == 200:
+                        self.acknowledged.append(order_id)
+            except (OSError, urllib.error.HTTPError):
+                self.finish.wait(0.05)  # the ingress is restarting: pace the next attempt
+
+
+FAULT_TIMEOUT = 1.5
+
+
+def _inject_faults(deployment: LocalDeployment, finish: threading.Event,
+                   seed: int) -> list[str]:
+    """Until ``finish``: stop a service past the call timeout, or kill one, one at a time."""
+    chooser = random.Random(seed)
+    done = []
+    while not finish.wait(chooser.uniform(0.3, 1.0)):
+        victim = chooser.choice(["app", "app/orders", "app/orders/ledger"])
+        if chooser.random() < 0.5 and victim != "app":
+            pid = deployment.live_pid(victim)
+            os.kill(pid, signal.SIGSTOP)
+            finish.wait(FAULT_TIMEOUT * 1.5)
+            os.kill(pid, signal.SIGCONT)
+            done.append(f"SIGSTOP {victim}")
+        else:
+            deployment.kill_and_wait_for_restart(victim)
+            done.append(f"SIGKILL {victim}")
+    return done
+
+
+@pytest.mark.slow
+def test_sixteen_clients_under_stops_and_kills_lose_no_acknowledged_order_and_count_none_twice(
+    tmp_path: Path,
+) -> None:
+    source = write_files(tmp_path / "src", SHOP)
+    build(source / "app.py", tmp_path / "out")
+    env = {"DISTDEV_CALL_TIMEOUT": str(FAULT_TIMEOUT)}
+    deployment = LocalDeployment(tmp_path / "out", tmp_path / "state", "--port", "0", env=env)
+    try:
+        url = f"http://127.0.0.1:{deployment.status()['app']['http']}"
+        finish = threading.Event()
+        clients = [_Client(url, f"c{k}", finish) for k in range(16)]
+        for client in clients:
+            client.start()
+        faults: list[str] = []
+        injector = threading.Thread(target=lambda: faults.extend(
+            _inject_faults(deployment, finish, seed=14)), daemon=True)
+        injector.start()
+        finish.wait(30)
+        finish.set()
+        injector.join(60)
+        for client in clients:
+            client.join(60)
+        assert not injector.is_alive() and not any(c.is_alive() for c in clients)
+        assert any(f.startswith("SIGSTOP") for f in faults), faults
+        assert any(f.startswith("SIGKILL") for f in faults), faults
+
+        wait_until(lambda: {r["state"] for r in deployment.status().values()} == {"ready"}, 30,
+                   "every service to be ready after the faults")
+        counts: dict[str, int] = deployment.call("app/orders/ledger", "snapshot")
+        sent = {order for client in clients for order in client.sent}
+        acknowledged = [order for client in clients for order in client.acknowledged]
+        assert len(acknowledged) > 50, (len(acknowledged), faults)
+        assert [o for o in acknowledged if counts.get(o) != 1] == []  # each ran exactly once
+        assert {o: c for o, c in counts.items() if c != 1} == {}  # none counted twice
+        assert set(counts) <= sent
+    finally:
+        assert deployment.stop() == []
+    for service in ("app", "app/orders", "app/orders/ledger"):
+        replays(deployment.journal(service))  # every journal restores in another process
+    assert replays(deployment.journal("app/orders/ledger"))["counts"] == counts
+    again = LocalDeployment(deployment.out, deployment.state, "--port", "0", env=env)
+    try:
+        assert again.call("app/orders/ledger", "snapshot") == counts
+    finally:
+        assert again.stop() == []
