@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import run_distdev, write_files
@@ -385,3 +386,41 @@ def test_sixteen_clients_under_stops_and_kills_lose_no_acknowledged_order_and_co
         assert again.call("app/orders/ledger", "snapshot") == counts
     finally:
         assert again.stop() == []
+
+
+def test_while_the_root_cannot_be_restored_its_ingress_answers_503_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    source = write_files(tmp_path / "src", SHOP)
+    build(source / "app.py", tmp_path / "out")
+    with running(tmp_path / "out", tmp_path / "state", "--port", "0", env=ENV) as deployment:
+        url = f"http://127.0.0.1:{deployment.status()['app']['http']}"
+
+        def post(order_id: str) -> tuple[int, Any]:
+            request = urllib.request.Request(f"{url}/order",
+                                             data=json.dumps({"id": order_id}).encode(),
+                                             method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=30) as answer:
+                    return answer.status, json.loads(answer.read())
+            except urllib.error.HTTPError as refused:
+                return refused.code, json.loads(refused.read())
+
+        for n in range(4):
+            assert post(f"o{n}")[0] == 200
+        journal = deployment.journal("app")
+        offset, original = _damage_a_record_in_the_middle(journal)
+        os.kill(deployment.live_pid("app"), signal.SIGKILL)
+        wait_until(lambda: deployment.status()["app"]["state"] == "crash-loop", 30,
+                   "the root to be in a crash loop")
+        status, body = wait_until(lambda: (a := post("during")) and a[0] == 503 and a, 30,
+                                  "the ingress to answer 503")
+        assert "app is in a crash loop" in str(body["message"]), body
+        with open(journal, "r+b") as f:
+            f.seek(offset)
+            f.write(bytes([original]))
+        wait_until(lambda: deployment.status()["app"]["state"] == "ready", 30,
+                   "the root to be restored")
+        assert post("after") == (200, 1)
+        assert deployment.call("app/orders/ledger", "snapshot") == {
+            "o0": 1, "o1": 1, "o2": 1, "o3": 1, "after": 1}

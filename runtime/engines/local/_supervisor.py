@@ -336,7 +336,7 @@ class Supervisor:
         try:
             keys = read_key_file(self.deployment.key_file(service_id), service_id)
             return StandIn(service_id, entry.address, keys, reason,
-                           lambda line: self.echo(f"[{service_id}] {line}"))
+                           lambda line: self.echo(f"[{service_id}] {line}"), http_port=entry.http)
         except (OSError, DistdevError) as exc:  # its callers then wait out their timeouts
             self.echo(f"[{service_id}] cannot answer for it while it is down ({exc})")
             return None
