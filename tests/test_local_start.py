@@ -125,6 +125,14 @@ def test_up_detach_with_the_ingress_port_in_use_exits_1_within_seconds(tmp_path:
     assert f"port {port}, where app serves its ingress, is already in use" in message, message
     assert "Traceback" not in result.stderr and len(message.splitlines()) == 1, message
     _assert_nothing_left(state)
+    # The port is free again: the same state starts and answers.
+    try:
+        assert _up_detached(out, state, timeout=60).returncode == 0
+        called = run_distdev("call", "app.hello", "--state", state)
+        assert called.returncode == 0 and called.stdout.strip() == '"hello"', called
+    finally:
+        run_distdev("down", "--state", state)
+    _assert_nothing_left(state)
 
 
 def test_up_detach_returns_once_ready_without_holding_the_callers_pipes(
