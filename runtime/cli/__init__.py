@@ -34,7 +34,7 @@ def _wanted_hash_seed(args: list[str]) -> str | None:
     from .._version import PINNED_HASH_SEED
 
     command = next((a for a in args if not a.startswith("-")), None)
-    if command == "replay":
+    if command in ("replay", "check"):
         seed = _journal_seed(args)
         if seed is not None:
             return seed
@@ -50,7 +50,11 @@ def _journal_seed(args: list[str]) -> str | None:
     if "-h" in args or "--help" in args:
         return None  # argparse would print the help here, and again after re-executing
     try:
-        path = build_parser().parse_args(args).journal
-        return read_journal(path).header.hash_seed
+        parsed = build_parser().parse_args(args)
+        if parsed.command == "check":  # several journals: the first one's (``_check``)
+            from ._check import first_journal_seed
+
+            return first_journal_seed(parsed.journals)
+        return read_journal(parsed.journal).header.hash_seed
     except (Exception, SystemExit):
         return None  # the command itself reports what is wrong

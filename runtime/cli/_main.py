@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DistdevError, JournalError, ReplayDivergenceError
-from . import _commands, _engine
+from . import _check, _commands, _engine
 from ._render import Out
 
 EXIT_OK, EXIT_USER, EXIT_DAMAGE = 0, 1, 2
@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("journal", type=Path, metavar="JOURNAL")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_commands.inspect)
+
+    p = sub.add_parser("check", help="replay journals against the code: compatible, or "
+                       "where it diverges (exit 2)")
+    p.add_argument("journals", nargs="+", metavar="JOURNAL|DIR",
+                   help="journal files, or folders holding them (a copied state folder)")
+    p.add_argument("--source", type=Path, metavar="APP_DIR",
+                   help="the application to check (default: each journal's own code)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_check.check)
 
     p = sub.add_parser("graph", help="print the service tree with hosting and exports")
     p.add_argument("target", type=Path, metavar="APP.py|OUT")

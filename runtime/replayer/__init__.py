@@ -5,13 +5,17 @@ does something else.
 source, with the replaying tape (``_replayer``) answering every effect and outgoing call from the
 journal and re-delivering every incoming call; the first difference is a
 ``ReplayDivergenceError`` naming the event, what the journal expected, what the code did and
-the line that did it. At the end the service is live and detached.
+the line that did it. At the end the service is live and detached. ``check_journal``
+(``_check``) is the compatibility gate built on it: does other code still replay a journal?
 
 Layer: above ``service``.
 """
 
 from __future__ import annotations
 
+from ._check import Verdict as Verdict
+from ._check import check_journal as check_journal
+from ._check import journals_in as journals_in
 from ._replay import ReplayedService as ReplayedService
 from ._replay import SourceDifference as SourceDifference
 from ._replay import Transport as Transport
@@ -22,4 +26,4 @@ from ._replay import source_differences as source_differences
 from ._replayer import Replayer as Replayer
 
 __all__ = ["ReplayedService", "SourceDifference", "Transport", "bundle_files", "check_hash_seed",
-           "replay", "source_differences", "Replayer"]
+           "replay", "source_differences", "Replayer", "Verdict", "check_journal", "journals_in"]

@@ -261,7 +261,7 @@ class Replayer:
         finally:
             self.delivering.pop()
 
-    def _outcome_location(self) -> str | None:
+    def outcome_location(self) -> str | None:
         """Where the outcome of the call being delivered comes from: its export's ``def``."""
         return self.service.export_location(self.delivering[-1]) if self.delivering else None
 
@@ -271,19 +271,19 @@ class Replayer:
 
     def returned(self, value: Any) -> None:
         event: Return = self._expect(Return, lambda: f"returned {wire_repr(value)}",
-                                     self._outcome_location)
+                                     self.outcome_location)
         if not same(event.value, value):
-            self.diverge(event, f"returned {wire_repr(value)}", self._outcome_location(),
+            self.diverge(event, f"returned {wire_repr(value)}", self.outcome_location(),
                          state=self._state_after_this_call())
 
     def raised(self, info: ErrorInfo) -> None:
         def doing() -> str:
             return f"raised {info.type}: {info.message}"
 
-        event: Raise = self._expect(Raise, doing, self._outcome_location)
+        event: Raise = self._expect(Raise, doing, self.outcome_location)
         if (event.error.type, _without_addresses(event.error.message)) != (
                 info.type, _without_addresses(info.message)):
-            self.diverge(event, doing(), self._outcome_location(),
+            self.diverge(event, doing(), self.outcome_location(),
                          state=self._state_after_this_call())
 
 
