@@ -1,8 +1,8 @@
 """distdev: distributed Python applications that build, debug and test as one program.
 
-Service code uses ``import_service``, ``host``, ``effect`` and ``phase``. Tools (the command
-line, the debugger, the language server, tests) use ``App``, ``replay``, ``distdev.journal``
-and ``distdev.tools``.
+Service code uses ``import_service``, ``host``, ``effect``, ``phase`` and ``patched``. Tools (the
+command line, the debugger, the language server, tests) use ``App``, ``replay``,
+``distdev.journal`` and ``distdev.tools``.
 
 Importing distdev changes nothing process-wide: the process-wide guards are installed when the
 first service is created. The one exception is when distdev *is* the program (``python -m
@@ -83,9 +83,11 @@ from .membrane import service_state as service_state
 from .replayer import ReplayedService as ReplayedService
 from .replayer import SourceDifference as SourceDifference
 from .replayer import replay as replay
+from .service import deprecated_patch as deprecated_patch
 from .service import effect as effect
 from .service import host as host
 from .service import import_service as import_service
+from .service import patched as patched
 from .service import phase as phase
 
 ServiceProxy.__module__ = __name__  # annotations and reprs say distdev.ServiceProxy
@@ -95,6 +97,8 @@ __all__ = [
     "host",
     "effect",
     "phase",
+    "patched",
+    "deprecated_patch",
     "ServiceProxy",
     "App",
     "BuildOutput",

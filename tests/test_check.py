@@ -12,7 +12,8 @@ import pytest
 from support import run_distdev, write_files
 from support.engines import build, running
 
-from distdev.testing import assert_compatible, journal_cases
+from distdev import read_journal
+from distdev.testing import assert_compatible, journal_cases, load_app, replay
 
 SERVICES = [f"s{i}" for i in range(9)]
 
@@ -125,3 +126,72 @@ def test_the_testing_helpers_make_a_folder_of_journals_a_gate(
         except AssertionError as failed:
             failures.append(str(failed))
     assert len(failures) == 1 and "s7" in failures[0] and "diverged at event" in failures[0]
+
+
+FEES_OLD = """
+    charged: list[int] = []
+
+    def charge(cents: int) -> int:
+        fee = round(cents / 100)
+        charged.append(cents + fee)
+        return fee
+"""
+
+FEES_NEW = """
+    import distdev
+
+    charged: list[int] = []
+
+    def charge(cents: int) -> int:
+        if distdev.patched("fee-floor"):
+            fee = cents // 100
+        else:
+            fee = round(cents / 100)
+        charged.append(cents + fee)
+        return fee
+"""
+
+
+def test_patched_keeps_old_behaviour_for_old_history_and_new_from_where_it_was_first_asked(
+    tmp_path: Path,
+) -> None:
+    old = write_files(tmp_path / "old", {"app.py": FEES_OLD})
+    app = load_app(old / "app.py", out=tmp_path / "b1", state=tmp_path / "s1")
+    assert [app.service("app").charge(150), app.service("app").charge(250)] == [2, 2]
+    old_journal = app.journal("app")
+    app.close()
+
+    new = write_files(tmp_path / "new", {"app.py": FEES_NEW})
+    result = run_distdev("check", old_journal, "--source", new, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr  # the old branch, replayed
+    restored = replay(old_journal, source=new)
+    assert restored.namespace["charged"] == [152, 252]
+
+    app = load_app(new / "app.py", out=tmp_path / "b2", state=tmp_path / "s2")
+    assert [app.service("app").charge(150), app.service("app").charge(250)] == [1, 2]
+    new_journal = app.journal("app")
+    app.close()
+    markers = [e for e in read_journal(new_journal).events
+               if type(e).__name__ == "Effect" and e.effect == "distdev.patched"]
+    assert len(markers) == 1 and markers[0].args == ["fee-floor"]  # asked once, recorded once
+    assert replay(new_journal, source=new).namespace["charged"] == [151, 252]
+    refused = run_distdev("check", new_journal, "--source", old, "--json")
+    assert refused.returncode == 2  # the old code does not know the change its history has
+    assert "distdev.patched('fee-floor')" in json.loads(refused.stdout)[0]["expected"]
+
+
+def test_other_code_whose_state_differs_by_design_is_compatible_with_a_note(
+    tmp_path: Path,
+) -> None:
+    old = write_files(tmp_path / "old", {"app.py": "RATE = 1\n\ndef rate() -> int:\n    "
+                                         "return 7\n"})
+    app = load_app(old / "app.py", out=tmp_path / "b", state=tmp_path / "s")
+    app.service("app").rate()
+    journal = app.journal("app")
+    app.close()
+    new = write_files(tmp_path / "new", {"app.py": "RATE = 2\n\ndef rate() -> int:\n    "
+                                         "return 7\n"})
+    result = run_distdev("check", journal, "--source", new, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    note = json.loads(result.stdout)[0]["message"]
+    assert "global 'RATE' holds 2" in note, note

@@ -117,7 +117,7 @@ def _table(verdicts: list[Verdict]) -> Table:
         elif v.result == "unreadable":
             where = v.journal
         else:
-            where = "-"
+            where = v.message or "-"
         table.add_row(v.service or "?", str(v.events), v.result, where)
     return table
 

@@ -32,7 +32,8 @@ class Verdict:
     events: int
     result: Literal["compatible", "diverged", "unreadable"]
     message: str = ""
-    """Why it diverged or could not be read (empty when compatible)."""
+    """Why it diverged or could not be read; for a compatible journal, where the code's state
+    first differs from the journal's (other code may hold other state), if it does."""
     seq: int | None = None
     expected: str | None = None
     """What the journal holds at the first divergence."""
@@ -70,13 +71,13 @@ def check_journal(journal: str | os.PathLike[str],
         return Verdict(name, None, 0, "unreadable", str(exc))
     service, events = contents.header.service, len(contents.events)
     try:
-        replay(contents, source=source)
+        restored = replay(contents, source=source)
     except ReplayDivergenceError as exc:
         return Verdict(name, service, events, "diverged", str(exc), exc.seq, exc.expected,
                        exc.actual, exc.location, _journal_code_at(contents, exc.seq))
     except DistdevError as exc:
         return Verdict(name, service, events, "unreadable", str(exc))
-    return Verdict(name, service, events, "compatible")
+    return Verdict(name, service, events, "compatible", restored.state_note or "")
 
 
 def _journal_code_at(contents: JournalContents, seq: int) -> str | None:

@@ -156,6 +156,9 @@ class ReplayedService:
         """How many events (after the header) were replayed."""
         self.stopped_inside_call = stopped_inside_call
         self.source_differences = source_diffs
+        self.state_note: str | None = None
+        """Replayed with other code: where its state first differed from the journal's
+        digests (not a divergence: other code may hold other state)."""
 
     @property
     def torn(self) -> TornTail | None:
@@ -235,7 +238,9 @@ def replay(
         _run(service, tape)
     service.tape = Detached()
     service.phase = "runtime"
-    return ReplayedService(service, contents, tape.pos - 1, tape.stopped_inside_call, diffs)
+    restored = ReplayedService(service, contents, tape.pos - 1, tape.stopped_inside_call, diffs)
+    restored.state_note = tape.state_note
+    return restored
 
 
 def _run(service: Service, tape: Replayer) -> None:

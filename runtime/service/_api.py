@@ -1,4 +1,5 @@
-"""The functions service code calls: ``import_service``, ``host``, ``effect``, ``phase``."""
+"""The functions service code calls: ``import_service``, ``host``, ``effect``, ``phase``,
+``patched``."""
 
 from __future__ import annotations
 
@@ -59,6 +60,34 @@ def phase() -> str:
     service = _calling_service("phase()")
     recorded = "runtime" if service.phase == "replay" else service.phase
     return str(service.effect("distdev.phase", [], lambda: recorded))
+
+
+def patched(change_id: str) -> bool:
+    """Whether the calling service runs with change ``change_id``: False while a replay goes
+    through history recorded before its code had that change, True from the point where live
+    code first asked (the journal records that point) and ever after. New code keeps the old
+    behaviour for old history by branching on it::
+
+        if distdev.patched("fee-in-cents"):
+            fee = cents // 100
+        else:
+            fee = round(cents / 100)
+
+    Outside a service (plain Python, a unit test) there is no old history: True."""
+    if not isinstance(change_id, str) or not change_id:
+        raise ValueError("patched() needs a change id, a non-empty string like 'fee-in-cents'")
+    service = current_service()
+    return service.patched(change_id) if isinstance(service, Service) else True
+
+
+def deprecated_patch(change_id: str) -> None:
+    """Once no history runs the old branch of ``change_id`` any more, replace the
+    ``if patched(...)`` with its new branch alone and call this where it stood: journals that
+    recorded the change still replay (their record of it is read past), and nothing more is
+    recorded."""
+    service = current_service()
+    if isinstance(service, Service):
+        service.deprecated_patch(change_id)
 
 
 @overload

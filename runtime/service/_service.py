@@ -150,6 +150,8 @@ class Service:
         self._exports: dict[str, Callable[..., Any]] | None = None
         self._digests = _DigestSchedule()
         self._held = _HeldProxies(self)
+        self.patches: set[str] = set()
+        """The changes (``distdev.patched``) its journal says its code has."""
 
     def __repr__(self) -> str:
         return f"<Service {self.id} ({self.phase})>"
@@ -277,6 +279,26 @@ class Service:
         wire = self.tape.effect(kind, to_wire(args, f"the arguments of effect {kind}"), real)
         value: T = from_wire(wire, self)
         return value
+
+    def patched(self, change_id: str) -> bool:
+        """``distdev.patched``: known once the journal has said so; else the tape decides (a
+        recorder says yes and journals it, a replayer says what the journal holds here)."""
+        if change_id in self.patches:
+            return True
+        thread = state
+        if thread.service is not self or thread.effect_depth:
+            return True  # not the service's code asking (an effect's body is not replayed)
+        if thread.observing:
+            return False  # a debugger's watch: it must not record
+        if self.tape.patched(change_id):
+            self.patches.add(change_id)
+            return True
+        return False
+
+    def deprecated_patch(self, change_id: str) -> None:
+        thread = state
+        if thread.service is self and not thread.effect_depth and not thread.observing:
+            self.tape.deprecated_patch(change_id)
 
     def loaded_source(self, path: str, sha256: str, source: bytes) -> None:
         self.tape.source(BundleFile(path, sha256, source))

@@ -21,7 +21,8 @@ from ..compartment import in_effect, next_callout_id
 from ..journal import BundleFile, JournalWriter
 from ..membrane import ErrorInfo, error_info, to_wire
 
-__all__ = ["Tape", "Recorder", "Detached", "CallFailed", "StopReplay", "listed", "same"]
+__all__ = ["Tape", "Recorder", "Detached", "CallFailed", "StopReplay", "PATCH_MARKER", "listed",
+           "same"]
 
 
 def listed(struct: msgspec.Struct) -> list[Any]:
@@ -78,6 +79,19 @@ class Tape(Protocol):
     def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
         """The service's state digest here (only what changed since the last)."""
         ...
+
+    def patched(self, change_id: str) -> bool:
+        """Whether the code runs with change ``change_id`` here: recording, yes (and the
+        journal says so from here on); replaying, only if the journal says so here."""
+        ...
+
+    def deprecated_patch(self, change_id: str) -> None:
+        """Read past the journal's record of ``change_id`` if it is here; record nothing."""
+        ...
+
+
+PATCH_MARKER = "distdev.patched"
+"""The effect kind that records, where live code first asked, that it had a change."""
 
 
 class Recorder:
@@ -154,6 +168,13 @@ class Recorder:
 
     def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
         self._write("digest", changed, removed)
+
+    def patched(self, change_id: str) -> bool:
+        self._write("effect", PATCH_MARKER, [change_id], True, None)
+        return True
+
+    def deprecated_patch(self, change_id: str) -> None:
+        pass
 
 
 class Detached(Recorder):
