@@ -1,6 +1,10 @@
 """The per-service importer: application modules loaded fresh for one service, then the
 shared standard library and installed packages (covered by ``_interpose``). The files a service
-loads are its bundle. (Why per-service copies: the package docstring.)"""
+loads are its bundle. (Why per-service copies: the package docstring.)
+
+Another service's module is never loaded here, by an import or to rebuild a value or an
+exception that crossed: its top level would run a second time, inside this service
+(``rules.SERVICE_MODULE_GLOBAL``)."""
 
 from __future__ import annotations
 
@@ -12,8 +16,8 @@ import types
 from pathlib import Path
 from typing import Any
 
-from ..errors import ServiceLoadError
-from ..rules import app_module_name, compartment_module_name
+from ..errors import MembraneError, ServiceLoadError
+from ..rules import MOVE_TO_HELPER, SERVICE_MODULE_GLOBAL, app_module_name, compartment_module_name
 from ._builtins import service_builtins
 from ._context import ServiceSide, in_effect
 
@@ -45,7 +49,9 @@ class Compartment:
         """Create the service's module (its top level is run by ``exec_module``)."""
         path = self.root / self.entry
         name = Path(self.entry).stem
-        return self._new_module(name, path, package="")
+        module = self._new_module(name, path, package="")
+        module.__dict__[SERVICE_MODULE_GLOBAL] = self.entry
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
         path = self._paths[module.__name__]
@@ -160,6 +166,14 @@ class Compartment:
         if found is None:
             raise ModuleNotFoundError(f"No module named {name!r} in the application", name=name)
         path, is_package = found
+        service_file = self._other_service_file(path)
+        if service_file is not None:
+            raise ServiceLoadError(
+                f"{self.service.id} imports {name}, the module of service file {service_file}; "
+                "a service's module is never imported into another service (its top level "
+                "would run again here). Call that service through its proxy, and move what "
+                "both use to a helper module (a plain module the services import)."
+            )
         module = self._new_module(name, path, name if is_package else parent)
         if is_package:
             module.__path__ = [os.path.dirname(module.__file__ or "")]
@@ -173,13 +187,34 @@ class Compartment:
             setattr(self.modules[parent], name.rpartition(".")[2], module)
         return module
 
+    def _other_service_file(self, path: Path) -> str | None:
+        """The application file ``path`` names if it is another service's module: the one
+        rule the imports and the class resolution of this compartment both apply."""
+        rel = path.relative_to(self.root).as_posix()
+        if rel == self.entry or rel not in self.service.service_files():
+            return None
+        return rel
+
     def resolve_class(self, module: str, qualname: str) -> type:
-        """A class by module and qualified name, as this service sees it."""
+        """A class by module and qualified name, as this service sees it: from its own copy of
+        an application module, or a shared module (imported if it is not yet: nothing it does
+        then is the service's IO). Never from another service's module."""
         module = app_module_name(module)
         if module in self.modules or self._app_path(module.partition(".")[0]) is not None:
+            found = self._app_path(module)
+            service_file = None if found is None else self._other_service_file(found[0])
+            if service_file is not None:
+                raise MembraneError(
+                    f"{self.service.id} received a {qualname}, defined in service module "
+                    f"{service_file}; a service's module is never imported into another "
+                    f"service: {MOVE_TO_HELPER}"
+                )
             obj: Any = self._import_app(module)
         else:
-            obj = sys.modules.get(module) or _real_import(module, None, None, ["_"], 0)
+            obj = sys.modules.get(module)
+            if obj is None:
+                with in_effect():
+                    obj = _real_import(module, None, None, ["_"], 0)
         for part in qualname.split("."):
             obj = getattr(obj, part)
         if not isinstance(obj, type):

@@ -357,6 +357,8 @@ class Service:
     def resolve_class(self, module: str, qualname: str) -> type:
         try:
             return self.compartment.resolve_class(module, qualname)
+        except MembraneError:
+            raise  # another service's module: the compartment says why
         except Exception as exc:
             raise MembraneError(
                 f"service {self.id} received a {module}.{qualname} but cannot load that class "
@@ -365,6 +367,13 @@ class Service:
 
     def make_proxy(self, service_id: str) -> ServiceProxy:
         return make_proxy(service_id, self._held, self)
+
+    def service_files(self) -> set[str]:
+        known = {self.entry, *self.children.values()}
+        everyone = getattr(self.router, "services", None)  # an App: the whole application
+        if isinstance(everyone, dict):
+            known.update(service.entry for service in everyone.values())
+        return known
 
     # -- calling out ------------------------------------------------------------------------
 
