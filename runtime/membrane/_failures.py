@@ -197,20 +197,25 @@ def _construct(cls: type[BaseException], info: ErrorInfo,
                receiver: Receiver) -> BaseException | str:
     """The exception rebuilt from what crossed, or why it cannot be.
 
-    Made by its class (its ``__init__`` runs: an OSError's errno and strerror come back) or, for
-    a class whose ``__init__`` takes other arguments than its ``args`` hold (keyword-only ones,
-    a constructor of its own), copied as pickle copies an exception: its ``args`` and its
-    attributes. Either way it must say what the original said, or it is not rebuilt."""
+    Made by its class (its ``__init__`` runs: an OSError's errno and strerror come back), by the
+    constructor its ``__reduce__`` named (``ErrorInfo.maker``) or, for a class whose ``__init__``
+    takes other arguments than its ``args`` hold (keyword-only ones, a constructor of its own),
+    copied as pickle copies an exception: its ``args`` and its attributes. Either way it must
+    say what the original said, or it is not rebuilt: a silently different exception would
+    take the caller's code down another branch than the callee's message describes."""
     try:
         args = from_wire(info.args, receiver)
-    except Exception as exc:
-        return f"its arguments cannot be rebuilt here ({exc})"
+    except Exception as why:
+        return f"its arguments cannot be rebuilt here ({why})"
+    exc: BaseException
     if info.maker:
         try:
-            exc = getattr(cls, info.maker)(*args)
+            made = getattr(cls, info.maker)(*args)
         except Exception as why:
             return f"{cls.__qualname__}.{info.maker} cannot rebuild it here ({why})"
-        args = list(exc.args)
+        if not isinstance(made, cls):
+            return f"{cls.__qualname__}.{info.maker} does not make a {cls.__qualname__} here"
+        exc, args = made, list(made.args)
     else:
         try:
             exc = cls(*args)
