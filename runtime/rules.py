@@ -24,7 +24,7 @@ __all__ = [
     "SERVICE_NAME", "RESERVED_SERVICE_NAMES", "service_name_problem", "default_service_name",
     "child_id", "ServicePathError", "resolve_service_path",
     "MEMBRANE_VALUE_TYPES", "MEMBRANE_KINDS", "MEMBRANE_TYPES",
-    "SERVICE_MODULE_GLOBAL", "MOVE_TO_HELPER", "service_module_file",
+    "SERVICE_MODULE_GLOBAL", "MOVE_TO_HELPER", "NOT_IMPORTED", "service_module_file",
     "compartment_module_name", "app_module_name", "is_app_folder", "app_files",
     "IMPORT_SERVICE_FULLNAME", "EFFECT_FULLNAME", "SERVICE_PROXY_FULLNAME",
 ]
@@ -162,6 +162,11 @@ arrives as ``ServiceError``. Classes that cross are defined in helper modules.""
 
 MOVE_TO_HELPER = "move the class to a helper module (a plain module the services import)"
 """What to do about a class defined in a service module, as messages say it."""
+
+NOT_IMPORTED = ("a service's module is never imported into another service (its top level "
+                "would run again there): call that service through its proxy, and move what "
+                "both use to a helper module (a plain module the services import)")
+"""Why a service cannot import another's module, and what to do, as messages say it."""
 
 
 def service_module_file(namespace: Mapping[str, object]) -> str | None:

@@ -19,6 +19,7 @@ from support.engines import TESTS, build, running
 import distdev
 from distdev import MembraneError, ServiceError, ServiceLoadError
 from distdev.membrane import ErrorInfo, rebuild_exception
+from distdev.membrane import _failures as failures
 
 CHECKOUT = TESTS / "apps" / "checkout"
 BANK_PRINT = "the bank's top level ran"
@@ -89,6 +90,37 @@ def test_resolve_class_and_imports_refuse_another_services_module(
     assert checkout.resolve_class("payments", "PaymentError").__name__ == "PaymentError"
 
 
+@pytest.mark.parametrize("first", ["service", "module"])
+def test_a_build_importing_a_service_module_as_a_module_fails_saying_what_to_do(
+        first: str, app_files: Callable[[dict[str, str]], Path], tmp_path: Path) -> None:
+    # Whichever comes first, the service or the import, the build refuses the other.
+    imports = 'import_service("./bank.py")\nteller = import_service("./teller.py")'
+    root = app_files({
+        "app.py": "from distdev import import_service\n" + (
+            imports if first == "service" else "\n".join(reversed(imports.split("\n")))),
+        "bank.py": f"print({BANK_PRINT!r})\ndef balance() -> int:\n    return 1\n",
+        "teller.py": "import bank\n",
+    })
+    app = distdev.App(root / "app.py", out=tmp_path / "out")
+    with pytest.raises(ServiceLoadError) as refused:
+        app.build()
+    app.close()
+    assert "bank" in str(refused.value) and "helper module" in str(refused.value)
+    assert "never imported into another service" in str(refused.value)
+
+
+def test_a_replayed_service_knows_every_service_module_of_its_build(
+        checkout_app: distdev.App) -> None:
+    assert checkout_app.service("app/checkout").pay("4242424242420000", 1200) == "declined"
+    checkout_app.close()
+    journal = checkout_app.out / "services" / "app" / "checkout" / "journal.cbor"
+    assert distdev.read_journal(journal).header.services == ["app.py", "bank.py", "checkout.py"]
+    replayed = distdev.replay(checkout_app.state_dir / "app" / "checkout" / "journal.cbor")
+    assert replayed.state()["declined"] == [DECLINED]
+    with pytest.raises(MembraneError, match=r"defined in service module bank\.py"):
+        replayed.service.resolve_class("bank", "Receipt")  # a sibling: known from the header
+
+
 def test_an_exception_whose_rebuilt_self_would_say_otherwise_arrives_as_service_error(
         app_files: Callable[[dict[str, str]], Path], distdev_app: Any) -> None:
     root = app_files({
@@ -141,6 +173,49 @@ def test_a_call_error_recorded_before_classes_crossed_is_rebuilt_as_it_was(
     assert type(as_effect).__name__ == "PaymentError"
     builtin = msgspec.convert(["builtins", "KeyError", "'k'", ["k"], "", {}], ErrorInfo)
     assert type(rebuild_exception(builtin, "app/bank", checkout)) is KeyError
+
+
+def test_a_journal_recorded_before_classes_crossed_replays_as_it_was(
+        app_files: Callable[[dict[str, str]], Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    root = app_files({
+        "app.py": """
+            import distdev
+            from payments import PaymentError
+            bank = distdev.import_service("./bank.py")
+            seen = []
+
+            def pay() -> None:
+                try:
+                    bank.charge()
+                except PaymentError:
+                    seen.append("caught by its class")
+                except distdev.ServiceError as exc:
+                    seen.append(f"ServiceError for {exc.type_name}")
+        """,
+        "payments.py": "class PaymentError(Exception):\n    pass\n",
+        "bank.py": """
+            from payments import PaymentError
+
+            def charge() -> None:
+                raise PaymentError("declined")
+        """,
+    })
+    journals = {}
+    for era in ("before", "now"):
+        with monkeypatch.context() as patch:
+            if era == "before":  # error records as distdev wrote them before: no crossing
+                patch.setattr(failures, "AS_CLASS", failures.BEFORE_CLASSES)
+            app = distdev.App(root / "app.py", out=tmp_path / era / "out",
+                              state=tmp_path / era / "state").start()
+            app.service("app").pay()
+            app.close()
+        journals[era] = tmp_path / era / "state" / "app" / "journal.cbor"
+    for era, seen in (("before", "ServiceError for PaymentError"), ("now", "caught by its class")):
+        replayed = run_distdev("replay", journals[era], "--json")
+        assert replayed.returncode == 0, replayed.stderr
+        assert json.loads(replayed.stdout)["state"]["seen"] == [seen]
+        assert distdev.replay(journals[era]).state()["seen"] == [seen]
 
 
 def test_exceptions_cross_as_themselves_live_after_kill_9_and_in_replays(

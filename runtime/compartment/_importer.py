@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MembraneError, ServiceLoadError
-from ..rules import MOVE_TO_HELPER, SERVICE_MODULE_GLOBAL, app_module_name, compartment_module_name
+from ..rules import (
+    MOVE_TO_HELPER,
+    NOT_IMPORTED,
+    SERVICE_MODULE_GLOBAL,
+    app_module_name,
+    compartment_module_name,
+)
 from ._builtins import service_builtins
 from ._context import ServiceSide, in_effect
 
@@ -166,13 +172,11 @@ class Compartment:
         if found is None:
             raise ModuleNotFoundError(f"No module named {name!r} in the application", name=name)
         path, is_package = found
-        service_file = self._other_service_file(path)
+        service_file = self._other_service_file(name)
         if service_file is not None:
             raise ServiceLoadError(
                 f"{self.service.id} imports {name}, the module of service file {service_file}; "
-                "a service's module is never imported into another service (its top level "
-                "would run again here). Call that service through its proxy, and move what "
-                "both use to a helper module (a plain module the services import)."
+                f"{NOT_IMPORTED}"
             )
         module = self._new_module(name, path, name if is_package else parent)
         if is_package:
@@ -187,28 +191,35 @@ class Compartment:
             setattr(self.modules[parent], name.rpartition(".")[2], module)
         return module
 
-    def _other_service_file(self, path: Path) -> str | None:
-        """The application file ``path`` names if it is another service's module: the one
-        rule the imports and the class resolution of this compartment both apply."""
-        rel = path.relative_to(self.root).as_posix()
-        if rel == self.entry or rel not in self.service.service_files():
-            return None
-        return rel
+    def _other_service_file(self, name: str) -> str | None:
+        """The file of another service's module if that is what application module ``name``
+        would load (whether or not the file is here: a replay has only its bundle's), the one
+        rule this compartment's imports and class resolution both apply."""
+        known = self.service.service_files()
+        parts = name.split(".")
+        for base in self.search:
+            stem = base.joinpath(*parts)
+            for path in (stem.with_suffix(".py"), stem / "__init__.py"):
+                rel = path.relative_to(self.root).as_posix()
+                if rel != self.entry and rel in known:
+                    return rel
+                if path.is_file():
+                    return None  # the module it loads is not a service's
+        return None
 
     def resolve_class(self, module: str, qualname: str) -> type:
         """A class by module and qualified name, as this service sees it: from its own copy of
         an application module, or a shared module (imported if it is not yet: nothing it does
         then is the service's IO). Never from another service's module."""
         module = app_module_name(module)
+        service_file = None if module in self.modules else self._other_service_file(module)
+        if service_file is not None:
+            raise MembraneError(
+                f"{self.service.id} received a {qualname}, defined in service module "
+                f"{service_file}; a service's module is never imported into another service: "
+                f"{MOVE_TO_HELPER}"
+            )
         if module in self.modules or self._app_path(module.partition(".")[0]) is not None:
-            found = self._app_path(module)
-            service_file = None if found is None else self._other_service_file(found[0])
-            if service_file is not None:
-                raise MembraneError(
-                    f"{self.service.id} received a {qualname}, defined in service module "
-                    f"{service_file}; a service's module is never imported into another "
-                    f"service: {MOVE_TO_HELPER}"
-                )
             obj: Any = self._import_app(module)
         else:
             obj = sys.modules.get(module)
