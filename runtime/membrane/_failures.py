@@ -224,19 +224,28 @@ def _construct(cls: type[BaseException], info: ErrorInfo,
                 exc = cls.__new__(cls, *args)
             except Exception as why:
                 return f"{cls.__qualname__} cannot be rebuilt from its arguments ({why})"
+    # A record of an old journal is rebuilt as it was then: unchecked, keeping what took.
+    exact = info.crossing != BEFORE_CLASSES
     try:
         exc.args = tuple(args)
         for name, wire in info.attributes.items():
-            value = from_wire(wire, receiver)
-            if getattr(exc, name, _ABSENT) != value:  # set again, OSError's filename2=None
-                setattr(exc, name, value)            # would print as "-> None"
+            try:
+                _set_attribute(exc, name, from_wire(wire, receiver))
+            except Exception:
+                if exact:
+                    raise
         said = str(exc)
     except Exception as why:
         return f"{cls.__qualname__} cannot be rebuilt from what crossed ({why!r})"
-    if said != info.message:
+    if exact and said != info.message:
         return (f"rebuilt from its arguments and attributes, it would say {said!r}: give "
                 f"{cls.__qualname__} a __str__ that depends only on them (or raise one that does)")
     return exc
+
+
+def _set_attribute(exc: BaseException, name: str, value: Any) -> None:
+    if getattr(exc, name, _ABSENT) != value:  # set again, OSError's filename2=None would
+        setattr(exc, name, value)             # print as "-> None"
 
 
 _ABSENT = object()
