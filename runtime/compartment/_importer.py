@@ -13,6 +13,7 @@ import hashlib
 import os
 import sys
 import types
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ class Compartment:
         self.bundle: dict[str, bytes] = {}
         self.files: set[str] = set()
         self._registered: list[str] = []
+        self._service_file_of: dict[str, str | None] = {}  # module name -> _other_service_file
+        self._service_files_known = 0  # how many service files it was worked out with
         self.builtins_module = service_builtins(service, self.import_module)
         self.builtins = self.builtins_module.__dict__
 
@@ -196,6 +199,14 @@ class Compartment:
         would load (whether or not the file is here: a replay has only its bundle's), the one
         rule this compartment's imports and class resolution both apply."""
         known = self.service.service_files()
+        if len(known) != self._service_files_known:  # a build's next service: work it out again
+            self._service_file_of.clear()
+            self._service_files_known = len(known)
+        if name not in self._service_file_of:  # asked for every value of a class that crosses
+            self._service_file_of[name] = self._find_service_file(name, known)
+        return self._service_file_of[name]
+
+    def _find_service_file(self, name: str, known: Collection[str]) -> str | None:
         parts = name.split(".")
         for base in self.search:
             stem = base.joinpath(*parts)
