@@ -60,6 +60,10 @@ def test_standard_library_and_installed_package_exceptions_cross_as_themselves(
         "JSONDecodeError", 1, "Expecting property name enclosed in double quotes"]
     assert checkout.order("many") == ["ValidationError", "Order", 1, "int_parsing"]
     assert checkout.order(7) == [7]
+    name, note = checkout.amount("twelve")
+    assert name == "InvalidOperation"
+    assert "its arguments cannot cross a membrane: they arrive as its message" in note
+    assert checkout.amount("12.50") == ["12.50"]
 
 
 def test_service_module_classes_never_leave_their_service(checkout_app: distdev.App) -> None:
@@ -234,6 +238,9 @@ def test_exceptions_cross_as_themselves_live_after_kill_9_and_in_replays(
         assert deployment.call("app/checkout", "order", "x")[:2] == ["ValidationError", "Order"]
         assert deployment.call("app/checkout", "receipt").startswith(
             "the value returned by app/bank.receipt is a Receipt")
+        assert deployment.call("app/checkout", "ticket").startswith(
+            "argument 1 of app/bank.parse is a Ticket")
+        assert deployment.call("app/checkout", "overdraw")[:2] == ["Overdrawn", "no money left"]
 
         deployment.kill_and_wait_for_restart("app/checkout")
         assert deployment.call("app/checkout", "history") == [DECLINED]

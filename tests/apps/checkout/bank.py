@@ -4,6 +4,7 @@ one, and defines classes of its own, which cannot leave it."""
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import json
 
 import pydantic
@@ -38,6 +39,10 @@ def charge(card: str, cents: int) -> str:
 
 def parse(text: str) -> object:
     return json.loads(text)
+
+
+def amount(text: str) -> str:
+    return str(decimal.Decimal(text))
 
 
 def order(data: dict[str, object]) -> int:

@@ -4,6 +4,7 @@ each in its state."""
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import json
 
 import pydantic
@@ -59,6 +60,14 @@ def parse(text: str) -> list[object]:
         return [_bank.parse(text)]
     except json.JSONDecodeError as exc:
         return [type(exc).__name__, exc.pos, exc.msg]
+
+
+def amount(text: str) -> list[object]:
+    assert _bank is not None
+    try:
+        return [_bank.amount(text)]
+    except decimal.InvalidOperation as exc:  # its arguments (a class) cannot cross: said so
+        return [type(exc).__name__, *getattr(exc, "__notes__", [])]
 
 
 def order(cents: object) -> list[object]:
