@@ -16,7 +16,7 @@ import dataclasses
 import os
 import posixpath
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "SERVICE_NAME", "RESERVED_SERVICE_NAMES", "service_name_problem", "default_service_name",
     "child_id", "ServicePathError", "resolve_service_path",
     "MEMBRANE_VALUE_TYPES", "MEMBRANE_KINDS", "MEMBRANE_TYPES",
+    "SERVICE_MODULE_GLOBAL", "MOVE_TO_HELPER", "NOT_IMPORTED", "service_module_file",
     "compartment_module_name", "app_module_name", "is_app_folder", "app_files",
     "IMPORT_SERVICE_FULLNAME", "EFFECT_FULLNAME", "SERVICE_PROXY_FULLNAME",
 ]
@@ -148,6 +149,32 @@ MEMBRANE_KINDS = ("Enum", "dataclass", "msgspec.Struct", "ServiceProxy")
 MEMBRANE_TYPES = (", ".join(MEMBRANE_VALUE_TYPES) + ", an Enum, a dataclass, a msgspec.Struct "
                   "or a service proxy")
 """What may cross, as messages say it."""
+
+# -- service modules -------------------------------------------------------------------------------
+
+SERVICE_MODULE_GLOBAL = "__distdev_service_module__"
+"""The global that only a service's own module holds: its file, application-relative.
+
+A *service module* is the module of a service's file. No service's module is ever imported into
+another service (its top level would run there again, unjournaled), so a class defined in one
+cannot cross a membrane: a value of it is refused at the call site, and an exception of it
+arrives as ``ServiceError``. Classes that cross are defined in helper modules."""
+
+MOVE_TO_HELPER = "move the class to a helper module (a plain module the services import)"
+"""What to do about a class defined in a service module, as messages say it."""
+
+NOT_IMPORTED = ("a service's module is never imported into another service (its top level "
+                "would run again there): call that service through its proxy, and move what "
+                "both use to a helper module (a plain module the services import)")
+"""Why a service cannot import another's module, and what to do, as messages say it."""
+
+
+def service_module_file(namespace: Mapping[str, object]) -> str | None:
+    """The application-relative file of the service module whose globals are ``namespace``,
+    or None for any other module (a helper, the standard library, a package)."""
+    found = namespace.get(SERVICE_MODULE_GLOBAL)
+    return found if isinstance(found, str) else None
+
 
 # -- module naming -------------------------------------------------------------------------------
 

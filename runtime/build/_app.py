@@ -24,6 +24,7 @@ from ..compartment import state as thread_state
 from ..errors import ExportError, HashSeedError, ServiceLoadError, ServiceUnavailableError
 from ..journal import FORMAT_NAME, FORMAT_VERSION, BundleFile, Header, JournalWriter
 from ..membrane import ServiceProxy, args_to_wire, from_wire, make_proxy, rebuild_exception, service_state
+from ..rules import NOT_IMPORTED
 from ..service import CallFailed, Recorder, Service
 from ._output import BuildOutput, clear_build_output, write_build_output
 
@@ -141,12 +142,17 @@ class App:
             app_root=str(self.root),
             entry=service.entry,
             bundle=[BundleFile(p, h, s) for p, h, s in service.compartment.bundle_files()],
+            services=sorted({other.entry for other in self.services.values()}),
         )
 
     def create_service(self, service_id: str, parent: str | None, entry: str) -> Service:
         """Create a service and run its top level (the router side of ``import_service``)."""
         if not (self.root / entry).is_file():
             raise ServiceLoadError(f"no service file at {self.root / entry}")
+        for other in self.services.values():  # later imports of it are refused as they come
+            if other.entry != entry and str(self.root / entry) in other.compartment.files:
+                raise ServiceLoadError(f"{other.id} imported {entry} as a module before it "
+                                       f"became service {service_id}; {NOT_IMPORTED}")
         writer = _BufferedWriter(self.out / "services" / service_id / "journal.cbor")
         self._writers[service_id] = writer
         service = Service(service_id, parent, self.root, entry, self, Recorder(writer))

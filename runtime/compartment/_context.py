@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -73,6 +73,11 @@ class ServiceSide(Protocol):
 
     def loaded_source(self, path: str, sha256: str, source: bytes) -> None:
         """An application file was loaded after the build (its code joins the journal)."""
+        ...
+
+    def service_files(self) -> Collection[str]:
+        """The application files (relative, posix) known to be services' modules: its own,
+        its children's, and in a process holding the whole application, every service's."""
         ...
 
 

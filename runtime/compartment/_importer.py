@@ -1,6 +1,10 @@
 """The per-service importer: application modules loaded fresh for one service, then the
 shared standard library and installed packages (covered by ``_interpose``). The files a service
-loads are its bundle. (Why per-service copies: the package docstring.)"""
+loads are its bundle. (Why per-service copies: the package docstring.)
+
+Another service's module is never loaded here, by an import or to rebuild a value or an
+exception that crossed: its top level would run a second time, inside this service
+(``rules.SERVICE_MODULE_GLOBAL``)."""
 
 from __future__ import annotations
 
@@ -9,11 +13,18 @@ import hashlib
 import os
 import sys
 import types
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from ..errors import ServiceLoadError
-from ..rules import app_module_name, compartment_module_name
+from ..errors import MembraneError, ServiceLoadError
+from ..rules import (
+    MOVE_TO_HELPER,
+    NOT_IMPORTED,
+    SERVICE_MODULE_GLOBAL,
+    app_module_name,
+    compartment_module_name,
+)
 from ._builtins import service_builtins
 from ._context import ServiceSide, in_effect
 
@@ -38,6 +49,8 @@ class Compartment:
         self.bundle: dict[str, bytes] = {}
         self.files: set[str] = set()
         self._registered: list[str] = []
+        self._service_file_of: dict[str, str | None] = {}  # module name -> _other_service_file
+        self._service_files_known = 0  # how many service files it was worked out with
         self.builtins_module = service_builtins(service, self.import_module)
         self.builtins = self.builtins_module.__dict__
 
@@ -45,7 +58,9 @@ class Compartment:
         """Create the service's module (its top level is run by ``exec_module``)."""
         path = self.root / self.entry
         name = Path(self.entry).stem
-        return self._new_module(name, path, package="")
+        module = self._new_module(name, path, package="")
+        module.__dict__[SERVICE_MODULE_GLOBAL] = self.entry
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
         path = self._paths[module.__name__]
@@ -160,6 +175,12 @@ class Compartment:
         if found is None:
             raise ModuleNotFoundError(f"No module named {name!r} in the application", name=name)
         path, is_package = found
+        service_file = self._other_service_file(name)
+        if service_file is not None:
+            raise ServiceLoadError(
+                f"{self.service.id} imports {name}, the module of service file {service_file}; "
+                f"{NOT_IMPORTED}"
+            )
         module = self._new_module(name, path, name if is_package else parent)
         if is_package:
             module.__path__ = [os.path.dirname(module.__file__ or "")]
@@ -173,13 +194,49 @@ class Compartment:
             setattr(self.modules[parent], name.rpartition(".")[2], module)
         return module
 
+    def _other_service_file(self, name: str) -> str | None:
+        """The file of another service's module if that is what application module ``name``
+        would load (whether or not the file is here: a replay has only its bundle's), the one
+        rule this compartment's imports and class resolution both apply."""
+        known = self.service.service_files()
+        if len(known) != self._service_files_known:  # a build's next service: work it out again
+            self._service_file_of.clear()
+            self._service_files_known = len(known)
+        if name not in self._service_file_of:  # asked for every value of a class that crosses
+            self._service_file_of[name] = self._find_service_file(name, known)
+        return self._service_file_of[name]
+
+    def _find_service_file(self, name: str, known: Collection[str]) -> str | None:
+        parts = name.split(".")
+        for base in self.search:
+            stem = base.joinpath(*parts)
+            for path in (stem.with_suffix(".py"), stem / "__init__.py"):
+                rel = path.relative_to(self.root).as_posix()
+                if rel != self.entry and rel in known:
+                    return rel
+                if path.is_file():
+                    return None  # the module it loads is not a service's
+        return None
+
     def resolve_class(self, module: str, qualname: str) -> type:
-        """A class by module and qualified name, as this service sees it."""
+        """A class by module and qualified name, as this service sees it: from its own copy of
+        an application module, or a shared module (imported if it is not yet: nothing it does
+        then is the service's IO). Never from another service's module."""
         module = app_module_name(module)
+        service_file = None if module in self.modules else self._other_service_file(module)
+        if service_file is not None:
+            raise MembraneError(
+                f"{self.service.id} received a {qualname}, defined in service module "
+                f"{service_file}; a service's module is never imported into another service: "
+                f"{MOVE_TO_HELPER}"
+            )
         if module in self.modules or self._app_path(module.partition(".")[0]) is not None:
             obj: Any = self._import_app(module)
         else:
-            obj = sys.modules.get(module) or _real_import(module, None, None, ["_"], 0)
+            obj = sys.modules.get(module)
+            if obj is None:
+                with in_effect():
+                    obj = _real_import(module, None, None, ["_"], 0)
         for part in qualname.split("."):
             obj = getattr(obj, part)
         if not isinstance(obj, type):

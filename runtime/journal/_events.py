@@ -50,6 +50,10 @@ class Header(EventBase, frozen=True, tag="header"):
     tz: str | None = None
     """The local time zone the service converted times in (format 2; a replay converts in
     it)."""
+    services: list[str] = []
+    """The application files that are services' modules, every one of the build's: the
+    service never imports one but its own (``rules.SERVICE_MODULE_GLOBAL``). Empty in journals
+    written before: then it knows its own and its children's."""
 
 
 class CallIn(EventBase, frozen=True, tag="call-in"):

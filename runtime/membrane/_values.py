@@ -6,7 +6,9 @@ The wire form is what journals store and what the network carries; the receiving
 fresh objects from it, so two services never share a mutable object, in one process or many.
 
 Classes (Enums, dataclasses, msgspec Structs) travel as ``module:qualname`` and are rebuilt from
-the *receiving* service's own copy of that module, since each service loads its own.
+the *receiving* service's own copy of that module, since each service loads its own. A class
+defined in a service module is refused where it would leave (``defining_service_module``): the
+receiver would have to import that service's module, running its top level a second time.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dataclasses
 import datetime as _dt
 import decimal
 import enum
+import sys
 import types
 import uuid
 from collections.abc import Callable
@@ -25,7 +28,7 @@ import msgspec
 from cbor2 import CBORTag
 
 from ..errors import MembraneError
-from ..rules import MEMBRANE_TYPES, app_module_name
+from ..rules import MEMBRANE_TYPES, MOVE_TO_HELPER, app_module_name, service_module_file
 from ._proxy import ServiceProxy, target_of
 
 # Private tags (cbor2 would decode the registered ones for set, date and UUID into objects
@@ -144,8 +147,15 @@ _ENCODERS: dict[type, Callable[[Any], Any]] = {
 }
 
 
+def defining_service_module(cls: type) -> str | None:
+    """The file of the service module that defines ``cls``, or None if a helper module, the
+    standard library or a package does (the rule: ``rules.SERVICE_MODULE_GLOBAL``)."""
+    module = sys.modules.get(cls.__module__)
+    return None if module is None else service_module_file(module.__dict__)
+
+
 def _class_path(cls: type) -> str:
-    if "<locals>" in cls.__qualname__:
+    if "<locals>" in cls.__qualname__ or defining_service_module(cls) is not None:
         raise _Refused()
     return f"{app_module_name(cls.__module__)}:{cls.__qualname__}"
 
@@ -204,6 +214,13 @@ def _explain(value: Any, where: str) -> None:
     for part_where, part in parts:
         _explain(part, part_where)
     cls = type(value)
+    service_file = defining_service_module(cls)
+    if service_file is not None:
+        raise MembraneError(
+            f"{where} is a {cls.__qualname__}, a class defined in service module {service_file}; "
+            "no service imports another's module, so it cannot cross a membrane: "
+            f"{MOVE_TO_HELPER} and import it from there in both services."
+        )
     if "<locals>" in cls.__qualname__:
         raise MembraneError(
             f"{where} is a {cls.__qualname__}, a class defined inside a function; only classes "

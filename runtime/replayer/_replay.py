@@ -227,7 +227,7 @@ def replay(
         before_start(diffs)
     router = _JournalRouter()
     service = Service(header.service, None, root, header.entry, router, app_root=header.app_root,
-                      coverage=header.version)
+                      coverage=header.version, build_services=header.services)
     router.service = service
     tape = Replayer(service, contents.events, 1, None if until is None else until + 1,
                     before_event)

@@ -211,9 +211,7 @@ class Replayer:
         if event.effect != kind or not same(event.args, args):
             self.diverge(event, doing())
         if event.error is not None:
-            service = self.service
-            raise rebuild_exception(event.error, f"effect {kind}", service,
-                                    resolve=service.resolve_class)
+            raise rebuild_exception(event.error, f"effect {kind}", self.service, effect=True)
         return event.value
 
     def patched(self, change_id: str) -> bool:

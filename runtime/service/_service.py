@@ -129,6 +129,7 @@ class Service:
         tape: Tape | None = None,
         app_root: str | None = None,
         coverage: int = FORMAT_VERSION,
+        build_services: Collection[str] = (),
     ) -> None:
         self.id = service_id
         self.parent = parent
@@ -142,6 +143,7 @@ class Service:
         install_guards()  # process-wide, once: from the first service on, never before
         self.interposed: dict[str, Any] = {}
         self.coverage = coverage
+        self.build_services = frozenset(build_services)  # from its journal's header
         self.compartment = Compartment(self, root, entry, app_root)
         # app_root: the folder the journal's code came from (a replay reads from a bundle).
         self.files = FileView(self, app_root or str(root), root, self.compartment.keep_data)
@@ -379,6 +381,8 @@ class Service:
     def resolve_class(self, module: str, qualname: str) -> type:
         try:
             return self.compartment.resolve_class(module, qualname)
+        except MembraneError:
+            raise  # another service's module: the compartment says why
         except Exception as exc:
             raise MembraneError(
                 f"service {self.id} received a {module}.{qualname} but cannot load that class "
@@ -387,6 +391,13 @@ class Service:
 
     def make_proxy(self, service_id: str) -> ServiceProxy:
         return make_proxy(service_id, self._held, self)
+
+    def service_files(self) -> set[str]:
+        known = {self.entry, *self.children.values(), *self.build_services}
+        everyone = getattr(self.router, "services", None)  # an App: the whole application
+        if isinstance(everyone, dict):
+            known.update(service.entry for service in everyone.values())
+        return known
 
     # -- calling out ------------------------------------------------------------------------
 

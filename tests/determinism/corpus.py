@@ -746,6 +746,47 @@ case("custom exception's .status across services", two("""
         raise HttpError(404)
 """), "exact", call("app", "attempt"), live={"app": {"seen": ["HttpError", "http 404"]}})
 
+case("a helper module's exception crosses as itself, caught by its base class", two("""
+    from payments import PaymentError
+    def attempt() -> list:
+        global seen
+        try:
+            b.charge(1200)
+        except PaymentError as exc:
+            seen = [type(exc).__name__, exc.last4, exc.cents, str(exc)]
+        return seen
+    seen = None
+""", """
+    from payments import CreditCardError
+    def charge(cents: int) -> None:
+        raise CreditCardError("declined", last4="0000", cents=cents)
+""", **{"payments.py": """
+class PaymentError(Exception):
+    pass
+class CreditCardError(PaymentError):
+    def __init__(self, message: str, *, last4: str, cents: int) -> None:
+        super().__init__(message)
+        self.last4, self.cents = last4, cents
+"""}), "exact", call("app", "attempt"), up=True,
+     live={"app": {"seen": ["CreditCardError", "0000", 1200, "declined"]}})
+
+case("a standard library exception crosses as itself", two("""
+    import json
+    def attempt() -> list:
+        global seen
+        try:
+            b.parse("[1,")
+        except json.JSONDecodeError as exc:
+            seen = [type(exc).__name__, exc.pos, exc.msg]
+        return seen
+    seen = None
+""", """
+    import json
+    def parse(text: str) -> object:
+        return json.loads(text)
+"""), "exact", call("app", "attempt"),
+     live={"app": {"seen": ["JSONDecodeError", 3, "Expecting value"]}})
+
 case("error message holding an object repr", two("""
     def attempt() -> str:
         global seen
