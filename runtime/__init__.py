@@ -40,6 +40,9 @@ from .errors import (
     HashSeedError as HashSeedError,
 )
 from .errors import (
+    HTTPError as HTTPError,
+)
+from .errors import (
     JournalCorruptError as JournalCorruptError,
 )
 from .errors import (
@@ -110,6 +113,7 @@ __all__ = [
     "DeterminismError",
     "ExportError",
     "HashSeedError",
+    "HTTPError",
     "JournalCorruptError",
     "JournalError",
     "JournalFormatError",

@@ -46,6 +46,10 @@ TAG_ESCAPED_STR = 55812
 """A str holding lone surrogates (a non-UTF-8 environment value or file name, decoded with
 ``surrogateescape``): CBOR text must be UTF-8, so it travels as its escaped bytes."""
 
+TAG_JSON = 55813
+"""A call's arguments as JSON values, ``[args, kwargs]`` (``distdev call``): the callee converts
+them to its parameters' annotated types (``_json``)."""
+
 _SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
 ALLOWED = MEMBRANE_TYPES
@@ -320,6 +324,9 @@ def wire_repr(wire: Any) -> str:
             wire_repr(x) for x in v) + "}"
     if tag == TAG_PROXY:
         return f"<proxy {v}>"
+    if tag == TAG_JSON:
+        return "json(" + ", ".join([wire_repr(x) for x in v[0]]
+                                   + [f"{k}={wire_repr(x)}" for k, x in v[1].items()]) + ")"
     if tag == TAG_ESCAPED_STR:
         return repr(bytes(v).decode("utf-8", "surrogateescape"))
     if tag == TAG_UUID:

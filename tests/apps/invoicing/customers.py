@@ -1,0 +1,13 @@
+"""The customers an invoice may name; an unknown one is a 404 whoever asks."""
+
+from distdev import HTTPError, host
+
+host.process()
+
+_names = {"ann": "Ann Ångström", "bob": "Bob Björk"}
+
+
+def require(customer: str) -> str:
+    if customer not in _names:
+        raise HTTPError(404, f"no customer {customer!r}", {"known": sorted(_names)})
+    return _names[customer]
