@@ -52,7 +52,7 @@ def test_call_takes_keyword_arguments_as_json_or_else_text(deployment: LocalDepl
     assert invoice["note"] == "42"  # quoted: a string, though it looks like a number
     assert invoice["due"] == "2026-01-12"  # days=10: the number
     assert datetime.datetime.fromisoformat(invoice["issued"]) == datetime.datetime(
-        2026, 1, 2, 2, 4, 5, tzinfo=datetime.timezone.utc)
+        2026, 1, 2, 2, 4, 5, tzinfo=datetime.UTC)
     positional = call(deployment, "app.line_total",
                       '{"item": "pen", "price": {"amount": "1"}}', 'line={"item": "x"}')
     assert positional.returncode == 1

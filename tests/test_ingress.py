@@ -87,7 +87,7 @@ def test_ingress_converts_json_to_the_annotated_types_and_the_result_to_json(
         {"item": "Füller", "price": {"amount": "10", "currency": "EUR"}, "quantity": 1}]
     assert invoice["total"] == {"amount": "20.00", "currency": "EUR"}  # Decimal arithmetic
     assert datetime.datetime.fromisoformat(invoice["issued"]) == datetime.datetime(
-        2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+        2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
     assert invoice["due"] == "2026-02-01"  # a date, 30 days (the default) on
     assert sorted(invoice["tags"]) == ["pens", "q1"]  # a set: once each
     assert invoice["pages"] == [1, 2] and invoice["note"] is None

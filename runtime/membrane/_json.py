@@ -258,8 +258,11 @@ def _convert(value: Any, hint: Any, field: str, make_proxy: Callable[[str], Any]
     except msgspec.ValidationError as exc:
         path, problem = _located(str(exc))
         _refuse(field + path, problem)
-    except TypeError:  # an annotation msgspec cannot convert to: the value as the JSON has it
-        return value
+    except TypeError as exc:  # the annotation itself: loud, not the JSON passed on unconverted
+        raise MembraneError(
+            f"argument {field} is annotated {getattr(hint, '__name__', hint)}, which JSON "
+            f"cannot be converted to ({exc}); annotate it with a type JSON expresses (or Any, to "
+            "take the value as the JSON has it)") from None
     raise AssertionError("unreachable")
 
 
