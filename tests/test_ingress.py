@@ -167,6 +167,10 @@ def test_an_unknown_path_is_a_404_listing_the_exports(invoicing: Invoicing) -> N
         assert "/issue, /get" in answer["message"]
     status, headers, _ = invoicing.http.request("GET", "/issue")
     assert status == 405 and headers["Allow"] == "POST"
+    status, _, data = invoicing.http.request("GET", "/")
+    listing = json.loads(data)
+    assert status == 200 and list(listing["exports"]) == EXPORTS
+    assert listing["exports"]["issue"] == ["customer", "lines", "issued", "tags", "note", "days"]
 
 
 def test_an_unexpected_exception_is_a_500_with_its_type(invoicing: Invoicing) -> None:
@@ -195,7 +199,7 @@ def test_openapi_json_is_valid_and_describes_every_export(invoicing: Invoicing) 
     assert document["openapi"] == "3.1.0"
     assert set(document["paths"]) == {f"/{e}" for e in EXPORTS}
     schemas = document["components"]["schemas"]
-    assert {"Invoice", "Line", "Money", "Currency", "Error"} <= set(schemas)
+    assert {"Invoice", "Line", "Money", "Currency", "distdev.Error"} <= set(schemas)
     assert sorted(schemas["Currency"]["enum"]) == ["EUR", "JPY", "USD"]  # by value
     issue = document["paths"]["/issue"]["post"]
     assert issue["operationId"] == "issue"
@@ -207,7 +211,7 @@ def test_openapi_json_is_valid_and_describes_every_export(invoicing: Invoicing) 
     assert body["properties"]["lines"]["items"] == {"$ref": "#/components/schemas/Line"}
     for status_key in ("400", "422", "4XX", "500"):
         error = issue["responses"][status_key]["content"]["application/json"]["schema"]
-        assert error == {"$ref": "#/components/schemas/Error"}
+        assert error == {"$ref": "#/components/schemas/distdev.Error"}
     # What the ingress answers is what the document says it answers.
     status, invoice = http.post("issue", {"customer": "bob", "lines": LINES, "issued": ISSUED})
     assert status == 200

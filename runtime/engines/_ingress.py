@@ -12,11 +12,12 @@ JSON. Statuses:
 - 500 for any other exception, with its type and message.
 
 Every error body is ``{"error", "message"[, "detail"][, "service"]}``. ``GET /openapi.json``
-describes it all (``_openapi``); ``GET /`` lists the exports. JSON is UTF-8 as it is.
+describes it all (``_openapi``); ``GET /`` lists the exports and their parameters. JSON is UTF-8 as it is.
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -127,7 +128,8 @@ class Ingress:
                 self._openapi = msgspec.json.encode(document)
             return HTTPStatus.OK, self._openapi
         if path == "/":
-            listing = {name: f"POST /{name}" for name in self.exports}
+            listing = {name: [p.name for p in inspect.signature(fn).parameters.values()]
+                       for name, fn in self.exports.items()}
             return HTTPStatus.OK, msgspec.json.encode(
                 {"exports": listing, "openapi": "/openapi.json"})
         if path.lstrip("/") in self.exports:

@@ -24,7 +24,8 @@ from ..membrane._json import UNPROCESSABLE, annotations_of, value_base
 __all__ = ["openapi"]
 
 _REF = "#/components/schemas/{name}"
-_ERROR = {"$ref": _REF.format(name="Error")}
+_ERROR_NAME = "distdev.Error"  # namespaced: an application's own class may be named Error
+_ERROR = {"$ref": _REF.format(name=_ERROR_NAME)}
 _ERROR_SCHEMA = {
     "type": "object",
     "description": "An error answer: `error` names its kind (the HTTP reason, or the type of "
@@ -60,7 +61,7 @@ def openapi(title: str, exports: dict[str, Callable[..., Any]]) -> dict[str, Any
         "info": {"title": title, "version": VERSION,
                  "description": f"The exports of service {title}, each as POST /<export>."},
         "paths": paths,
-        "components": {"schemas": {**components, "Error": _ERROR_SCHEMA}},
+        "components": {"schemas": {**components, _ERROR_NAME: _ERROR_SCHEMA}},
     }
 
 
