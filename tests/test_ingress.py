@@ -3,8 +3,8 @@ loopback HTTP: the result as JSON by the annotations, the status a service choos
 HTTPError (raised by the root, or by a child and let through), 422 naming the argument that is
 wrong, 404 listing the exports, UTF-8 as it is, and /openapi.json valid OpenAPI 3.1 describing
 every export. The invoicing app (tests/apps/invoicing) is typed with dataclasses, Structs,
-Enums, datetimes, dates, timedeltas, Decimals, UUIDs, sets, tuples, optional parameters and
-defaults; its HTTPErrors are journaled and replay as they were raised."""
+Enums, datetimes, dates, timedeltas, Decimals, UUIDs, sets, tuples, optional parameters,
+defaults and msgspec constraints; its HTTPErrors are journaled and replay as they were raised."""
 
 from __future__ import annotations
 
@@ -136,6 +136,7 @@ BAD_ARGUMENTS = [
      "lines[1].price"),  # a Struct's required field
     ({"customer": "ann", "lines": LINES, "issued": "yesterday"}, "issued"),
     ({"customer": "ann", "lines": LINES, "issued": ISSUED, "days": "30"}, "days"),  # strict
+    ({"customer": "ann", "lines": LINES, "issued": ISSUED, "days": 0}, "days"),  # Meta(ge=1)
     ({"customer": "ann", "lines": LINES, "issued": ISSUED, "tags": "q1"}, "tags"),
 ]
 
@@ -207,7 +208,7 @@ def test_openapi_json_is_valid_and_describes_every_export(invoicing: Invoicing) 
     body = issue["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["customer", "lines", "issued"]
     assert body["additionalProperties"] is False
-    assert body["properties"]["days"] == {"type": "integer", "default": 30}
+    assert body["properties"]["days"] == {"type": "integer", "minimum": 1, "default": 30}
     assert body["properties"]["lines"]["items"] == {"$ref": "#/components/schemas/Line"}
     for status_key in ("400", "422", "4XX", "500"):
         error = issue["responses"][status_key]["content"]["application/json"]["schema"]

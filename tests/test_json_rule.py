@@ -142,3 +142,38 @@ def test_an_annotation_json_cannot_express_is_refused_loudly() -> None:
     with pytest.raises(MembraneError, match="argument value is annotated Mixed, which JSON "
                        "cannot be converted to .*Enums must contain either all str or all int"):
         decode_arguments(mixed, [1], {})
+
+
+class Opaque:
+    """A class that cannot cross a membrane."""
+
+
+def unusual(a, /, *rest: int, proxy: ServiceProxy, opaque: Opaque | None = None,
+            later: OrderedDict[str, int] | None = None, colour: Mixed = Mixed.ONE,
+            **more: datetime.date) -> dict[str, Shape]:
+    """Take what a JSON object can name.
+
+    The rest is described as any value."""
+    return {}
+
+
+def test_openapi_of_unusual_signatures_is_valid_and_says_what_it_can() -> None:
+    from openapi_spec_validator import validate
+
+    from distdev.engines._openapi import openapi
+
+    document = openapi("app/odd", {"unusual": unusual, "draw": draw})
+    validate(document)
+    operation = document["paths"]["/unusual"]["post"]
+    assert (operation["summary"], operation["description"]) == (
+        "Take what a JSON object can name.", "The rest is described as any value.")
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert list(body["properties"]) == ["a", "proxy", "opaque", "later", "colour"]  # no *rest
+    assert body["required"] == ["a", "proxy"]
+    assert body["properties"]["proxy"]["required"] == ["$service"]
+    assert body["properties"]["later"] == {"default": None}  # unresolvable: any value
+    assert body["properties"]["colour"] == {"default": 1}  # msgspec has no schema for it
+    assert body["additionalProperties"] == {"type": "string", "format": "date"}  # **more
+    returned = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert returned == {"type": "object", "additionalProperties":
+                        {"$ref": "#/components/schemas/Shape"}}

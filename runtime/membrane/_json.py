@@ -172,12 +172,14 @@ def annotations_of(function: Callable[..., Any]) -> dict[str, Any]:
     """Parameter name (and ``return``) -> annotated type, resolved in the function's module;
     an annotation that does not resolve (a name imported only under ``TYPE_CHECKING``) is
     ``Any``: its value is passed as the JSON holds it."""
+    function = inspect.unwrap(function)  # a decorated export: its own module's names
     try:
-        return typing.get_type_hints(function)
+        # With extras: ``Annotated[int, msgspec.Meta(ge=1)]`` is checked, and documented.
+        return typing.get_type_hints(function, include_extras=True)
     except Exception:
         pass
     hints: dict[str, Any] = {}
-    namespace = getattr(inspect.unwrap(function), "__globals__", {})
+    namespace = getattr(function, "__globals__", {})
     for name, annotation in getattr(function, "__annotations__", {}).items():
         try:
             hints[name] = (eval(annotation, namespace) if isinstance(annotation, str)

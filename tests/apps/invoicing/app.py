@@ -9,6 +9,7 @@ import datetime
 import decimal
 import enum
 import uuid
+from typing import Annotated
 
 import msgspec
 
@@ -54,7 +55,8 @@ _invoices: dict[uuid.UUID, Invoice] = {}
 
 
 def issue(customer: str, lines: list[Line], issued: datetime.datetime,
-          tags: set[str] | None = None, note: str | None = None, days: int = 30) -> Invoice:
+          tags: set[str] | None = None, note: str | None = None,
+          days: Annotated[int, msgspec.Meta(ge=1)] = 30) -> Invoice:
     """Issue an invoice to a known customer.
 
     All lines are in one currency; the invoice is due ``days`` after it is issued.
