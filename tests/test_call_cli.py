@@ -81,6 +81,13 @@ def test_call_json_prints_every_value_that_crosses(deployment: LocalDeployment) 
     assert json.loads(readable.stdout) == invoice and '\n  "customer": "bob"' in readable.stdout
 
 
+def test_call_of_a_child_with_a_dataclass_holding_a_dict(deployment: LocalDeployment) -> None:
+    result = call(deployment, "app/customers.remember", "customer=bob",
+                  'contact={"email": "bob@example.org", "phones": {"työ": "+358 9"}}', "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"email": "bob@example.org", "phones": {"työ": "+358 9"}}
+
+
 def test_call_prints_non_ascii_as_it_is(deployment: LocalDeployment) -> None:
     for mode in ([], ["--json"]):
         result = call(deployment, "app.greet", "name=Zoë 東京", *mode)
@@ -95,7 +102,7 @@ def test_call_of_an_unknown_export_names_the_exports(deployment: LocalDeployment
     assert result.returncode == 1 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line == ("error (ExportError): service app has no export 'nosuch'; it exports: "
-                    "issue, get, invoices, line_total, greet, overdue, crash")
+                    "issue, get, invoices, line_total, greet, overdue, update_contact, crash")
 
 
 def test_call_with_an_argument_that_does_not_fit_says_which(deployment: LocalDeployment) -> None:

@@ -27,7 +27,8 @@ from distdev import read_journal
 from distdev.journal import ErrorIn, Raise
 
 INVOICING = TESTS / "apps" / "invoicing"
-EXPORTS = ["issue", "get", "invoices", "line_total", "greet", "overdue", "crash"]
+EXPORTS = ["issue", "get", "invoices", "line_total", "greet", "overdue", "update_contact",
+           "crash"]
 ISSUED = "2026-01-02T03:04:05+00:00"
 LINES = [{"item": "pen", "price": {"amount": "2.50"}, "quantity": 4},
          {"item": "Füller", "price": {"amount": "10"}}]
@@ -101,6 +102,17 @@ def test_ingress_converts_json_to_the_annotated_types_and_the_result_to_json(
                                                       "price": {"amount": "1.5",
                                                                 "currency": "JPY"}}})
     assert (status, total) == (200, {"amount": "4.5", "currency": "JPY"})
+
+
+def test_a_dataclass_holding_a_dict_crosses_to_a_child_process_and_back(
+    invoicing: Invoicing,
+) -> None:
+    contact = {"email": "ann@example.org", "phones": {"home": "+43 1", "työ": "+358 9"}}
+    assert invoicing.http.post("update_contact", {"customer": "ann", "contact": contact}) == (
+        200, contact)
+    status, answer = invoicing.http.post("update_contact", {"customer": "ann",
+                                                            "contact": {"phones": {}}})
+    assert (status, answer["detail"]["field"]) == (422, "contact.email")
 
 
 def test_http_error_raised_by_the_root_is_its_status_and_body(invoicing: Invoicing) -> None:

@@ -12,11 +12,22 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import cbor2
 import msgspec
 import pytest
 
 from distdev import HTTPError, MembraneError, ServiceProxy
-from distdev.membrane import decode_arguments, make_proxy, target_of, to_wire, wire_to_json
+from distdev.membrane import (
+    call_arguments,
+    decode_arguments,
+    dumps,
+    from_wire,
+    json_call,
+    make_proxy,
+    target_of,
+    to_wire,
+    wire_to_json,
+)
 
 if TYPE_CHECKING:
     from collections import OrderedDict
@@ -177,3 +188,26 @@ def test_openapi_of_unusual_signatures_is_valid_and_says_what_it_can() -> None:
     returned = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert returned == {"type": "object", "additionalProperties":
                         {"$ref": "#/components/schemas/Shape"}}
+
+
+def takes_json(data, *, strict: bool = False):  # unannotated on purpose: JSON as it is
+    return data
+
+
+def test_a_json_call_as_a_callee_decodes_it() -> None:
+    """Over a socket the JSON arrives inside a tag, which cbor2 decodes as tuples and
+    frozendicts: the export gets JSON as JSON decodes, and a dataclass's dict field a dict."""
+    wire = cbor2.loads(dumps(json_call([{"a": [1, {"b": 2}]}], {"strict": True})))
+    args, kwargs = call_arguments(takes_json, wire, {}, _Receiver())
+    assert (args, kwargs) == ([], {"data": {"a": [1, {"b": 2}]}, "strict": True})
+    assert type(kwargs["data"]) is dict and type(kwargs["data"]["a"]) is list
+    shape = cbor2.loads(dumps(to_wire({"s": Shape([Point(1, labels=["x"])], Colour.RED)}, "v")))
+    assert from_wire(shape, _Receiver()) == {"s": Shape([Point(1, labels=["x"])], Colour.RED)}
+
+
+class _Receiver:
+    def resolve_class(self, module: str, qualname: str) -> type:
+        return {"Shape": Shape, "Point": Point, "Colour": Colour}[qualname]
+
+    def make_proxy(self, service_id: str) -> Any:
+        return make_proxy(service_id, _Router())

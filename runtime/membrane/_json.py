@@ -32,7 +32,7 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
-from cbor2 import CBORTag
+from cbor2 import CBORTag, frozendict
 
 from ..errors import HTTPError, MembraneError
 from . import _values as v
@@ -65,7 +65,7 @@ def json_ready(wire: Any) -> Any:
         return wire
     if t is list or t is tuple:
         return [json_ready(x) for x in wire]
-    if t is dict:
+    if t is dict or t is frozendict:  # a map inside a tag, as cbor2 decodes it
         return {_key_text(k): json_ready(x) for k, x in wire.items()}
     if t is CBORTag:
         return _tag_ready(wire.tag, wire.value)
@@ -130,8 +130,18 @@ def call_arguments(function: Callable[..., Any], args: list[Any], kwargs: dict[s
     rebuilt as they were sent, or, for a JSON call, converted to the annotated types."""
     if not is_json_call(args, kwargs):
         return v.from_wire(args, receiver), {k: v.from_wire(x, receiver) for k, x in kwargs.items()}
-    json_args, json_kwargs = args[0].value
-    return decode_arguments(function, list(json_args), dict(json_kwargs), receiver.make_proxy)
+    json_args, json_kwargs = _thawed(args[0].value)
+    return decode_arguments(function, json_args, json_kwargs, receiver.make_proxy)
+
+
+def _thawed(value: Any) -> Any:
+    """JSON as JSON decodes (lists and dicts), from a tag's contents as cbor2 decodes them
+    (tuples and frozendicts): an export that takes the JSON as it is gets it mutable."""
+    if isinstance(value, (list, tuple)):
+        return [_thawed(x) for x in value]
+    if isinstance(value, (dict, frozendict)):
+        return {k: _thawed(x) for k, x in value.items()}
+    return value
 
 
 # -- in: JSON values towards the annotations ------------------------------------------------------

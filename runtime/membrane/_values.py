@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import cbor2
 import msgspec
-from cbor2 import CBORTag
+from cbor2 import CBORTag, frozendict
 
 from ..errors import MembraneError
 from ..rules import MEMBRANE_TYPES, app_module_name
@@ -252,7 +252,7 @@ def from_wire(wire: Any, receiver: Receiver) -> Any:
         return wire
     if t is list or t is tuple:
         return [from_wire(v, receiver) for v in wire]
-    if t is dict:
+    if t is dict or t is frozendict:  # cbor2 decodes a map inside a tag as a frozendict
         return {_hashable(from_wire(k, receiver)): from_wire(v, receiver) for k, v in wire.items()}
     if t is CBORTag:
         return _from_tag(wire.tag, wire.value, receiver)
@@ -311,7 +311,7 @@ def wire_repr(wire: Any) -> str:
     t = type(wire)
     if t is list:
         return "[" + ", ".join(wire_repr(v) for v in wire) + "]"
-    if t is dict:
+    if t is dict or t is frozendict:
         return "{" + ", ".join(f"{wire_repr(k)}: {wire_repr(v)}" for k, v in wire.items()) + "}"
     if t is not CBORTag:
         return repr(wire)
