@@ -102,7 +102,7 @@ def test_call_of_an_unknown_export_names_the_exports(deployment: LocalDeployment
     assert result.returncode == 1 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert line == ("error (ExportError): service app has no export 'nosuch'; it exports: "
-                    "issue, get, invoices, line_total, greet, overdue, update_contact, crash")
+                    "issue, get, invoices, line_total, greet, overdue, update_contact, brew, crash")
 
 
 def test_call_with_an_argument_that_does_not_fit_says_which(deployment: LocalDeployment) -> None:

@@ -28,7 +28,7 @@ from distdev.journal import ErrorIn, Raise
 
 INVOICING = TESTS / "apps" / "invoicing"
 EXPORTS = ["issue", "get", "invoices", "line_total", "greet", "overdue", "update_contact",
-           "crash"]
+           "brew", "crash"]
 ISSUED = "2026-01-02T03:04:05+00:00"
 LINES = [{"item": "pen", "price": {"amount": "2.50"}, "quantity": 4},
          {"item": "Füller", "price": {"amount": "10"}}]
@@ -189,6 +189,15 @@ def test_an_unknown_path_is_a_404_listing_the_exports(invoicing: Invoicing) -> N
 def test_an_unexpected_exception_is_a_500_with_its_type(invoicing: Invoicing) -> None:
     assert invoicing.http.post("crash", {}) == (
         500, {"error": "ValueError", "message": "the ledger is on fire"})
+
+
+def test_an_http_error_whose_detail_cannot_cross_is_a_500_saying_so(
+    invoicing: Invoicing,
+) -> None:
+    status, answer = invoicing.http.post("brew", {})
+    assert (status, answer["error"]) == (500, "MembraneError"), answer
+    assert answer["message"].startswith("HTTPError(418, \"I'm a teapot\") was raised with a "
+                                        "detail that cannot cross a membrane"), answer
 
 
 def test_utf8_crosses_both_ways_as_it_is(invoicing: Invoicing) -> None:

@@ -29,6 +29,7 @@ import msgspec
 
 from ..errors import DistdevError, HTTPError, MembraneError, ServiceError
 from ..membrane import ServiceProxy, decode_arguments, make_proxy, target_of, value_to_json
+from ..rules import MEMBRANE_TYPES
 from ._openapi import openapi
 
 __all__ = ["Ingress"]
@@ -162,13 +163,12 @@ class _NoRouter:
 
 def _http_error(exc: HTTPError) -> Answer:
     status = getattr(exc, "status", HTTPStatus.INTERNAL_SERVER_ERROR)
-    detail = getattr(exc, "detail", None)
     message = getattr(exc, "message", str(exc))
-    try:
-        return _error(status, message, detail=detail)
-    except MembraneError as bad:
+    if not hasattr(exc, "detail"):  # rebuilt without it: it could not cross a membrane
         return _error(HTTPStatus.INTERNAL_SERVER_ERROR, f"HTTPError({status}, {message!r}) "
-                      f"carries a detail that is not JSON: {bad}", error="MembraneError")
+                      "was raised with a detail that cannot cross a membrane, so it was lost "
+                      f"on the way; give it {MEMBRANE_TYPES}", error="MembraneError")
+    return _error(status, message, detail=exc.detail)
 
 
 def _error(status: int, message: str, *, error: str | None = None, detail: Any = None,

@@ -101,5 +101,9 @@ def update_contact(customer: str, contact: Contact) -> Contact:
     return customers.remember(customer, contact)
 
 
+def brew() -> None:
+    raise HTTPError(418, "I'm a teapot", {"pot": object()})  # a detail that cannot cross
+
+
 def crash() -> None:
     raise ValueError("the ledger is on fire")
