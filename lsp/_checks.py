@@ -136,12 +136,11 @@ def _cycles(index: Index, info: FileInfo) -> list[Problem]:
         if info.path not in cycle[:-1]:
             continue
         nxt = cycle[cycle.index(info.path) + 1]
-        names = " -> ".join(p.name for p in cycle)
+        names = [p.name for p in cycle]
         for b in info.bindings.values():
             if b.target == nxt:
-                out.append(Problem(b.literal_span, f"services import each other in a cycle "
-                                   f"({names}); a service tree cannot contain one: pass a proxy "
-                                   "down instead (orders.connect(billing))", "service-cycle"))
+                out.append(Problem(b.literal_span, rules.service_cycle_problem(names),
+                                   "service-cycle"))
     return out
 
 

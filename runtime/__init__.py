@@ -43,6 +43,9 @@ from .errors import (
     HashSeedError as HashSeedError,
 )
 from .errors import (
+    HTTPError as HTTPError,
+)
+from .errors import (
     JournalCorruptError as JournalCorruptError,
 )
 from .errors import (
@@ -117,6 +120,7 @@ __all__ = [
     "DeterminismError",
     "ExportError",
     "HashSeedError",
+    "HTTPError",
     "JournalCorruptError",
     "JournalError",
     "JournalFormatError",

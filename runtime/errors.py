@@ -17,7 +17,8 @@ Every message says what happened and what to do next. The tree::
     │   ├── JournalCorruptError     a bad record before the end: offset and sequence number
     │   └── JournalFormatError      not a distdev journal, or a version this build cannot read
     ├── HashSeedError               replay under a different PYTHONHASHSEED than the journal's
-    └── ReplayDivergenceError       the code did something other than what its journal says
+    ├── ReplayDivergenceError       the code did something other than what its journal says
+    └── HTTPError                   raised by service code: the ingress answers with its status
 
 Errors a user fixes by changing input (exit code 1 on the command line) are distinguished from
 the two that mean a journal and its code disagree or a journal is damaged (exit code 2):
@@ -42,6 +43,7 @@ __all__ = [
     "JournalFormatError",
     "HashSeedError",
     "ReplayDivergenceError",
+    "HTTPError",
 ]
 
 
@@ -137,6 +139,32 @@ class JournalCorruptError(JournalError):
         self.path = path
         self.offset = offset
         self.seq = seq
+
+
+class HTTPError(DistdevError):
+    """An answer a service gives on purpose: the HTTP ingress responds with ``status`` and a
+    JSON body ``{"error", "message", "detail"}``; ``distdev call`` prints it and exits 1.
+
+    ``raise HTTPError(404, f"no order {order_id}")`` from any service: it crosses membranes as
+    itself (its arguments rebuild it), so a child's HTTPError that the root lets through is the
+    root's answer too, and a journal replays it with the same status. ``detail`` is any value
+    that can cross a membrane (a dict of field problems, say); it is sent as JSON.
+    """
+
+    def __init__(self, status: int, message: str, detail: object = None) -> None:
+        if type(status) is not int or not 400 <= status <= 599:
+            raise ValueError(f"HTTPError({status!r}, ...): the status is an error status, an "
+                             "int from 400 to 599 (404: not found, 409: conflict, 422: invalid)")
+        super().__init__(status, message, detail)  # what rebuilds it across a membrane
+        self.status = status
+        self.message = message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.message}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.status, self.message, self.detail))
 
 
 class HashSeedError(DistdevError):

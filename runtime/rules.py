@@ -22,7 +22,7 @@ from pathlib import Path
 __all__ = [
     "EFFECT_DECORATORS", "ExportCandidate", "export_names", "is_public", "top_level_defs",
     "SERVICE_NAME", "RESERVED_SERVICE_NAMES", "service_name_problem", "default_service_name",
-    "child_id", "ServicePathError", "resolve_service_path",
+    "child_id", "service_cycle_problem", "ServicePathError", "resolve_service_path",
     "MEMBRANE_VALUE_TYPES", "MEMBRANE_KINDS", "MEMBRANE_TYPES",
     "SERVICE_MODULE_GLOBAL", "MOVE_TO_HELPER", "NOT_IMPORTED", "service_module_file",
     "compartment_module_name", "app_module_name", "is_app_folder", "app_files",
@@ -107,6 +107,14 @@ def default_service_name(path: str) -> str:
 def child_id(parent_id: str, name: str) -> str:
     """The id of a service that ``parent_id`` creates under ``name``."""
     return f"{parent_id}/{name}"
+
+
+def service_cycle_problem(steps: Iterable[str]) -> str:
+    """Why services that import each other around a cycle (``steps``: each service on the way,
+    the first one again at the end) cannot build: each ``import_service`` runs the imported
+    service's top level, which would import the first again, without end."""
+    return (f"services import each other in a cycle ({' -> '.join(steps)}); a service tree "
+            "cannot contain one: pass a proxy down instead (orders.connect(billing))")
 
 
 class ServicePathError(ValueError):

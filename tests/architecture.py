@@ -35,13 +35,13 @@ LAYERS: list[set[str]] = [
 
 LAYER_JOBS = [
     "rules every part agrees on; errors; version; how distdev starts its own processes",
-    "values crossing by copy; proxies; exceptions in wire form; state snapshots",
+    "values crossing by copy, and as JSON; proxies; exceptions in wire form; state snapshots",
     "typed events; CBOR records with checksums; read, write, check, repair",
     "a service's own copy of the app's code; virtualized stdlib; thread context; guards",
     "a service, its call gate and tape; import_service, host, effect, phase",
     "restoring a service from its journal; divergence reports",
     "running the root's top level; build output; the typed manifest; the one-process App",
-    "local and Ray engines; transport, durability, restore, ingress; the dev host",
+    "local and Ray engines; transport, durability, restore, ingress and its OpenAPI; the dev host",
     "the command line; pytest helpers; the surface for tools",
     "the public API",
 ]

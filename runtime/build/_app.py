@@ -19,6 +19,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from .. import rules
 from .._version import VERSION, local_zone, recorded_hash_seed
 from ..compartment import state as thread_state
 from ..errors import ExportError, HashSeedError, ServiceLoadError, ServiceUnavailableError
@@ -149,6 +150,8 @@ class App:
         """Create a service and run its top level (the router side of ``import_service``)."""
         if not (self.root / entry).is_file():
             raise ServiceLoadError(f"no service file at {self.root / entry}")
+        if parent is not None:
+            self._refuse_cycle(service_id, parent, entry)
         for other in self.services.values():  # later imports of it are refused as they come
             if other.entry != entry and str(self.root / entry) in other.compartment.files:
                 raise ServiceLoadError(f"{other.id} imported {entry} as a module before it "
@@ -160,6 +163,23 @@ class App:
         if parent is not None:
             service.run_top_level(thread_state.chain or "build")
         return service
+
+    def _refuse_cycle(self, service_id: str, parent: str, entry: str) -> None:
+        """A service whose file is already on the way from the root to it would import its
+        own ancestors again at every level: refused at the ``import_service`` that closes
+        the cycle, naming it (the language server reports the same rule in the editor)."""
+        ancestors: list[Service] = []
+        current: str | None = parent
+        while current is not None:
+            ancestors.append(self.services[current])
+            current = ancestors[-1].parent
+        ancestors.reverse()
+        for i, ancestor in enumerate(ancestors):
+            if ancestor.entry == entry:
+                steps = [f"{s.id} ({s.entry})" for s in ancestors[i:]]
+                problem = rules.service_cycle_problem([*steps, f"{service_id} ({entry})"])
+                where = self.services[parent].code_location()
+                raise ServiceLoadError(f"{problem}; the cycle closes at {where}")
 
     def go_live(self) -> None:
         """After the build: journal runtime events in the state folder and serve calls."""

@@ -4,19 +4,17 @@ goes through the ``Engine`` protocol; only ``up`` in the foreground is the local
 from __future__ import annotations
 
 import argparse
-import base64
 import json
+import re
 import uuid
 from typing import Any
 
-from cbor2 import CBORTag
 from rich.table import Table
 
 from ..engines import Connection, DeployOptions, engine
 from ..engines.local import supervisor
 from ..errors import DistdevError
-from ..membrane import ErrorInfo
-from ..membrane import _values as m
+from ..membrane import ErrorInfo, json_call, json_ready, wire_to_json
 from ..service import CallFailed
 from ._render import Out
 
@@ -79,14 +77,7 @@ def call(args: argparse.Namespace, out: Out) -> int:
     service_id, dot, export = args.target.rpartition(".")
     if not dot or not service_id or not export:
         raise DistdevError(f"{args.target!r} is not SERVICE_ID.EXPORT (e.g. app/orders.place)")
-    values = []
-    for i, text in enumerate(args.args, 1):
-        try:
-            values.append(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise DistdevError(
-                f"argument {i} ({text!r}) is not JSON ({exc}); quote strings: '\"ann\"'"
-            ) from None
+    positional, named = call_arguments(args.args)
     address, operator = engine(args.engine).target(args.state, service_id)
     try:
         connection = Connection(address, operator, "", None, service=service_id)
@@ -94,43 +85,50 @@ def call(args: argparse.Namespace, out: Out) -> int:
         raise DistdevError(f"{service_id} is not reachable at {address} ({exc}); is the "
                            "deployment up? (`distdev status`)") from None
     try:
+        # JSON as typed: the callee converts it to its parameters' annotated types.
         result = connection.call("", uuid.uuid4().hex, None, export,
-                                 [m.to_wire(v, f"argument {i}") for i, v in enumerate(values)],
-                                 {})
+                                 json_call(positional, named), {})
     except CallFailed as failed:
         info: ErrorInfo = failed.info
         out.error(info.type, info.message)
         if out.json_mode:
-            out.json({"error": info.type, "message": info.message})
+            out.json({"error": info.type, "message": info.message,
+                      **{k: json_ready(v) for k, v in info.attributes.items()
+                         if k in ("status", "detail")}})
         return 1
     finally:
         connection.close()
-    out.json(wire_json(result))
+    out.json_text(wire_to_json(result))
     return 0
 
 
-def wire_json(wire: Any) -> Any:
-    """A wire value as JSON-ready data (for printing results outside any service)."""
-    if type(wire) is list:
-        return [wire_json(v) for v in wire]
-    if type(wire) is dict:
-        return {k if isinstance(k, str) else json.dumps(wire_json(k)): wire_json(v)
-                for k, v in wire.items()}
-    if type(wire) is bytes:
-        return {"$bytes": base64.b64encode(wire).decode()}
-    if type(wire) is not CBORTag:
-        return wire
-    tag, v = wire.tag, wire.value
-    if tag in (m.TAG_TUPLE, m.TAG_SET, m.TAG_FROZENSET):
-        return [wire_json(x) for x in v]
-    if tag == m.TAG_UUID:
-        return str(uuid.UUID(bytes=bytes(v)))
-    if tag == m.TAG_PROXY:
-        return {"$service": v}
-    if tag == m.TAG_TIMEDELTA:
-        return v[0] * 86400 + v[1] + v[2] / 1e6
-    if tag == m.TAG_ENUM:
-        return wire_json(v[1])
-    if tag == m.TAG_OBJECT:
-        return {k: wire_json(x) for k, x in v[1].items()}
-    return v  # datetime, date, time and Decimal travel as their ISO text
+KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
+"""``NAME=VALUE``: a keyword argument (any other argument is positional)."""
+
+
+def call_arguments(texts: list[str]) -> tuple[list[Any], dict[str, Any]]:
+    """Positional arguments are JSON; ``NAME=VALUE`` is a keyword argument whose VALUE is JSON
+    if it parses as JSON, else the text itself (``user=ann`` is the string "ann",
+    ``cents=1200`` the number, ``tags='["a"]'`` a list; ``code='"007"'`` keeps a string that
+    looks like a number)."""
+    positional: list[Any] = []
+    named: dict[str, Any] = {}
+    for i, text in enumerate(texts, 1):
+        keyword = KEYWORD.fullmatch(text)
+        if keyword is not None:
+            name, value = keyword.groups()
+            if name in named:
+                raise DistdevError(f"{name}= is given twice; give each keyword argument once")
+            try:
+                named[name] = json.loads(value)
+            except json.JSONDecodeError:
+                named[name] = value
+            continue
+        try:
+            positional.append(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise DistdevError(
+                f"argument {i} ({text!r}) is not JSON ({exc}); quote strings: '\"ann\"', or "
+                "name the argument: NAME=ann"
+            ) from None
+    return positional, named

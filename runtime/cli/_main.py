@@ -102,9 +102,27 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_option(p)
     p.set_defaults(handler=_engine.status)
 
-    p = sub.add_parser("call", help="call an export of a running deployment")
+    p = sub.add_parser(
+        "call", help="call an export of a running deployment",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Call an export of a running deployment and print its result as JSON.",
+        epilog="""arguments:
+  JSON          a positional argument, as JSON: 1200, '"ann"', '{"amount": "9.50"}'
+  NAME=VALUE    a keyword argument; VALUE is JSON if it parses as JSON, else the text
+                itself: user=ann is "ann", cents=1200 is 1200, code='"007"' stays a string
+
+The service converts each value to its parameter's annotation, as its HTTP ingress does: a
+JSON object to a dataclass or msgspec Struct, a string to a datetime, UUID or Decimal, an
+array to a set or tuple, {"$service": ID} to a proxy. Results print by the same rule
+(datetimes in ISO 8601, Decimals as strings, sets and tuples as arrays, Enums by value).
+An argument that does not fit, an unknown export or an error the service raised is one
+line on stderr and exit status 1.
+
+example:
+  distdev call app/billing.charge '"ann"' 1200
+  distdev call app.place_order user=ann item=book quantity=2""")
     p.add_argument("target", metavar="SERVICE_ID.EXPORT")
-    p.add_argument("args", nargs="*", metavar="JSON_ARG")
+    p.add_argument("args", nargs="*", metavar="JSON|NAME=VALUE")
     p.add_argument("--state", type=Path, default=Path(".distdev/state"))
     p.add_argument("--json", action="store_true")
     _engine_option(p)
@@ -132,7 +150,14 @@ def _engine_option(parser: argparse.ArgumentParser) -> None:
 
 def run(argv: list[str]) -> int:
     """Run one command in this process; return its exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # `call`'s arguments may follow its options (`call app.f --state S 1 2`), which
+        # argparse leaves over: they are arguments still, in order; anything else is refused.
+        if getattr(args, "command", None) != "call" or any(e.startswith("--") for e in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.args = [*args.args, *extra]
     out = Out(json_mode=bool(getattr(args, "json", False)))
     try:
         return int(args.handler(args, out))

@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from rich.console import Console
 from rich.markup import escape
 
@@ -31,7 +32,15 @@ class Out:
         self.stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def json(self, value: Any) -> None:
-        self.stdout.out(json.dumps(value, indent=None if self.json_mode else 2), highlight=False)
+        # UTF-8 as it is: a name in Greek prints as Greek, not as \u escapes.
+        text = json.dumps(value, indent=None if self.json_mode else 2, ensure_ascii=False)
+        self.stdout.out(text, highlight=False)
+
+    def json_text(self, encoded: bytes) -> None:
+        """Print JSON already encoded (compact with ``--json``, else indented)."""
+        if not self.json_mode:
+            encoded = msgspec.json.format(encoded, indent=2)
+        self.stdout.out(encoded.decode(), highlight=False)
 
     def print(self, *renderables: Any) -> None:
         self.stdout.print(*renderables)

@@ -1,66 +1,44 @@
 """The root's HTTP ingress: each export served as ``POST /<export>``.
 
-The body is a JSON object of arguments, validated against the export's annotations before the
-call (a 400 names what is wrong); the answer is the result as JSON. A service error is a 500 with
-its type and message; an unknown export a 404 that lists the exports. ``GET /`` lists them too.
+The body is a JSON object of arguments, converted to the export's annotated types before the
+call (``membrane._json``: the rule ``distdev call`` follows too); the answer is the result as
+JSON. Statuses:
+
+- 200 with the result;
+- 400 when the body is not JSON, 422 when an argument is missing, unexpected or does not fit
+  its annotation (the body's ``detail.field`` names it: ``money.currency``);
+- the status of an ``HTTPError`` the service raised (or let through from a service it called);
+- 404 for a path that is no export, listing the exports; 405 for a GET of an export;
+- 500 for any other exception, with its type and message.
+
+Every error body is ``{"error", "message"[, "detail"][, "service"]}``. ``GET /openapi.json``
+describes it all (``_openapi``); ``GET /`` lists the exports and their parameters. JSON is UTF-8 as it is.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import threading
-import typing
+import urllib.parse
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import msgspec
 
-from ..errors import DistdevError, ServiceError
-from ..membrane import ServiceProxy, target_of
+from ..errors import DistdevError, HTTPError, MembraneError, ServiceError
+from ..membrane import ServiceProxy, decode_arguments, make_proxy, target_of, value_to_json
+from ..rules import MEMBRANE_TYPES
+from ._openapi import openapi
 
-__all__ = ["Ingress", "ExportSchema"]
+__all__ = ["Ingress"]
 
 _MAX_BODY = 16 * 1024 * 1024
+_JSON = "application/json; charset=utf-8"
 
-
-class ExportSchema:
-    """How to validate one export's JSON arguments."""
-
-    def __init__(self, name: str, function: Callable[..., Any]) -> None:
-        self.name = name
-        signature = inspect.signature(function)
-        try:
-            hints = typing.get_type_hints(function)
-        except Exception:
-            hints = {}
-        fields: list[Any] = []
-        for p in signature.parameters.values():
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                continue
-            kind = hints.get(p.name, Any)
-            fields.append((p.name, kind) if p.default is p.empty else (p.name, kind, p.default))
-        self.args_type = msgspec.defstruct(
-            f"{name}_args", fields, kw_only=True, forbid_unknown_fields=True
-        )
-        self.params = [f[0] for f in fields]
-
-    def decode(self, body: bytes) -> dict[str, Any]:
-        """Validated keyword arguments, or ``msgspec.DecodeError``/``ValidationError``."""
-        value = msgspec.json.decode(body or b"{}", type=self.args_type)
-        return {name: getattr(value, name) for name in self.params}
-
-
-def _encode_hook(value: Any) -> Any:
-    if type(value) is ServiceProxy:
-        return {"$service": target_of(value)}
-    if isinstance(value, (set, frozenset)):
-        return list(value)
-    raise NotImplementedError(f"cannot encode {type(value).__name__} as JSON")
-
-
-_encoder = msgspec.json.Encoder(enc_hook=_encode_hook)
+Answer = tuple[int, bytes]
+"""A status and its UTF-8 JSON body."""
 
 
 class Ingress:
@@ -74,7 +52,8 @@ class Ingress:
         host: str = "127.0.0.1",
     ) -> None:
         self.proxy = proxy
-        self.schemas = {name: ExportSchema(name, fn) for name, fn in exports.items()}
+        self.exports = exports
+        self._openapi: bytes | None = None
         ingress = self
 
         class Handler(_Handler):
@@ -110,26 +89,103 @@ class Ingress:
         self.server.shutdown()
         self.server.server_close()
 
-    def handle(self, export: str, body: bytes) -> tuple[int, Any]:
-        """Answer one request: (status, JSON-ready body)."""
-        schema = self.schemas.get(export)
-        if schema is None:
-            return 404, {
-                "error": "NotFound",
-                "message": f"no export {export!r}; POST to one of: "
-                + ", ".join(f"/{n}" for n in self.schemas),
-            }
+    # -- answers ---------------------------------------------------------------------------
+
+    def post(self, export: str, body: bytes) -> Answer:
+        """Answer ``POST /<export>``."""
+        function = self.exports.get(export)
+        if function is None:
+            return self.not_found(f"/{export}")
         try:
-            kwargs = schema.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            return 400, {"error": "BadRequest", "message": f"{export}: {exc}"}
+            arguments = msgspec.json.decode(body) if body.strip() else {}
+        except msgspec.DecodeError as exc:
+            return _error(HTTPStatus.BAD_REQUEST, f"the body of POST /{export} is not JSON "
+                          f"({exc}); send a JSON object of its arguments")
+        if not isinstance(arguments, dict):
+            return _error(HTTPStatus.UNPROCESSABLE_ENTITY, f"the body of POST /{export} is a "
+                          f"JSON {type(arguments).__name__}; send an object of its arguments, "
+                          "by name")
         try:
-            result = getattr(self.proxy, export)(**kwargs)
+            args, kwargs = decode_arguments(function, [], arguments, _outside_proxy)
+            result = getattr(self.proxy, export)(*args, **kwargs)
+        except HTTPError as exc:
+            return _http_error(exc)
         except ServiceError as exc:
-            return 500, {"error": exc.type_name, "message": exc.message, "service": exc.service}
+            return _error(HTTPStatus.INTERNAL_SERVER_ERROR, exc.message, error=exc.type_name,
+                          service=exc.service)
         except Exception as exc:
-            return 500, {"error": type(exc).__name__, "message": _message(exc)}
-        return 200, result
+            return _error(HTTPStatus.INTERNAL_SERVER_ERROR, _message(exc),
+                          error=type(exc).__name__)
+        try:
+            return HTTPStatus.OK, value_to_json(result, f"the value {export} returned")
+        except MembraneError as exc:
+            return _error(HTTPStatus.INTERNAL_SERVER_ERROR, str(exc), error="MembraneError")
+
+    def get(self, path: str) -> Answer:
+        """Answer ``GET``: the OpenAPI document, the list of exports, or why not."""
+        if path == "/openapi.json":
+            if self._openapi is None:
+                document = openapi(target_of(self.proxy), self.exports)
+                self._openapi = msgspec.json.encode(document)
+            return HTTPStatus.OK, self._openapi
+        if path == "/":
+            listing = {name: [p.name for p in inspect.signature(fn).parameters.values()]
+                       for name, fn in self.exports.items()}
+            return HTTPStatus.OK, msgspec.json.encode(
+                {"exports": listing, "openapi": "/openapi.json"})
+        if path.lstrip("/") in self.exports:
+            return _error(HTTPStatus.METHOD_NOT_ALLOWED, f"call {path} with POST and a JSON "
+                          "object of its arguments")
+        return self.not_found(path)
+
+    def not_found(self, path: str) -> Answer:
+        names = list(self.exports)
+        listed = ", ".join(f"/{n}" for n in names) or "none (the service exports nothing)"
+        return _error(HTTPStatus.NOT_FOUND, f"{path} is no export of "
+                      f"{target_of(self.proxy)}; POST to one of: {listed}",
+                      detail={"exports": names})
+
+
+def _outside_proxy(service_id: str) -> ServiceProxy:
+    """A proxy named in a request (``{"$service": id}``): the ingress only passes it on, and
+    the callee rebuilds its own from the id."""
+    return make_proxy(service_id, _NoRouter())
+
+
+class _NoRouter:
+    def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Any:
+        raise DistdevError(f"a proxy to {target} from an HTTP request can only be passed on")
+
+    def exports(self, target: str) -> None:
+        return None
+
+
+def _http_error(exc: HTTPError) -> Answer:
+    status = getattr(exc, "status", HTTPStatus.INTERNAL_SERVER_ERROR)
+    message = getattr(exc, "message", str(exc))
+    if not hasattr(exc, "detail"):  # rebuilt without it: it could not cross a membrane
+        return _error(HTTPStatus.INTERNAL_SERVER_ERROR, f"HTTPError({status}, {message!r}) "
+                      "was raised with a detail that cannot cross a membrane, so it was lost "
+                      f"on the way; give it {MEMBRANE_TYPES}", error="MembraneError")
+    return _error(status, message, detail=exc.detail)
+
+
+def _error(status: int, message: str, *, error: str | None = None, detail: Any = None,
+           service: str | None = None) -> Answer:
+    body: dict[str, Any] = {"error": error or _reason(status), "message": message}
+    if detail is not None:
+        body["detail"] = detail
+    if service is not None:
+        body["service"] = service
+    return status, value_to_json(body, "the error's detail")
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _message(exc: BaseException) -> str:
@@ -142,31 +198,32 @@ def _message(exc: BaseException) -> str:
 class _Handler(BaseHTTPRequestHandler):
     owner: Ingress
     protocol_version = "HTTP/1.1"
+    # Headers and body are two writes: with Nagle's algorithm, a keep-alive client's delayed
+    # ACK held every answer back by 40 ms.
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > _MAX_BODY:
-            self._send(413, {"error": "TooLarge", "message": f"bodies are limited to {_MAX_BODY}"})
+            self._send(*_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                               f"bodies are limited to {_MAX_BODY} bytes"))
+            self.close_connection = True  # the body was not read
             return
         body = self.rfile.read(length)
-        status, payload = self.owner.handle(self.path.strip("/"), body)
-        self._send(status, payload)
+        self._send(*self.owner.post(self._path().strip("/"), body))
 
     def do_GET(self) -> None:
-        if self.path.strip("/"):
-            self._send(405, {"error": "MethodNotAllowed", "message": "call exports with POST"})
-            return
-        listing = {n: s.params for n, s in self.owner.schemas.items()}
-        self._send(200, {"exports": listing})
+        self._send(*self.owner.get(self._path()))
 
-    def _send(self, status: int, payload: Any) -> None:
-        try:
-            body = _encoder.encode(payload)
-        except (TypeError, NotImplementedError) as exc:
-            status, body = 500, json.dumps({"error": "TypeError", "message": str(exc)}).encode()
+    def _path(self) -> str:
+        return urllib.parse.unquote(urllib.parse.urlsplit(self.path).path) or "/"
+
+    def _send(self, status: int, body: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", _JSON)
         self.send_header("Content-Length", str(len(body)))
+        if status == HTTPStatus.METHOD_NOT_ALLOWED:
+            self.send_header("Allow", "POST")
         self.end_headers()
         self.wfile.write(body)
 

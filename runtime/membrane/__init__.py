@@ -4,7 +4,8 @@ Values cross by copy, in their *wire form* (``_values``): CBOR-ready data in whi
 CBOR would blur carries a semantic tag; the receiving side rebuilds fresh objects, so two
 services never share a mutable object, in one process or many. A service is reached only
 through a proxy (``_proxy``), which exposes its exports and nothing else. Exceptions cross as
-``ErrorInfo`` (``_failures``). A service's state, as tools print and compare it, is its module's
+``ErrorInfo`` (``_failures``). Values from and to JSON, for HTTP and the command line, follow
+one rule (``_json``). A service's state, as tools print and compare it, is its module's
 globals in a canonical JSON-ready form (``_snapshot``).
 
 Layer: the lowest of the runtime; imports only ``distdev.errors`` and ``distdev.rules``.
@@ -17,6 +18,12 @@ from ._digest import state_digest as state_digest
 from ._failures import ErrorInfo as ErrorInfo
 from ._failures import error_info as error_info
 from ._failures import rebuild_exception as rebuild_exception
+from ._json import call_arguments as call_arguments
+from ._json import decode_arguments as decode_arguments
+from ._json import json_call as json_call
+from ._json import json_ready as json_ready
+from ._json import value_to_json as value_to_json
+from ._json import wire_to_json as wire_to_json
 from ._proxy import Router as Router
 from ._proxy import ServiceProxy as ServiceProxy
 from ._proxy import holder_of as holder_of
@@ -33,7 +40,8 @@ from ._values import to_wire as to_wire
 from ._values import wire_repr as wire_repr
 
 __all__ = [
-    "Digest", "state_digest", "ErrorInfo", "error_info", "rebuild_exception", "Router",
+    "Digest", "state_digest", "ErrorInfo", "error_info", "rebuild_exception", "call_arguments",
+    "decode_arguments", "json_call", "json_ready", "value_to_json", "wire_to_json", "Router",
     "ServiceProxy", "holder_of", "make_proxy", "target_of", "service_state", "to_json",
     "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
 ]

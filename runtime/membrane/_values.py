@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import cbor2
 import msgspec
-from cbor2 import CBORTag
+from cbor2 import CBORTag, frozendict
 
 from ..errors import MembraneError
 from ..rules import MEMBRANE_TYPES, MOVE_TO_HELPER, app_module_name, service_module_file
@@ -48,6 +48,10 @@ TAG_PROXY = 55808
 TAG_ESCAPED_STR = 55812
 """A str holding lone surrogates (a non-UTF-8 environment value or file name, decoded with
 ``surrogateescape``): CBOR text must be UTF-8, so it travels as its escaped bytes."""
+
+TAG_JSON = 55813
+"""A call's arguments as JSON values, ``[args, kwargs]`` (``distdev call``): the callee converts
+them to its parameters' annotated types (``_json``)."""
 
 _SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
@@ -265,7 +269,7 @@ def from_wire(wire: Any, receiver: Receiver) -> Any:
         return wire
     if t is list or t is tuple:
         return [from_wire(v, receiver) for v in wire]
-    if t is dict:
+    if t is dict or t is frozendict:  # cbor2 decodes a map inside a tag as a frozendict
         return {_hashable(from_wire(k, receiver)): from_wire(v, receiver) for k, v in wire.items()}
     if t is CBORTag:
         return _from_tag(wire.tag, wire.value, receiver)
@@ -324,7 +328,7 @@ def wire_repr(wire: Any) -> str:
     t = type(wire)
     if t is list:
         return "[" + ", ".join(wire_repr(v) for v in wire) + "]"
-    if t is dict:
+    if t is dict or t is frozendict:
         return "{" + ", ".join(f"{wire_repr(k)}: {wire_repr(v)}" for k, v in wire.items()) + "}"
     if t is not CBORTag:
         return repr(wire)
@@ -337,6 +341,9 @@ def wire_repr(wire: Any) -> str:
             wire_repr(x) for x in v) + "}"
     if tag == TAG_PROXY:
         return f"<proxy {v}>"
+    if tag == TAG_JSON:
+        return "json(" + ", ".join([wire_repr(x) for x in v[0]]
+                                   + [f"{k}={wire_repr(x)}" for k, x in v[1].items()]) + ")"
     if tag == TAG_ESCAPED_STR:
         return repr(bytes(v).decode("utf-8", "surrogateescape"))
     if tag == TAG_UUID:

@@ -31,6 +31,7 @@ from ..compartment import (
 from ..errors import (
     DeterminismError,
     DistdevError,
+    ExportError,
     MembraneError,
     PhaseError,
     ServiceIdClashError,
@@ -40,6 +41,7 @@ from ..journal import FORMAT_VERSION, BundleFile
 from ..membrane import (
     Router,
     ServiceProxy,
+    call_arguments,
     error_info,
     from_wire,
     make_proxy,
@@ -206,6 +208,11 @@ class Service:
         caller_seq: int | str | None = None,
     ) -> Any:
         """Run one incoming call; return its result's wire form or raise ``CallFailed``."""
+        if export not in self.exports() and not self.tape.replaying:
+            # Refused before it is journaled (a replay meets only what older releases journaled).
+            listed = ", ".join(self.exports()) or "nothing"
+            raise CallFailed(error_info(ExportError(
+                f"service {self.id} has no export {export!r}; it exports: {listed}")))
         # A replay runs on one thread in journal order; its re-entries need no gate.
         gate = None if self.tape.replaying else self.gate
         if gate is not None:
@@ -224,9 +231,8 @@ class Service:
             thread.callouts = 0
             try:
                 function = self.exports()[export]
-                result = function(
-                    *from_wire(args, self), **{k: from_wire(v, self) for k, v in kwargs.items()}
-                )
+                call_args, call_kwargs = call_arguments(function, args, kwargs, self)
+                result = function(*call_args, **call_kwargs)
                 wire = to_wire(result, lambda: f"the value returned by {self.id}.{export}")
             except Exception as exc:
                 info = error_info(exc)
