@@ -397,14 +397,7 @@ def test_while_the_root_cannot_be_restored_its_ingress_answers_503_with_the_reas
         url = f"http://127.0.0.1:{deployment.status()['app']['http']}"
 
         def post(order_id: str) -> tuple[int, Any]:
-            request = urllib.request.Request(f"{url}/order",
-                                             data=json.dumps({"id": order_id}).encode(),
-                                             method="POST")
-            try:
-                with urllib.request.urlopen(request, timeout=30) as answer:
-                    return answer.status, json.loads(answer.read())
-            except urllib.error.HTTPError as refused:
-                return refused.code, json.loads(refused.read())
+            return _post(url, order_id)
 
         for n in range(4):
             assert post(f"o{n}")[0] == 200
@@ -424,3 +417,40 @@ def test_while_the_root_cannot_be_restored_its_ingress_answers_503_with_the_reas
         assert post("after") == (200, 1)
         assert deployment.call("app/orders/ledger", "snapshot") == {
             "o0": 1, "o1": 1, "o2": 1, "o3": 1, "after": 1}
+
+
+def _post(url: str, order_id: str) -> tuple[int, Any]:
+    """POST /order; (status, JSON body)."""
+    request = urllib.request.Request(f"{url}/order", data=json.dumps({"id": order_id}).encode(),
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_the_ingress_answers_504_for_a_stopped_service_and_503_for_a_crash_looping_one(
+    tmp_path: Path,
+) -> None:
+    source = write_files(tmp_path / "src", SHOP)
+    build(source / "app.py", tmp_path / "out")
+    with running(tmp_path / "out", tmp_path / "state", "--port", "0", env=ENV) as deployment:
+        url = f"http://127.0.0.1:{deployment.status()['app']['http']}"
+        assert _post(url, "a") == (200, 1)
+        ledger = deployment.live_pid("app/orders/ledger")
+        os.kill(ledger, signal.SIGSTOP)
+        try:
+            status, body = _post(url, "b")
+        finally:
+            os.kill(ledger, signal.SIGCONT)
+        assert status == 504 and body["error"] == "CallTimeoutError", body
+        assert "app/orders/ledger.record did not answer within" in body["message"], body
+
+        _damage_a_record_in_the_middle(deployment.journal("app/orders/ledger"))
+        os.kill(ledger, signal.SIGKILL)
+        wait_until(lambda: deployment.status()["app/orders/ledger"]["state"] == "crash-loop",
+                   30, "the ledger to be in a crash loop")
+        status, body = _post(url, "c")
+        assert status == 503 and body["error"] == "ServiceUnavailableError", body
+        assert "app/orders/ledger is in a crash loop" in body["message"], body

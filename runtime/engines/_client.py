@@ -20,13 +20,14 @@ refused before anything is sent, naming the argument.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import cbor2
@@ -41,6 +42,35 @@ from ._wire import Auth, Call, Challenge, Refused, Reply, Welcome
 
 CALL_TIMEOUT = float(os.environ.get("DISTDEV_CALL_TIMEOUT", "300"))
 """Seconds a call may take, re-sends included, before it fails."""
+
+
+_serving = threading.local()
+"""``deadline``: the wall-clock deadline of the incoming call this thread is running, if any."""
+_INNER_SHARE = 0.9
+"""Of the time an incoming call has left, what a call it makes may take: the inner call fails
+first, so its caller hears why (which service did not answer) before its own caller gives up."""
+
+
+@contextlib.contextmanager
+def serving_until(deadline: float | None) -> Iterator[None]:
+    """Run an incoming call whose caller waits until ``deadline`` (``time.time()``): the calls
+    it makes on this thread are due before that."""
+    outer = getattr(_serving, "deadline", None)
+    _serving.deadline = deadline
+    try:
+        yield
+    finally:
+        _serving.deadline = outer
+
+
+def _call_deadline() -> float:
+    """When a call made now must have answered (``time.monotonic()``)."""
+    now = time.monotonic()
+    deadline = now + CALL_TIMEOUT
+    incoming: float | None = getattr(_serving, "deadline", None)
+    if incoming is not None:
+        deadline = min(deadline, now + max(0.0, incoming - time.time()) * _INNER_SHARE)
+    return deadline
 
 
 class AuthenticationError(ServiceUnavailableError):
@@ -218,7 +248,8 @@ class Network:
 
         The address is looked up again before each attempt: an engine whose restarted
         services listen somewhere new (Ray) hands in a mapping that follows them."""
-        deadline = time.monotonic() + CALL_TIMEOUT
+        deadline = _call_deadline()
+        started = time.monotonic()
         delay = 0.05
         delivered = False  # whether any attempt reached the callee in full
         while True:
@@ -237,7 +268,7 @@ class Network:
             except TimeoutError as exc:
                 self._drop(target)
                 delivered = delivered or not _undelivered(exc)
-                raise self._timed_out(target, export, delivered) from None
+                raise self._timed_out(target, export, deadline - started, delivered) from None
             except (OSError, EOFError, wire.FrameError) as exc:
                 self._drop(target)
                 delivered = delivered or not _undelivered(exc)
@@ -247,20 +278,22 @@ class Network:
                     ) from None
                 last = exc
             if time.monotonic() + delay > deadline:
-                raise self._timed_out(target, export, delivered, last) from None
+                raise self._timed_out(target, export, deadline - started, delivered,
+                                      last) from None
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
     @staticmethod
-    def _timed_out(target: str, export: str, delivered: bool,
+    def _timed_out(target: str, export: str, waited: float, delivered: bool,
                    last: BaseException | None = None) -> CallTimeoutError:
         why = f" (last: {last})" if last is not None else ""
+        within = f"{waited:.3g} s"
         if not delivered:
             return CallTimeoutError(
-                f"{target}.{export} did not answer within {CALL_TIMEOUT:g} s{why}; it never "
+                f"{target}.{export} did not answer within {within}{why}; it never "
                 "received the call, so it did not run it", may_have_run=False)
         return CallTimeoutError(
-            f"{target}.{export} did not answer within {CALL_TIMEOUT:g} s{why}. It had received "
+            f"{target}.{export} did not answer within {within}{why}. It had received "
             "the call, so it may have run it or still run it (at most once: it never starts a "
             "call after its caller's deadline, and its own journal says whether it ran)",
             may_have_run=True)

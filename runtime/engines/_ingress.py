@@ -9,6 +9,8 @@ JSON. Statuses:
   its annotation (the body's ``detail.field`` names it: ``money.currency``);
 - the status of an ``HTTPError`` the service raised (or let through from a service it called);
 - 404 for a path that is no export, listing the exports; 405 for a GET of an export;
+- 503 when a service the call needed is not serving (a ``ServiceUnavailableError``: restarting,
+  in a crash loop), 504 when one did not answer within the call timeout (``CallTimeoutError``);
 - 500 for any other exception, with its type and message.
 
 Every error body is ``{"error", "message"[, "detail"][, "service"]}``. ``GET /openapi.json``
@@ -27,7 +29,14 @@ from typing import Any
 
 import msgspec
 
-from ..errors import DistdevError, HTTPError, MembraneError, ServiceError
+from ..errors import (
+    CallTimeoutError,
+    DistdevError,
+    HTTPError,
+    MembraneError,
+    ServiceError,
+    ServiceUnavailableError,
+)
 from ..membrane import ServiceProxy, decode_arguments, make_proxy, target_of, value_to_json
 from ..rules import MEMBRANE_TYPES
 from ._openapi import openapi
@@ -113,6 +122,11 @@ class Ingress:
         except ServiceError as exc:
             return _error(HTTPStatus.INTERNAL_SERVER_ERROR, exc.message, error=exc.type_name,
                           service=exc.service)
+        except CallTimeoutError as exc:
+            return _error(HTTPStatus.GATEWAY_TIMEOUT, str(exc), error="CallTimeoutError")
+        except ServiceUnavailableError as exc:
+            return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc),
+                          error=type(exc).__name__)
         except Exception as exc:
             return _error(HTTPStatus.INTERNAL_SERVER_ERROR, _message(exc),
                           error=type(exc).__name__)

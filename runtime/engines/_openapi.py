@@ -135,6 +135,10 @@ _ERRORS = [
                     "names it"),
     ("4XX", "an HTTPError the service raised, with its status"),
     (HTTPStatus.INTERNAL_SERVER_ERROR.value, "the service raised an unexpected exception"),
+    (HTTPStatus.SERVICE_UNAVAILABLE.value, "a service the call needed is not serving (restarting, "
+                                           "in a crash loop): the message says why"),
+    (HTTPStatus.GATEWAY_TIMEOUT.value, "a service the call needed did not answer within the "
+                                       "call timeout"),
 ]
 
 
