@@ -25,6 +25,7 @@ __all__ = [
     "child_id", "service_cycle_problem", "ServicePathError", "resolve_service_path",
     "MEMBRANE_VALUE_TYPES", "MEMBRANE_KINDS", "MEMBRANE_TYPES",
     "SERVICE_MODULE_GLOBAL", "MOVE_TO_HELPER", "NOT_IMPORTED", "service_module_file",
+    "is_service_of_tree",
     "compartment_module_name", "app_module_name", "is_app_folder", "app_files",
     "IMPORT_SERVICE_FULLNAME", "EFFECT_FULLNAME", "SERVICE_PROXY_FULLNAME",
 ]
@@ -175,6 +176,13 @@ NOT_IMPORTED = ("a service's module is never imported into another service (its 
                 "would run again there): call that service through its proxy, and move what "
                 "both use to a helper module (a plain module the services import)")
 """Why a service cannot import another's module, and what to do, as messages say it."""
+
+
+def is_service_of_tree(caller: str, service_id: str) -> bool:
+    """Whether ``caller`` names a service of the tree ``service_id`` belongs to (its root or
+    a descendant), rather than a client outside it: the ingress, ``distdev call``, a test."""
+    root = service_id.partition("/")[0]
+    return caller == root or caller.startswith(root + "/")
 
 
 def service_module_file(namespace: Mapping[str, object]) -> str | None:

@@ -222,7 +222,7 @@ TAMPERING = {
             # In one process nothing stops code reaching another service's memory: here, the
             # bank's module globals, found among the live objects.
             for found in gc.get_objects():
-                if isinstance(found, dict) and "deposit" in found and "balances" in found:
+                if type(found) is dict and "deposit" in found and "balances" in found:
                     found["balances"]["ann"] = 1_000_000
     """,
 }

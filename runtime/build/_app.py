@@ -24,7 +24,15 @@ from .._version import VERSION, local_zone, recorded_hash_seed
 from ..compartment import state as thread_state
 from ..errors import ExportError, HashSeedError, ServiceLoadError, ServiceUnavailableError
 from ..journal import FORMAT_NAME, FORMAT_VERSION, BundleFile, Header, JournalWriter
-from ..membrane import ServiceProxy, args_to_wire, from_wire, make_proxy, rebuild_exception, service_state
+from ..membrane import (
+    ServiceProxy,
+    args_to_wire,
+    from_wire,
+    make_proxy,
+    rebuild_exception,
+    service_state,
+    with_the_outside,
+)
 from ..rules import NOT_IMPORTED
 from ..service import CallFailed, Recorder, Service
 from ._output import BuildOutput, clear_build_output, write_build_output
@@ -262,8 +270,12 @@ class App:
         if export not in callee.exports():
             raise ExportError(f"service {target} does not export {export!r}")
 
-        args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
         caller = holder if isinstance(holder, Service) else None
+        if caller is not None:
+            args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
+        else:  # from the outside, which imports no service module: the callee's own classes
+            with with_the_outside():
+                args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
         thread = thread_state
         chain = (thread.chain if thread.service is not None else None) or self._new_chain()
 

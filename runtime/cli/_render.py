@@ -34,6 +34,10 @@ class Out:
     def json(self, value: Any) -> None:
         # UTF-8 as it is: a name in Greek prints as Greek, not as \u escapes.
         text = json.dumps(value, indent=None if self.json_mode else 2, ensure_ascii=False)
+        # A lone surrogate (a non-UTF-8 name or environment value, decoded with
+        # surrogateescape) cannot be written as UTF-8: it stays a \u escape, which JSON reads
+        # back as the same string.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         self.stdout.out(text, highlight=False)
 
     def json_text(self, encoded: bytes) -> None:

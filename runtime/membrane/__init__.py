@@ -38,10 +38,12 @@ from ._values import dumps as dumps
 from ._values import from_wire as from_wire
 from ._values import to_wire as to_wire
 from ._values import wire_repr as wire_repr
+from ._values import with_the_outside as with_the_outside
 
 __all__ = [
     "Digest", "state_digest", "ErrorInfo", "error_info", "rebuild_exception", "call_arguments",
     "decode_arguments", "json_call", "json_ready", "value_to_json", "wire_to_json", "Router",
     "ServiceProxy", "holder_of", "make_proxy", "target_of", "service_state", "to_json",
     "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
+    "with_the_outside",
 ]

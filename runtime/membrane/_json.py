@@ -54,8 +54,10 @@ def wire_to_json(wire: Any) -> bytes:
 
 def value_to_json(value: Any, where: str) -> bytes:
     """The UTF-8 JSON of a value that can cross a membrane (else ``MembraneError`` naming
-    ``where``): the same JSON as its wire form's."""
-    return wire_to_json(v.to_wire(value, where))
+    ``where``): the same JSON as its wire form's. JSON goes to the outside, which imports no
+    service module: classes defined in one may be in it."""
+    with v.with_the_outside():
+        return wire_to_json(v.to_wire(value, where))
 
 
 def json_ready(wire: Any) -> Any:

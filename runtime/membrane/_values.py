@@ -13,14 +13,16 @@ receiver would have to import that service's module, running its top level a sec
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import decimal
 import enum
 import sys
+import threading
 import types
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import cbor2
@@ -151,6 +153,32 @@ _ENCODERS: dict[type, Callable[[Any], Any]] = {
 }
 
 
+_crossing = threading.local()
+"""``outside``: whether values crossing on this thread go to or come from the outside."""
+
+
+@contextlib.contextmanager
+def with_the_outside() -> Iterator[None]:
+    """Values crossing here go between a service and the outside (the ingress, ``distdev
+    call``, a test), which imports no service module: instances of classes defined in service
+    modules may cross (an HTTP root's models, defined beside its exports); the receiving
+    service, if any, is the one whose module defines them."""
+    outer = getattr(_crossing, "outside", False)
+    _crossing.outside = True
+    try:
+        yield
+    finally:
+        _crossing.outside = outer
+
+
+def _refused_service_module(cls: type) -> str | None:
+    """The service module defining ``cls`` if that forbids it to cross here, else None."""
+    service_file = defining_service_module(cls)
+    if service_file is None or getattr(_crossing, "outside", False):
+        return None
+    return service_file
+
+
 def defining_service_module(cls: type) -> str | None:
     """The file of the service module that defines ``cls``, or None if a helper module, the
     standard library or a package does (the rule: ``rules.SERVICE_MODULE_GLOBAL``)."""
@@ -159,7 +187,7 @@ def defining_service_module(cls: type) -> str | None:
 
 
 def _class_path(cls: type) -> str:
-    if "<locals>" in cls.__qualname__ or defining_service_module(cls) is not None:
+    if "<locals>" in cls.__qualname__ or _refused_service_module(cls) is not None:
         raise _Refused()
     return f"{app_module_name(cls.__module__)}:{cls.__qualname__}"
 
@@ -218,7 +246,7 @@ def _explain(value: Any, where: str) -> None:
     for part_where, part in parts:
         _explain(part, part_where)
     cls = type(value)
-    service_file = defining_service_module(cls)
+    service_file = _refused_service_module(cls)
     if service_file is not None:
         raise MembraneError(
             f"{where} is a {cls.__qualname__}, a class defined in service module {service_file}; "

@@ -28,6 +28,7 @@ from ..membrane import (
     make_proxy,
     rebuild_exception,
     service_state,
+    with_the_outside,
 )
 from ..service import CallFailed, Detached, Service, StopReplay
 from ._replayer import Replayer
@@ -116,10 +117,12 @@ class _JournalRouter:
              kwargs: dict[str, Any]) -> Any:
         service = self.service
         assert service is not None
-        args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
         if isinstance(holder, Service):
+            args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
             return holder.call_out(target, export, args_wire, kwargs_wire,
                                    self._sender(holder, target, export, args_wire, kwargs_wire))
+        with with_the_outside():  # the outside imports no service module
+            args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
         try:
             wire = service.handle_call("", uuid.uuid4().hex, export, args_wire, kwargs_wire)
         except CallFailed as failed:

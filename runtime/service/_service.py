@@ -48,6 +48,7 @@ from ..membrane import (
     rebuild_exception,
     state_digest,
     to_wire,
+    with_the_outside,
 )
 from ._gate import CallGate
 from ._tape import CallFailed, Detached, Tape
@@ -233,7 +234,7 @@ class Service:
                 function = self.exports()[export]
                 call_args, call_kwargs = call_arguments(function, args, kwargs, self)
                 result = function(*call_args, **call_kwargs)
-                wire = to_wire(result, lambda: f"the value returned by {self.id}.{export}")
+                wire = self._result_wire(result, caller, export)
             except Exception as exc:
                 info = error_info(exc)
                 self.tape.raised(info)
@@ -248,6 +249,17 @@ class Service:
             leave_decimal(decimal_context)
             if gate is not None:
                 gate.exit()
+
+    def _result_wire(self, result: Any, caller: str, export: str) -> Any:
+        """The result's wire form; to a caller outside the service tree, which imports no
+        service module, it may hold this service module's own classes."""
+        def where() -> str:
+            return f"the value returned by {self.id}.{export}"
+
+        if rules.is_service_of_tree(caller, self.id):
+            return to_wire(result, where)
+        with with_the_outside():
+            return to_wire(result, where)
 
     # -- state digests ---------------------------------------------------------------------
 

@@ -107,10 +107,11 @@ class LocalDeployment:
         assert report["running"] is True, report
         return {row["id"]: row for row in report["services"]}
 
-    def live_pid(self, service_id: str) -> int:
-        """The service's current pid, from the deployment file (cheaper than `status`)."""
-        pid = Deployment.load(self.state).services[service_id].pid
-        assert pid is not None
+    def live_pid(self, service_id: str, timeout: float = 30) -> int:
+        """The service's current pid, from the deployment file (cheaper than `status`); while
+        its supervisor is between two processes of it, the next one's."""
+        pid: int = wait_until(lambda: Deployment.load(self.state).services[service_id].pid,
+                              timeout, f"a process of {service_id}")
         return pid
 
     def journal(self, service_id: str) -> Path:
