@@ -19,6 +19,7 @@ from ..journal import (
     JournalContents,
     Raise,
     Return,
+    Schedule,
     cut_journal,
     read_journal,
     repair_journal,
@@ -43,6 +44,8 @@ def restorable_journal(path: Path, log: Any) -> JournalContents:
 
 
 def _last_idle_offset(contents: JournalContents) -> int:
+    """Where the journal last had no call open at all. Calls that interleave end in any
+    order, so this counts open calls; it never asks which one ended."""
     depth = 0
     idle = contents.size
     for event, offset in zip(contents.events, contents.offsets):
@@ -70,17 +73,18 @@ class DedupTable:
     @classmethod
     def from_journal(cls, contents: JournalContents) -> DedupTable:
         table = cls()
-        pending: list[CallIn] = []
+        schedule = Schedule()  # which call an outcome ends, even when calls interleaved
+        calls: dict[int, CallIn] = {}
         for event in contents.events:
-            if type(event) is CallIn:
-                pending.append(event)
-            elif type(event) is Return and pending:
-                call = pending.pop()
-                table.put(call.caller, call.caller_seq, call.args, call.kwargs, True, event.value)
-            elif type(event) is Raise and pending:
-                call = pending.pop()
-                table.put(call.caller, call.caller_seq, call.args, call.kwargs, False,
-                          event.error)
+            seq = schedule.see(event)
+            kind = type(event)
+            if kind is CallIn:
+                calls[event.seq] = event  # type: ignore[assignment]
+            elif (kind is Return or kind is Raise) and seq in calls:
+                call = calls.pop(seq)  # type: ignore[arg-type]
+                ok = kind is Return
+                outcome = event.value if ok else event.error  # type: ignore[union-attr]
+                table.put(call.caller, call.caller_seq, call.args, call.kwargs, ok, outcome)
         return table
 
     def get(self, caller: str, caller_seq: int | str | None, args: list[Any],

@@ -1,0 +1,133 @@
+"""Replaying interleaved calls: each on a thread of its own, one running at a time, the turn
+handed over exactly where the journal says.
+
+A service that interleaves its calls recorded them as a cooperative schedule: a call ran until
+it called out or ended, and then another ran (``journal.Schedule`` says which, record by
+record). A call that was still waiting when another call's records resumed cannot be replayed
+by delivering calls inside one another on one thread: its frames would sit under the other's.
+So such a call — one whose lifetime holds a ``switch`` (``threaded_calls``) — is re-delivered on
+a thread of its own, and the threads pass one turn between them (``Strands``): whoever holds it
+reads the next record; a ``switch``, or a call's end, hands it on. Every other call is delivered
+as before, nested on the thread that reads its ``call-in`` (no switch happens while it is open,
+so nothing else needs to run meanwhile), and a journal without a switch replays on one thread.
+
+The replay's own thread is the top level's strand (``TOP_LEVEL``): it runs the module's top
+level, then reads the calls that arrive when no call is running. A replay that stops — at its
+end, at ``until``, on a divergence — hands the turn to each waiting thread in turn so that it
+unwinds (its ``finally`` blocks run one at a time, as they would have), and joins it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from ..compartment import running
+from ..journal import TOP_LEVEL, CallIn, Event, Raise, Return, Schedule, Switch
+
+__all__ = ["Strands", "threaded_calls"]
+
+
+def threaded_calls(events: Iterable[Event]) -> set[int]:
+    """The calls (their ``call-in`` seqs) during whose lifetime the journal switches: the ones
+    a replay runs on threads of their own. Empty for a journal without a ``switch``."""
+    schedule = Schedule()
+    switches = 0
+    began: dict[int, int] = {}  # open call -> switches seen before it began
+    threaded: set[int] = set()
+    for event in events:
+        kind = type(event)
+        if kind is Switch:
+            switches += 1
+        elif kind is CallIn:
+            began[event.seq] = switches
+        call = schedule.see(event)
+        if (kind is Return or kind is Raise) and call is not None and call in began:
+            if began.pop(call) != switches:
+                threaded.add(call)
+    threaded.update(call for call, seen in began.items() if seen != switches)
+    return threaded
+
+
+class Strands:
+    """The threads of one replay and the turn they pass (a strand is named by its call's
+    ``call-in`` seq; the replay's own thread is ``TOP_LEVEL``)."""
+
+    def __init__(self, threaded: set[int], schedule: Schedule,
+                 stopped: Callable[[], BaseException]) -> None:
+        self.threaded = threaded
+        self._schedule = schedule
+        self._stopped = stopped  # what a strand woken to unwind raises
+        self._turn = threading.Condition()
+        self._holder = TOP_LEVEL
+        self._waiting: set[int] = set()
+        self._threads: dict[int, threading.Thread] = {}
+        self._halted = False
+        self.failure: BaseException | None = None
+        """What ended the delivery that stopped the replay (a ``StopReplay``, a divergence, or
+        anything else the replayed code let out)."""
+
+    def threaded_open(self) -> bool:
+        """Whether a call on a thread of its own still waits (the journal ended inside it)."""
+        return bool(self._threads)
+
+    def is_waiting(self, strand: int) -> bool:
+        with self._turn:
+            return strand in self._waiting
+
+    def start(self, call: int, deliver: Callable[[], None], me: int) -> None:
+        """Deliver ``call`` on a thread of its own, which gets the turn; return when the turn
+        comes back to ``me``."""
+        thread = threading.Thread(target=self._run, args=(call, deliver), daemon=True,
+                                  name=f"distdev-replay-call-{call}")
+        self._threads[call] = thread
+        with self._turn:
+            self._waiting.add(me)
+            self._holder = call
+        with running(None, None):  # a thread of the replay's, not of the service's code
+            thread.start()
+        self._wait(me)
+
+    def hand_to(self, strand: int, me: int) -> None:
+        """Give the turn to waiting ``strand``; return when it comes back to ``me``."""
+        with self._turn:
+            self._waiting.add(me)
+            self._holder = strand
+            self._turn.notify_all()
+        self._wait(me)
+
+    def _wait(self, me: int) -> None:
+        with self._turn:
+            while self._holder != me:
+                self._turn.wait()
+            self._waiting.discard(me)
+            halted = self._halted
+        if halted:
+            raise self._stopped()
+
+    def _run(self, call: int, deliver: Callable[[], None]) -> None:
+        self._wait(call)
+        try:
+            deliver()
+        except BaseException as exc:
+            if self.failure is None:
+                self.failure = exc
+            self._halted = True  # the replay stops; ``stopped`` says why
+        finally:
+            with self._turn:
+                del self._threads[call]
+                following = self._schedule.running
+                if self._halted or following not in self._waiting:
+                    following = TOP_LEVEL  # no call runs: the replay's thread reads on
+                self._holder = following if following is not None else TOP_LEVEL
+                self._turn.notify_all()
+
+    def unwind(self) -> None:
+        """Stop: let every waiting thread unwind, one at a time, and wait for it to end."""
+        self._halted = True
+        while self._threads:
+            call, thread = next(iter(self._threads.items()))
+            with self._turn:
+                self._holder = call
+                self._turn.notify_all()
+            thread.join()
