@@ -77,13 +77,12 @@ class DedupTable:
         calls: dict[int, CallIn] = {}
         for event in contents.events:
             seq = schedule.see(event)
-            kind = type(event)
-            if kind is CallIn:
-                calls[event.seq] = event  # type: ignore[assignment]
-            elif (kind is Return or kind is Raise) and seq in calls:
-                call = calls.pop(seq)  # type: ignore[arg-type]
-                ok = kind is Return
-                outcome = event.value if ok else event.error  # type: ignore[union-attr]
+            if isinstance(event, CallIn):
+                calls[event.seq] = event
+            elif isinstance(event, (Return, Raise)) and seq is not None and seq in calls:
+                call = calls.pop(seq)
+                ok, outcome = ((True, event.value) if isinstance(event, Return)
+                               else (False, event.error))
                 table.put(call.caller, call.caller_seq, call.args, call.kwargs, ok, outcome)
         return table
 

@@ -39,12 +39,12 @@ from ._reader import JournalContents as JournalContents
 from ._reader import TornTail as TornTail
 from ._reader import parse_journal as parse_journal
 from ._reader import read_journal as read_journal
-from ._schedule import TOP_LEVEL as TOP_LEVEL
-from ._schedule import Schedule as Schedule
 from ._repair import RepairReport as RepairReport
 from ._repair import check_journal as check_journal
 from ._repair import cut_journal as cut_journal
 from ._repair import repair_journal as repair_journal
+from ._schedule import TOP_LEVEL as TOP_LEVEL
+from ._schedule import Schedule as Schedule
 from ._writer import JournalWriter as JournalWriter
 
 __all__ = [

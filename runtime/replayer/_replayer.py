@@ -272,15 +272,14 @@ class Replayer:
         """Deliver re-entrant calls until the journal gives the pending call's outcome."""
         while True:
             event = self._next()
-            kind = type(event)
-            if kind is CallIn:
-                self.deliver(event)  # type: ignore[arg-type]
-            elif kind is Switch:
-                self.switch(event)  # type: ignore[arg-type]
-            elif (kind is ResultIn or kind is ErrorIn) and self.schedule.running == self._strand():
-                if kind is ErrorIn:
-                    raise CallFailed(event.error)  # type: ignore[union-attr]
-                return event.value  # type: ignore[union-attr]
+            if isinstance(event, CallIn):
+                self.deliver(event)
+            elif isinstance(event, Switch):
+                self.switch(event)
+            elif isinstance(event, (ResultIn, ErrorIn)) and self.schedule.running == self._strand():
+                if isinstance(event, ErrorIn):
+                    raise CallFailed(event.error)
+                return event.value
             else:
                 self.diverge(event, doing())
 

@@ -42,9 +42,10 @@ def threaded_calls(events: Iterable[Event]) -> set[int]:
         elif kind is CallIn:
             began[event.seq] = switches
         call = schedule.see(event)
-        if (kind is Return or kind is Raise) and call is not None and call in began:
-            if began.pop(call) != switches:
-                threaded.add(call)
+        if (kind is not Return and kind is not Raise) or call is None or call not in began:
+            continue
+        if began.pop(call) != switches:
+            threaded.add(call)
     threaded.update(call for call, seen in began.items() if seen != switches)
     return threaded
 
