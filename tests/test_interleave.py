@@ -163,8 +163,15 @@ class _Held:
                  via: str = "left") -> None:
         self.gates, self.name = gates, name
         self.result: list[Any] = []
-        self.thread = _in_thread(lambda: self.result.append(
-            deployment.call("app", "slow", str(gates), name, via)))
+        self.error: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                self.result.append(deployment.call("app", "slow", str(gates), name, via))
+            except (OSError, EOFError) as exc:  # the root was killed while it waited
+                self.error.append(exc)
+
+        self.thread = _in_thread(call)
         wait_until(lambda: (gates / f"{name}.waiting").exists(), 30,
                    f"slow({name!r}) to wait inside the child")
 
@@ -207,6 +214,25 @@ def test_interleaving_root_answers_a_second_request_while_the_first_waits_and_re
         deployment.kill_and_wait_for_restart("app")  # restore replays the interleaved journal
         assert deployment.call("app", "history") == history
         assert deployment.call("app", "fast", "z") == 7
+
+
+def test_a_restart_that_cuts_calls_which_ended_while_another_waited_says_so(
+    tmp_path: Path,
+) -> None:
+    out = _build(tmp_path, interleave=True)
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    with running(out, tmp_path / "state") as deployment:
+        deployment.call("app", "fast", "before")
+        a = _Held(deployment, gates, "a")
+        assert deployment.call("app", "fast", "x") == 3  # answered while a waits
+        deployment.kill_and_wait_for_restart("app")  # a never ended: the journal ends inside it
+        a.thread.join(60)
+        log = deployment.wait_for_log("app", "WARNING: 1 call(s) of other chains")
+        assert "cut it back to the last idle point" in log
+        assert deployment.call("app", "history") == ["fast before"]
+        assert a.error  # its caller was told the connection broke, not that it ran
+        (gates / "a").touch()  # let the child finish the call nobody waits for any more
 
 
 def test_a_root_that_does_not_interleave_still_serializes_and_writes_no_switch(

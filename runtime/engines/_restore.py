@@ -37,8 +37,13 @@ def restorable_journal(path: Path, log: Any) -> JournalContents:
         contents = read_journal(path)
     idle = _last_idle_offset(contents)
     if idle < contents.size:
+        answered = _answered_after(contents, idle)
         side = cut_journal(path, path.read_bytes(), idle)
         log(f"the journal ended inside a call; cut it back to the last idle point ({side})")
+        if answered:
+            log(f"WARNING: {answered} call(s) of other chains ran to their end after that point, "
+                "while the unfinished call waited (the service interleaves its calls), and were "
+                f"cut with it: their callers may have been answered. They are in {side}.")
         contents = read_journal(path)
     return contents
 
@@ -56,6 +61,24 @@ def _last_idle_offset(contents: JournalContents) -> int:
         elif type(event) in (Return, Raise):
             depth -= 1
     return idle if depth else contents.size
+
+
+def _answered_after(contents: JournalContents, idle: int) -> int:
+    """How many calls that began after ``idle`` ended, on chains other than those of the calls
+    still open at the end: with interleaving, calls the cut loses although they finished."""
+    schedule = Schedule()  # no call is open at ``idle``: the model starts afresh there
+    calls: dict[int, CallIn] = {}
+    ended: list[CallIn] = []
+    for event, offset in zip(contents.events, contents.offsets):
+        if offset < idle:
+            continue
+        seq = schedule.see(event)
+        if isinstance(event, CallIn):
+            calls[event.seq] = event
+        elif isinstance(event, (Return, Raise)) and seq is not None and seq in calls:
+            ended.append(calls.pop(seq))
+    unfinished = {call.chain for call in calls.values()}
+    return sum(1 for call in ended if call.chain not in unfinished)
 
 
 class DedupTable:

@@ -67,7 +67,8 @@ class Replayer:
         """Whether the code replayed is the journal's own (then a divergence is not a change)."""
         self.stopped_inside_call = False
         self.schedule = Schedule()
-        """Which call the records read so far belong to (the journal's own model)."""
+        """Which call the records read so far belong to (the journal's own model; followed only
+        when calls interleaved: otherwise it is the stack of calls being delivered)."""
         threaded = threaded_calls(events)
         self.strands = Strands(threaded, self.schedule, self._stopped) if threaded else None
         """The threads of the calls that interleaved (None: every call nests, on one thread)."""
@@ -192,7 +193,8 @@ class Replayer:
         if self.before_event is not None:
             self.before_event(self.service, event)  # on the service's thread, frames live
         self.pos += 1
-        self.schedule.see(event)
+        if self.strands is not None:  # a journal without a switch: calls nest, as they run
+            self.schedule.see(event)
         return event
 
     def diverge(self, event: Event | None, actual: str, location: str | None = None,
@@ -276,7 +278,8 @@ class Replayer:
                 self.deliver(event)
             elif isinstance(event, Switch):
                 self.switch(event)
-            elif isinstance(event, (ResultIn, ErrorIn)) and self.schedule.running == self._strand():
+            elif isinstance(event, (ResultIn, ErrorIn)) and (
+                    self.strands is None or self.schedule.running == self._strand()):
                 if isinstance(event, ErrorIn):
                     raise CallFailed(event.error)
                 return event.value

@@ -154,6 +154,9 @@ class Recorder:
             self._resumed(mine)
             self._write("error", listed(failed.info))
             raise
+        except BaseException:
+            self._resumed(mine)  # what this call writes next is still its own
+            raise
         self._resumed(mine)
         self._write("result", result)
         return result
