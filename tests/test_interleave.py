@@ -22,7 +22,7 @@ import distdev
 from distdev import ReplayDivergenceError
 from distdev.journal import TOP_LEVEL, CallIn, Return, Schedule, Switch, read_journal
 from distdev.replayer._strands import threaded_calls
-from distdev.service import CallGate
+from distdev.service import CallGate, StopReplay
 
 INTERLEAVING = TESTS / "apps" / "interleaving"
 
@@ -363,3 +363,23 @@ def test_host_process_refuses_an_interleave_that_is_not_a_bool(tmp_path: Path) -
     result = run_distdev("build", tmp_path / "app" / "app.py", "-o", tmp_path / "out")
     assert result.returncode != 0
     assert "interleave=...) needs True or False" in result.stdout + result.stderr
+
+
+def test_a_replay_stopped_anywhere_in_interleaved_calls_unwinds_them_and_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    journal = _interleaved_journal(tmp_path, monkeypatch)
+    events = read_journal(journal).events
+    threads_before = threading.active_count()
+    for event in events[1:]:
+        restored = distdev.replay(journal, until=event.seq)  # as the debugger's stops do
+        assert restored.events <= event.seq
+    assert threading.active_count() == threads_before  # no replay thread left behind
+
+    def stop_at_the_first_switch(service: Any, event: Any) -> None:
+        if type(event) is Switch:
+            raise StopReplay()
+
+    restored = distdev.replay(journal, before_event=stop_at_the_first_switch)
+    assert restored.stopped_inside_call is False  # stopped by the caller, not by the journal
+    assert restored.state()["log"][:3] == ["start a", "start b", "fast x"]

@@ -182,6 +182,8 @@ class Replayer:
     def _next(self) -> Event:
         if self.divergence is not None:
             raise self.divergence
+        if self.strands is not None and self.strands.halted:
+            raise self._stopped()  # a call unwinding reads nothing more
         if self._skip_output() >= self.until:
             at_end = self.until == len(self.events)
             if at_end and not self.same_code:

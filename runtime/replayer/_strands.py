@@ -50,85 +50,112 @@ def threaded_calls(events: Iterable[Event]) -> set[int]:
     return threaded
 
 
+class _Worker:
+    """A replay thread: runs one threaded call at a time, then waits for the next. ``baton``
+    is held (acquired) while it waits; whoever hands it the turn releases it."""
+
+    def __init__(self, strands: Strands) -> None:
+        self.baton = threading.Lock()
+        self.baton.acquire()
+        self.job: tuple[int, Callable[[], None]] | None = None
+        self.thread = threading.Thread(target=strands._work, args=(self,), daemon=True,
+                                       name="distdev-replay-call")
+
+
 class Strands:
     """The threads of one replay and the turn they pass (a strand is named by its call's
-    ``call-in`` seq; the replay's own thread is ``TOP_LEVEL``)."""
+    ``call-in`` seq; the replay's own thread is ``TOP_LEVEL``).
+
+    Exactly one strand runs; each other one blocks on its own baton (a lock), released by the
+    strand that hands it the turn — a direct hand-over, no thread woken in vain. Threads are
+    kept for the next threaded call once theirs ends: a journal of many interleaved calls
+    starts only as many threads as were ever waiting at once."""
 
     def __init__(self, threaded: set[int], schedule: Schedule,
                  stopped: Callable[[], BaseException]) -> None:
         self.threaded = threaded
         self._schedule = schedule
         self._stopped = stopped  # what a strand woken to unwind raises
-        self._turn = threading.Condition()
-        self._holder = TOP_LEVEL
+        main = threading.Lock()
+        main.acquire()
+        self._batons: dict[int, threading.Lock] = {TOP_LEVEL: main}
+        """Strand -> its thread's baton, for every strand that has begun and not ended."""
         self._waiting: set[int] = set()
-        self._threads: dict[int, threading.Thread] = {}
+        self._running: dict[int, _Worker] = {}
+        self._idle: list[_Worker] = []
         self._halted = False
         self.failure: BaseException | None = None
         """What ended the delivery that stopped the replay (a ``StopReplay``, a divergence, or
         anything else the replayed code let out)."""
 
+    @property
+    def halted(self) -> bool:
+        """Whether the replay stopped: what still runs only unwinds."""
+        return self._halted
+
     def threaded_open(self) -> bool:
         """Whether a call on a thread of its own still waits (the journal ended inside it)."""
-        return bool(self._threads)
+        return bool(self._running)
 
     def is_waiting(self, strand: int) -> bool:
-        with self._turn:
-            return strand in self._waiting
+        return strand in self._waiting
 
     def start(self, call: int, deliver: Callable[[], None], me: int) -> None:
         """Deliver ``call`` on a thread of its own, which gets the turn; return when the turn
         comes back to ``me``."""
-        thread = threading.Thread(target=self._run, args=(call, deliver), daemon=True,
-                                  name=f"distdev-replay-call-{call}")
-        self._threads[call] = thread
-        with self._turn:
-            self._waiting.add(me)
-            self._holder = call
-        with running(None, None):  # a thread of the replay's, not of the service's code
-            thread.start()
+        worker = self._idle.pop() if self._idle else _Worker(self)
+        worker.job = (call, deliver)
+        self._running[call] = worker
+        self._batons[call] = worker.baton
+        self._waiting.add(me)
+        if worker.thread.ident is None:
+            with running(None, None):  # a thread of the replay's, not of the service's code
+                worker.thread.start()
+        worker.baton.release()
         self._wait(me)
 
     def hand_to(self, strand: int, me: int) -> None:
         """Give the turn to waiting ``strand``; return when it comes back to ``me``."""
-        with self._turn:
-            self._waiting.add(me)
-            self._holder = strand
-            self._turn.notify_all()
+        self._waiting.add(me)
+        self._batons[strand].release()
         self._wait(me)
 
     def _wait(self, me: int) -> None:
-        with self._turn:
-            while self._holder != me:
-                self._turn.wait()
-            self._waiting.discard(me)
-            halted = self._halted
-        if halted:
+        self._batons[me].acquire()
+        self._waiting.discard(me)
+        if self._halted:
             raise self._stopped()
 
-    def _run(self, call: int, deliver: Callable[[], None]) -> None:
-        self._wait(call)
-        try:
-            deliver()
-        except BaseException as exc:
-            if self.failure is None:
-                self.failure = exc
-            self._halted = True  # the replay stops; ``stopped`` says why
-        finally:
-            with self._turn:
-                del self._threads[call]
-                following = self._schedule.running
-                if self._halted or following not in self._waiting:
-                    following = TOP_LEVEL  # no call runs: the replay's thread reads on
-                self._holder = following if following is not None else TOP_LEVEL
-                self._turn.notify_all()
+    def _work(self, worker: _Worker) -> None:
+        while True:
+            worker.baton.acquire()
+            if worker.job is None:
+                return  # the replay is over
+            call, deliver = worker.job
+            worker.job = None
+            try:
+                deliver()
+            except BaseException as exc:
+                if self.failure is None:
+                    self.failure = exc
+                self._halted = True  # the replay stops; ``stopped`` says why
+            del self._running[call], self._batons[call]
+            self._idle.append(worker)
+            following = self._schedule.running
+            if self._halted or following is None or following not in self._waiting:
+                following = TOP_LEVEL  # no call runs: the replay's thread reads on
+            self._batons[following].release()
 
     def unwind(self) -> None:
-        """Stop: let every waiting thread unwind, one at a time, and wait for it to end."""
+        """Stop: let every waiting thread unwind, one at a time, then end every thread."""
         self._halted = True
-        while self._threads:
-            call, thread = next(iter(self._threads.items()))
-            with self._turn:
-                self._holder = call
-                self._turn.notify_all()
-            thread.join()
+        main = self._batons[TOP_LEVEL]
+        while self._running:
+            call = next(iter(self._running))
+            self._batons[call].release()
+            main.acquire()  # handed back once that call has unwound
+        for worker in self._idle:
+            worker.job = None
+            worker.baton.release()
+            worker.thread.join()
+        self._idle.clear()
