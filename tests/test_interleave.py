@@ -329,7 +329,7 @@ def test_a_switch_to_a_call_that_is_not_waiting_is_a_divergence_not_a_hang(
     with pytest.raises(ReplayDivergenceError) as caught:
         distdev.replay(dataclasses.replace(contents, events=bad))
     assert caught.value.seq == switch.seq
-    assert "not waiting" in str(caught.value)
+    assert f"had no call {fast_in.seq} waiting" in str(caught.value)
 
 
 def test_dev_host_interleaves_the_same_way(tmp_path: Path,

@@ -317,8 +317,8 @@ class Replayer:
             return
         strands = self.strands
         if strands is None or not strands.is_waiting(event.call):
-            self.diverge(event, "is not waiting for a call-out there: the call the journal "
-                         "resumes had already ended, or never began")
+            self.diverge(event, f"had no call {event.call} waiting for a call-out's result "
+                         "there to resume (it had ended, or never began)")
         assert strands is not None
         strands.hand_to(event.call, me)
 
