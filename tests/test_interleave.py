@@ -11,6 +11,7 @@ import dataclasses
 import json
 import shutil
 import threading
+import types
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ from support.engines import TESTS, LocalDeployment, running, wait_until
 
 import distdev
 from distdev import ReplayDivergenceError
-from distdev.journal import TOP_LEVEL, CallIn, Return, Schedule, Switch, read_journal
+from distdev.engines._restore import DedupTable
+from distdev.journal import TOP_LEVEL, CallIn, CallOut, ResultIn, Return, Schedule, Switch, read_journal
 from distdev.replayer._strands import threaded_calls
 from distdev.service import CallGate, StopReplay
 
@@ -143,6 +145,18 @@ def test_threaded_calls_are_those_whose_lifetime_holds_a_switch() -> None:
     assert threaded_calls(events) == {5, 6}
     assert threaded_calls(events[:4]) == set()
     assert threaded_calls(events[:7]) == {5, 6}  # open at the journal's end
+
+
+def test_dedup_table_pairs_each_outcome_with_its_own_call_when_calls_interleave() -> None:
+    x = CallIn(1, "client", "chain-x", "slow", ["x"], {}, 11)
+    y = CallIn(3, "client", "chain-y", "slow", ["y"], {}, 12)
+    events = [x, CallOut(2, "app/left", "wait_for", ["x"], {}),
+              y, CallOut(4, "app/right", "wait_for", ["y"], {}),
+              Switch(5, 1), ResultIn(6, "X"), Return(7, "X"),  # x ends first
+              Switch(8, 3), ResultIn(9, "Y"), Return(10, "Y")]
+    table = DedupTable.from_journal(types.SimpleNamespace(events=events))  # type: ignore[arg-type]
+    assert table.get("client", 11, ["x"], {}) == (True, "X")
+    assert table.get("client", 12, ["y"], {}) == (True, "Y")
 
 
 # -- real processes under `distdev up` ----------------------------------------------------------
