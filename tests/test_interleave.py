@@ -230,6 +230,40 @@ def test_interleaving_root_answers_a_second_request_while_the_first_waits_and_re
         assert deployment.call("app", "fast", "z") == 7
 
 
+def test_many_clients_at_once_leave_a_journal_that_replays_and_restores_exactly(
+    tmp_path: Path,
+) -> None:
+    out = _build(tmp_path, interleave=True)
+    with running(out, tmp_path / "state") as deployment:
+        failures: list[BaseException] = []
+
+        def client(k: int) -> None:
+            connection = deployment.connect("app", f"client-{k}")
+            try:
+                for i in range(20):
+                    if i % 3 == 2:
+                        connection.call(f"client-{k}", f"c{k}-{i}", None, "fast", [f"{k}.{i}"],
+                                        {})
+                    else:
+                        connection.call(f"client-{k}", f"c{k}-{i}", None, "relay",
+                                        [f"{k}.{i}", "left" if (k + i) % 2 else "right"], {})
+            except BaseException as exc:
+                failures.append(exc)
+            finally:
+                connection.close()
+
+        threads = [_in_thread(lambda k=k: client(k)) for k in range(8)]
+        for thread in threads:
+            thread.join(120)
+        assert failures == []
+        history = deployment.call("app", "history")
+        assert len(history) == 8 * (6 + 14 * 2)  # 6 fast and 14 relays each: every record once
+        journal = deployment.journal("app")
+        assert _replayed_state(journal)["log"] == history
+        deployment.kill_and_wait_for_restart("app")
+        assert deployment.call("app", "history") == history
+
+
 def test_a_restart_that_cuts_calls_which_ended_while_another_waited_says_so(
     tmp_path: Path,
 ) -> None:

@@ -22,6 +22,13 @@ def slow(gates: str, name: str, via: str = "left") -> str:
     return got
 
 
+def relay(name: str, via: str) -> int:
+    log.append(f"relay {name}")
+    got = children[via].echo(len(log))
+    log.append(f"relayed {name} {got}")
+    return got
+
+
 def fast(name: str) -> int:
     log.append(f"fast {name}")
     return len(log)
