@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from support import run_distdev, write_files
+from support.dev import DevServer
 from support.engines import TESTS, LocalDeployment, running, wait_until
 
 import distdev
@@ -387,6 +388,28 @@ def test_dev_host_interleaves_the_same_way(tmp_path: Path,
     assert "Switch" in kinds
     assert distdev.replay(journal).state()["log"] == ["start a", "start b", "fast x", "end a",
                                                       "end b"]
+
+
+def test_distdev_dev_answers_a_second_request_while_the_first_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shutil.copytree(INTERLEAVING, tmp_path / "src")
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    monkeypatch.setenv("ROOT_INTERLEAVE", "1")
+    server = DevServer(tmp_path / "src" / "app.py", tmp_path / "work")
+    try:
+        answers: list[tuple[int, Any]] = []
+        held = _in_thread(lambda: answers.append(
+            server.post("slow", {"gates": str(gates), "name": "a"})))
+        wait_until(lambda: (gates / "a.waiting").exists(), 30, "slow('a') to wait")
+        assert server.post("fast", {"name": "x"}) == (200, 2)  # one process, the same rule
+        (gates / "a").touch()
+        held.join(60)
+        assert answers == [(200, "A")]
+    finally:
+        code, output = server.stop()
+    assert code == 0, output
 
 
 def test_a_service_file_declares_interleaving_in_the_manifest(tmp_path: Path) -> None:
