@@ -390,6 +390,43 @@ def test_dev_host_interleaves_the_same_way(tmp_path: Path,
                                                       "end b"]
 
 
+def test_an_interleaved_call_whose_call_out_fails_replays_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = distdev.App(INTERLEAVING / "app.py", out=tmp_path / "out", state=tmp_path / "state")
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    monkeypatch.setenv("ROOT_INTERLEAVE", "1")
+    outcomes: dict[str, Any] = {}
+
+    def slow(name: str, via: str) -> None:
+        try:
+            outcomes[name] = root.slow(str(gates), name, via)
+        except ValueError as exc:
+            outcomes[name] = str(exc)
+
+    try:
+        app.start()
+        root = app.service("app")
+        threads = {}
+        for name, via in (("a", "left"), ("b", "right")):
+            threads[name] = _in_thread(lambda name=name, via=via: slow(name, via))
+            wait_until(lambda name=name: (gates / f"{name}.waiting").exists(), 30,
+                       f"slow({name!r}) to wait")
+        (gates / "a").write_text("fail")  # a resumes first, with an error, while b waits
+        threads["a"].join(60)
+        (gates / "b").touch()
+        threads["b"].join(60)
+        journal = app.journal("app")
+        live = app.state("app")
+    finally:
+        app.close()
+    assert outcomes == {"a": "the gate of a says fail", "b": "B"}
+    kinds = [type(e).__name__ for e in read_journal(journal).events]
+    assert kinds.count("Switch") == 2 and "ErrorIn" in kinds and "Raise" in kinds
+    assert _replayed_state(Path(journal)) == live
+
+
 def test_distdev_dev_answers_a_second_request_while_the_first_waits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -1,5 +1,5 @@
 """Holds a call until the test opens its gate: ``wait_for`` says it is waiting (a file
-``<name>.waiting``), then waits for the file ``<name>``."""
+``<name>.waiting``), then waits for the file ``<name>``, and raises if it says "fail"."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ seen: list[str] = []
 
 
 @distdev.effect
-def _gate(gates: str, name: str) -> None:
+def _gate(gates: str, name: str) -> str:
     open(os.path.join(gates, name + ".waiting"), "w").close()
-    while not os.path.exists(os.path.join(gates, name)):
+    path = os.path.join(gates, name)
+    while not os.path.exists(path):
         time.sleep(0.01)
+    with open(path) as opened:
+        return opened.read()
 
 
 def wait_for(gates: str, name: str) -> str:
-    _gate(gates, name)
+    if _gate(gates, name) == "fail":
+        raise ValueError(f"the gate of {name} says fail")
     seen.append(name)
     return name.upper()
 
