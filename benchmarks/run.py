@@ -34,6 +34,11 @@ What is measured (each module's docstring says exactly how):
    background mypy check's latency. Goals: definition p50 <= 10 ms; diagnostics <= 100 ms.
 9. ``digest`` (bench_digest): one state digest of 1 KB, 100 KB and 10 MB of state, beside
    hashing its pickle; and what the digest schedule makes of it per call.
+10. ``concurrency`` (bench_concurrency): examples/shop through its ingress under ``distdev up``
+   with 1, 4 and 16 concurrent clients, the root's interleaving on and off in the same run:
+   throughput and p50/p99 of a checkout and of an export that calls nothing. Goals
+   (interleaving on): 4 clients >= 1.8x one client's throughput; the export that calls nothing
+   keeps its p50 within 2x of its single-client p50.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -58,7 +63,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest")
+                "digest", "concurrency")
 
 
 def ensure_hash_seed() -> None:
@@ -85,6 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float]:
     """Run the selected measurements in a scratch folder; return their rows and the wall time."""
     import bench_build  # distdev is imported only once the hash seed is fixed
+    import bench_concurrency
     import bench_debugger
     import bench_digest
     import bench_engine
@@ -104,6 +110,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "ray": bench_ray.measure,
         "lsp": bench_lsp.measure,
         "digest": bench_digest.measure,
+        "concurrency": bench_concurrency.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()

@@ -21,10 +21,12 @@ MANIFEST_FILE = "manifest.json"
 
 
 class HostSpec(msgspec.Struct, frozen=True):
-    """How a service declared it is hosted (``host.process(http=...)``)."""
+    """How a service declared it is hosted (``host.process(http=..., interleave=...)``)."""
 
     kind: str
     http: int | None = None
+    interleave: bool = False
+    """Whether its calls may interleave at call-outs (one at a time, switching only there)."""
 
 
 class ParamSpec(msgspec.Struct, frozen=True):

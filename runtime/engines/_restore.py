@@ -19,6 +19,7 @@ from ..journal import (
     JournalContents,
     Raise,
     Return,
+    Schedule,
     cut_journal,
     read_journal,
     repair_journal,
@@ -36,13 +37,20 @@ def restorable_journal(path: Path, log: Any) -> JournalContents:
         contents = read_journal(path)
     idle = _last_idle_offset(contents)
     if idle < contents.size:
+        answered = _answered_after(contents, idle)
         side = cut_journal(path, path.read_bytes(), idle)
         log(f"the journal ended inside a call; cut it back to the last idle point ({side})")
+        if answered:
+            log(f"WARNING: {answered} call(s) of other chains ran to their end after that point, "
+                "while the unfinished call waited (the service interleaves its calls), and were "
+                f"cut with it: their callers may have been answered. They are in {side}.")
         contents = read_journal(path)
     return contents
 
 
 def _last_idle_offset(contents: JournalContents) -> int:
+    """Where the journal last had no call open at all. Calls that interleave end in any
+    order, so this counts open calls; it never asks which one ended."""
     depth = 0
     idle = contents.size
     for event, offset in zip(contents.events, contents.offsets):
@@ -53,6 +61,24 @@ def _last_idle_offset(contents: JournalContents) -> int:
         elif type(event) in (Return, Raise):
             depth -= 1
     return idle if depth else contents.size
+
+
+def _answered_after(contents: JournalContents, idle: int) -> int:
+    """How many calls that began after ``idle`` ended, on chains other than those of the calls
+    still open at the end: with interleaving, calls the cut loses although they finished."""
+    schedule = Schedule()  # no call is open at ``idle``: the model starts afresh there
+    calls: dict[int, CallIn] = {}
+    ended: list[CallIn] = []
+    for event, offset in zip(contents.events, contents.offsets):
+        if offset < idle:
+            continue
+        seq = schedule.see(event)
+        if isinstance(event, CallIn):
+            calls[event.seq] = event
+        elif isinstance(event, (Return, Raise)) and seq is not None and seq in calls:
+            ended.append(calls.pop(seq))
+    unfinished = {call.chain for call in calls.values()}
+    return sum(1 for call in ended if call.chain not in unfinished)
 
 
 class DedupTable:
@@ -70,17 +96,17 @@ class DedupTable:
     @classmethod
     def from_journal(cls, contents: JournalContents) -> DedupTable:
         table = cls()
-        pending: list[CallIn] = []
+        schedule = Schedule()  # which call an outcome ends, even when calls interleaved
+        calls: dict[int, CallIn] = {}
         for event in contents.events:
-            if type(event) is CallIn:
-                pending.append(event)
-            elif type(event) is Return and pending:
-                call = pending.pop()
-                table.put(call.caller, call.caller_seq, call.args, call.kwargs, True, event.value)
-            elif type(event) is Raise and pending:
-                call = pending.pop()
-                table.put(call.caller, call.caller_seq, call.args, call.kwargs, False,
-                          event.error)
+            seq = schedule.see(event)
+            if isinstance(event, CallIn):
+                calls[event.seq] = event
+            elif isinstance(event, (Return, Raise)) and seq is not None and seq in calls:
+                call = calls.pop(seq)
+                ok, outcome = ((True, event.value) if isinstance(event, Return)
+                               else (False, event.error))
+                table.put(call.caller, call.caller_seq, call.args, call.kwargs, ok, outcome)
         return table
 
     def get(self, caller: str, caller_seq: int | str | None, args: list[Any],

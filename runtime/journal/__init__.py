@@ -32,6 +32,7 @@ from ._events import Return as Return
 from ._events import Source as Source
 from ._events import Spawn as Spawn
 from ._events import StateDigest as StateDigest
+from ._events import Switch as Switch
 from ._events import describe as describe
 from ._events import is_boundary as is_boundary
 from ._reader import JournalContents as JournalContents
@@ -42,13 +43,15 @@ from ._repair import RepairReport as RepairReport
 from ._repair import check_journal as check_journal
 from ._repair import cut_journal as cut_journal
 from ._repair import repair_journal as repair_journal
+from ._schedule import TOP_LEVEL as TOP_LEVEL
+from ._schedule import Schedule as Schedule
 from ._writer import JournalWriter as JournalWriter
 
 __all__ = [
     "Event", "EventBase", "Header", "CallIn", "Return", "Raise", "CallOut", "ResultIn", "ErrorIn",
-    "Effect", "Output", "Spawn", "Source", "StateDigest", "BundleFile", "ErrorInfo", "EVENT_TYPES",
+    "Effect", "Output", "Spawn", "Source", "StateDigest", "Switch", "BundleFile", "ErrorInfo", "EVENT_TYPES",
     "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "describe", "encode_record",
-    "READ_PAST", "is_boundary",
+    "READ_PAST", "is_boundary", "Schedule", "TOP_LEVEL",
     "JournalContents", "TornTail", "read_journal", "parse_journal", "JournalWriter",
     "check_journal", "repair_journal", "cut_journal", "RepairReport",
 ]

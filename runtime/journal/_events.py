@@ -15,10 +15,11 @@ import msgspec
 from ..membrane import ErrorInfo, wire_repr
 
 FORMAT_NAME = "distdev-journal"
-FORMAT_VERSION = 2
-"""The version written. 2: what a journal covers is every line run for the service (1: the
-service's own code only)."""
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+"""The version written. 3: a ``switch`` record says which call resumes when calls of a service
+that interleaves them do not end in the order they began. 2: what a journal covers is every line
+run for the service (1: the service's own code only)."""
+READABLE_VERSIONS = (1, 2, 3)
 """Every version this distdev reads and replays (tests/golden holds a journal of each)."""
 
 
@@ -136,14 +137,24 @@ class StateDigest(EventBase, frozen=True, tag="digest"):
     removed: list[str] = []
 
 
+class Switch(EventBase, frozen=True, tag="switch"):
+    """The call that began at record ``call`` (a ``call-in``; 0: the top level) resumes here, after
+    its call-out's wait, while the journal's last records were another call's (format 3; only a
+    service that interleaves its calls writes one). Which call a record belongs to is otherwise
+    implied: a ``call-in`` starts its call, and when a call ends the call that was running when it
+    began runs again (``Schedule``)."""
+
+    call: int
+
+
 Event = (Header | CallIn | Return | Raise | CallOut | ResultIn | ErrorIn | Effect | Output | Spawn
-         | Source | StateDigest)
+         | Source | StateDigest | Switch)
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
     for cls in (
         Header, CallIn, Return, Raise, CallOut, ResultIn, ErrorIn, Effect, Output, Spawn, Source,
-        StateDigest
+        StateDigest, Switch
     )
 }
 
@@ -155,8 +166,9 @@ code loaded, a state digest to check): a replay — and a debugger — never sto
 
 def is_boundary(event: Event) -> bool:
     """Whether a replay can stop just before ``event`` (it is delivered to code waiting for
-    it: a call, its outcome, an effect's answer)."""
-    return not isinstance(event, (Header, *READ_PAST))
+    it: a call, its outcome, an effect's answer). A ``switch`` only says whose record comes
+    next: a stop lands before that record instead."""
+    return not isinstance(event, (Header, Switch, *READ_PAST))
 
 
 def describe(event: Event) -> str:
@@ -188,6 +200,9 @@ def describe(event: Event) -> str:
             return f"spawn {event.child} from {event.path}"
         case Source():
             return f"source {event.file.path} ({event.file.sha256[:12]})"
+        case Switch():
+            return f"switch to the call of record {event.call}" if event.call else \
+                "switch to the top level"
         case StateDigest():
             gone = f", {len(event.removed)} gone" if event.removed else ""
             return f"digest of {len(event.changed)} changed globals{gone}"

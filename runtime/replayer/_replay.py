@@ -20,7 +20,16 @@ from typing import Any, Protocol
 
 from .._version import local_time, recorded_hash_seed
 from ..errors import HashSeedError, ReplayDivergenceError, ServiceUnavailableError
-from ..journal import CallIn, Event, Header, JournalContents, Source, TornTail, read_journal
+from ..journal import (
+    CallIn,
+    Event,
+    Header,
+    JournalContents,
+    Source,
+    Switch,
+    TornTail,
+    read_journal,
+)
 from ..membrane import (
     ServiceProxy,
     args_to_wire,
@@ -260,10 +269,16 @@ def _run(service: Service, tape: Replayer) -> None:
             event: Event = tape._next()
             if type(event) is CallIn:
                 tape.deliver(event)
+            elif type(event) is Switch:
+                tape.switch(event)
             else:
                 tape.diverge(event, "had finished and was waiting for calls")
+        if tape.strands is not None and tape.strands.threaded_open():
+            tape.stopped_inside_call = tape.until == len(tape.events)
     except StopReplay:
         pass
+    finally:
+        tape.finish()
     if tape.divergence is not None:
         raise tape.divergence
 

@@ -8,12 +8,14 @@ the event, what the journal expected, what the code did and the line that did it
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import ReplayDivergenceError
 from ..journal import (
     READ_PAST,
+    TOP_LEVEL,
     BundleFile,
     CallIn,
     CallOut,
@@ -24,12 +26,15 @@ from ..journal import (
     Raise,
     ResultIn,
     Return,
+    Schedule,
     Spawn,
     StateDigest,
+    Switch,
     describe,
 )
 from ..membrane import ErrorInfo, rebuild_exception, wire_repr
 from ..service import PATCH_MARKER, CallFailed, Service, StopReplay, same
+from ._strands import Strands, threaded_calls
 
 __all__ = ["Replayer"]
 
@@ -63,8 +68,36 @@ class Replayer:
         self.stopped_inside_call = False
         self.state_note: str | None = None
         """Replaying other code: where its state first differs from the journal's digests."""
-        self.delivering: list[str] = []
-        """The exports of the calls being re-delivered, innermost last."""
+        self.schedule = Schedule()
+        """Which call the records read so far belong to (the journal's own model; followed only
+        when calls interleaved: otherwise it is the stack of calls being delivered)."""
+        threaded = threaded_calls(events)
+        self.strands = Strands(threaded, self.schedule, self._stopped) if threaded else None
+        """The threads of the calls that interleaved (None: every call nests, on one thread)."""
+        self._local = threading.local()
+
+    @property
+    def delivering(self) -> list[tuple[int, str]]:
+        """(call-in seq, export) of the calls being re-delivered on this thread, innermost
+        last."""
+        calls: list[tuple[int, str]] | None = getattr(self._local, "calls", None)
+        if calls is None:
+            calls = self._local.calls = []
+        return calls
+
+    def _strand(self) -> int:
+        """The call this thread runs (``TOP_LEVEL``: the replay's own thread, between calls)."""
+        calls = self.delivering
+        return calls[-1][0] if calls else TOP_LEVEL
+
+    def _stopped(self) -> BaseException:
+        """What a waiting call unwinds with once the replay stops."""
+        if self.divergence is not None:
+            return self.divergence
+        failure = self.strands.failure if self.strands is not None else None
+        if failure is not None and not isinstance(failure, StopReplay):
+            return failure
+        return StopReplay()
 
     def seq_of_next(self) -> int | None:
         return None  # a replay writes nothing
@@ -160,6 +193,8 @@ class Replayer:
     def _next(self) -> Event:
         if self.divergence is not None:
             raise self.divergence
+        if self.strands is not None and self.strands.halted:
+            raise self._stopped()  # a call unwinding reads nothing more
         if self._skip_output() >= self.until:
             at_end = self.until == len(self.events)
             if at_end and not self.same_code:
@@ -171,6 +206,8 @@ class Replayer:
         if self.before_event is not None:
             self.before_event(self.service, event)  # on the service's thread, frames live
         self.pos += 1
+        if self.strands is not None:  # a journal without a switch: calls nest, as they run
+            self.schedule.see(event)
         return event
 
     def diverge(self, event: Event | None, actual: str, location: str | None = None,
@@ -265,18 +302,30 @@ class Replayer:
         """Deliver re-entrant calls until the journal gives the pending call's outcome."""
         while True:
             event = self._next()
-            if type(event) is CallIn:
+            if isinstance(event, CallIn):
                 self.deliver(event)
-            elif type(event) is ResultIn:
+            elif isinstance(event, Switch):
+                self.switch(event)
+            elif isinstance(event, (ResultIn, ErrorIn)) and (
+                    self.strands is None or self.schedule.running == self._strand()):
+                if isinstance(event, ErrorIn):
+                    raise CallFailed(event.error)
                 return event.value
-            elif type(event) is ErrorIn:
-                raise CallFailed(event.error)
             else:
                 self.diverge(event, doing())
 
     def deliver(self, event: CallIn) -> None:
-        """Re-deliver a recorded incoming call; its recorded outcome is checked on the way out."""
-        self.delivering.append(event.export)
+        """Re-deliver a recorded incoming call; its recorded outcome is checked on the way out.
+        A call the journal interleaved with others runs on a thread of its own, and this
+        returns when the journal's turn comes back to the call that read it (``Strands``)."""
+        strands = self.strands
+        if strands is not None and event.seq in strands.threaded:
+            strands.start(event.seq, lambda: self._deliver_here(event), self._strand())
+        else:
+            self._deliver_here(event)
+
+    def _deliver_here(self, event: CallIn) -> None:
+        self.delivering.append((event.seq, event.export))
         try:
             self.service.handle_call(
                 event.caller, event.chain, event.export, event.args, event.kwargs,
@@ -287,9 +336,27 @@ class Replayer:
         finally:
             self.delivering.pop()
 
+    def switch(self, event: Switch) -> None:
+        """The journal resumes another call here: hand it the turn, and wait for this one's."""
+        me = self._strand()
+        if event.call == me:
+            return
+        strands = self.strands
+        if strands is None or not strands.is_waiting(event.call):
+            self.diverge(event, f"had no call {event.call} waiting for a call-out's result "
+                         "there to resume (it had ended, or never began)")
+        assert strands is not None
+        strands.hand_to(event.call, me)
+
+    def finish(self) -> None:
+        """The replay ends: calls still waiting for a call-out's result unwind."""
+        if self.strands is not None:
+            self.strands.unwind()
+
     def outcome_location(self) -> str | None:
         """Where the outcome of the call being delivered comes from: its export's ``def``."""
-        return self.service.export_location(self.delivering[-1]) if self.delivering else None
+        calls = self.delivering
+        return self.service.export_location(calls[-1][1]) if calls else None
 
     def call_in(self, caller: str, chain: str, export: str, args: list[Any],
                 kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:

@@ -39,12 +39,23 @@ def import_service(path: str, *, name: str | None = None) -> ServiceProxy:
 class _Host:
     """Build-time declarations about how the calling service is hosted."""
 
-    def process(self, *, http: int | None = None) -> None:
+    def process(self, *, http: int | None = None, interleave: bool = False) -> None:
         """Host this service in a process of its own; with ``http``, serve its exports as
-        ``POST /<export>`` on that port (the root's ingress)."""
+        ``POST /<export>`` on that port (the root's ingress).
+
+        With ``interleave``, while one of its calls waits on another service, another call may
+        run: calls still run one at a time, switching only at call-outs, and the journal
+        records each switch so a replay follows it. Its code must then not assume that its
+        globals stay as they were across a call-out (docs/local-engine.md, "Interleaving")."""
         if http is not None and (not isinstance(http, int) or not 0 < http < 65536):
             raise ValueError(f"host.process(http=...) needs a port number, not {http!r}")
-        _calling_service("host.process").declare_host({"kind": "process", "http": http})
+        if not isinstance(interleave, bool):
+            raise ValueError(f"host.process(interleave=...) needs True or False, not "
+                             f"{interleave!r}")
+        declaration: dict[str, Any] = {"kind": "process", "http": http}
+        if interleave:
+            declaration["interleave"] = True
+        _calling_service("host.process").declare_host(declaration)
 
     def __repr__(self) -> str:
         return "<distdev.host>"

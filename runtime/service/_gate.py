@@ -16,6 +16,11 @@ class CallGate:
     released while it waits in a call out (``suspend``/``resume``), which is when a call coming
     back on the same chain (A -> B -> A, on this thread or, across processes, on another) may
     run. Two calls that claim one chain at once therefore still run one at a time.
+
+    A service that interleaves its calls (``interleave``) keeps the token alone: any call may
+    enter while the running one waits in a call out, and a call whose call out returned waits
+    for the token before it goes on. Calls still run one at a time, switching only where one
+    waits on another service, so the journal's order of records is the order things happened.
     """
 
     def __init__(self) -> None:
@@ -23,8 +28,18 @@ class CallGate:
         self._token = threading.Lock()
         self._chain: str | None = None
         self._depth = 0
+        self.interleaving = False
+
+    def interleave(self) -> None:
+        """From now on, let another chain's call run while one waits in a call out. Declared by
+        the service's top level, which holds the gate: its exit releases the chain lock."""
+        self.interleaving = True
 
     def enter(self, chain: str) -> None:
+        if self.interleaving:
+            self._token.acquire()
+            self._depth += 1
+            return
         if self._depth and self._chain == chain:
             self._token.acquire()
             if self._depth and self._chain == chain:
@@ -43,13 +58,15 @@ class CallGate:
             return
         self._chain = None
         self._token.release()
-        self._chain_lock.release()
+        if not self.interleaving or self._chain_lock.locked():
+            self._chain_lock.release()
 
     def held(self) -> bool:
         return self._depth > 0
 
     def suspend(self) -> None:
-        """The running level waits in a call out: let its chain come back in."""
+        """The running level waits in a call out: let its chain (or, interleaving, any call)
+        come in."""
         self._token.release()
 
     def resume(self) -> None:

@@ -393,6 +393,8 @@ class Service:
                 "is hosted, at build time: call it at the top level of the module"
             )
         self.host = declaration
+        if declaration.get("interleave"):
+            self.gate.interleave()
 
     # -- receiving values -------------------------------------------------------------------
 
@@ -431,15 +433,22 @@ class Service:
                 "code instead, or call it from the program."
             )
         gate = None if self.tape.replaying or not self.gate.held() else self.gate
-        if gate is not None:
+
+        def waiting(call_id: int | str | None) -> Any:
+            # The gate is let go while the callee works, and taken back before the tape
+            # records the outcome: every record is written by the call that holds the gate.
+            if gate is None:
+                return perform(call_id)
             gate.suspend()
+            try:
+                return perform(call_id)
+            finally:
+                gate.resume()
+
         try:
-            wire = self.tape.call_out(target, export, args, kwargs, perform)
+            wire = self.tape.call_out(target, export, args, kwargs, waiting)
         except CallFailed as failed:
             raise rebuild_exception(failed.info, target, self) from None
-        finally:
-            if gate is not None:
-                gate.resume()
         return from_wire(wire, self)
 
     def code_location(self) -> str:

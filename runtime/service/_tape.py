@@ -10,6 +10,7 @@ and answers from it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -18,7 +19,7 @@ import msgspec
 from msgspec.structs import astuple
 
 from ..compartment import in_effect, next_callout_id
-from ..journal import BundleFile, JournalWriter
+from ..journal import TOP_LEVEL, BundleFile, JournalWriter, Schedule
 from ..membrane import ErrorInfo, error_info, to_wire
 
 __all__ = ["Tape", "Recorder", "Detached", "CallFailed", "StopReplay", "PATCH_MARKER", "listed",
@@ -95,12 +96,32 @@ PATCH_MARKER = "distdev.patched"
 
 
 class Recorder:
-    """Performs effects and calls for real and journals them."""
+    """Performs effects and calls for real and journals them.
+
+    Records are written by the call that holds the service's gate, so when calls interleave
+    (``CallGate.interleave``) the journal is their schedule, linearized. The recorder follows
+    it with the readers' model (``journal.Schedule``) and writes a ``switch`` where a call
+    resumes and that model would name another: never for calls that nest, so a service that
+    does not interleave writes none."""
 
     replaying = False
 
     def __init__(self, writer: JournalWriter) -> None:
         self.writer = writer
+        self._schedule = Schedule()
+        self._calls = threading.local()  # this thread's open calls here (call-in seqs)
+
+    def _open_calls(self) -> list[int]:
+        calls: list[int] | None = getattr(self._calls, "open", None)
+        if calls is None:
+            calls = self._calls.open = []
+        return calls
+
+    def _resumed(self, call: int) -> None:
+        """``call`` goes on after its call-out: say so if the journal would not know."""
+        if self._schedule.running != call:
+            self._write("switch", call)
+            self._schedule.switched(call)
 
     def seq_of_next(self) -> int | None:
         return self.writer.next_seq
@@ -144,27 +165,46 @@ class Recorder:
         the journal unreplayable)."""
         call_id = next_callout_id(self.seq_of_next())
         self._write("call-out", target, export, args, kwargs)
+        calls = self._open_calls()
+        mine = calls[-1] if calls else TOP_LEVEL
         try:
             result = perform(call_id)
         except CallFailed as failed:
+            self._resumed(mine)
             self._write("error", listed(failed.info))
             raise
         except Exception as exc:
+            self._resumed(mine)
             info = error_info(exc)
             self._write("error", listed(info))
             raise CallFailed(info) from None
+        except BaseException:
+            self._resumed(mine)  # what this call writes next is still its own
+            raise
+        self._resumed(mine)
         self._write("result", result)
         return result
 
     def call_in(self, caller: str, chain: str, export: str, args: list[Any],
                 kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
+        seq = self.writer.next_seq
         self._write("call-in", caller, chain, export, args, kwargs, caller_seq)
+        self._schedule.opened(seq)
+        self._open_calls().append(seq)
 
     def returned(self, value: Any) -> None:
         self._write("return", value)
+        self._ended()
 
     def raised(self, info: ErrorInfo) -> None:
         self._write("raise", listed(info))
+        self._ended()
+
+    def _ended(self) -> None:
+        self._schedule.closed()
+        calls = self._open_calls()
+        if calls:
+            calls.pop()
 
     def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
         self._write("digest", changed, removed)
@@ -181,9 +221,20 @@ class Detached(Recorder):
     """Performs effects and calls for real and writes nothing."""
 
     def __init__(self) -> None:
-        pass
+        self._schedule = Schedule()
+        self._calls = threading.local()
 
     def _write(self, kind: str, *fields: Any) -> None:
+        pass
+
+    def call_in(self, caller: str, chain: str, export: str, args: list[Any],
+                kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
+        pass  # nothing is written, so there is no schedule to follow
+
+    def returned(self, value: Any) -> None:
+        pass
+
+    def raised(self, info: ErrorInfo) -> None:
         pass
 
     def seq_of_next(self) -> int | None:

@@ -846,6 +846,65 @@ case("re-entrant A -> B -> A", {
     """,
 }, "exact", call("app", "go", 3), call("app", "go", 4))
 
+case("interleaving A -> B -> A", {
+    "app.py": """
+        from distdev import host, import_service
+        host.process(interleave=True)
+        a = import_service("./a.py")
+        b = import_service("./b.py")
+        a.connect(b)
+        b.connect(a)
+        def go(n: int) -> int:
+            return a.start(n)
+    """,
+    "a.py": """
+        from distdev import ServiceProxy, host
+        host.process(interleave=True)
+        peer: ServiceProxy | None = None
+        log = []
+        def connect(p: ServiceProxy) -> None:
+            global peer
+            peer = p
+        def start(n: int) -> int:
+            assert peer is not None
+            log.append(["start", n])
+            log.append(["b said", peer.relay(n)])
+            return len(log)
+        def back(n: int) -> float:
+            log.append(["back", n])
+            return n * 10
+    """,
+    "b.py": """
+        from distdev import ServiceProxy
+        peer: ServiceProxy | None = None
+        def connect(p: ServiceProxy) -> None:
+            global peer
+            peer = p
+        def relay(n: int) -> list:
+            assert peer is not None
+            return [peer.back(n), n + 1]
+    """,
+}, "exact", call("app", "go", 3), call("app", "go", 4), up=True)
+
+case("interleaving: an error across a call-out", two("""
+    from distdev import host
+    host.process(interleave=True)
+    seen = []
+    def attempt(n: int) -> int:
+        seen.append(f"try {n}")
+        try:
+            seen.append(b.check(n))
+        except ValueError as exc:
+            seen.append(str(exc))
+        return len(seen)
+""", """
+    def check(n: int) -> int:
+        if n % 2:
+            raise ValueError(f"odd {n}")
+        return n
+"""), "exact", call("app", "attempt", 1), call("app", "attempt", 2), up=True,
+     live={"app": {"seen": lambda v: v[1] == "odd 1" and v[3] == 2}})
+
 case("hasattr(proxy, name)", two("""
     facts = [hasattr(b, "ping"), hasattr(b, "not_an_export"), hasattr(b, "_private")]
     def later() -> list:

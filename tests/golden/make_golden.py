@@ -14,7 +14,10 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import distdev
 from distdev.journal import FORMAT_VERSION
@@ -38,6 +41,8 @@ def main() -> int:
         proxy.place(300)
         proxy.refund(50)
         proxy.report()
+        if "hold" in app.services["app"].exports():
+            _interleave(proxy, Path(tmp) / "gates")
         journals = {sid: app.journal(sid) for sid in app.services}
         states = {sid: app.state(sid) for sid in app.services}
         app.close()
@@ -52,6 +57,23 @@ def main() -> int:
     (folder / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
     print(f"wrote {len(journals)} golden journals into {folder}")
     return 0
+
+
+def _interleave(proxy: Any, gates: Path) -> None:
+    """Calls that end out of the order they began (format 3's ``switch`` records): hold a and b
+    in the two waiters, place an order while both wait, then let a finish, then b."""
+    gates.mkdir()
+    threads = []
+    for name, via in (("a", "left"), ("b", "right")):
+        thread = threading.Thread(target=proxy.hold, args=(str(gates), name, via))
+        thread.start()
+        threads.append(thread)
+        while not (gates / f"{name}.waiting").exists():
+            time.sleep(0.01)
+    proxy.place(700)
+    for name, thread in zip("ab", threads):
+        (gates / name).touch()
+        thread.join()
 
 
 if __name__ == "__main__":
