@@ -152,6 +152,7 @@ class Host:
     kind: str
     http: int | None
     span: Span
+    interleave: bool = False
 
 
 @dataclass
@@ -431,11 +432,15 @@ class _Reader:
                 and isinstance(func.value, ast.Name) and func.value.id == "host"):
             return
         http = None
+        interleave = False
         for kw in call.keywords:
-            if kw.arg == "http" and isinstance(kw.value, ast.Constant) \
-                    and isinstance(kw.value.value, int):
+            if not isinstance(kw.value, ast.Constant):
+                continue
+            if kw.arg == "http" and isinstance(kw.value.value, int):
                 http = kw.value.value
-        self.info.hosts.append(Host("process", http, self.spans.of(call)))
+            elif kw.arg == "interleave" and isinstance(kw.value.value, bool):
+                interleave = kw.value.value
+        self.info.hosts.append(Host("process", http, self.spans.of(call), interleave))
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> Function:
         a = node.args

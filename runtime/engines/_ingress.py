@@ -20,6 +20,7 @@ describes it all (``_openapi``); ``GET /`` lists the exports and their parameter
 from __future__ import annotations
 
 import inspect
+import socket
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -69,7 +70,7 @@ class Ingress:
             owner = ingress
 
         try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
+            self.server = _Server((host, port), Handler)
         except OSError as exc:
             raise DistdevError(
                 f"cannot serve the ingress on {host}:{port} ({exc.strerror or exc}); stop what "
@@ -207,6 +208,11 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, KeyError) and len(exc.args) == 1:
         return str(exc.args[0])
     return str(exc)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = socket.SOMAXCONN  # the default 5 resets a burst of clients' connects
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -19,7 +19,7 @@ export interface ServiceNode {
   id: string;
   file: string;
   exports: ServiceExport[];
-  hosting: { kind: string; http: number | null }[];
+  hosting: { kind: string; http: number | null; interleave?: boolean }[];
   children: ServiceNode[];
   error: string | null;
 }
