@@ -322,8 +322,9 @@ class Index:
             id=service_id, file=str(path),
             exports=[ExportInfo(n, f.signature() if f else n, f.span.line if f else 0)
                      for n, f in info.exports().items()],
-            hosting=[{"kind": h.kind, "http": h.http, "interleave": h.interleave}
-                     for h in info.hosts],
+            hosting=[{"kind": h.kind, "http": h.http, **({"interleave": True} if h.interleave
+                                                          else {})}
+                     for h in info.hosts],  # as the build's declaration: interleave when on
         )
         if path in ancestors:
             node.error = "cycle: this service imports itself through its children"
