@@ -91,10 +91,18 @@ class NotReady(ServiceUnavailableError):
     """The service's supervisor answered in its place: the service is not serving.
     ``lasting``: it will not be soon (crash-looping, stopped), so a caller does not wait."""
 
-    def __init__(self, reason: str, lasting: bool) -> None:
+    lasting = True
+
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.lasting = lasting
+
+
+class Restarting(NotReady, ConnectionRefusedError):
+    """Not serving for a moment (it is being restarted): like a refused connection, worth
+    trying again, as any client that re-sends on a refused connection does."""
+
+    lasting = False
 
 
 NOT_READY_PREFIX = "not-ready:"
@@ -177,9 +185,10 @@ class Connection:
     def _answer(self, call_id: int) -> Any:
         reply = wire.receive(self.sock)
         if isinstance(reply, Refused):
-            for prefix, lasting in ((NOT_READY_PREFIX, False), (LASTING_PREFIX, True)):
-                if reply.reason.startswith(prefix):
-                    raise NotReady(reply.reason.removeprefix(prefix), lasting)
+            if reply.reason.startswith(NOT_READY_PREFIX):
+                raise Restarting(reply.reason.removeprefix(NOT_READY_PREFIX))
+            if reply.reason.startswith(LASTING_PREFIX):
+                raise NotReady(reply.reason.removeprefix(LASTING_PREFIX))
             raise ServiceUnavailableError(f"{self.service} refused the call: {reply.reason}")
         if not isinstance(reply, Reply) or reply.id != call_id:
             raise ServiceUnavailableError(f"{self.service} answered out of turn")
