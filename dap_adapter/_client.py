@@ -10,6 +10,7 @@ otherwise. Those handlers convert the request in, delegate to the engine (``_con
   breakpoints merged with the relay's own (exports, the entry line) per file.
 - ``stackTrace`` / ``exceptionInfo``: distdev's frames hidden, the rest named by service.
 - ``stepBack`` / ``reverseContinue``: a replay travels back by running its journal again.
+- ``setVariable`` / ``setExpression``: refused (``CHANGE_REFUSED`` says why).
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ __all__ = ["Client", "serve"]
 RESUMING = frozenset(["continue", "next", "stepIn", "stepOut", "stepBack", "reverseContinue",
                       "goto", "restartFrame"])
 """Requests after which every frame id of the last stop is stale."""
+
+CHANGE_REFUSED = (
+    "changing a value from the debugger is refused: the service's state would then differ from "
+    "what its journal replays to, and the replay would blame the code. Debugging observes "
+    "only; to try another value, change the code (or the call's arguments) and run again.")
+"""Why setVariable and setExpression are refused. The other choice, journaling the change as
+an event of its own, would make every journal recorded under a debugger depend on the debugger
+to replay; a state a user edits by hand is not one the program can reach."""
 
 
 def serve(client_in: IO[bytes], client_out: IO[bytes],
@@ -205,6 +214,16 @@ class Client(Component):
 
         self._server().delegate(request, edit=named)
 
+    # -- changing values: refused -----------------------------------------------------------
+
+    @message_handler
+    def setVariable_request(self, request: Json) -> None:
+        raise RequestError(CHANGE_REFUSED)
+
+    @message_handler
+    def setExpression_request(self, request: Json) -> None:
+        raise RequestError(CHANGE_REFUSED)
+
     # -- travelling back in a replay ------------------------------------------------------------
 
     @message_handler
@@ -247,6 +266,8 @@ def _add_capabilities(response: Json) -> None:
     body["supportsFunctionBreakpoints"] = True
     body["supportsExceptionInfoRequest"] = True
     body["supportsStepBack"] = True  # in a journal replay: see _time_travel
+    body["supportsSetVariable"] = False  # refused: CHANGE_REFUSED
+    body["supportsSetExpression"] = False
     # VS Code's "Step Into Target" misbehaves on a proxy call; plain Step Into is right.
     body["supportsStepInTargetsRequest"] = False
 
