@@ -136,6 +136,7 @@ class Client(Component):
         source = arguments.get("source", {})
         path = str(source.get("path") or "")
         wanted = arguments.get("breakpoints") or [{"line": n} for n in arguments.get("lines", [])]
+        self.session.timeline.breakpoints_changed()
         reason = self.session.runtime.unverified_reason(path) if path else None
         if reason is not None:
             self.respond(request, {"breakpoints": [
@@ -158,6 +159,7 @@ class Client(Component):
     @message_handler
     def setFunctionBreakpoints_request(self, request: Json) -> None:
         wanted = request.get("arguments", {}).get("breakpoints", [])
+        self.session.timeline.breakpoints_changed()
         if self.session.app is None:
             self.respond(request, {"breakpoints": [{
                 "verified": False, "message": "function breakpoints name a service's export "
@@ -184,6 +186,7 @@ class Client(Component):
 
     @message_handler
     def configurationDone_request(self, request: Json) -> None:
+        self.session.timeline.configured()
         unsent = self.session.breakpoints.unsent_entry()
         server = self._server()
         if unsent is not None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from ._components import ASK_TIMEOUT, Component, RequestError, message_handler
 from ._engine import Frame, Stack
-from ._evaluate import JOURNAL_POSITION, JOURNAL_POSITIONS, SERVICE_GLOBAL, read_service
+from ._evaluate import JOURNAL_POSITION, JOURNAL_POSITIONS, REWIND, SERVICE_GLOBAL, read_service
 from ._session import Session
-from ._time_travel import Position
+from ._time_travel import Arrival, Leg, Position
 from ._wire import Channel, Json
 
 __all__ = ["Server", "Reply"]
@@ -292,6 +292,8 @@ class Server(Component):
             self.client.send(event)
             return
         arrival = self.session.timeline.stopped(str(body.get("reason", "")), position)
+        if isinstance(arrival, Leg):
+            arrival = self._next_leg(body["threadId"], arrival)
         if arrival is None:
             self.ask("continue", {"threadId": body["threadId"]})
             return
@@ -303,6 +305,18 @@ class Server(Component):
         self.client.send(event)
         self.client.send_event("distdev/journalPosition", _position_event(
             position.service, position.seq, {position.service: position.seq}))
+
+    def _next_leg(self, thread_id: int, leg: Leg) -> Arrival | None:
+        """Run the journal again for a trip's next leg (None: continue into it); if the
+        debuggee cannot, the trip ends here, and this stop is shown saying why."""
+        top = self.top_frame(thread_id)
+        rewound = self.evaluate(top, REWIND.expression(leg.before)) if top is not None else None
+        if rewound is not None and REWIND.read(rewound.result()) == leg.trip.run:
+            return None
+        self.session.timeline.cancel()
+        self.client.send_event("output", {"category": "console", "output": (
+            "distdev: Reverse Continue could not run the replay again; it stopped here\n")})
+        return Arrival("pause")
 
     @message_handler
     def breakpoint_event(self, event: Json) -> None:
