@@ -11,11 +11,16 @@ otherwise. Those handlers convert the request in, delegate to the engine (``_con
 - ``stackTrace`` / ``exceptionInfo``: distdev's frames hidden, the rest named by service.
 - ``stepBack`` / ``reverseContinue``: a replay travels back by running its journal again.
 - ``setVariable`` / ``setExpression``: refused (``CHANGE_REFUSED`` says why).
+- every request debugpy would not answer (``DEBUGPY_ANSWERS``): answered here, most with an
+  error saying why (``NOT_SUPPORTED``); ``loadedSources`` lists the services' files.
+- ``disconnect``: the program launched for the session ends with it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
@@ -44,6 +49,55 @@ RESUMING = frozenset(["continue", "next", "stepIn", "stepOut", "stepBack", "reve
                       "goto", "restartFrame"])
 """Requests after which every frame id of the last stop is stale."""
 
+PAUSE_HINT_AFTER = 1.0
+"""Seconds after a pause with no stop before the console says why."""
+PAUSE_HINT = ("distdev: no service code is running right now (the application waits for calls), "
+              "so nothing stopped yet: the program pauses at the next line of a service's code, "
+              "when a call arrives\n")
+
+DEBUGPY_ANSWERS = frozenset([
+    "initialize", "launch", "configurationDone", "disconnect", "terminate", "threads", "pause",
+    "continue", "next", "stepIn", "stepOut", "stepInTargets", "stackTrace", "scopes", "variables",
+    "evaluate", "completions", "source", "modules", "exceptionInfo", "setBreakpoints",
+    "setFunctionBreakpoints", "setExceptionBreakpoints", "setDebuggerProperty",
+    "setPydevdSourceMap", "pydevdSystemInfo", "debugpySystemInfo",
+])
+"""The requests debugpy answers (its adapter's own, and pydevd's). Its adapter passes any
+other request on to pydevd, which never answers it, and answers the client's requests in order:
+one such request would hang the whole session. The relay answers every other request itself."""
+
+_NO_CODE_LEVEL = ("distdev debugs Python source: there are no memory references, "
+                  "instructions or data breakpoints to work with")
+NOT_SUPPORTED = {
+    "cancel": "cancelling a request is not supported: every request is answered in turn",
+    "runInTerminal": "runInTerminal is a reverse request: the debug adapter sends it to the "
+                     "client, never the other way",
+    "startDebugging": "startDebugging is a reverse request: the debug adapter sends it to the "
+                      "client, never the other way",
+    "restart": "restarting in place is not supported: end the session and start it again "
+               "(an editor does so itself, as supportsRestartRequest is false)",
+    "breakpointLocations": "breakpointLocations is not supported: a breakpoint on any line "
+                           "of code binds there",
+    "terminateThreads": "terminating threads is not supported: a service's threads end with "
+                        "the application; terminate the session to end it",
+    "goto": "jumping to another line is refused: the service would skip or repeat code its "
+            "journal records, and the journal would no longer replay. Set a breakpoint there "
+            "and run again (in a replay, Step Back travels back)",
+    "gotoTargets": "jumping to another line is refused: the service would skip or repeat code "
+                   "its journal records, and the journal would no longer replay",
+    "restartFrame": "restarting a frame is refused: the frame's code would run again without "
+                    "its journal knowing; in a replay, Step Back travels back instead",
+    "dataBreakpointInfo": _NO_CODE_LEVEL,
+    "setDataBreakpoints": _NO_CODE_LEVEL,
+    "setInstructionBreakpoints": _NO_CODE_LEVEL,
+    "readMemory": _NO_CODE_LEVEL,
+    "writeMemory": _NO_CODE_LEVEL,
+    "disassemble": _NO_CODE_LEVEL,
+    "locations": "locations is not supported: no value the adapter shows has a "
+                 "locationReference",
+}
+"""Why each request of the protocol that no one here answers gets an error."""
+
 CHANGE_REFUSED = (
     "changing a value from the debugger is refused: the service's state would then differ from "
     "what its journal replays to, and the replay would blame the code. Debugging observes "
@@ -61,10 +115,22 @@ def serve(client_in: IO[bytes], client_out: IO[bytes],
     client = Client(session, Channel("client", client_in, client_out),
                     adapter_command or python_module("debugpy.adapter"))
     client.start()
-    session.ended.wait()
-    if client.server is not None:
-        client.server.stop()
+    try:
+        session.ended.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM, see __main__): end as a disconnect would, quietly, the program
+        # launched for the session with it; a second signal must not cut that short.
+        _ignore_interrupts()
+    finally:
+        if client.server is not None:
+            client.server.stop()
     return 0
+
+
+def _ignore_interrupts() -> None:
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
 
 
 class Client(Component):
@@ -91,7 +157,31 @@ class Client(Component):
 
     @message_handler
     def request(self, request: Json) -> None:
+        command = str(request.get("command"))
+        if command not in DEBUGPY_ANSWERS:
+            raise RequestError(NOT_SUPPORTED.get(command) or (
+                f'"{command}" is not a request distdev\'s debug adapter knows'))
         self._server().delegate(request)
+
+    @message_handler
+    def loadedSources_request(self, request: Json) -> None:
+        """The application's service files, each named by its service id (a replay: none
+        listed; its one service's file is the source of its frames)."""
+        services = service_files(self.session.app) if self.session.app is not None else {}
+        self.respond(request, {"sources": [{"name": service, "path": str(path)}
+                                           for service, path in sorted(services.items())]})
+
+    @message_handler
+    def disconnect_request(self, request: Json) -> None:
+        """The application (or replay) was launched for this session, and ends with it: a
+        debuggee left running would be an orphan no one can stop or attach to again."""
+        arguments = dict(request.get("arguments") or {})
+        if arguments.get("terminateDebuggee") is False:
+            self.send_event("output", {"category": "console", "output": (
+                "distdev: the debugged program ends with the session (it was launched for it); "
+                "run `distdev dev` to keep an application running\n")})
+        arguments["terminateDebuggee"] = True
+        self._server().delegate(request, arguments)
 
     @message_handler
     def response(self, response: Json) -> None:
@@ -127,6 +217,22 @@ class Client(Component):
     def attach_request(self, request: Json) -> None:
         raise RequestError('distdev starts the application itself: use "request": "launch" '
                            'with "app" (or "journal" to replay one service)')
+
+    @message_handler
+    def pause_request(self, request: Json) -> None:
+        """debugpy stops a thread at its next line of service code: in an application that
+        waits for calls, that is when one arrives. If nothing stops soon, say so."""
+        stops = self.session.stops
+        self._server().delegate(request)
+
+        def hint() -> None:
+            with self.session:
+                if self.session.stops == stops and not self.session.ended.is_set():
+                    self.send_event("output", {"category": "console", "output": PAUSE_HINT})
+
+        timer = threading.Timer(PAUSE_HINT_AFTER, hint)
+        timer.daemon = True
+        timer.start()
 
     # -- breakpoints ----------------------------------------------------------------------------
 
@@ -271,6 +377,12 @@ def _add_capabilities(response: Json) -> None:
     body["supportsStepBack"] = True  # in a journal replay: see _time_travel
     body["supportsSetVariable"] = False  # refused: CHANGE_REFUSED
     body["supportsSetExpression"] = False
+    body["supportsGotoTargetsRequest"] = False  # refused: NOT_SUPPORTED
+    body["supportsRestartRequest"] = False
+    body["supportsRestartFrame"] = False
+    body["supportsLoadedSourcesRequest"] = True
+    body["supportTerminateDebuggee"] = False  # the program ends with the session
+    body.pop("supportsTerminateDebuggee", None)
     # VS Code's "Step Into Target" misbehaves on a proxy call; plain Step Into is right.
     body["supportsStepInTargetsRequest"] = False
 

@@ -219,6 +219,8 @@ class Server(Component):
         if delegated.edit is not None and response.get("success"):
             delegated.edit(response)
         self.client.send(response)
+        if delegated.request["command"] == "disconnect":
+            self.session.ended.set()  # the session is over once the client has the answer
 
     @message_handler
     def request(self, request: Json) -> None:
@@ -249,6 +251,7 @@ class Server(Component):
     @message_handler
     def stopped_event(self, event: Json) -> None:
         self.session.resumed()
+        self.session.stops += 1
         body = event.setdefault("body", {})
         self._translate_hits(body)
         thread_id = body.get("threadId")

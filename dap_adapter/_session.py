@@ -45,6 +45,8 @@ class Session:
         self.positions_due = False
         """An application stopped: announce the journal positions with the next stack."""
         self.terminated_sent = False
+        self.stops = 0
+        """How many stopped events debugpy has sent: a pause that changes nothing is told."""
 
     def __enter__(self) -> Session:
         self.lock.acquire()
