@@ -30,7 +30,6 @@ from distdev.tools import python_module
 from ._components import Component, RequestError, message_handler
 from ._config import debugpy_launch, parse_launch, plan_launch
 from ._engine import (
-    ExportTarget,
     Stack,
     entry_line,
     resolve_export,
@@ -274,21 +273,29 @@ class Client(Component):
             return
         services = service_files(self.session.app)
         targets = [resolve_export(services, str(b.get("name", ""))) for b in wanted]
-        lines: dict[str, list[int]] = {}
-        for target in targets:
-            if target.path is not None and target.line is not None:
-                lines.setdefault(_key(str(target.path)), []).append(target.line)
-        changed = self.session.breakpoints.set_function_lines(lines)
+        book = self.session.breakpoints
+        bound: list[tuple[str, int, Json]] = []
+        for spec, target in zip(wanted, targets):
+            if target.path is None or target.line is None:
+                continue
+            key = _key(str(target.path))
+            if book.logpoint_at(key, target.line):
+                target.error = (f"line {target.line} of {target.path.name} holds a logpoint: a "
+                                "function breakpoint cannot share its line (remove one of them)")
+                continue
+            bound.append((key, target.line, spec))
+        changed, ids = book.set_function_breakpoints(bound)
         for reply in self._server().resend_breakpoints(changed):
             reply.wait()
-        self.respond(request, {"breakpoints": [self._function_breakpoint(t) for t in targets]})
-
-    def _function_breakpoint(self, target: ExportTarget) -> Json:
-        """The client's view of one function breakpoint: debugpy's answer for its line."""
-        if target.path is None or target.line is None:
-            return {"verified": False, "message": target.error}
-        bound = self.session.breakpoints.function_breakpoint(_key(str(target.path)), target.line)
-        return dict(bound, source={"name": target.path.name, "path": str(target.path)})
+        answers, next_id = [], iter(ids)
+        for target in targets:
+            if target.path is None or target.line is None or target.error is not None:
+                answers.append({"verified": False, "message": target.error})
+                continue
+            answer = book.function_breakpoint(_key(str(target.path)), target.line, next(next_id))
+            answer["source"] = {"name": target.path.name, "path": str(target.path)}
+            answers.append(answer)
+        self.respond(request, {"breakpoints": answers})
 
     @message_handler
     def configurationDone_request(self, request: Json) -> None:

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ._breakpoints import Check
 from ._components import ASK_TIMEOUT, Component, RequestError, message_handler
 from ._engine import Frame, Stack
 from ._evaluate import JOURNAL_POSITION, JOURNAL_POSITIONS, REWIND, SERVICE_GLOBAL, read_service
@@ -253,6 +254,9 @@ class Server(Component):
         self.session.resumed()
         self.session.stops += 1
         body = event.setdefault("body", {})
+        if not self._breakpoints_hold(body):
+            self.ask("continue", {"threadId": body.get("threadId")})
+            return
         self._translate_hits(body)
         thread_id = body.get("threadId")
         if not isinstance(thread_id, int):
@@ -262,6 +266,49 @@ class Server(Component):
         else:
             self.session.positions_due = True  # announced with the stack the client asks next
             self.client.send(event)
+
+    def _breakpoints_hold(self, body: Json) -> bool:
+        """At a stop on a line the relay checks (a function breakpoint's): whether any of its
+        breakpoints' conditions holds. The stop then names those (``function breakpoint`` when
+        only function breakpoints hold); False: pass it silently."""
+        book = self.session.breakpoints
+        hit = [i for i in body.get("hitBreakpointIds") or [] if isinstance(i, int)]
+        checks = {i: book.checks(i) for i in hit}
+        if body.get("reason") != "breakpoint" or not any(checks.values()):
+            return True
+        thread_id = body.get("threadId")
+        top = self.top_frame(thread_id) if isinstance(thread_id, int) else None
+        held: list[int] = []
+        functions_only = True
+        for debugpy_id in hit:
+            if not checks[debugpy_id]:
+                held.append(debugpy_id)  # debugpy checked it: it holds
+                functions_only = False
+                continue
+            for check in checks[debugpy_id]:
+                if check.id is not None and top is not None and self._holds(top, check):
+                    held.append(check.id)
+                    functions_only = functions_only and check.function
+        if not held:
+            return False
+        body["hitBreakpointIds"] = held
+        if functions_only:
+            body["reason"] = "function breakpoint"
+        return True
+
+    def _holds(self, frame_id: int, check: Check) -> bool:
+        """Whether ``check``'s condition holds in the stopped frame. Asked as debugpy asks its
+        own, observing: one that fails counts as false, and the console says why."""
+        expression = check.expression()
+        if expression is None:
+            return True
+        answer = self.evaluate(frame_id, expression).wait()
+        if answer.get("success"):
+            return (answer.get("body") or {}).get("result") == "True"
+        self.client.send_event("output", {"category": "console", "output": (
+            f"distdev: the condition of breakpoint {check.id} ({expression}) failed, so it "
+            f"counts as false: {answer.get('message')}\n")})
+        return False
 
     def _translate_hits(self, body: Json) -> None:
         """The client's ids for the breakpoints hit; the one-off entry breakpoint's stop is the

@@ -167,3 +167,71 @@ def test_journal_positions_of_every_service_follow_each_stop(adapter: Start,
     assert positions["app/billing/ledger"] == call_in
     assert positions["app/billing"] == call_out  # waiting for ledger.record's result
     assert all(positions[s] < len(journal(s)) for s in positions)
+
+
+COUNTER_APP, COUNTER = FIXTURES / "counter" / "app.py", FIXTURES / "counter" / "counter.py"
+
+
+def launch_counter(client: DapClient, tmp_path: Path, functions: list[dict[str, Any]],
+                   breakpoints: list[dict[str, Any]] | None = None) -> tuple[list[dict], list]:
+    """The counter app (add(1) .. add(4) at build time) with these function breakpoints and
+    source breakpoints in counter.py; returns both answers."""
+    client.initialize()
+    launched = client.send_request("launch", {
+        "type": "distdev", "request": "launch", "app": str(COUNTER_APP),
+        "out": str(tmp_path / "out"), "state": str(tmp_path / "state")})
+    client.wait_event("initialized")
+    own = client.request("setBreakpoints", {"source": {"path": str(COUNTER)},
+                                            "breakpoints": breakpoints or []}).body["breakpoints"]
+    answer = client.request("setFunctionBreakpoints",
+                            {"breakpoints": functions}).body["breakpoints"]
+    client.request("configurationDone")
+    assert client.wait_response(launched).success
+    return answer, own
+
+
+def test_function_breakpoint_honours_its_condition_and_hit_condition(
+    adapter: Start, tmp_path: Path,
+) -> None:
+    client = adapter(PYTHONHASHSEED="0")
+    answer, _ = launch_counter(client, tmp_path, [
+        {"name": "counter.add", "condition": "n == 3"},
+    ])
+    assert answer[0]["verified"] is True
+    stop = client.wait_stopped()
+    assert (stop["reason"], stop.get("hitBreakpointIds")) == (
+        "function breakpoint", [answer[0]["id"]])
+    top = client.top(stop["threadId"])
+    assert client.locals_of(top["id"])["n"] == "3"
+    # Now by hit count: the 2nd call from here on (add(4) is the 1st after the change).
+    again = client.request("setFunctionBreakpoints", {"breakpoints": [
+        {"name": "counter.add", "hitCondition": "1"}]}).body["breakpoints"]
+    client.request("continue", {"threadId": stop["threadId"]})
+    stop = client.wait_stopped()
+    assert (stop["reason"], stop.get("hitBreakpointIds")) == (
+        "function breakpoint", [again[0]["id"]])
+    assert client.locals_of(client.top(stop["threadId"])["id"])["n"] == "4"
+    client.request("continue", {"threadId": stop["threadId"]})
+    client.wait_event("output", lambda body: "built " in str(body.get("output", "")))
+
+
+def test_function_breakpoint_on_a_line_breakpoints_line_keeps_its_own_id_and_condition(
+    adapter: Start, tmp_path: Path,
+) -> None:
+    first = marker(COUNTER, "counter-add-first")
+    client = adapter(PYTHONHASHSEED="0")
+    answer, own = launch_counter(client, tmp_path, [
+        {"name": "counter.add", "condition": "n == 2"},
+    ], [{"line": first, "condition": "n == 4"}])
+    assert answer[0]["line"] == first and own[0]["line"] == first
+    assert answer[0]["id"] != own[0]["id"]
+    stop = client.wait_stopped()  # add(2): the function breakpoint's condition, not the line's
+    assert (stop["reason"], stop.get("hitBreakpointIds")) == (
+        "function breakpoint", [answer[0]["id"]])
+    assert client.locals_of(client.top(stop["threadId"])["id"])["n"] == "2"
+    client.request("continue", {"threadId": stop["threadId"]})
+    stop = client.wait_stopped()  # add(4): the line breakpoint's
+    assert (stop["reason"], stop.get("hitBreakpointIds")) == ("breakpoint", [own[0]["id"]])
+    assert client.locals_of(client.top(stop["threadId"])["id"])["n"] == "4"
+    client.request("continue", {"threadId": stop["threadId"]})
+    client.wait_event("output", lambda body: "built " in str(body.get("output", "")))
