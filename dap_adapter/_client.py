@@ -163,6 +163,18 @@ class Client(Component):
         self._server().delegate(request)
 
     @message_handler
+    def modules_request(self, request: Json) -> None:
+        """debugpy's modules, distdev's hidden and the services' named by service id."""
+
+        def labelled(response: Json) -> None:
+            body = response.setdefault("body", {})
+            shown = [m for m in map(self.session.module_label, body.get("modules") or []) if m]
+            body["modules"] = shown
+            body["totalModules"] = len(shown)
+
+        self._server().delegate(request, edit=labelled)
+
+    @message_handler
     def loadedSources_request(self, request: Json) -> None:
         """The application's service files, each named by its service id (a replay: none
         listed; its one service's file is the source of its frames)."""

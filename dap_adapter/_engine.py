@@ -25,7 +25,8 @@ from pathlib import Path
 from distdev import rules
 
 __all__ = ["Frame", "Stack", "RuntimeFiles", "SERVICE_SEPARATOR", "user_traceback",
-           "ExportTarget", "service_files", "export_line", "entry_line", "resolve_export"]
+           "ExportTarget", "service_files", "export_line", "entry_line", "resolve_export",
+           "module_label"]
 
 SERVICE_SEPARATOR = " \u203a "  # "app/orders › place"
 MAX_SERVICES = 10_000  # a runaway tree (generated source) is cut here, not followed forever
@@ -139,6 +140,31 @@ def _user_frames(trace: str, is_runtime_file: Callable[[str], bool]) -> str:
         if not dropping:
             kept.append(line)
     return "".join(kept)
+
+
+def module_label(name: str, path: str | None, runtime: RuntimeFiles,
+                 services: dict[str, Path]) -> str | None:
+    """How the modules view names a loaded module: None for distdev's own (hidden, as its frames
+    are; ``__main__`` is distdev's runner); a service's own module by its service id; another
+    application module's copy in a service's compartment as ``service › module``; anything else
+    (the standard library, installed packages) as it is."""
+    if runtime.is_runtime_file(path):
+        return None
+    found = rules.compartment_of(name)
+    if found is None:
+        return name
+    module, service = found
+    own = services.get(service)
+    if own is not None and path is not None and _same_file(own, path):
+        return service
+    return f"{service}{SERVICE_SEPARATOR}{module}"
+
+
+def _same_file(a: Path, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 # -- the service tree, read statically from the source ------------------------------------------

@@ -376,6 +376,13 @@ class Server(Component):
         self.client.send(event)
 
     @message_handler
+    def module_event(self, event: Json) -> None:
+        body = event.get("body") or {}
+        shown = self.session.module_label(body.get("module") or {})
+        if shown is not None:  # distdev's own modules are not shown
+            self.client.send(dict(event, body=dict(body, module=shown)))
+
+    @message_handler
     def continued_event(self, event: Json) -> None:
         self.session.resumed()
         if not self.session.timeline.travelling:  # a trip's own continues are not shown

@@ -16,7 +16,7 @@ from types import TracebackType
 
 from ._breakpoints import BreakpointBook
 from ._config import runtime_dirs
-from ._engine import RuntimeFiles, Stack
+from ._engine import RuntimeFiles, Stack, module_label, service_files
 from ._time_travel import Timeline
 from ._wire import Json
 
@@ -36,6 +36,7 @@ class Session:
         """``dev`` (an application) or ``replay`` (a journal), once launched."""
         self.app: Path | None = None
         """The root service of an application launch: function breakpoints name its exports."""
+        self._services: dict[str, Path] | None = None
         self.breakpoints = BreakpointBook()
         self.timeline = Timeline()
         self.stacks: dict[int, Stack] = {}
@@ -47,6 +48,18 @@ class Session:
         self.terminated_sent = False
         self.stops = 0
         """How many stopped events debugpy has sent: a pause that changes nothing is told."""
+
+    def services(self) -> dict[str, Path]:
+        """Service id -> file of the launched application (read once; none in a replay)."""
+        if self._services is None:
+            self._services = service_files(self.app) if self.app is not None else {}
+        return self._services
+
+    def module_label(self, module: Json) -> Json | None:
+        """A DAP ``Module`` as the client is shown it (``_engine.module_label``), or None."""
+        label = module_label(str(module.get("name", "")), module.get("path"), self.runtime,
+                             self.services())
+        return None if label is None else dict(module, name=label)
 
     def __enter__(self) -> Session:
         self.lock.acquire()

@@ -235,3 +235,15 @@ def test_function_breakpoint_on_a_line_breakpoints_line_keeps_its_own_id_and_con
     assert client.locals_of(client.top(stop["threadId"])["id"])["n"] == "4"
     client.request("continue", {"threadId": stop["threadId"]})
     client.wait_event("output", lambda body: "built " in str(body.get("output", "")))
+
+
+def test_modules_lists_the_services_by_id_and_hides_distdevs(adapter: Start) -> None:
+    client = adapter()
+    client.start({"app": str(APP)}, {str(LEDGER): [marker(LEDGER, "ledger-record")]})
+    thread = client.wait_stopped()["threadId"]
+    client.stack(thread)  # debugpy learns of modules as it describes frames
+    names = {m["name"]: m.get("path") for m in client.request("modules", {}).body["modules"]}
+    assert {"app", "app/orders", "app/billing", "app/billing/ledger"} <= names.keys(), names
+    assert names["app/billing/ledger"] == str(LEDGER)
+    assert not [n for n in names if n.startswith("distdev") or n == "__main__"], names
+    assert not [p for p in names.values() if p and Path(p).resolve().is_relative_to(RUNTIME)]
