@@ -215,6 +215,7 @@ class Client(Component):
         arguments = request.get("arguments", {})
         launch = plan_launch(parse_launch(arguments))
         self.session.mode = launch.mode
+        self.session.sources = launch.sources
         if launch.mode == "dev" and launch.entry_file is not None:
             self.session.app = Path(launch.entry_file)
             line = entry_line(self.session.app) if launch.stop_on_entry else None
@@ -254,7 +255,10 @@ class Client(Component):
         path = str(source.get("path") or "")
         wanted = arguments.get("breakpoints") or [{"line": n} for n in arguments.get("lines", [])]
         self.session.timeline.breakpoints_changed()
+        sources = self.session.sources
         reason = self.session.runtime.unverified_reason(path) if path else None
+        if reason is None and path and sources is not None:
+            reason = sources.unverified_reason(path)
         if reason is not None:
             self.respond(request, {"breakpoints": [
                 {"verified": False, "line": b.get("line"), "message": reason} for b in wanted]})
@@ -262,7 +266,10 @@ class Client(Component):
         if not path:
             self._server().delegate(request)
             return
-        key, own, book = _key(path), len(wanted), self.session.breakpoints
+        running = sources.running(path) if sources is not None else None
+        if running is not None:  # the journal's copy of this very file is what runs
+            source = dict(source, path=running)
+        key, own, book = _key(running or path), len(wanted), self.session.breakpoints
         union = book.set_client(key, source, list(wanted))
 
         def only_the_clients(response: Json) -> None:
@@ -270,6 +277,9 @@ class Client(Component):
             answered = body.get("breakpoints", [])
             book.remember(key, union, answered, own, from_client=True)
             body["breakpoints"] = answered[:own]
+            for breakpoint in body["breakpoints"]:
+                if running is not None and isinstance(breakpoint.get("source"), dict):
+                    breakpoint["source"] = dict(arguments.get("source", {}))
 
         self._server().delegate(request, union, only_the_clients)
 
@@ -329,8 +339,19 @@ class Client(Component):
         arguments = request.get("arguments", {})
         stack = self._stack(int(arguments["threadId"]))
         page = stack.page(int(arguments.get("startFrame") or 0), int(arguments.get("levels") or 0))
-        frames = [dict(self.session.raw_frames[f.id], name=f.label) for f in page]
+        frames = [self._shown(dict(self.session.raw_frames[f.id], name=f.label)) for f in page]
         self.respond(request, {"stackFrames": frames, "totalFrames": len(stack.frames)})
+
+    def _shown(self, frame: Json) -> Json:
+        """A frame as the client is shown it: in a replay run from the journal's bundle, an
+        unchanged file's frames show the user's file (where its breakpoints are set)."""
+        source = frame.get("source")
+        sources = self.session.sources
+        if sources is not None and isinstance(source, dict) and source.get("path"):
+            disk = sources.on_disk(str(source["path"]))
+            if disk is not None:
+                frame["source"] = dict(source, path=disk)
+        return frame
 
     @message_handler
     def exceptionInfo_request(self, request: Json) -> None:

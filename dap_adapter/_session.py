@@ -16,7 +16,7 @@ from types import TracebackType
 
 from ._breakpoints import BreakpointBook
 from ._config import runtime_dirs
-from ._engine import RuntimeFiles, Stack, module_label, service_files
+from ._engine import ReplaySources, RuntimeFiles, Stack, module_label, service_files
 from ._time_travel import Timeline
 from ._wire import Json
 
@@ -37,6 +37,8 @@ class Session:
         self.app: Path | None = None
         """The root service of an application launch: function breakpoints name its exports."""
         self._services: dict[str, Path] | None = None
+        self.sources: ReplaySources | None = None
+        """A replay run from the journal's bundle: where its files run from."""
         self.breakpoints = BreakpointBook()
         self.timeline = Timeline()
         self.stacks: dict[int, Stack] = {}
