@@ -69,8 +69,6 @@ def test_app_files_are_the_application_s_and_nothing_a_tool_put_beside_it(tmp_pa
 
 
 def test_rules_compartment_of_inverts_compartment_module_name() -> None:
-    from distdev import rules
-
     for serial in (1, 2):
         name = rules.compartment_module_name("models", "app/billing", serial)
         assert rules.compartment_of(name) == ("models", "app/billing")
