@@ -48,6 +48,12 @@ RESUMING = frozenset(["continue", "next", "stepIn", "stepOut", "stepBack", "reve
                       "goto", "restartFrame"])
 """Requests after which every frame id of the last stop is stale."""
 
+WAITING = ("waiting in distdev (no service code on this thread: the ingress waiting for "
+           "requests, or a call waiting for its turn while the service runs another)")
+"""The label frame of a thread whose every frame is distdev's own, hidden."""
+WAITING_FRAMES = 2_000_000_000
+"""Frame ids of those labels: above debugpy's, which count from 1."""
+
 PAUSE_HINT_AFTER = 1.0
 """Seconds after a pause with no stop before the console says why."""
 PAUSE_HINT = ("distdev: no service code is running right now (the application waits for calls), "
@@ -337,7 +343,11 @@ class Client(Component):
     @message_handler
     def stackTrace_request(self, request: Json) -> None:
         arguments = request.get("arguments", {})
-        stack = self._stack(int(arguments["threadId"]))
+        thread_id = int(arguments["threadId"])
+        stack = self._stack(thread_id)
+        if not stack.frames:  # only distdev's frames: say what the thread is doing
+            self.respond(request, {"stackFrames": [_waiting_frame(thread_id)], "totalFrames": 1})
+            return
         page = stack.page(int(arguments.get("startFrame") or 0), int(arguments.get("levels") or 0))
         frames = [self._shown(dict(self.session.raw_frames[f.id], name=f.label)) for f in page]
         self.respond(request, {"stackFrames": frames, "totalFrames": len(stack.frames)})
@@ -352,6 +362,13 @@ class Client(Component):
             if disk is not None:
                 frame["source"] = dict(source, path=disk)
         return frame
+
+    @message_handler
+    def scopes_request(self, request: Json) -> None:
+        if int(request.get("arguments", {}).get("frameId", 0)) >= WAITING_FRAMES:
+            self.respond(request, {"scopes": []})  # a waiting thread's label: nothing to show
+            return
+        self._server().delegate(request)
 
     @message_handler
     def exceptionInfo_request(self, request: Json) -> None:
@@ -402,6 +419,12 @@ class Client(Component):
         self.session.timeline.depart(trip)
         self.respond(request)
         server.ask("continue", {"threadId": thread_id})
+
+
+def _waiting_frame(thread_id: int) -> Json:
+    """The one frame shown for a thread that runs only distdev's code at this stop."""
+    return {"id": WAITING_FRAMES + thread_id, "name": WAITING, "line": 0, "column": 0,
+            "presentationHint": "label"}
 
 
 def _key(path: str) -> str:
