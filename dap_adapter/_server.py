@@ -372,6 +372,9 @@ class Server(Component):
     def breakpoint_event(self, event: Json) -> None:
         breakpoint = event.get("body", {}).get("breakpoint", {})
         if isinstance(breakpoint.get("id"), int):
+            checks = self.session.breakpoints.checks(breakpoint["id"])
+            if checks and all(c.function for c in checks):
+                return  # the line of function breakpoints only: an id the client never had
             breakpoint["id"] = self.session.breakpoints.client_id(breakpoint["id"])
         self.client.send(event)
 
