@@ -37,7 +37,7 @@ from ._engine import (
     user_traceback,
 )
 from ._evaluate import REWIND
-from ._server import Server
+from ._server import USER_UNHANDLED_NOTE, Server
 from ._session import Session
 from ._time_travel import Trip
 from ._wire import Channel, Json
@@ -452,7 +452,11 @@ def _add_capabilities(response: Json) -> None:
 
 def _name_the_service(body: Json, service: str | None,
                       is_runtime_file: Callable[[str], bool]) -> None:
-    """An ``exceptionInfo`` body that says which service raised, without distdev's frames."""
+    """An ``exceptionInfo`` body that says which service raised, without distdev's frames (and
+    without the note debugpy appends to the exception's id at a user-unhandled stop)."""
+    exception_id = body.get("exceptionId")
+    if isinstance(exception_id, str):
+        body["exceptionId"] = exception_id.partition(USER_UNHANDLED_NOTE)[0].strip()
     where = f"in service {service}"
     if service is not None:
         description = str(body.get("description") or body.get("exceptionId") or "")

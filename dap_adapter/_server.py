@@ -24,10 +24,16 @@ from ._session import Session
 from ._time_travel import Arrival, Leg, Position
 from ._wire import Channel, Json
 
-__all__ = ["Server", "Reply"]
+__all__ = ["Server", "Reply", "USER_UNHANDLED_NOTE"]
 
 Edit = Callable[[Json], None]
 STEP_IN_HINT = "Frame skipped from debugging during step-in"
+USER_UNHANDLED_NOTE = "(note: full exception trace is shown but execution is paused at:"
+"""What debugpy appends to an exception's id when it stops as the exception leaves user code."""
+CURRENT_FRAME = "(Current frame)"
+"""How pydevd marks the frame a user-unhandled stop is paused in (its stack is the traceback)."""
+CHAINED = "[Chained Exc:"
+"""How pydevd names the frames of an exception's chained exceptions, after its own."""
 
 
 @dataclass
@@ -254,7 +260,7 @@ class Server(Component):
         self.session.resumed()
         self.session.stops += 1
         body = event.setdefault("body", {})
-        if not self._breakpoints_hold(body):
+        if not self._breakpoints_hold(body) or self._crosses_into_a_caller(body):
             self.ask("continue", {"threadId": body.get("threadId")})
             return
         self._translate_hits(body)
@@ -295,6 +301,23 @@ class Server(Component):
         if functions_only:
             body["reason"] = "function breakpoint"
         return True
+
+    def _crosses_into_a_caller(self, body: Json) -> bool:
+        """A user-unhandled stop where the exception leaves a service's export into the
+        membrane, which raises it again in the calling service's frame: not unhandled yet. It
+        stops where it leaves the last service's code (toward the ingress or the host), if
+        nothing catches it on the way."""
+        thread_id = body.get("threadId")
+        if body.get("reason") != "exception" or not isinstance(thread_id, int):
+            return False
+        info = self.ask("exceptionInfo", {"threadId": thread_id}).wait()
+        if USER_UNHANDLED_NOTE not in str((info.get("body") or {}).get("exceptionId", "")):
+            return False
+        # The stack shown is the exception's whole traceback, then its chained exceptions'
+        # frames; pydevd marks the frame it is paused in.
+        frames = [f for f in self.load_stack(thread_id).frames if CHAINED not in f.name]
+        here = next((i for i, f in enumerate(frames) if f.name.endswith(CURRENT_FRAME)), 0)
+        return here + 1 < len(frames) and frames[here].service != frames[here + 1].service
 
     def _holds(self, frame_id: int, check: Check) -> bool:
         """Whether ``check``'s condition holds in the stopped frame. Asked as debugpy asks its

@@ -247,3 +247,46 @@ def test_modules_lists_the_services_by_id_and_hides_distdevs(adapter: Start) -> 
     assert names["app/billing/ledger"] == str(LEDGER)
     assert not [n for n in names if n.startswith("distdev") or n == "__main__"], names
     assert not [p for p in names.values() if p and Path(p).resolve().is_relative_to(RUNTIME)]
+
+
+def launch_with_exception_filter(client: DapClient, app: Path, filters: list[str],
+                                 tmp_path: Path) -> None:
+    client.initialize()
+    launched = client.send_request("launch", {
+        "type": "distdev", "request": "launch", "app": str(app),
+        "out": str(tmp_path / "out"), "state": str(tmp_path / "state")})
+    client.wait_event("initialized")
+    client.request("setExceptionBreakpoints", {"filters": filters})
+    client.request("configurationDone")
+    assert client.wait_response(launched).success
+
+
+def test_user_unhandled_does_not_stop_where_the_calling_service_catches_it(
+    adapter: Start, tmp_path: Path,
+) -> None:
+    """billing.refund raises into the membrane, which raises it again in app, which catches
+    it: nothing was unhandled, so the build runs to its end without a stop."""
+    client = adapter()
+    launch_with_exception_filter(client, FAULTY / "app.py", ["userUnhandled"], tmp_path)
+    client.wait_event("output", lambda body: "built " in str(body.get("output", "")))
+    assert client.pending("stopped") == []
+
+
+def test_user_unhandled_stops_where_the_exception_leaves_the_last_services_code(
+    adapter: Start, tmp_path: Path,
+) -> None:
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / "billing.py").write_text((FAULTY / "billing.py").read_text())
+    (folder / "app.py").write_text('from distdev import import_service\n\n'
+                                   'billing = import_service("./billing.py")\n'
+                                   'billing.refund("ann", -5)  # @uncaught-call\n')
+    client = adapter()
+    launch_with_exception_filter(client, folder / "app.py", ["userUnhandled"], tmp_path)
+    stopped = client.wait_stopped()
+    assert stopped["reason"] == "exception"
+    top = client.top(stopped["threadId"])
+    assert (top["name"].split(" (")[0], top["line"]) == (
+        f"app{SEP}<module>", marker(folder / "app.py", "uncaught-call"))
+    info = client.request("exceptionInfo", {"threadId": stopped["threadId"]}).body
+    assert info["exceptionId"] == "ValueError", info
