@@ -326,6 +326,20 @@ class Client(Component):
         self.respond(request, {"breakpoints": answers})
 
     @message_handler
+    def setExceptionBreakpoints_request(self, request: Json) -> None:
+        """"Uncaught" also stops where an exception leaves the last service's code toward the
+        outside: the ingress and the host catch it (to answer 500, to report a failed build),
+        so to debugpy it is never uncaught. debugpy's user-unhandled stops find that moment;
+        those that are not it are passed (``Server.exception_stop_passes``)."""
+        arguments = dict(request.get("arguments") or {})
+        filters = list(arguments.get("filters") or [])
+        implied = "uncaught" in filters and "userUnhandled" not in filters
+        self.session.uncaught_via_user_unhandled = implied
+        if implied:
+            arguments["filters"] = [*filters, "userUnhandled"]
+        self._server().delegate(request, arguments)
+
+    @message_handler
     def configurationDone_request(self, request: Json) -> None:
         self.session.timeline.configured()
         unsent = self.session.breakpoints.unsent_entry()

@@ -260,7 +260,7 @@ class Server(Component):
         self.session.resumed()
         self.session.stops += 1
         body = event.setdefault("body", {})
-        if not self._breakpoints_hold(body) or self._crosses_into_a_caller(body):
+        if not self._breakpoints_hold(body) or self.exception_stop_passes(body):
             self.ask("continue", {"threadId": body.get("threadId")})
             return
         self._translate_hits(body)
@@ -302,11 +302,12 @@ class Server(Component):
             body["reason"] = "function breakpoint"
         return True
 
-    def _crosses_into_a_caller(self, body: Json) -> bool:
-        """A user-unhandled stop where the exception leaves a service's export into the
-        membrane, which raises it again in the calling service's frame: not unhandled yet. It
-        stops where it leaves the last service's code (toward the ingress or the host), if
-        nothing catches it on the way."""
+    def exception_stop_passes(self, body: Json) -> bool:
+        """Whether a user-unhandled stop is passed silently. Where the exception leaves a
+        service's export into the membrane, which raises it again in the calling service's
+        frame, it is not unhandled yet: it stops where it leaves the last service's code
+        (toward the ingress or the host), if nothing catches it on the way. When the client
+        asked for "uncaught" only, just that last moment is shown."""
         thread_id = body.get("threadId")
         if body.get("reason") != "exception" or not isinstance(thread_id, int):
             return False
@@ -317,7 +318,10 @@ class Server(Component):
         # frames; pydevd marks the frame it is paused in.
         frames = [f for f in self.load_stack(thread_id).frames if CHAINED not in f.name]
         here = next((i for i, f in enumerate(frames) if f.name.endswith(CURRENT_FRAME)), 0)
-        return here + 1 < len(frames) and frames[here].service != frames[here + 1].service
+        if here + 1 >= len(frames):
+            return False  # it leaves the last service's code
+        return self.session.uncaught_via_user_unhandled or (
+            frames[here].service != frames[here + 1].service)
 
     def _holds(self, frame_id: int, check: Check) -> bool:
         """Whether ``check``'s condition holds in the stopped frame. Asked as debugpy asks its

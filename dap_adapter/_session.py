@@ -48,6 +48,9 @@ class Session:
         self.positions_due = False
         """An application stopped: announce the journal positions with the next stack."""
         self.terminated_sent = False
+        self.uncaught_via_user_unhandled = False
+        """The client asked for "uncaught" only: debugpy was also given "userUnhandled", and only
+        its stops where an exception leaves the last service's code are shown."""
         self.stops = 0
         """How many stopped events debugpy has sent: a pause that changes nothing is told."""
 

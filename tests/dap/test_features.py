@@ -1,4 +1,5 @@
-"""Function breakpoints by export, stopOnEntry and exceptionInfo, over the real adapter."""
+"""Function breakpoints by export, stopOnEntry, exceptionInfo and exception breakpoints, the
+Modules view, over the real adapter."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dap.dap_client import FIXTURES, TINYSHOP, DapClient, marker
 
 import distdev
@@ -261,13 +263,14 @@ def launch_with_exception_filter(client: DapClient, app: Path, filters: list[str
     assert client.wait_response(launched).success
 
 
+@pytest.mark.parametrize("filters", [["userUnhandled"], ["uncaught"]])
 def test_user_unhandled_does_not_stop_where_the_calling_service_catches_it(
-    adapter: Start, tmp_path: Path,
+    adapter: Start, tmp_path: Path, filters: list[str],
 ) -> None:
     """billing.refund raises into the membrane, which raises it again in app, which catches
     it: nothing was unhandled, so the build runs to its end without a stop."""
     client = adapter()
-    launch_with_exception_filter(client, FAULTY / "app.py", ["userUnhandled"], tmp_path)
+    launch_with_exception_filter(client, FAULTY / "app.py", filters, tmp_path)
     client.wait_event("output", lambda body: "built " in str(body.get("output", "")))
     assert client.pending("stopped") == []
 
@@ -290,3 +293,52 @@ def test_user_unhandled_stops_where_the_exception_leaves_the_last_services_code(
         f"app{SEP}<module>", marker(folder / "app.py", "uncaught-call"))
     info = client.request("exceptionInfo", {"threadId": stopped["threadId"]}).body
     assert info["exceptionId"] == "ValueError", info
+
+
+def test_uncaught_stops_where_an_export_called_through_the_ingress_raises(
+    adapter: Start, tmp_path: Path,
+) -> None:
+    """The ingress catches what an export raises, to answer 500: to debugpy it is never
+    uncaught. Here it stops where the exception leaves the export, then the answer is a 500."""
+    import json
+    import re
+    import threading
+    import urllib.error
+    import urllib.request
+
+    client = adapter()
+    client.initialize()
+    launched = client.send_request("launch", {
+        "type": "distdev", "request": "launch", "app": str(FAULTY / "billing.py"), "port": 0,
+        "out": str(tmp_path / "out"), "state": str(tmp_path / "state")})
+    client.wait_event("initialized")
+    client.request("setExceptionBreakpoints", {"filters": ["uncaught"]})
+    client.request("configurationDone")
+    assert client.wait_response(launched).success
+    served = client.wait_event("output", lambda b: "serving billing on" in b.get("output", ""))
+    address = re.search(r"http://127\.0\.0\.1:\d+", served["output"])
+    assert address is not None
+    answers: list[int] = []
+
+    def refund() -> None:
+        request = urllib.request.Request(
+            f"{address.group(0)}/refund", method="POST",
+            data=json.dumps({"user": "ann", "cents": -5}).encode(),
+            headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=60)
+        except urllib.error.HTTPError as error:
+            answers.append(error.code)
+
+    caller = threading.Thread(target=refund, daemon=True)
+    caller.start()
+    stopped = client.wait_stopped()
+    assert stopped["reason"] == "exception"
+    top = client.top(stopped["threadId"])
+    assert (top["name"].split(" (")[0], top["line"]) == (
+        f"billing{SEP}refund", marker(FAULTY / "billing.py", "faulty-raise"))
+    assert client.request("exceptionInfo", {
+        "threadId": stopped["threadId"]}).body["exceptionId"] == "ValueError"
+    client.request("continue", {"threadId": stopped["threadId"]})
+    caller.join(30)
+    assert answers == [500]
