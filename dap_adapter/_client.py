@@ -14,6 +14,9 @@ otherwise. Those handlers convert the request in, delegate to the engine (``_con
 - every request debugpy would not answer (``DEBUGPY_ANSWERS``): answered here, most with an
   error saying why (``NOT_SUPPORTED``); ``loadedSources`` lists the services' files.
 - ``disconnect``: the program launched for the session ends with it.
+- ``setExceptionBreakpoints``: "uncaught" also where an exception leaves the last service.
+- ``pause``: says why nothing stopped in an application that waits for calls.
+- ``modules``: the services' modules by service id, distdev's hidden.
 """
 
 from __future__ import annotations
