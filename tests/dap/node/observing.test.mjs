@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 
 import testsupport from '@vscode/debugadapter-testsupport';
 
+import { TIMEOUT, marker, within } from './support.mjs';
+
 const { DebugClient } = testsupport;
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -27,25 +29,6 @@ const COUNTER_APP = path.join(FIXTURES, 'counter', 'app.py');
 const COUNTER = path.join(FIXTURES, 'counter', 'counter.py');
 const PYTHON = process.env.DISTDEV_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const DISTDEV = path.join(path.dirname(PYTHON), 'distdev');
-const TIMEOUT = 20000;
-
-/** The 1-based line of `# @name` in `file`. */
-function marker(file, name) {
-  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = new RegExp(`#\\s*@${escaped}(?![\\w-])`);
-  const index = fs.readFileSync(file, 'utf8').split(/\r?\n/).findIndex((l) => pattern.test(l));
-  if (index < 0) throw new Error(`no marker @${name} in ${file}`);
-  return index + 1;
-}
-
-/** `promise`, or a rejection naming `what` after `ms` (DebugClient's requests never time out). */
-function within(promise, what, ms = TIMEOUT) {
-  let timer;
-  const expired = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
 
 /** One adapter session under DebugClient in a fresh folder; `body(session)` drives it. */
 async function withSession(body) {
