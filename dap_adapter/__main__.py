@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from ._client import serve
@@ -14,7 +15,14 @@ def main() -> int:
     # Anything printed by accident must not corrupt the protocol stream.
     sys.stdout = sys.stderr
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    # SIGTERM ends the session as Ctrl-C does (serve ends the program with it), not abruptly.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return serve(stdin, stdout)
 
 
-sys.exit(main())
+code = main()
+# The client's reader thread may still block reading stdin (a session ended by disconnect or a
+# signal, the client's stream still open): interpreter shutdown would then abort, waiting for
+# that stream's lock. Everything is answered and flushed by now: leave at once.
+sys.stderr.flush()
+os._exit(code)

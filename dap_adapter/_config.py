@@ -17,7 +17,9 @@ from typing import Any
 import msgspec
 
 import distdev
-from distdev.tools import DISTDEV_DIRS, PINNED_HASH_SEED, SAFE_PATH
+from distdev.tools import DISTDEV_DIRS, PINNED_HASH_SEED, SAFE_PATH, materialize_bundle
+
+from ._engine import ReplaySources, file_key
 
 __all__ = ["ConfigError", "LaunchConfig", "DebuggeeLaunch", "parse_launch", "plan_launch",
            "runtime_dirs"]
@@ -56,6 +58,8 @@ class DebuggeeLaunch:
     stop_on_entry: bool = False
     entry_file: str | None = None
     notes: list[str] = field(default_factory=list)
+    sources: ReplaySources | None = None
+    """A replay run from the journal's bundle: where its files run from."""
 
 
 def parse_launch(arguments: dict[str, Any]) -> LaunchConfig:
@@ -151,9 +155,17 @@ def plan_launch(config: LaunchConfig, workspace: Path | None = None) -> Debuggee
         args += ["--source", header.app_root]
         launch.entry_file = str(Path(header.app_root) / header.entry)
     else:
+        bundle = materialize_bundle(contents)
+        root = Path(header.app_root)
+        launch.sources = ReplaySources(
+            {file_key(str(root / f.path)): str(bundle / f.path) for f in header.bundle},
+            frozenset(file_key(str(root / rel)) for rel, digest in
+                      ((f.path, f.sha256) for f in header.bundle)
+                      if not _same_source(root, [(rel, digest)])))
         launch.notes.append(
             f"{header.service}'s code differs from (or is missing under) {header.app_root}; "
-            "replaying the code the journal carries, from distdev's bundle cache"
+            f"replaying the code the journal carries, from distdev's bundle cache ({bundle}): "
+            "breakpoints in unchanged files bind there, those in changed files are unverified"
         )
     if header.hash_seed is not None:
         env["PYTHONHASHSEED"] = header.hash_seed

@@ -24,8 +24,9 @@ from pathlib import Path
 
 from distdev import rules
 
-__all__ = ["Frame", "Stack", "RuntimeFiles", "SERVICE_SEPARATOR", "user_traceback",
-           "ExportTarget", "service_files", "export_line", "entry_line", "resolve_export"]
+__all__ = ["Frame", "Stack", "RuntimeFiles", "ReplaySources", "file_key", "SERVICE_SEPARATOR",
+           "user_traceback", "ExportTarget", "service_files", "export_line", "entry_line", "resolve_export",
+           "module_label"]
 
 SERVICE_SEPARATOR = " \u203a "  # "app/orders › place"
 MAX_SERVICES = 10_000  # a runaway tree (generated source) is cut here, not followed forever
@@ -97,6 +98,44 @@ class RuntimeFiles:
         return None
 
 
+def file_key(path: str) -> str:
+    """One key per file, however a client spells its path."""
+    return os.path.normcase(os.path.realpath(path))
+
+
+@dataclass(frozen=True)
+class ReplaySources:
+    """A replay whose code changed on disk since the journal was recorded runs the journal's own
+    code, written to distdev's bundle cache. A file the same on disk as in the journal is mapped
+    to its copy there (its breakpoints bind to the code that runs, its frames show the user's
+    file); a changed one is not (its lines are not the ones that run): its breakpoints are
+    unverified, saying so, and its frames show the journal's copy."""
+
+    copies: dict[str, str]
+    """file_key of each of the journal's files on disk -> the bundle copy that runs."""
+    changed: frozenset[str]
+    """file_keys of the files whose disk code is not the journal's."""
+
+    def running(self, path: str) -> str | None:
+        """The copy that runs for the unchanged file ``path``; None if it is not mapped."""
+        key = file_key(path)
+        return None if key in self.changed else self.copies.get(key)
+
+    def on_disk(self, copy: str) -> str | None:
+        """The user's file a bundle copy of an unchanged file stands for, or None."""
+        key = file_key(copy)
+        return next((disk for disk, c in self.copies.items()
+                     if file_key(c) == key and disk not in self.changed), None)
+
+    def unverified_reason(self, path: str) -> str | None:
+        key = file_key(path)
+        if key not in self.changed:
+            return None
+        return (f"{Path(path).name} changed since the journal was recorded: the replay runs the "
+                f"journal's code, from {self.copies[key]} (the call stack shows it). Set "
+                "breakpoints there, or give the journal's code back to this file")
+
+
 _FILE_LINE = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+')
 _CHAINED = re.compile(r"\n(?:During handling of the above exception, another exception "
                       r"occurred|The above exception was the direct cause of the following "
@@ -139,6 +178,31 @@ def _user_frames(trace: str, is_runtime_file: Callable[[str], bool]) -> str:
         if not dropping:
             kept.append(line)
     return "".join(kept)
+
+
+def module_label(name: str, path: str | None, runtime: RuntimeFiles,
+                 services: dict[str, Path]) -> str | None:
+    """How the modules view names a loaded module: None for distdev's own (hidden, as its frames
+    are; ``__main__`` is distdev's runner); a service's own module by its service id; another
+    application module's copy in a service's compartment as ``service › module``; anything else
+    (the standard library, installed packages) as it is."""
+    if runtime.is_runtime_file(path):
+        return None
+    found = rules.compartment_of(name)
+    if found is None:
+        return name
+    module, service = found
+    own = services.get(service)
+    if own is not None and path is not None and _same_file(own, path):
+        return service
+    return f"{service}{SERVICE_SEPARATOR}{module}"
+
+
+def _same_file(a: Path, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 # -- the service tree, read statically from the source ------------------------------------------

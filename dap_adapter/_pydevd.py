@@ -9,6 +9,7 @@ debugger still works, only slower, and evaluations are no longer kept out of the
 - ``answer_pipelined_requests``: a stopped thread answers requests sent together at once,
   not one per 200 ms.
 - ``observe_evaluations``: the debugger's evaluations run as an observer (no journal entries).
+- ``observe_breakpoint_expressions``: so do breakpoint conditions, hit conditions and logpoints.
 
 ``DISTDEV_DAP_NODELAY=0`` and ``DISTDEV_DAP_PIPELINE=0`` turn the first two off, to measure
 what they save (``benchmarks/bench_debugger.py`` does).
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["TESTED", "apply", "in_tested_range", "set_nodelay", "answer_pipelined_requests",
-           "observe_evaluations"]
+           "observe_evaluations", "observe_breakpoint_expressions"]
 
 TESTED = ((1, 8, 22), (1, 9))
 """debugpy>=1.8.22,<1.9: as pyproject.toml requires (tests/dap/test_pydevd.py keeps them equal)."""
@@ -56,7 +57,8 @@ def apply(say: Callable[[str], None] = print) -> list[str]:
             f"be journaled. Install a tested debugpy: pip install 'debugpy>={low},<{high}'")
         return []
     patches = {"set_nodelay": set_nodelay, "answer_pipelined_requests": answer_pipelined_requests,
-               "observe_evaluations": observe_evaluations}
+               "observe_evaluations": observe_evaluations,
+               "observe_breakpoint_expressions": observe_breakpoint_expressions}
     return [name for name, patch in patches.items() if patch()]
 
 
@@ -139,11 +141,39 @@ def observe_evaluations() -> bool:
         evaluation: Any = importlib.import_module("_pydevd_bundle.pydevd_vars")
     except ImportError:
         return False
+    return _observe(evaluation, ("evaluate_expression", "change_attr_expression"))
+
+
+def observe_breakpoint_expressions() -> bool:
+    """Evaluate breakpoint conditions, hit conditions and logpoint messages as an observer,
+    exactly as the console is: a condition that reads the clock or calls another service
+    must not leave a journal that no longer replays.
+
+    pydevd evaluates them with a plain ``eval`` in two methods of its debugger (the hit
+    condition inside the condition's), called through the instance by both its Python and its
+    compiled tracer, so wrapping them on the class covers every breakpoint. What raises — a
+    refused call to another service among them — is handled as debugpy handles any error there:
+    a condition counts as false and its error, the refusal's message, is shown on the debug
+    console; a hit condition counts as false; a logpoint logs the error's text instead of its
+    message."""
+    try:
+        debugger: Any = importlib.import_module("pydevd").PyDB
+    except (ImportError, AttributeError):
+        return False
+    return _observe(debugger, ("handle_breakpoint_condition", "handle_breakpoint_expression"))
+
+
+def _observe(owner: Any, names: tuple[str, ...]) -> bool:
+    """Wrap each of ``owner``'s functions ``names`` to run inside ``observing()``."""
     from distdev.tools import observing
 
-    for name in ("evaluate_expression", "change_attr_expression"):
-        original = getattr(evaluation, name, None)
-        if original is None or getattr(original, "__distdev_observer__", False):
+    wrapped = False
+    for name in names:
+        original = getattr(owner, name, None)
+        if original is None:
+            continue
+        wrapped = True
+        if getattr(original, "__distdev_observer__", False):
             continue
 
         def observed(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
@@ -151,5 +181,5 @@ def observe_evaluations() -> bool:
                 return __original(*args, **kwargs)
 
         observed.__distdev_observer__ = True  # type: ignore[attr-defined]
-        setattr(evaluation, name, observed)
-    return True
+        setattr(owner, name, observed)
+    return wrapped

@@ -16,17 +16,24 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ._breakpoints import Check
 from ._components import ASK_TIMEOUT, Component, RequestError, message_handler
 from ._engine import Frame, Stack
-from ._evaluate import JOURNAL_POSITION, JOURNAL_POSITIONS, SERVICE_GLOBAL, read_service
+from ._evaluate import JOURNAL_POSITION, JOURNAL_POSITIONS, REWIND, SERVICE_GLOBAL, read_service
 from ._session import Session
-from ._time_travel import Position
+from ._time_travel import Arrival, Leg, Position
 from ._wire import Channel, Json
 
-__all__ = ["Server", "Reply"]
+__all__ = ["Server", "Reply", "USER_UNHANDLED_NOTE"]
 
 Edit = Callable[[Json], None]
 STEP_IN_HINT = "Frame skipped from debugging during step-in"
+USER_UNHANDLED_NOTE = "(note: full exception trace is shown but execution is paused at:"
+"""What debugpy appends to an exception's id when it stops as the exception leaves user code."""
+CURRENT_FRAME = "(Current frame)"
+"""How pydevd marks the frame a user-unhandled stop is paused in (its stack is the traceback)."""
+CHAINED = "[Chained Exc:"
+"""How pydevd names the frames of an exception's chained exceptions, after its own."""
 
 
 @dataclass
@@ -219,6 +226,8 @@ class Server(Component):
         if delegated.edit is not None and response.get("success"):
             delegated.edit(response)
         self.client.send(response)
+        if delegated.request["command"] == "disconnect":
+            self.session.ended.set()  # the session is over once the client has the answer
 
     @message_handler
     def request(self, request: Json) -> None:
@@ -249,7 +258,11 @@ class Server(Component):
     @message_handler
     def stopped_event(self, event: Json) -> None:
         self.session.resumed()
+        self.session.stops += 1
         body = event.setdefault("body", {})
+        if not self._breakpoints_hold(body) or self.exception_stop_passes(body):
+            self.ask("continue", {"threadId": body.get("threadId")})
+            return
         self._translate_hits(body)
         thread_id = body.get("threadId")
         if not isinstance(thread_id, int):
@@ -259,6 +272,70 @@ class Server(Component):
         else:
             self.session.positions_due = True  # announced with the stack the client asks next
             self.client.send(event)
+
+    def _breakpoints_hold(self, body: Json) -> bool:
+        """At a stop on a line the relay checks (a function breakpoint's): whether any of its
+        breakpoints' conditions holds. The stop then names those (``function breakpoint`` when
+        only function breakpoints hold); False: pass it silently."""
+        book = self.session.breakpoints
+        hit = [i for i in body.get("hitBreakpointIds") or [] if isinstance(i, int)]
+        checks = {i: book.checks(i) for i in hit}
+        if body.get("reason") != "breakpoint" or not any(checks.values()):
+            return True
+        thread_id = body.get("threadId")
+        top = self.top_frame(thread_id) if isinstance(thread_id, int) else None
+        held: list[int] = []
+        functions_only = True
+        for debugpy_id in hit:
+            if not checks[debugpy_id]:
+                held.append(debugpy_id)  # debugpy checked it: it holds
+                functions_only = False
+                continue
+            for check in checks[debugpy_id]:
+                if check.id is not None and top is not None and self._holds(top, check):
+                    held.append(check.id)
+                    functions_only = functions_only and check.function
+        if not held:
+            return False
+        body["hitBreakpointIds"] = held
+        if functions_only:
+            body["reason"] = "function breakpoint"
+        return True
+
+    def exception_stop_passes(self, body: Json) -> bool:
+        """Whether a user-unhandled stop is passed silently. Where the exception leaves a
+        service's export into the membrane, which raises it again in the calling service's
+        frame, it is not unhandled yet: it stops where it leaves the last service's code
+        (toward the ingress or the host), if nothing catches it on the way. When the client
+        asked for "uncaught" only, just that last moment is shown."""
+        thread_id = body.get("threadId")
+        if body.get("reason") != "exception" or not isinstance(thread_id, int):
+            return False
+        info = self.ask("exceptionInfo", {"threadId": thread_id}).wait()
+        if USER_UNHANDLED_NOTE not in str((info.get("body") or {}).get("exceptionId", "")):
+            return False
+        # The stack shown is the exception's whole traceback, then its chained exceptions'
+        # frames; pydevd marks the frame it is paused in.
+        frames = [f for f in self.load_stack(thread_id).frames if CHAINED not in f.name]
+        here = next((i for i, f in enumerate(frames) if f.name.endswith(CURRENT_FRAME)), 0)
+        if here + 1 >= len(frames):
+            return False  # it leaves the last service's code
+        return self.session.uncaught_via_user_unhandled or (
+            frames[here].service != frames[here + 1].service)
+
+    def _holds(self, frame_id: int, check: Check) -> bool:
+        """Whether ``check``'s condition holds in the stopped frame. Asked as debugpy asks its
+        own, observing: one that fails counts as false, and the console says why."""
+        expression = check.expression()
+        if expression is None:
+            return True
+        answer = self.evaluate(frame_id, expression).wait()
+        if answer.get("success"):
+            return (answer.get("body") or {}).get("result") == "True"
+        self.client.send_event("output", {"category": "console", "output": (
+            f"distdev: the condition of breakpoint {check.id} ({expression}) failed, so it "
+            f"counts as false: {answer.get('message')}\n")})
+        return False
 
     def _translate_hits(self, body: Json) -> None:
         """The client's ids for the breakpoints hit; the one-off entry breakpoint's stop is the
@@ -292,6 +369,8 @@ class Server(Component):
             self.client.send(event)
             return
         arrival = self.session.timeline.stopped(str(body.get("reason", "")), position)
+        if isinstance(arrival, Leg):
+            arrival = self._next_leg(body["threadId"], arrival)
         if arrival is None:
             self.ask("continue", {"threadId": body["threadId"]})
             return
@@ -304,12 +383,34 @@ class Server(Component):
         self.client.send_event("distdev/journalPosition", _position_event(
             position.service, position.seq, {position.service: position.seq}))
 
+    def _next_leg(self, thread_id: int, leg: Leg) -> Arrival | None:
+        """Run the journal again for a trip's next leg (None: continue into it); if the
+        debuggee cannot, the trip ends here, and this stop is shown saying why."""
+        top = self.top_frame(thread_id)
+        rewound = self.evaluate(top, REWIND.expression(leg.before)) if top is not None else None
+        if rewound is not None and REWIND.read(rewound.result()) == leg.trip.run:
+            return None
+        self.session.timeline.cancel()
+        self.client.send_event("output", {"category": "console", "output": (
+            "distdev: Reverse Continue could not run the replay again; it stopped here\n")})
+        return Arrival("pause")
+
     @message_handler
     def breakpoint_event(self, event: Json) -> None:
         breakpoint = event.get("body", {}).get("breakpoint", {})
         if isinstance(breakpoint.get("id"), int):
+            checks = self.session.breakpoints.checks(breakpoint["id"])
+            if checks and all(c.function for c in checks):
+                return  # the line of function breakpoints only: an id the client never had
             breakpoint["id"] = self.session.breakpoints.client_id(breakpoint["id"])
         self.client.send(event)
+
+    @message_handler
+    def module_event(self, event: Json) -> None:
+        body = event.get("body") or {}
+        shown = self.session.module_label(body.get("module") or {})
+        if shown is not None:  # distdev's own modules are not shown
+            self.client.send(dict(event, body=dict(body, module=shown)))
 
     @message_handler
     def continued_event(self, event: Json) -> None:

@@ -16,7 +16,7 @@ from types import TracebackType
 
 from ._breakpoints import BreakpointBook
 from ._config import runtime_dirs
-from ._engine import RuntimeFiles, Stack
+from ._engine import ReplaySources, RuntimeFiles, Stack, module_label, service_files
 from ._time_travel import Timeline
 from ._wire import Json
 
@@ -36,6 +36,9 @@ class Session:
         """``dev`` (an application) or ``replay`` (a journal), once launched."""
         self.app: Path | None = None
         """The root service of an application launch: function breakpoints name its exports."""
+        self._services: dict[str, Path] | None = None
+        self.sources: ReplaySources | None = None
+        """A replay run from the journal's bundle: where its files run from."""
         self.breakpoints = BreakpointBook()
         self.timeline = Timeline()
         self.stacks: dict[int, Stack] = {}
@@ -45,6 +48,23 @@ class Session:
         self.positions_due = False
         """An application stopped: announce the journal positions with the next stack."""
         self.terminated_sent = False
+        self.uncaught_via_user_unhandled = False
+        """The client asked for "uncaught" only: debugpy was also given "userUnhandled", and only
+        its stops where an exception leaves the last service's code are shown."""
+        self.stops = 0
+        """How many stopped events debugpy has sent: a pause that changes nothing is told."""
+
+    def services(self) -> dict[str, Path]:
+        """Service id -> file of the launched application (read once; none in a replay)."""
+        if self._services is None:
+            self._services = service_files(self.app) if self.app is not None else {}
+        return self._services
+
+    def module_label(self, module: Json) -> Json | None:
+        """A DAP ``Module`` as the client is shown it (``_engine.module_label``), or None."""
+        label = module_label(str(module.get("name", "")), module.get("path"), self.runtime,
+                             self.services())
+        return None if label is None else dict(module, name=label)
 
     def __enter__(self) -> Session:
         self.lock.acquire()

@@ -8,7 +8,13 @@ start (``_replay_loop``). This module is the adapter's bookkeeping for that, fre
   before N; from a stop in the middle of the code, before the event that code is running after.
 - **Reverse Continue** goes to the previous breakpoint hit, or to the first event boundary
   when there was none. Hits are counted in the order a run meets them; a run again from the
-  start meets the same hits in the same order, so "hit number k" names one moment.
+  start meets the same hits in the same order, so "hit number k" names one moment. The hits the
+  current run met count only while the breakpoints stay those it ran with: after the client
+  changes them mid-run, Reverse Continue first runs the journal again up to where it stands,
+  counting the hits of the current breakpoints over the whole replayed past (a *counting leg*),
+  then once more to the last of them (``Leg``). The count is exact from a stop at a journal
+  event boundary or at the end; from a stop in the middle of code, the hits after the last
+  event delivered are counted as this run met them.
 
 While the new run travels to its destination, every stop it makes on the way (and any stop the
 abandoned run makes on its way out) is passed silently; only the destination is shown.
@@ -22,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Position", "Timeline", "Trip", "Arrival", "TravelError"]
+__all__ = ["Position", "Timeline", "Trip", "Arrival", "Leg", "TravelError"]
 
 HIT_REASONS = frozenset(["breakpoint", "function breakpoint"])
 BOUNDARY_REASON = "journal event"
@@ -56,6 +62,12 @@ class Trip:
     kind: Literal["stepBack", "reverseContinue"]
     hit: int | None
     """End at this breakpoint hit of the new run; None: at its first event boundary."""
+    counting: Position | None = None
+    """A counting leg: pass every hit, counting, up to this moment (where the trip left from),
+    then go on to the last hit before it (``Leg``)."""
+    hits_since_event: int = 0
+    """On a counting leg from the middle of code: the hits the departed run met after the last
+    event delivered, before the stop it left from."""
 
 
 @dataclass(frozen=True)
@@ -66,19 +78,45 @@ class Arrival:
     description: str | None = None
 
 
+@dataclass(frozen=True)
+class Leg:
+    """A trip goes on: run the journal again, stopping before event ``before`` (None: only
+    where the trip ends), as run ``trip.run``."""
+
+    before: int | None
+    trip: Trip
+
+
 class Timeline:
     """The replay's time as the adapter sees it: the current stop, the breakpoint hits of the
     current run, and the trip under way."""
 
     def __init__(self) -> None:
         self.position: Position | None = None
-        self.hits = 0
+        self._hit_seqs: list[int] = []
+        """The journal position of each breakpoint hit the current run met, in order."""
+        self._hits_counted = True
+        """Whether ``_hit_seqs`` are the hits of the current breakpoints over the whole run."""
+        self._configured = False
         self._stopped_on_hit = False
         self.trip: Trip | None = None
 
     @property
     def travelling(self) -> bool:
         return self.trip is not None
+
+    @property
+    def hits(self) -> int:
+        return len(self._hit_seqs)
+
+    def configured(self) -> None:
+        """The first run starts with the breakpoints set so far."""
+        self._configured = True
+
+    def breakpoints_changed(self) -> None:
+        """The client changed breakpoints: the current run's hits no longer count them all."""
+        if self._configured:
+            self._hits_counted = False
 
     # -- planning: (the event to stop before in the new run, or None; the trip) ---------------
 
@@ -88,10 +126,21 @@ class Timeline:
 
     def plan_reverse_continue(self) -> tuple[int | None, Trip]:
         here = self._here()
+        if not self._hits_counted:
+            since_event = self._hit_seqs.count(here.seq) - (1 if self._stopped_on_hit else 0)
+            until = here.next if here.at == "boundary" else (
+                None if here.at == "end" else here.seq + 1)
+            return until, Trip(here.run + 1, "reverseContinue", None, counting=here,
+                               hits_since_event=max(since_event, 0))
         earlier = self.hits - 1 if self._stopped_on_hit else self.hits
+        return self._to_hit(here.run + 1, earlier)
+
+    @staticmethod
+    def _to_hit(run: int, earlier: int) -> tuple[int | None, Trip]:
+        """Where Reverse Continue goes with ``earlier`` hits before the current moment."""
         if earlier >= 1:
-            return None, Trip(here.run + 1, "reverseContinue", earlier)
-        return 1, Trip(here.run + 1, "reverseContinue", None)
+            return None, Trip(run, "reverseContinue", earlier)
+        return 1, Trip(run, "reverseContinue", None)
 
     def _here(self) -> Position:
         if self.trip is not None:
@@ -101,25 +150,32 @@ class Timeline:
         return self.position
 
     def depart(self, trip: Trip) -> None:
+        """A new run starts from the top, with the current breakpoints."""
         self.trip = trip
-        self.hits = 0
+        self._hit_seqs = []
+        self._hits_counted = True
 
     def cancel(self) -> None:
         self.trip = None
 
     # -- observing the stops -------------------------------------------------------------------
 
-    def stopped(self, reason: str, position: Position) -> Arrival | None:
-        """A stop of the debuggee: the arrival to show, or None to pass it silently."""
+    def stopped(self, reason: str, position: Position) -> Arrival | Leg | None:
+        """A stop of the debuggee: the arrival to show, the next leg of a trip (the adapter
+        runs the journal again), or None to pass it silently."""
         hit = reason in HIT_REASONS and position.at is None
         trip = self.trip
         if trip is not None and position.run < trip.run:
             return None  # the abandoned run, on its way out
         if hit:
-            self.hits += 1
+            self._hit_seqs.append(position.seq)
         if trip is not None:
             if not self._arrived(trip, position, hit):
                 return None
+            if trip.counting is not None:
+                before, onward = self._to_hit(position.run + 1, self._hits_before(trip))
+                self.depart(onward)
+                return Leg(before, onward)
             self.trip = None
         self.position, self._stopped_on_hit = position, hit
         if position.at == "boundary":
@@ -128,6 +184,16 @@ class Timeline:
         if position.at == "end":
             return Arrival(END_REASON, f"{position.service}'s journal ends here")
         return Arrival(reason)
+
+    def _hits_before(self, trip: Trip) -> int:
+        """On a counting leg's arrival: how many hits came before the moment it counted to."""
+        here = trip.counting
+        assert here is not None
+        earlier = [seq for seq in self._hit_seqs if seq < here.seq]
+        same = self._hit_seqs.count(here.seq)
+        if here.at is None:  # in the middle of code: only the hits met before it, after the event
+            same = min(same, trip.hits_since_event)
+        return len(earlier) + same
 
     def _arrived(self, trip: Trip, position: Position, hit: bool) -> bool:
         if position.at == "end":

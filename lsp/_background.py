@@ -166,13 +166,14 @@ Finished = Callable[[dict[str, str], CheckReply], None]
 class BackgroundCheck:
     """Debounces changes into checks and drops the results of superseded ones.
 
-    ``documents()`` returns the open documents (path -> text) and the folder to check from;
+    ``documents()`` returns the folder to check from, the open documents (path -> text) and
+    the folders of the applications they belong to;
     ``run`` performs one check (blocking); ``begin`` is awaited before a check runs (progress
     reporting); ``finished`` receives the texts checked and the reply of every check that was
     not superseded; ``ended`` is called after every check, superseded or not.
     """
 
-    def __init__(self, documents: Callable[[], tuple[str | None, dict[str, str]]],
+    def __init__(self, documents: Callable[[], tuple[str | None, dict[str, str], list[str]]],
                  run: Callable[[CheckRequest], CheckReply], finished: Finished,
                  begin: Callable[[], Awaitable[None]] | None = None,
                  ended: Callable[[CheckReply, bool], None] | None = None) -> None:
@@ -220,11 +221,12 @@ class BackgroundCheck:
 
     async def _check(self) -> None:
         generation = self._generation
-        root, files = self._documents()
+        root, files, app_folders = self._documents()
         if root is None or not files:
             return
         cache_dir = self.settings.cache_dir or default_cache_dir(root)
-        request = CheckRequest(root=root, files=files, cache_dir=cache_dir)
+        request = CheckRequest(root=root, files=files, cache_dir=cache_dir,
+                               app_folders=app_folders)
         if self._begin is not None:
             await self._begin()
         loop = asyncio.get_running_loop()

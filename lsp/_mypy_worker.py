@@ -27,6 +27,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -40,11 +41,15 @@ _LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+)(?::(?P<end_line>\
 
 
 class CheckRequest(msgspec.Struct, frozen=True):
-    """Check ``files`` (path -> the text an editor holds) as one mypy build rooted at ``root``."""
+    """Check ``files`` (path -> the text an editor holds) as one mypy build rooted at ``root``.
+
+    ``app_folders`` are the folders of the applications the files belong to (each root
+    service's folder): module names are read from there (``_module_names``)."""
 
     root: str
     files: dict[str, str]
     cache_dir: str
+    app_folders: list[str] = []
 
 
 class Finding(msgspec.Struct, frozen=True):
@@ -86,12 +91,28 @@ def _shadow(request: CheckRequest) -> list[list[str]]:
     return pairs
 
 
+def _module_names(options: Any, app_folders: list[str]) -> None:
+    """Name every module by its path from its application's folder, whichever files are open.
+
+    A service is a file, not a package: ``billing/billing.py`` usually has no ``__init__.py``
+    beside it. mypy's default then names it ``billing`` when it is a source (its folder taken
+    as a base) and ``billing.billing`` when an ``import_service`` call in an open caller loads
+    it, and stops: "Source file found twice under different module names". distdev runs every
+    service with its application's folder on ``sys.path`` (``from models import Receipt`` in
+    ``billing/billing.py`` reads the folder's ``models.py``), so the application folders are
+    the package bases: explicit, and folders without ``__init__.py`` namespace packages."""
+    options.explicit_package_bases = True
+    options.namespace_packages = True
+    options.mypy_path = [*dict.fromkeys([*app_folders, *options.mypy_path])]
+
+
 def _build(request: CheckRequest) -> list[str]:
     """Run one mypy build from ``request.root`` (so the project's own mypy configuration and
     module names apply) and return mypy's formatted messages."""
     try:
         from mypy import build
         from mypy.errors import CompileError
+        from mypy.find_sources import create_source_list
         from mypy.main import process_options
     except ImportError:
         raise RuntimeError("the background type check needs mypy in the server's environment "
@@ -112,6 +133,8 @@ def _build(request: CheckRequest) -> list[str]:
         except SystemExit:
             raise RuntimeError(
                 f"mypy refused its configuration: {stderr.getvalue().strip()}") from None
+    _module_names(options, request.app_folders)
+    sources = create_source_list(paths, options)  # named again, from the application folders
     options.shadow_file = _shadow(request) or None
     extra = []
     if PLUGIN not in options.plugins:

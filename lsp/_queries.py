@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from distdev import rules
+
 from ._index import Index
 from ._syntax import Binding, FileInfo, Function, Span, Use, utf16_to_index
 
@@ -269,6 +271,10 @@ def rename(index: Index, path: Path, line: int, col: int, new: str) -> list[Edit
         return f"{name!r} is not defined in {target_path.name}"
     if new in target.functions or new in target.variables or new in target.imports:
         return f"{target_path.name} already has a {new!r}"
+    if not rules.is_public(new):
+        return (f"renaming {name!r} to {new!r} would make it private to its service (a name "
+                "starting with '_' is no export), and every call to it from another service "
+                "would fail: choose a name without a leading '_'")
     edits = [Edit(target_path, target.functions[name].span, new)]
     edits += [Edit(i.path, u.span, new) for i, u in index.uses_of(target_path, name)]
     for listed, span in target.all_names or []:
@@ -283,7 +289,7 @@ def rename(index: Index, path: Path, line: int, col: int, new: str) -> list[Edit
     return sorted(set(edits), key=lambda e: (str(e.path), e.span.line, e.span.col))
 
 
-def _module_path(importer: Path, target: Path) -> tuple[str, str] | None:
+def _relative_module(importer: Path, target: Path) -> tuple[str, str] | None:
     """``from <package> import <module>``, relative, for ``target`` seen from ``importer``."""
     common, up_count = importer.parent, 0
     while common != common.parent and common not in target.parents:
@@ -295,6 +301,25 @@ def _module_path(importer: Path, target: Path) -> tuple[str, str] | None:
     return "." + up + ".".join(parts[:-1]), parts[-1]
 
 
+def _import_of(importer: Path, target: Path, apps: list[Path]) -> tuple[str | None, str] | None:
+    """(package, module) to write ``from package import module`` (``import module`` when the
+    package is None) naming ``target`` from ``importer`` as type checkers resolve it.
+
+    Relative inside a package (an ``__init__.py`` beside the importer). Otherwise — a service
+    is a file, its folder usually no package — absolute from the application's folder: distdev
+    runs services with that folder on ``sys.path``, and the background check names modules from
+    it; a relative import there is one mypy cannot resolve ("no parent package")."""
+    if (importer.parent / "__init__.py").is_file():
+        return _relative_module(importer, target)
+    for folder in apps or [importer.parent]:
+        if not target.is_relative_to(folder):
+            continue
+        parts = target.relative_to(folder).with_suffix("").parts
+        if parts and all(p.isidentifier() for p in parts):
+            return (".".join(parts[:-1]) or None), parts[-1]
+    return None
+
+
 def typed_spelling(index: Index, path: Path, line: int) -> tuple[str, list[Edit]] | None:
     """Rewrite the ``import_service`` binding on ``line`` into the spelling checkers follow."""
     info = index.current(path)
@@ -304,15 +329,17 @@ def typed_spelling(index: Index, path: Path, line: int) -> tuple[str, list[Edit]
                     and b.statement.line <= line <= b.statement.end_line), None)
     if binding is None or binding.target is None:
         return None
-    module = _module_path(path, binding.target)
+    module = _import_of(path, binding.target, [app.parent for app in index.apps_of(path)])
     if module is None:
         return None
     package, stem = module
     alias = f" as {binding.name}" if binding.name != stem else ""
+    statement = (f"from {package} import {stem}{alias}" if package is not None
+                 else f"import {stem}{alias}")
     ind = binding.indent
     lines = info.lines[binding.statement.line: binding.statement.end_line + 1]
     body = "\n".join([lines[0][len(ind):]] + ["    " + rest for rest in lines[1:]])
-    text = (f"if TYPE_CHECKING:\n{ind}    from {package} import {stem}{alias}\n"
+    text = (f"if TYPE_CHECKING:\n{ind}    {statement}\n"
             f"{ind}else:\n{ind}    {body}")
     whole = Span(binding.statement.line, len(ind), binding.statement.end_line, len(lines[-1]))
     edits = [Edit(path, whole, text)]

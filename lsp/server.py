@@ -90,8 +90,9 @@ class DistdevLanguageServer(LanguageServer):
 
     # -- the background check's side of the server ---------------------------------------------
 
-    def _open_documents(self) -> tuple[str | None, dict[str, str]]:
-        """The workspace's root and its open Python documents. Documents outside every
+    def _open_documents(self) -> tuple[str | None, dict[str, str], list[str]]:
+        """The workspace's root, its open Python documents and the folders of the applications
+        they belong to (the background check names modules from there). Documents outside every
         workspace folder (a debugger's stop file, a library opened by Go to Definition) are not
         the user's code to check."""
         folders = [_path(f.uri) for f in (self.workspace.folders or {}).values()]
@@ -104,7 +105,8 @@ class DistdevLanguageServer(LanguageServer):
                     not roots or any(path.is_relative_to(r) for r in roots)):
                 files[str(path)] = doc.source
         root = roots[0] if roots else (Path(next(iter(files))).parent if files else None)
-        return (str(root) if root is not None else None), files
+        apps = sorted({str(app.parent) for path in files for app in self.index.apps_of(Path(path))})
+        return (str(root) if root is not None else None), files, apps
 
     def _checked(self, files: dict[str, str], reply: CheckReply) -> None:
         if reply.failure is not None:

@@ -202,6 +202,16 @@ def compartment_module_name(module: str, service_id: str, serial: int = 1) -> st
     return key if serial == 1 else f"{key}#{serial}"
 
 
+def compartment_of(name: str) -> tuple[str, str] | None:
+    """The (application module, service id) a ``sys.modules`` key names (``models[app/billing]``
+    -> ``("models", "app/billing")``), or None for a key that is no compartment module's."""
+    module, bracket, rest = name.partition("[")
+    service, close, serial = rest.partition("]")
+    if not bracket or not close or not module or not service or serial[:1] not in ("", "#"):
+        return None
+    return module, service
+
+
 def app_module_name(name: str) -> str:
     """The application-relative name of a compartment module (``models[app/billing]`` ->
     ``models``); other names are returned as they are."""

@@ -17,13 +17,15 @@ from .compartment import in_effect as in_effect
 from .compartment import observing as observing
 from .engines import DevHost as DevHost
 from .replayer import ReplayedService as ReplayedService
+from .replayer import materialize_bundle as materialize_bundle
 from .replayer import replay as replay
 from .service import Service as Service
 from .service import StopReplay as StopReplay
 
 __all__ = [
     "PINNED_HASH_SEED", "DISTDEV_DIRS", "is_distdev_file", "SAFE_PATH", "python_module",
-    "current_service", "in_effect", "observing", "DevHost", "ReplayedService", "replay", "Service",
+    "current_service", "in_effect", "observing", "DevHost", "ReplayedService", "replay",
+    "materialize_bundle", "Service",
     "StopReplay", "running_app", "journal_positions",
 ]
 

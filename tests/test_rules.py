@@ -66,3 +66,11 @@ def test_app_files_are_the_application_s_and_nothing_a_tool_put_beside_it(tmp_pa
     assert rules.is_app_folder(tmp_path, tmp_path / "templates")
     assert not rules.is_app_folder(tmp_path, tmp_path / "venv" / "lib")
     assert not rules.is_app_folder(tmp_path, tmp_path.parent)
+
+
+def test_rules_compartment_of_inverts_compartment_module_name() -> None:
+    for serial in (1, 2):
+        name = rules.compartment_module_name("models", "app/billing", serial)
+        assert rules.compartment_of(name) == ("models", "app/billing")
+    for other in ("models", "distdev.service", "x[", "[app]", "x[app]y"):
+        assert rules.compartment_of(other) is None

@@ -21,9 +21,11 @@ from ._replay import SourceDifference as SourceDifference
 from ._replay import Transport as Transport
 from ._replay import bundle_files as bundle_files
 from ._replay import check_hash_seed as check_hash_seed
+from ._replay import materialize_bundle as materialize_bundle
 from ._replay import replay as replay
 from ._replay import source_differences as source_differences
 from ._replayer import Replayer as Replayer
 
 __all__ = ["ReplayedService", "SourceDifference", "Transport", "bundle_files", "check_hash_seed",
-           "replay", "source_differences", "Replayer", "Verdict", "check_journal", "journals_in"]
+           "materialize_bundle", "replay", "source_differences", "Replayer", "Verdict",
+           "check_journal", "journals_in"]

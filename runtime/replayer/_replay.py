@@ -74,8 +74,9 @@ def source_differences(contents: JournalContents, source: Path) -> list[SourceDi
     return diffs
 
 
-def _materialize(contents: JournalContents) -> Path:
-    """Write the journal's bundle to a cache folder named by its content; return the folder."""
+def materialize_bundle(contents: JournalContents) -> Path:
+    """Write the journal's bundle to a cache folder named by its content; return the folder.
+    A replay without ``source`` runs its code from there (a debugger maps breakpoints to it)."""
     files = bundle_files(contents)
     key = hashlib.sha256()
     for rel in sorted(files):
@@ -234,7 +235,7 @@ def replay(
         root = Path(source).resolve()
         diffs = source_differences(contents, root)
     else:
-        root = _materialize(contents)
+        root = materialize_bundle(contents)
     if before_start is not None:
         before_start(diffs)
     router = _JournalRouter()

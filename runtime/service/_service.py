@@ -428,9 +428,9 @@ class Service:
         """Make an outgoing call through the tape; return the result, rebuilt here."""
         if state.observing:
             raise DistdevError(
-                f"calling {target}.{export} from a debugger's watch, hover or console is "
-                "refused: it would act on that service and write to journals. Step into the "
-                "code instead, or call it from the program."
+                f"calling {target}.{export} from a debugger's watch, hover, console, "
+                "breakpoint condition or logpoint is refused: it would act on that service and "
+                "write to journals. Step into the code instead, or call it from the program."
             )
         gate = None if self.tape.replaying or not self.gate.held() else self.gate
 

@@ -162,6 +162,11 @@ class DapClient:
                                    f"output: {''.join(self.output)[-2000:]}")
                 self._event_cond.wait(left)
 
+    def pending(self, name: str) -> list[Json]:
+        """The bodies of the events ``name`` that came and were not taken yet."""
+        with self._event_cond:
+            return [e.get("body") or {} for e in self._events if e["event"] == name]
+
     # -- conveniences ---------------------------------------------------------------------
 
     def start(self, launch: Json, breakpoints: dict[str, list[int]] | None = None,

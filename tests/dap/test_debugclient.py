@@ -1,6 +1,8 @@
 """The adapter driven by Microsoft's DebugClient (``@vscode/debugadapter-testsupport``), run by
 node: the JavaScript tests are in tests/dap/node (``npm ci --prefix tests/dap/node`` installs
-their dependencies)."""
+their dependencies) — a nested step session on examples/shop (``shop.test.mjs``), and what
+observing never acting, setVariable, Reverse Continue mid-replay and function breakpoints look
+like to a second client (``observing.test.mjs``)."""
 
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ from pathlib import Path
 import pytest
 
 NODE_TESTS = Path(__file__).resolve().parent / "node"
-TIMEOUT = 60
+TIMEOUT = 150  # seconds, for every file's sessions on a loaded machine
 
 
-def test_debugclient_drives_the_adapter_through_a_nested_step_session() -> None:
+def test_debugclient_drives_the_adapter_through_every_node_test() -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the DebugClient test needs Node.js")

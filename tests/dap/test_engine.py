@@ -16,6 +16,7 @@ from distdev.dap_adapter._engine import (
     RuntimeFiles,
     Stack,
     entry_line,
+    module_label,
     resolve_export,
     service_files,
     user_traceback,
@@ -194,3 +195,22 @@ def test_user_traceback_drops_distdevs_frames_and_its_wrapper_exceptions() -> No
     assert cleaned.count("ValueError: no") == 2
     assert "direct cause" in cleaned and cleaned.count("During handling") == 0
     assert '/srv/shop/app.py", line 9' in cleaned and '/srv/shop/billing.py", line 8' in cleaned
+
+
+def test_engine_module_label_names_services_by_id_and_hides_distdev(tmp_path: Path) -> None:
+    billing = tmp_path / "billing" / "billing.py"
+    billing.parent.mkdir()
+    billing.write_text("")
+    (tmp_path / "models.py").write_text("")
+    services = {"app/billing": billing}
+    runtime = RuntimeFiles((str(RUNTIME),))
+    assert module_label("billing[app/billing]", str(billing), runtime, services) == "app/billing"
+    assert module_label("models[app/billing]", str(tmp_path / "models.py"), runtime,
+                        services) == f"app/billing{SEP}models"
+    assert module_label("models[app/billing]#2", str(tmp_path / "models.py"), runtime,
+                        services) == f"app/billing{SEP}models"
+    assert module_label("__main__", str(RUNTIME / "dap_adapter" / "_runner.py"), runtime,
+                        services) is None
+    assert module_label("distdev.service._tape", str(RUNTIME / "service" / "_tape.py"), runtime,
+                        services) is None
+    assert module_label("json", "/usr/lib/python3/json/__init__.py", runtime, services) == "json"

@@ -98,3 +98,57 @@ def test_launch_malformed_configurations_get_errors_that_say_what_is_wrong(
     answer = client.request("launch", {"request": "launch", "journal": str(corrupt)}, ok=False)
     assert not answer.success and "cannot be replayed" in (answer.message or "")
     assert client.request("attach", {}, ok=False).message.startswith("distdev starts")
+
+
+EDITED_APP = {
+    "app.py": 'from distdev import import_service\n\nbilling = import_service("./billing.py")\n'
+              "billing.charge(5)\n",
+    "billing.py": "from fmt import label\n\ntotal = 0\n\n\ndef charge(cents: int) -> str:\n"
+                  "    global total\n    total += cents  # @charge-add\n"
+                  "    return label(total)  # @charge-label\n",
+    "fmt.py": 'def label(cents: int) -> str:\n    return f"{cents} cents"  # @fmt-label\n',
+}
+
+
+def test_launch_replay_of_code_changed_on_disk_binds_to_the_code_that_runs(
+    adapter: Start, tmp_path: Path,
+) -> None:
+    """fmt.py changed after the journal was recorded: the replay runs the journal's code from the
+    bundle cache. A breakpoint in the unchanged billing.py binds to its copy there (and its
+    frames show billing.py); one in the changed fmt.py is unverified, saying why, and its frames
+    show the journal's copy."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    for name, text in EDITED_APP.items():
+        (folder / name).write_text(text)
+    distdev.App(folder / "app.py", out=tmp_path / "out", state=tmp_path / "state").start().close()
+    journal = tmp_path / "out" / "services" / "app" / "billing" / "journal.cbor"
+    fmt = folder / "fmt.py"
+    fmt.write_text("# edited after the journal was recorded\n\n" + EDITED_APP["fmt.py"])
+
+    billing = folder / "billing.py"
+    client = adapter(PYTHONHASHSEED="0")
+    client.initialize()
+    launched = client.send_request("launch", {"type": "distdev", "request": "launch",
+                                              "journal": str(journal)})
+    client.wait_event("initialized")
+    answers = client.set_breakpoints_all({
+        str(billing): [marker(billing, "charge-add")], str(fmt): [marker(fmt, "fmt-label")]})
+    client.request("configurationDone")
+    assert client.wait_response(launched).success
+    (bound,) = answers[str(billing)].body["breakpoints"]
+    assert bound["verified"] is True
+    (refused,) = answers[str(fmt)].body["breakpoints"]
+    assert refused["verified"] is False and "changed since the journal" in refused["message"]
+    assert "bundle cache" in "".join(client.output)
+    stop = client.wait_stopped()
+    assert stop["reason"] == "breakpoint", (stop, "".join(client.output))
+    thread = stop["threadId"]
+    top = client.top(thread)
+    assert (top["line"], top["source"]["path"]) == (marker(billing, "charge-add"), str(billing))
+    client.step("next", thread)
+    client.step("stepIn", thread)
+    inner = client.top(thread)
+    assert inner["source"]["path"] != str(fmt)
+    assert Path(inner["source"]["path"]).read_text() == EDITED_APP["fmt.py"]  # the journal's
+    assert inner["line"] == 2

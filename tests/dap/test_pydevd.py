@@ -31,11 +31,15 @@ def test_pydevd_in_tested_range(version: str, tested: bool) -> None:
     assert _pydevd.in_tested_range(version) is tested
 
 
+PATCHES = ("set_nodelay", "answer_pipelined_requests", "observe_evaluations",
+           "observe_breakpoint_expressions")
+
+
 def fake_debugpy(monkeypatch: pytest.MonkeyPatch, version: str) -> list[str]:
     """A debugpy of ``version`` in this process, and the patches, which only note their call."""
     monkeypatch.setitem(sys.modules, "debugpy", types.SimpleNamespace(__version__=version))
     called: list[str] = []
-    for name in ("set_nodelay", "answer_pipelined_requests", "observe_evaluations"):
+    for name in PATCHES:
         monkeypatch.setattr(_pydevd, name, lambda name=name: called.append(name) or True)
     return called
 
@@ -58,8 +62,7 @@ def test_pydevd_apply_in_the_tested_range_applies_every_patch(
     called = fake_debugpy(monkeypatch, "1.8.22")
     said: list[str] = []
     applied = _pydevd.apply(said.append)
-    assert applied == called == ["set_nodelay", "answer_pipelined_requests",
-                                 "observe_evaluations"]
+    assert applied == called == list(PATCHES)
     assert said == []
 
 

@@ -163,3 +163,52 @@ def test_relay_evaluations_observe_without_acting_and_journals_replay_exactly(
         assert replayed.returncode == 0, replayed.stderr
         if service == "app/billing":
             assert "eve" not in json.dumps(json.loads(replayed.stdout)["state"])
+
+
+def test_relay_thread_running_only_distdevs_code_shows_a_waiting_frame(
+    adapter: Start, tmp_path: Path,
+) -> None:
+    """Two orders through the ingress: the first stops in the ledger; the second's request
+    thread (queued behind the service's gate) and the ingress's own threads show a label
+    saying they wait in distdev, not an empty stack."""
+    import json
+    import re
+    import threading
+    import time
+    import urllib.request
+
+    client = adapter(PYTHONHASHSEED="0")
+    client.start({"app": str(APP), "port": 0, "out": str(tmp_path / "out"),
+                  "state": str(tmp_path / "state")})
+    served = client.wait_event("output", lambda b: "serving app on" in b.get("output", ""))
+    address = re.search(r"http://127\.0\.0\.1:\d+", served["output"])
+    assert address is not None
+    client.set_breakpoints(str(LEDGER), [marker(LEDGER, "ledger-record")])
+
+    def order(user: str) -> None:
+        request = urllib.request.Request(
+            f"{address.group(0)}/place_order", method="POST",
+            data=json.dumps({"user": user, "cents": 5}).encode(),
+            headers={"Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(request, timeout=60).read()
+        except OSError:
+            pass  # the session ends the application while the call waits
+
+    threading.Thread(target=order, args=("ann",), daemon=True).start()
+    stopped = client.wait_stopped()["threadId"]
+    threading.Thread(target=order, args=("bob",), daemon=True).start()
+    deadline = time.monotonic() + 20
+    while True:  # the second request's thread exists once the ingress accepted it
+        threads = [t["id"] for t in client.request("threads").body["threads"]]
+        if len(threads) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    others = [t for t in threads if t != stopped]
+    assert len(others) >= 3, threads
+    for thread in others:
+        frames = client.stack(thread).body["stackFrames"]
+        assert [(f["name"].startswith("waiting in distdev"), f["presentationHint"])
+                for f in frames] == [(True, "label")], frames
+        assert client.request("scopes", {"frameId": frames[0]["id"]}).body["scopes"] == []
+    assert client.top(stopped)["name"] == f"app/billing/ledger{SEP}record"

@@ -234,3 +234,79 @@ def test_timeline_cancel_ends_a_trip_and_allows_another() -> None:
     timeline.cancel()
     assert not timeline.travelling
     assert timeline.plan_step_back()[1].run == 2  # from the last known position
+
+
+def test_reverse_continue_with_a_breakpoint_set_mid_replay_lands_on_the_previous_hit(
+    adapter: Start, journal: Path,
+) -> None:
+    """The breakpoint is set while the replay stands before add(4): its three earlier hits
+    were never met under it, yet Reverse Continue goes to the last of them, then the one
+    before."""
+    calls = seqs(journal, "CallIn")
+    first = marker(COUNTER, "counter-add-first")
+    client = adapter(PYTHONHASHSEED="0")
+    assert client.start({"journal": str(journal), "stopAtEvent": calls[3]}).success
+    thread = client.wait_stopped()["threadId"]
+    assert client.wait_event("distdev/journalPosition")["seq"] == calls[3] - 1
+    client.set_breakpoints(str(COUNTER), [first])
+
+    for n in ("3", "2"):
+        stop, position = travel(client, "reverseContinue", thread)
+        assert stop["reason"] == "breakpoint", stop
+        top = client.top(stop["threadId"])
+        assert top["line"] == first
+        assert client.locals_of(top["id"])["n"] == n
+        assert position["seq"] == calls[int(n) - 1]
+    # Forward again: the next hit is add(3)'s.
+    stop, _ = travel(client, "continue", thread)
+    assert client.locals_of(client.top(stop["threadId"])["id"])["n"] == "3"
+
+
+def test_timeline_counts_the_hits_of_breakpoints_changed_mid_run_over_the_whole_past() -> None:
+    from distdev.dap_adapter._time_travel import Leg, Position, Timeline
+
+    timeline = Timeline()
+    timeline.configured()
+    timeline.stopped("journal event", Position("app/c", 9, 1, "boundary", 10))
+    timeline.breakpoints_changed()
+    # The current run met no hit, but the past has some: first a counting leg up to here.
+    before, trip = timeline.plan_reverse_continue()
+    assert before == 10 and trip.counting is not None and trip.run == 2
+    timeline.depart(trip)
+    for seq in (2, 5, 8):
+        assert timeline.stopped("breakpoint", Position("app/c", seq, 2, None)) is None
+    leg = timeline.stopped("pause", Position("app/c", 9, 2, "boundary", 10))
+    assert isinstance(leg, Leg) and (leg.before, leg.trip.run, leg.trip.hit) == (None, 3, 3)
+    for seq in (2, 5):
+        assert timeline.stopped("breakpoint", Position("app/c", seq, 3, None)) is None
+    arrival = timeline.stopped("breakpoint", Position("app/c", 8, 3, None))
+    assert arrival is not None and arrival.reason == "breakpoint"
+    # Now the run's hits are the current breakpoints': back once more is one run, to hit 2.
+    before, trip = timeline.plan_reverse_continue()
+    assert (before, trip.hit, trip.counting) == (None, 2, None)
+
+
+def test_timeline_counting_leg_from_the_middle_of_code_keeps_only_the_hits_before_it() -> None:
+    from distdev.dap_adapter._time_travel import Leg, Position, Timeline
+
+    timeline = Timeline()
+    timeline.configured()
+    # After event 4: a hit, then a step; the breakpoints then change.
+    timeline.stopped("breakpoint", Position("app/c", 4, 1, None))
+    timeline.stopped("step", Position("app/c", 4, 1, None))
+    timeline.breakpoints_changed()
+    before, trip = timeline.plan_reverse_continue()
+    assert before == 5 and trip.hits_since_event == 1
+    timeline.depart(trip)
+    for seq in (1, 4, 4):  # the second hit after event 4 comes after the step's stop
+        assert timeline.stopped("breakpoint", Position("app/c", seq, 2, None)) is None
+    leg = timeline.stopped("pause", Position("app/c", 4, 2, "boundary", 5))
+    assert isinstance(leg, Leg) and leg.trip.hit == 2
+    # No hit in the past at all: the counting leg goes on to the first boundary.
+    timeline = Timeline()
+    timeline.configured()
+    timeline.stopped("journal event", Position("app/c", 3, 1, "boundary", 4))
+    timeline.breakpoints_changed()
+    timeline.depart(timeline.plan_reverse_continue()[1])
+    leg = timeline.stopped("pause", Position("app/c", 3, 2, "boundary", 4))
+    assert isinstance(leg, Leg) and (leg.before, leg.trip.hit) == (1, None)

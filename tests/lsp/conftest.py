@@ -3,8 +3,8 @@
 Each workspace fixture (``shop``, ``tricky``, ``broken``, ``apps``, ``scratch``,
 ``typed_workspace``, ``cold``, and the server behind ``written``) is one server for the whole
 session (starting one costs about a second, mostly importing lsprotocol); test modules set
-``pytestmark = pytest.mark.asyncio(loop_scope="session")``. Only ``typed_workspace`` and ``cold``
-run the background mypy check.
+``pytestmark = pytest.mark.asyncio(loop_scope="session")``. Only ``typed_workspace``, ``cold``
+and ``typed_shop`` run the background mypy check.
 
 Fixture files mark lines with ``# @marker`` comments; ``Workspace.pos`` finds a marker's line and
 a token's column on it, so no test hard-codes a line number.
@@ -162,6 +162,15 @@ async def typed_client(lsp_client: LanguageClient, tmp_path_factory: pytest.Temp
 
 
 @pytest_lsp.fixture(scope="session", config=SERVER)
+async def typed_shop_client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFactory
+                            ) -> AsyncIterator[None]:
+    cache = tmp_path_factory.mktemp("shop-mypy-cache")
+    await start(lsp_client, SHOP, {"typeCheck": {"debounceMs": 100, "cacheDir": str(cache)}})
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(scope="session", config=SERVER)
 async def cold_client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFactory
                       ) -> AsyncIterator[None]:
     # A fresh mypy cache: the first check reads typeshed from scratch, so it takes a while.
@@ -236,6 +245,12 @@ def written(blank_client: LanguageClient, tmp_path: Path) -> Workspace:
 def shop(shop_client: LanguageClient) -> Workspace:
     """A server whose workspace is examples/shop (read only)."""
     return Workspace(shop_client, SHOP)
+
+
+@pytest.fixture(scope="session")
+def typed_shop(typed_shop_client: LanguageClient) -> Workspace:
+    """A server on examples/shop (read only) with the background mypy check on."""
+    return Workspace(typed_shop_client, SHOP)
 
 
 @pytest.fixture(scope="session")

@@ -183,3 +183,13 @@ async def test_rename_refuses_bad_name(tricky) -> None:
         await tricky.client.text_document_rename_async(types.RenameParams(
             new_name="not a name",
             **_params(tricky.at("right/helper.py", "def-whisper", "whisper"))))
+
+
+async def test_rename_refuses_a_private_name_that_would_break_the_callers(tricky) -> None:
+    """``_hidden`` is no export: the rename would leave right/worker.py calling a name its
+    proxy refuses."""
+    await tricky.open("right/helper.py")
+    with pytest.raises(Exception, match="private to its service"):
+        await tricky.client.text_document_rename_async(types.RenameParams(
+            new_name="_hidden",
+            **_params(tricky.at("right/helper.py", "def-whisper", "whisper"))))

@@ -202,3 +202,74 @@ async def test_type_check_leaves_documents_outside_the_workspace_alone(
     await typed.change(APP, text, 41)
     await until("the workspace to be clean again", lambda: not mypy_on(typed, APP, "charge"))
     await typed.close(str(outside))
+
+
+SHOP_FILES = ("app.py", "billing/billing.py", "billing/ledger.py", "orders/orders.py",
+              "catalog.py", "models.py")
+MISTAKE = '\n_distdev_type_check: int = "not an int"\n'
+
+
+async def test_type_check_reports_on_every_file_of_the_shop_as_it_is_opened(
+        typed_shop: Any) -> None:
+    """examples/shop is no package: billing/billing.py has no __init__.py beside it. With app.py
+    open (whose import_service loads billing/billing.py) and billing.py opened after it, mypy
+    used to name one file twice ("billing" and "billing.billing") and check nothing."""
+    client = typed_shop.client
+
+    def failures() -> list[str]:
+        return [m.message for m in client.log_messages
+                if "background mypy check failed" in m.message]
+
+    for version, rel in enumerate(SHOP_FILES, 2):
+        text = (typed_shop.root / rel).read_text()
+        await typed_shop.open(rel)
+        await typed_shop.change(rel, text + MISTAKE, version)
+        line = len((text + MISTAKE).split("\n")) - 2
+
+        def found(rel: str = rel, line: int = line) -> bool:
+            return any(d.source == MYPY_SOURCE and d.range.start.line == line
+                       and d.code == "assignment" for d in typed_shop.diagnostics(rel))
+
+        await until(f"mypy's finding in {rel}", lambda: found() or bool(failures()))
+        assert not failures(), failures()
+        await typed_shop.change(rel, text, version + 100)
+        await until(f"the finding in {rel} to go", lambda: not found())
+    for rel in SHOP_FILES:
+        await typed_shop.close(rel)
+
+
+async def test_type_check_resolves_the_typed_spelling_the_code_action_writes(
+        typed_shop: Any) -> None:
+    """The code action's import is one mypy resolves in an application that is no package:
+    after applying it, a wrong argument through the typed binding is mypy's finding."""
+    text = (typed_shop.root / APP).read_text()
+    await typed_shop.open(APP)
+    line = next(i for i, t in enumerate(text.splitlines()) if t.startswith("billing = "))
+    actions = await typed_shop.client.text_document_code_action_async(types.CodeActionParams(
+        types.TextDocumentIdentifier(typed_shop.uri(APP)),
+        types.Range(types.Position(line, 0), types.Position(line, 0)),
+        types.CodeActionContext(diagnostics=[])))
+    assert actions and isinstance(actions[0], types.CodeAction) and actions[0].edit
+    edits = (actions[0].edit.changes or {})[typed_shop.uri(APP)]
+    lines = text.split("\n")
+    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character),
+                       reverse=True):
+        start, end = edit.range.start, edit.range.end
+        head = lines[start.line][:start.character]
+        tail = lines[end.line][end.character:]
+        lines[start.line:end.line + 1] = (head + edit.new_text + tail).split("\n")
+    typed_text = "\n".join(lines) + "\n_wrong: int = billing.revenue()  # @typed-use\n"
+    await typed_shop.change(APP, typed_text, 2)
+    use = len(typed_text.split("\n")) - 2
+
+    def on(line: int) -> list[types.Diagnostic]:
+        return [d for d in typed_shop.diagnostics(APP)
+                if d.source == MYPY_SOURCE and d.range.start.line == line]
+
+    await until("mypy's finding through the typed binding", lambda: bool(on(use)))
+    imported = next(i for i, t in enumerate(typed_text.split("\n"))
+                    if t.strip() == "from billing import billing")
+    assert on(imported) == [], [d.message for d in on(imported)]
+    await typed_shop.change(APP, text, 3)
+    await until("the finding to go", lambda: not on(use))
+    await typed_shop.close(APP)

@@ -20,6 +20,8 @@ import { fileURLToPath } from 'node:url';
 
 import testsupport from '@vscode/debugadapter-testsupport';
 
+import { TIMEOUT, marker, within } from './support.mjs';
+
 const { DebugClient } = testsupport;
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -30,26 +32,6 @@ const [APP, ORDERS, BILLING, LEDGER] =
     .map((f) => path.join(SHOP, f));
 const PYTHON = process.env.DISTDEV_PYTHON || path.join(REPO, '.venv', 'bin', 'python');
 const SEP = ' \u203a ';
-const TIMEOUT = 20000;
-
-/** The 1-based line of `# @name` in `file`. */
-function marker(file, name) {
-  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const pattern = new RegExp(`#\\s*@${escaped}(?![\\w-])`);
-  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/);
-  const index = lines.findIndex((line) => pattern.test(line));
-  if (index < 0) throw new Error(`no marker @${name} in ${file}`);
-  return index + 1;
-}
-
-/** `promise`, or a rejection naming `what` after `ms` (DebugClient's requests never time out). */
-function within(promise, what, ms = TIMEOUT) {
-  let timer;
-  const expired = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
 
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
