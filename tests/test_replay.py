@@ -259,3 +259,38 @@ def test_a_service_tampering_with_another_s_globals_is_reported_at_the_victim_s_
     assert "app/bank" in message and "global 'balances'" in message, message
     assert "10000" in message and "another service reaching into this one's memory" in message
     assert "is not the code" not in message
+
+
+def test_a_library_cache_filled_before_the_service_ran_does_not_change_its_replay(
+    tmp_path: Path,
+) -> None:
+    """urllib.request builds and caches its opener on the first urlopen, reading the
+    environment only then: whether this process called it first must not change what the
+    service's journal holds (the replay runs in a fresh process, where nothing is cached)."""
+    import urllib.request
+
+    urllib.request.install_opener(urllib.request.build_opener())  # the cache, filled
+    try:
+        app_dir = write_files(tmp_path / "src", {"app.py": """
+            import urllib.request
+            from distdev import DeterminismError
+
+            said: list[str] = []
+
+            def fetch() -> str:
+                try:
+                    urllib.request.urlopen("http://127.0.0.1:9/")
+                except DeterminismError as refused:
+                    said.append(str(refused))
+                return said[-1]
+        """})
+        app = load_app(app_dir / "app.py", out=tmp_path / "build", state=tmp_path / "state")
+        answer = app.service("app").fetch()
+        journal = app.journal("app")
+        app.close()
+    finally:
+        urllib.request.install_opener(None)
+    assert "network IO" in answer and "urlopen" in answer, answer
+    result = run_distdev("replay", journal, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["state"]["said"] == [answer]

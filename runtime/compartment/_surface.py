@@ -190,6 +190,30 @@ def _socket() -> dict[str, Rule]:
     }
 
 
+def _urllib_request() -> dict[str, Rule]:
+    return {
+        # Classes and pure helpers: building a request or an opener does no IO (a proxy
+        # handler reads the environment, which is the service's own, journaled).
+        **_d("AbstractBasicAuthHandler AbstractDigestAuthHandler AbstractHTTPHandler "
+             "BaseHandler CacheFTPHandler DataHandler FTPHandler FancyURLopener FileHandler "
+             "HTTPBasicAuthHandler HTTPCookieProcessor HTTPDefaultErrorHandler "
+             "HTTPDigestAuthHandler HTTPErrorProcessor HTTPHandler HTTPPasswordMgr "
+             "HTTPPasswordMgrWithDefaultRealm HTTPPasswordMgrWithPriorAuth HTTPRedirectHandler "
+             "HTTPSHandler OpenerDirector ProxyBasicAuthHandler ProxyDigestAuthHandler "
+             "ProxyHandler Request URLopener UnknownHandler addclosehook addinfourl "
+             "build_opener getproxies getproxies_environment parse_http_list parse_keqv_list "
+             "pathname2url proxy_bypass proxy_bypass_environment quote request_host unquote "
+             "unquote_to_bytes unwrap url2pathname urljoin urlparse urlsplit urlunparse"),
+        # Answers the module caches after the first call (a host lookup, a parsed header):
+        # journaled, so a replay does not depend on whether another caller filled the cache.
+        **_j("localhost thishost ftperrors noheaders"),
+        # urlopen builds and caches the module's opener on its first call, reading the
+        # environment only then: refused at the call, before anything it would read.
+        **_refused(_NET, "urlopen urlretrieve ftpwrapper"),
+        **_refused(_WIDE, "install_opener urlcleanup"),
+    }
+
+
 def _platform() -> dict[str, Rule]:
     import platform
 
@@ -220,6 +244,7 @@ SURFACE: dict[str, Callable[[], dict[str, Rule]]] = {
     "secrets": lambda: {**_d("compare_digest"), "SystemRandom": RANDOM,
                         **_j("choice randbelow randbits token_bytes token_hex token_urlsafe")},
     "socket": _socket,
+    "urllib.request": _urllib_request,
     "platform": _platform,
     "pathlib": lambda: _d("Path PosixPath PurePath PurePosixPath PureWindowsPath S_ISBLK "
                           "S_ISCHR S_ISDIR S_ISFIFO S_ISLNK S_ISREG S_ISSOCK Sequence "
