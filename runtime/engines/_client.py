@@ -111,8 +111,9 @@ LASTING_PREFIX = "not-ready-lasting:"
 why the service is not serving (``local._standin``)."""
 
 
-def _undelivered(exc: BaseException) -> bool:
-    return not getattr(exc, "delivered", False)
+def _delivered(exc: BaseException) -> bool:
+    """Whether the call had reached the callee in full when ``exc`` was raised."""
+    return bool(getattr(exc, "delivered", False))
 
 
 class Connection:
@@ -276,11 +277,11 @@ class Network:
                 last: BaseException = not_ready
             except TimeoutError as exc:
                 self._drop(target)
-                delivered = delivered or not _undelivered(exc)
+                delivered = delivered or _delivered(exc)
                 raise self._timed_out(target, export, deadline - started, delivered) from None
             except (OSError, EOFError, wire.FrameError) as exc:
                 self._drop(target)
-                delivered = delivered or not _undelivered(exc)
+                delivered = delivered or _delivered(exc)
                 if call_seq is None and delivered:  # without an id, a re-send could run it twice
                     raise ServiceUnavailableError(
                         f"{target} did not answer ({exc}); the call may or may not have run"
