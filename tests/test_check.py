@@ -195,3 +195,18 @@ def test_other_code_whose_state_differs_by_design_is_compatible_with_a_note(
     assert result.returncode == 0, result.stdout + result.stderr
     note = json.loads(result.stdout)[0]["message"]
     assert "global 'RATE' holds 2" in note, note
+
+
+def test_replay_of_other_code_says_where_its_state_differs(tmp_path: Path) -> None:
+    old = write_files(tmp_path / "old", {"app.py": "RATE = 1\n\ndef rate() -> int:\n    "
+                                         "return 7\n"})
+    app = load_app(old / "app.py", out=tmp_path / "b", state=tmp_path / "s")
+    app.service("app").rate()
+    journal = app.journal("app")
+    app.close()
+    new = write_files(tmp_path / "new", {"app.py": "RATE = 2\n\ndef rate() -> int:\n    "
+                                         "return 7\n"})
+    result = run_distdev("replay", journal, "--source", new)
+    assert result.returncode == 0, result.stderr
+    assert "replays every event of the journal, but" in result.stderr
+    assert "global 'RATE' holds 2" in result.stderr, result.stderr

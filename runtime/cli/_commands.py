@@ -134,6 +134,8 @@ def replay(args: argparse.Namespace, out: Out) -> int:
                               before_start=before_start)
     if restored.stopped_inside_call:
         out.warn("the journal ends inside a call; the state is as of its last event")
+    if restored.state_note:
+        out.warn(f"{args.source} replays every event of the journal, but {restored.state_note}")
     state = restored.state()
     if out.json_mode:
         out.json({"service": restored.id, "events": restored.events, "state": state})
