@@ -23,7 +23,14 @@ from typing import Any
 
 import pytest
 from support import run_distdev, write_files
-from support.engines import LocalDeployment, build, deployment_processes, running, wait_until
+from support.engines import (
+    LocalDeployment,
+    build,
+    deployment_processes,
+    http_post,
+    running,
+    wait_until,
+)
 
 from distdev import read_journal
 
@@ -419,16 +426,9 @@ def test_while_the_root_cannot_be_restored_its_ingress_answers_503_with_the_reas
             "o0": 1, "o1": 1, "o2": 1, "o3": 1, "after": 1}
 
 
-def _post(url: str, order_id: str) -> tuple[int, Any]:
-    """POST /order; (status, JSON body)."""
-    request = urllib.request.Request(f"{url}/order", data=json.dumps({"id": order_id}).encode(),
-                                     method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            return answer.status, json.loads(answer.read())
-    except urllib.error.HTTPError as refused:
-        return refused.code, json.loads(refused.read())
 
+def _post(url: str, order_id: str) -> tuple[int, Any]:
+    return http_post(url, "order", {"id": order_id})
 
 def test_the_ingress_answers_504_for_a_stopped_service_and_503_for_a_crash_looping_one(
     tmp_path: Path,
