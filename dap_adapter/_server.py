@@ -13,8 +13,10 @@ ids translated, pydevd's step-in hint dropped.
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import IO
 
 from ._breakpoints import Check
 from ._components import ASK_TIMEOUT, Component, RequestError, message_handler
@@ -175,10 +177,12 @@ class Server(Component):
         """End debugpy's adapter: its stdin closed, then terminated, then killed."""
         process = self.process
         if process.stdin is not None:
-            try:
-                process.stdin.close()
-            except OSError:
-                pass
+            # Closing flushes, and waits for a writer thread blocked on a full pipe (a busy
+            # debugpy reads nothing): on a thread of its own, so that the stop goes on.
+            closer = threading.Thread(target=_close_quietly, args=(process.stdin,),
+                                      name="distdev-close-debugpy-stdin", daemon=True)
+            closer.start()
+            closer.join(2)
         try:
             process.wait(5)
         except subprocess.TimeoutExpired:
@@ -435,3 +439,10 @@ def _position_event(service: str, seq: int, positions: dict[str, int]) -> Json:
     """The ``distdev/journalPosition`` event's body: the stopped service's last journal event,
     and every service's (one, in a replay)."""
     return {"service": service, "seq": seq, "positions": positions}
+
+
+def _close_quietly(stream: IO[bytes]) -> None:
+    try:
+        stream.close()
+    except (OSError, ValueError):
+        pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import threading
 import types
@@ -413,7 +414,10 @@ def test_an_interleaved_call_whose_call_out_fails_replays_its_error(
             threads[name] = _in_thread(lambda name=name, via=via: slow(name, via))
             wait_until(lambda name=name: (gates / f"{name}.waiting").exists(), 30,
                        f"slow({name!r}) to wait")
-        (gates / "a").write_text("fail")  # a resumes first, with an error, while b waits
+        # a resumes first, with an error, while b waits; the gate appears with what it says
+        # (written beside it, then renamed: the child must never read it half written)
+        (gates / "a.tmp").write_text("fail")
+        os.replace(gates / "a.tmp", gates / "a")
         threads["a"].join(60)
         (gates / "b").touch()
         threads["b"].join(60)

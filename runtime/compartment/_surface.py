@@ -203,10 +203,11 @@ def _urllib_request() -> dict[str, Rule]:
              "ProxyHandler Request URLopener UnknownHandler addclosehook addinfourl "
              "build_opener getproxies getproxies_environment parse_http_list parse_keqv_list "
              "pathname2url proxy_bypass proxy_bypass_environment quote request_host unquote "
-             "unquote_to_bytes unwrap url2pathname urljoin urlparse urlsplit urlunparse"),
-        # Answers the module caches after the first call (a host lookup, a parsed header):
-        # journaled, so a replay does not depend on whether another caller filled the cache.
-        **_j("localhost thishost ftperrors noheaders"),
+             "unquote_to_bytes unwrap url2pathname urljoin urlparse urlsplit urlunparse "
+             "ftperrors noheaders"),
+        # Host lookups the module caches after the first call: journaled as a whole, so a
+        # replay does not depend on whether another caller filled the cache.
+        **_j("localhost thishost"),
         # urlopen builds and caches the module's opener on its first call, reading the
         # environment only then: refused at the call, before anything it would read.
         **_refused(_NET, "urlopen urlretrieve ftpwrapper"),

@@ -130,6 +130,9 @@ JOURNALED: dict[str, str] = {
     "socket.if_nameindex": "socket.if_nameindex()",
     "socket.if_indextoname": "socket.if_indextoname(1)",
     "socket.if_nametoindex": "socket.if_nametoindex('lo')",
+    # urllib.request: host lookups it caches after a first call
+    "urllib.request.localhost": "urllib.request.localhost()",
+    "urllib.request.thishost": "urllib.request.thishost()",
     # platform
     "platform.architecture": "platform.architecture()",
     "platform.freedesktop_os_release": "platform.freedesktop_os_release().get('ID')",
@@ -277,7 +280,7 @@ ENV = {"DD_FUZZ_A": "alpha-env", "DD_FUZZ_B": "beta-env"}
 PRELUDE = '''
 import _thread, configparser, dataclasses, datetime, getpass, glob, json, locale, os
 import pathlib, platform, random, resource, secrets, shutil, socket, sqlite3, subprocess, sys
-import tempfile, threading, time, timeit, uuid
+import tempfile, threading, time, timeit, urllib.request, uuid
 import distdev
 from distdev import ServiceProxy, effect
 

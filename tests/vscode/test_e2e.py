@@ -104,8 +104,8 @@ def _workspace(tmp: Path, ingress_port: int) -> Path:
     # The copy serves on a free port: two runs (or a demo) on this machine must not collide.
     app = ws / "app.py"
     text = app.read_text()
-    patched = text.replace("host.process(http=8080)", f"host.process(http={ingress_port})")
-    assert patched != text, "examples/shop/app.py no longer declares host.process(http=8080)"
+    patched = text.replace("host.process(http=8080", f"host.process(http={ingress_port}")
+    assert patched != text, "examples/shop/app.py no longer declares host.process(http=8080...)"
     app.write_text(patched)
     if sys.prefix != sys.base_prefix:
         # The whole environment, linked: a link to its python alone would lose pyvenv.cfg.
