@@ -15,8 +15,11 @@ def main() -> int:
     # Anything printed by accident must not corrupt the protocol stream.
     sys.stdout = sys.stderr
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    # SIGTERM ends the session as Ctrl-C does (serve ends the program with it), not abruptly.
+    # SIGTERM ends the session as Ctrl-C does (serve ends the program with it), not abruptly;
+    # and so does SIGINT even when the adapter was started with it ignored (a job a shell put
+    # in the background inherits that, and Python then keeps it ignored).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return serve(stdin, stdout)
 
 
