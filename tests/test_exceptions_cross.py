@@ -222,6 +222,7 @@ def test_a_journal_recorded_before_classes_crossed_replays_as_it_was(
         assert distdev.replay(journals[era]).state()["seen"] == [seen]
 
 
+@pytest.mark.slow
 def test_exceptions_cross_as_themselves_live_after_kill_9_and_in_replays(
         tmp_path: Path) -> None:
     source = tmp_path / "checkout"

@@ -34,6 +34,8 @@ from support.engines import (
 
 from distdev import read_journal
 
+pytestmark = pytest.mark.slow  # each test stops, kills or waits out services: `make test` runs them
+
 TIMEOUT = 2.0  # DISTDEV_CALL_TIMEOUT of these deployments
 
 APP = {
@@ -347,7 +349,6 @@ def _inject_faults(deployment: LocalDeployment, finish: threading.Event,
     return done
 
 
-@pytest.mark.slow
 def test_sixteen_clients_under_stops_and_kills_lose_no_acknowledged_order_and_count_none_twice(
     tmp_path: Path,
 ) -> None:

@@ -205,6 +205,7 @@ def _replayed_state(journal: Path) -> dict[str, Any]:
     return state
 
 
+@pytest.mark.slow
 def test_interleaving_root_answers_a_second_request_while_the_first_waits_and_replays_it(
     tmp_path: Path,
 ) -> None:
@@ -232,6 +233,7 @@ def test_interleaving_root_answers_a_second_request_while_the_first_waits_and_re
         assert deployment.call("app", "fast", "z") == 7
 
 
+@pytest.mark.slow
 def test_many_clients_at_once_leave_a_journal_that_replays_and_restores_exactly(
     tmp_path: Path,
 ) -> None:
@@ -266,6 +268,7 @@ def test_many_clients_at_once_leave_a_journal_that_replays_and_restores_exactly(
         assert deployment.call("app", "history") == history
 
 
+@pytest.mark.slow
 def test_a_restart_that_cuts_calls_which_ended_while_another_waited_says_so(
     tmp_path: Path,
 ) -> None:
@@ -285,6 +288,7 @@ def test_a_restart_that_cuts_calls_which_ended_while_another_waited_says_so(
         (gates / "a").touch()  # let the child finish the call nobody waits for any more
 
 
+@pytest.mark.slow
 def test_a_root_that_does_not_interleave_still_serializes_and_writes_no_switch(
     tmp_path: Path,
 ) -> None:

@@ -19,6 +19,7 @@ NODE_TESTS = Path(__file__).resolve().parent / "node"
 TIMEOUT = 150  # seconds, for every file's sessions on a loaded machine
 
 
+@pytest.mark.slow
 def test_debugclient_drives_the_adapter_through_every_node_test() -> None:
     node = shutil.which("node")
     if node is None:

@@ -20,6 +20,7 @@ def test_case(case: Case, tmp_path: Path) -> None:
     run_case(case, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [_param(c) for c in CASES if c.up])
 def test_case_under_up(case: Case, tmp_path: Path) -> None:
     run_case_under_up(case, tmp_path)

@@ -146,6 +146,7 @@ def record_program(program: Program, base: Path) -> tuple[dict[str, Any], dict[s
           suppress_health_check=list(HealthCheck), print_blob=False,
           phases=[Phase.explicit, Phase.generate, Phase.shrink])
 @given(program=programs())
+@pytest.mark.slow
 def test_generated_programs_replay_to_their_live_state(server: ReplayServer,
                                                        program: Program) -> None:
     note(f"the program, as a corpus case:{program!r}")
