@@ -65,13 +65,17 @@ class FrozenGlobals:
         """What the first call that changed them did: every later call fails with it, as this
         copy of the service no longer holds its build's state (an engine replaces it)."""
 
-    def check(self, namespace: dict[str, Any], export: str) -> None:
-        """Raise ``FrozenStateError`` if the call to ``export`` that just ran left the globals
-        otherwise than the build did."""
+    def check_intact(self) -> None:
+        """Before a call: raise ``FrozenStateError`` if an earlier call changed the globals
+        (the call would run on state no build made)."""
         if self._broken is not None:
             raise FrozenStateError(
                 f"{self.service_id} no longer holds the state its build left: an earlier call, "
                 f"{self._broken}. Restart it (under an engine a fresh instance replaces this one)")
+
+    def check(self, namespace: dict[str, Any], export: str) -> None:
+        """After a call: raise ``FrozenStateError`` if the call to ``export`` left the globals
+        otherwise than the build did."""
         problem = self._difference(namespace)
         if problem is not None:
             self._broken = f"{export}, {problem}"

@@ -239,6 +239,8 @@ class Service:
             try:
                 function = self.exports()[export]
                 call_args, call_kwargs = call_arguments(function, args, kwargs, self)
+                if self.frozen is not None:
+                    self.frozen.check_intact()
                 result = function(*call_args, **call_kwargs)
                 if self.frozen is not None:
                     self.frozen.check(self.module.__dict__, export)
