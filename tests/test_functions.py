@@ -29,6 +29,7 @@ import distdev
 from distdev import FrozenStateError, read_journal
 from distdev.build import read_manifest
 from distdev.journal import Raise
+from distdev.service._frozen import FrozenGlobals
 from distdev.testing import load_app
 
 FUNCTIONS = TESTS / "apps" / "functions"
@@ -98,6 +99,40 @@ def test_function_global_created_or_deleted_by_a_call_fails(tmp_path: Path) -> N
                 getattr(app.service("app/fn"), export)()
         finally:
             app.close()
+
+
+class _Box:
+    def __init__(self) -> None:
+        self.size = 1
+
+
+def test_frozen_globals_fail_only_what_the_digest_sees_change() -> None:
+    inner = [1]
+    namespace: dict[str, Any] = {"__name__": "fn", "rates": {"a": 1}, "pair": [inner, inner],
+                                 "box": _Box(), "limits": (1, 2.5, "x"), "nan": [float("nan")]}
+    frozen = FrozenGlobals("app/fn", namespace)
+    frozen.check(namespace, "f")  # unchanged (a NaN included: no false alarm)
+    namespace["pair"][1] = [1]  # another aliasing, the same digest: no change
+    frozen.check(namespace, "f")
+    namespace["__doc__"] = "set by nobody's code"  # not state: the digest ignores it too
+    frozen.check(namespace, "f")
+    namespace["box"].size = 2  # an object's attribute: the digest sees it
+    with pytest.raises(FrozenStateError, match="f changed the global 'box' in place"):
+        frozen.check(namespace, "f")
+    with pytest.raises(FrozenStateError, match="an earlier call, f, changed the global 'box'"):
+        frozen.check_intact()
+
+
+def test_frozen_globals_check_plain_data_by_type_and_order() -> None:
+    for change in (lambda ns: ns["rates"].update(a=True),  # 1 -> True: equal, not the same
+                   lambda ns: ns["rates"].update(a=1.0),
+                   lambda ns: ns["order"].reverse(),
+                   lambda ns: ns["order"][0].append(3)):
+        namespace: dict[str, Any] = {"rates": {"a": 1}, "order": [[2], [1]]}
+        frozen = FrozenGlobals("app/fn", namespace)
+        change(namespace)
+        with pytest.raises(FrozenStateError):
+            frozen.check(namespace, "f")
 
 
 def test_function_replay_reproduces_a_call_that_changed_its_globals(

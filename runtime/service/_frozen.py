@@ -8,13 +8,22 @@ changed them fails with ``FrozenStateError`` naming the global. The check runs i
 at the same point (the first call on another chain than the build's), so a journal that holds
 such a failure replays it exactly.
 
-The comparison is the state digest's, global by global (``membrane.global_hash``), so what the
-check sees is what a replay's digests see — the digest is the proof. It is kept cheap: a global
-whose digest form cannot change while it stays the same object (a number, a string, a tuple or
-frozenset of such, a proxy) is checked by identity alone, and the namespace as a whole by the
-identity of every value, which catches a rebinding, a new global and a deleted one. Only the
-globals that can change in place (a dict, a list, an object's attributes) are hashed after each
-call: their cost is the price of holding mutable globals in a function.
+What counts as a change is what the state digest sees, global by global
+(``membrane.global_hash``): the digest is the proof, so the check never fails a call whose
+globals a replay's digests would find unchanged. Computing it after every call would cost more
+than most calls (a JSON form and a hash of each global), so cheaper checks come first:
+
+- the namespace as a whole by the identity of every value, which catches a rebinding, a new
+  global and a deleted one;
+- a global whose digest form cannot change while it stays the same object (a number, a string,
+  a tuple or frozenset of such, a proxy) by identity alone;
+- a global of plain data (dicts, lists, sets, tuples of numbers, strings, bytes, None) by its
+  pickle, taken by a pickler that refuses every other type (so it never runs the code of a
+  class of the application's) — exact about values, types and order, and several times cheaper
+  than the digest form; only when it differs is the digest hash computed, to decide;
+- any other global (an object's attributes, a database) by its digest hash.
+
+Measured in ``benchmarks/bench_functions.py`` (``functions.frozen_check``).
 """
 
 from __future__ import annotations
@@ -22,6 +31,9 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import enum
+import io
+import operator
+import pickle
 import uuid
 from typing import Any
 
@@ -52,15 +64,35 @@ def _fixed(value: Any, depth: int = 0) -> bool:
     return False
 
 
+class _PlainPickler(pickle.Pickler):
+    """Pickles plain data only: every type it is not built to pickle itself reaches
+    ``reducer_override`` (a class of the application's, a subclass of dict), which refuses."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        raise pickle.PicklingError(f"not plain data: {type(obj).__name__}")
+
+
+def _plain_form(value: Any) -> bytes | None:
+    """``value``'s pickle if it is plain data, else None."""
+    buffer = io.BytesIO()
+    try:
+        _PlainPickler(buffer, protocol=5).dump(value)
+    except (pickle.PicklingError, RecursionError, TypeError, ValueError):
+        return None
+    return buffer.getvalue()
+
+
 class FrozenGlobals:
     """The globals of one function service at the end of its build."""
 
     def __init__(self, service_id: str, namespace: dict[str, Any]) -> None:
         self.service_id = service_id
-        self._all = dict(namespace)  # every name, state or not: the identity check's baseline
+        self._baseline(namespace)
         self._state = {name: value for name, value in namespace.items() if is_state(name, value)}
-        self._hashes = {name: global_hash(value) for name, value in self._state.items()
-                        if not _fixed(value)}
+        mutable = {name: value for name, value in self._state.items() if not _fixed(value)}
+        self._hashes = {name: global_hash(value) for name, value in mutable.items()}
+        self._plain = {name: form for name, value in mutable.items()
+                       if (form := _plain_form(value)) is not None}
         self._broken: str | None = None
         """What the first call that changed them did: every later call fails with it, as this
         copy of the service no longer holds its build's state (an engine replaces it)."""
@@ -87,14 +119,21 @@ class FrozenGlobals:
                 "resource")
 
     def _difference(self, namespace: dict[str, Any]) -> str | None:
-        if len(namespace) != len(self._all) or any(
-                namespace.get(name, _MISSING) is not value for name, value in self._all.items()):
+        if len(namespace) != len(self._values) or not all(
+                map(operator.is_, namespace.values(), self._values)) \
+                or namespace.keys() != self._names:  # C loops: the whole namespace in ~1 us
             problem = self._rebinding(namespace)
             if problem is not None:
                 return problem
         for name, digest in self._hashes.items():
-            if global_hash(namespace[name]) != digest:
+            value = namespace[name]
+            plain = self._plain.get(name)
+            if plain is not None and _plain_form(value) == plain:
+                continue
+            if global_hash(value) != digest:
                 return f"changed the global {name!r} in place"
+            if plain is not None:  # other bytes, the same digest (say, another aliasing)
+                self._plain[name] = _plain_form(value) or plain
         return None
 
     def _rebinding(self, namespace: dict[str, Any]) -> str | None:
@@ -109,5 +148,10 @@ class FrozenGlobals:
         for name, value in namespace.items():
             if name not in self._state and is_state(name, value):
                 return f"created the global {name!r}"
-        self._all = dict(namespace)
+        self._baseline(namespace)
         return None
+
+    def _baseline(self, namespace: dict[str, Any]) -> None:
+        """Every name and value, state or not, in order: the identity check's baseline."""
+        self._names = set(namespace)
+        self._values = list(namespace.values())
