@@ -51,12 +51,13 @@ from ..errors import CallTimeoutError, DeploymentError, DistdevError
 from ..membrane import error_info
 from ..service import listed
 from . import _wire as wire
-from ._client import CALL_TIMEOUT, Connection
+from ._client import CALL_TIMEOUT, Connection, Network
 from ._keys import ServiceKeys
 from ._server import Gatekeeper, listen
 from ._wire import Call, Refused, Reply
 
-__all__ = ["IDLE_SECONDS", "Instance", "Launcher", "Dispatcher"]
+__all__ = ["IDLE_SECONDS", "POOL_FILE", "Instance", "Launcher", "Dispatcher", "InstanceNetwork",
+           "status_writer", "read_status"]
 
 IDLE_SECONDS = float(os.environ.get("DISTDEV_FUNCTION_IDLE", "30"))
 """Seconds an instance beyond the first may stay without a call before it is stopped."""
@@ -64,6 +65,48 @@ START_FAILURES = 3
 """Instances in a row that exit before serving: the function cannot start (its dispatcher
 gives up, and its engine restarts it as any service that cannot start)."""
 _FROZEN = "FrozenStateError"
+POOL_FILE = "instances.json"
+"""``STATE/<id>/instances.json``: a function's instances as its dispatcher last saw them."""
+
+
+class InstanceNetwork(Network):
+    """The transport of one instance of a function. A call-out made outside any incoming call
+    with an id (an HTTP request to its ingress, a client's call) is numbered by its seq in the
+    instance's journal, which its sibling instances number alike: such an id is prefixed with
+    the instance's number, so that a callee never takes two instances' calls for one call
+    re-sent (``_restore.DedupTable``)."""
+
+    def __init__(self, *args: Any, instance: int) -> None:
+        super().__init__(*args)
+        self.instance = instance
+
+    def send(self, caller: Any, target: str, export: str, args: list[Any],
+             kwargs: dict[str, Any], call_seq: int | str | None) -> Any:
+        if isinstance(call_seq, int):
+            call_seq = f"instance-{self.instance}#{call_seq}"
+        return super().send(caller, target, export, args, kwargs, call_seq)
+
+
+def status_writer(folder: Path, max_instances: int) -> Callable[[list[Instance]], None]:
+    """A dispatcher's ``on_change`` that keeps ``folder/instances.json`` up to date."""
+    path = folder / POOL_FILE
+
+    def save(instances: list[Instance]) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"dispatcher": os.getpid(), "max_instances": max_instances,
+                                   "instances": [i.row() for i in instances]}, indent=2))
+        os.replace(tmp, path)
+
+    return save
+
+
+def read_status(folder: Path) -> dict[str, Any] | None:
+    """What ``folder/instances.json`` says, or None if there is none."""
+    try:
+        report: dict[str, Any] = json.loads((folder / POOL_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return report
 
 
 class _AsCaller:

@@ -18,12 +18,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from ...build import APP_FILES
 from ...errors import DistdevError
 from .._client import Network
 from .._confine import confine
+from .._dispatch import InstanceNetwork
 from .._keys import read_key_file
 from .._live import ServedService, go_live
 from ._deployment import Deployment
@@ -43,24 +43,6 @@ class InstanceSpec:
     journal: Path
     address: str
     http: int | None
-
-
-class InstanceNetwork(Network):
-    """The transport of one instance of a function. A call-out made outside any incoming call
-    with an id (an HTTP request to its ingress, a client's call) is numbered by its seq in the
-    instance's journal, which its sibling instances number alike: such an id is prefixed with
-    the instance's number, so that a callee never takes two instances' calls for one call
-    re-sent (``_restore.DedupTable``)."""
-
-    def __init__(self, *args: Any, instance: int) -> None:
-        super().__init__(*args)
-        self.instance = instance
-
-    def send(self, caller: Any, target: str, export: str, args: list[Any],
-             kwargs: dict[str, Any], call_seq: int | str | None) -> Any:
-        if isinstance(call_seq, int):
-            call_seq = f"instance-{self.instance}#{call_seq}"
-        return super().send(caller, target, export, args, kwargs, call_seq)
 
 
 def serve(state: Path, service_id: str, keys: Path, *, durable: bool = True,

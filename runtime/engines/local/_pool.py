@@ -16,7 +16,6 @@ reaches the function's log prefixed with their number.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import socket
@@ -29,14 +28,13 @@ from typing import IO, Any
 from ..._spawn import python_module
 from ...build import ServiceSpec
 from ...errors import DistdevError
-from .._dispatch import Dispatcher, Instance
+from .._dispatch import POOL_FILE, Dispatcher, Instance, read_status, status_writer
 from .._keys import read_key_file
 from ._deployment import Deployment
 from ._host import READY
 
 __all__ = ["POOL_FILE", "function_instances", "pool_status", "leftover_instances", "main"]
 
-POOL_FILE = "instances.json"
 _INSTANCE_MODULE = b"distdev.engines.local._host"
 
 
@@ -118,23 +116,13 @@ class ProcessLauncher:
                 process.wait()
 
 
-def _status_writer(path: Path, max_instances: int) -> Any:
-    def save(instances: list[Instance]) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pool": os.getpid(), "max_instances": max_instances,
-                                   "instances": [i.row() for i in instances]}, indent=2))
-        os.replace(tmp, path)
-    return save
-
-
 # -- for status and down -----------------------------------------------------------------------
 
 
 def pool_status(state: Path, service_id: str) -> dict[str, Any] | None:
     """What ``instances.json`` says of a function's instances, each with whether it is alive."""
-    try:
-        report: dict[str, Any] = json.loads((Path(state) / service_id / POOL_FILE).read_text())
-    except (OSError, ValueError):
+    report = read_status(Path(state) / service_id)
+    if report is None:
         return None
     for row in report.get("instances", []):
         row["alive"] = _runs_instance(row.get("pid"))
@@ -184,8 +172,7 @@ def _dispatcher(state: Path, service_id: str, key_file: Path, durable: bool) -> 
         service_id, read_key_file(key_file, service_id), max_instances,
         Path(deployment.state) / service_id, deployment.journal(service_id),
         ProcessLauncher(deployment, service_id, key_file, durable, _log), _log,
-        on_change=_status_writer(Path(deployment.state) / service_id / POOL_FILE,
-                                 max_instances))
+        on_change=status_writer(Path(deployment.state) / service_id, max_instances))
 
 
 def main(argv: list[str] | None = None) -> int:
