@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -264,6 +265,93 @@ def test_function_instance_whose_call_changed_its_globals_is_replaced(tmp_path: 
         assert [deployment.call(QUOTES, "sell", "book") for _ in range(2)] == [1, 2]
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class _Sellers:
+    """Threads that sell books through the function, each call with an id, re-sending the
+    very same call after a connection error until it is acknowledged."""
+
+    def __init__(self, deployment: LocalDeployment, count: int) -> None:
+        self.deployment = deployment
+        self.done = threading.Event()
+        self.acknowledged = 0
+        self.resends = 0
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, i: int) -> None:
+        caller, connection, seq = f"seller-{i}", None, 0
+        try:
+            while not self.done.is_set():
+                seq += 1
+                delay, deadline = 0.02, time.monotonic() + 60
+                while True:
+                    try:
+                        if connection is None:
+                            connection = self.deployment.connect(QUOTES, caller, 30.0)
+                        connection.call(caller, f"{caller}-{seq}", seq, "sell", ["book"], {})
+                        break
+                    except (OSError, EOFError) as exc:
+                        if connection is not None:
+                            connection.close()
+                            connection = None
+                        with self._lock:
+                            self.resends += 1
+                        if time.monotonic() > deadline:
+                            raise AssertionError(f"no answer for 60 s ({exc})") from None
+                        time.sleep(delay)  # a client's back-off between re-sends
+                        delay = min(delay * 2, 0.5)
+                with self._lock:
+                    self.acknowledged += 1
+        except Exception as exc:
+            self.errors.append(f"{caller}: {type(exc).__name__}: {exc}")
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def stop(self) -> None:
+        self.done.set()
+        for thread in self.threads:
+            thread.join(60)
+
+
+@pytest.mark.slow
+def test_function_instance_or_pool_killed_loses_no_call_and_runs_none_twice(
+        tmp_path: Path) -> None:
+    build(FUNCTIONS / "app.py", tmp_path / "out")
+    with running(tmp_path / "out", tmp_path / "state") as deployment:
+        sellers = _Sellers(deployment, 6)
+        try:
+            rows = wait_until(lambda: len(rows := _instances(deployment, QUOTES)) >= 2
+                              and rows, 120, "a second instance under six sellers")
+            os.kill(rows[-1]["pid"], signal.SIGKILL)  # an instance, inside a call or between
+            served = sellers.acknowledged
+            wait_until(lambda: sellers.acknowledged > served + 30 or sellers.errors, 60,
+                       "sales after an instance was killed")
+            left = [row["pid"] for row in _instances(deployment, QUOTES)]
+            deployment.kill_and_wait_for_restart(QUOTES)  # the pool itself
+            served = sellers.acknowledged
+            wait_until(lambda: sellers.acknowledged > served + 30 or sellers.errors, 60,
+                       "sales after the pool was killed")
+        finally:
+            sellers.stop()
+        assert sellers.errors == []
+        assert not any(_alive(pid) for pid in left)  # the new pool stopped them
+        # Every acknowledged sale reached the ledger once: re-sent calls ran again on another
+        # instance, whose call-outs carried the same ids, answered from the ledger's journal.
+        assert deployment.call("app/ledger", "total") == sellers.acknowledged
+
+
 @pytest.mark.slow
 def test_function_root_serves_its_ingress_from_its_instances(tmp_path: Path) -> None:
     source = tmp_path / "src"
@@ -312,10 +400,8 @@ def test_function_down_stops_instances_a_dead_pool_left(tmp_path: Path) -> None:
         assert supervisor is not None
         os.kill(supervisor, signal.SIGKILL)  # nothing stops the pool nor its instances now
         os.kill(deployment.info.services[QUOTES].pid or 0, signal.SIGKILL)
-        wait_until(lambda: not Path(f"/proc/{supervisor}").exists()
-                   or "Z" in Path(f"/proc/{supervisor}/stat").read_text().split(") ")[1][:1],
-                   30, "the supervisor to die")
-        assert Path(f"/proc/{instance}").exists()
+        wait_until(lambda: not _alive(supervisor), 30, "the supervisor to die")
+        assert _alive(instance)
     finally:
         left = deployment.stop()
     assert left == []
