@@ -6,17 +6,19 @@ tests/apps/functions, deployed on the session's Ray instance (tests/ray/conftest
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
 
 from support import run_distdev
-from support.engines import TESTS, build, wait_until
+from support.engines import TESTS, build, http_post, wait_until
 
 from distdev.engines import Connection
-from distdev.engines.ray._layout import AddressBook, RayDeployment
+from distdev.engines.ray._layout import ActorInfo, AddressBook, RayDeployment
 
 FUNCTIONS = TESTS / "apps" / "functions"
 QUOTES = "app/quotes"
@@ -30,10 +32,13 @@ def _alive(pid: int) -> bool:
 
 
 class _Deployed:
-    def __init__(self, out: Path, state: Path, address: str) -> None:
+    def __init__(self, out: Path, state: Path, address: str, *options: str,
+                 function: str = QUOTES, max_instances: int = 4) -> None:
         self.state = state.resolve()
+        self.function, self.max_instances = function, max_instances
         result = run_distdev("deploy", out, "--engine", "ray", "--address", address, "--state",
-                             self.state, env={"DISTDEV_FUNCTION_IDLE": "1"}, timeout=300)
+                             self.state, *options, env={"DISTDEV_FUNCTION_IDLE": "1"},
+                             timeout=300)
         assert result.returncode == 0, result.stdout + result.stderr
         self.deployment = RayDeployment.load(self.state)
         self.pids: set[int] = set()
@@ -41,8 +46,8 @@ class _Deployed:
     def instances(self) -> list[dict[str, Any]]:
         result = run_distdev("status", "--engine", "ray", "--state", self.state, "--json")
         assert result.returncode == 0, result.stderr
-        row = next(r for r in json.loads(result.stdout)["services"] if r["id"] == QUOTES)
-        assert row["hosting"] == "function" and row["max_instances"] == 4, row
+        row = next(r for r in json.loads(result.stdout)["services"] if r["id"] == self.function)
+        assert row["hosting"] == "function" and row["max_instances"] == self.max_instances, row
         ready = [i for i in row["instances"] if i["state"] == "ready"]
         self.pids.update(i["pid"] for i in ready if i["pid"])
         return ready
@@ -106,6 +111,32 @@ def test_ray_function_runs_up_to_four_instance_actors(ray_address: str, tmp_path
         wait_until(lambda: len(app.instances()) == 1, 90, "a fresh instance in its place")
         assert app.call("price", "book", 3) == 3600
         assert [app.call("sell", "lamp") for _ in range(2)] == [1, 2]
+    finally:
+        app.down()
+    wait_until(lambda: not any(_alive(p) for p in app.pids), 60, "the instance actors to exit")
+
+
+def test_ray_function_root_serves_its_ingress_from_instance_actors(
+        ray_address: str, tmp_path: Path) -> None:
+    shutil.copytree(TESTS / "apps" / "function_root", tmp_path / "src")
+    build(tmp_path / "src" / "app.py", tmp_path / "out")
+    app = _Deployed(tmp_path / "out", tmp_path / "state", ray_address, "--port", "0",
+                    function="app", max_instances=3)
+    try:
+        url = ActorInfo.load(app.state, "app").http  # type: ignore[union-attr]
+        assert url is not None
+        assert http_post(url, "greet", {"name": "ann"}) == (200, "hello, ann")
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            names = [f"c{i}" for i in range(24)]
+            answers = list(pool.map(
+                lambda name: http_post(url, "greet", {"name": name, "wait": 0.1}), names))
+        assert answers == [(200, f"hello, {name}") for name in names]
+        # the requests waited: instance actors started (each journals in a file of its own)
+        assert len(list((app.state / "app" / "instances").glob("*.cbor"))) >= 2
+        status, body = http_post(url, "remember", {"name": "ann"})
+        assert status == 500 and body["error"] == "FrozenStateError", body
+        assert http_post(url, "greet", {"name": "bo"}) == (200, "hello, bo")
+        assert app.instances()  # (their pids: none may outlive `down`)
     finally:
         app.down()
     wait_until(lambda: not any(_alive(p) for p in app.pids), 60, "the instance actors to exit")
