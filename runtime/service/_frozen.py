@@ -72,14 +72,25 @@ class _PlainPickler(pickle.Pickler):
         raise pickle.PicklingError(f"not plain data: {type(obj).__name__}")
 
 
-def _plain_form(value: Any) -> bytes | None:
-    """``value``'s pickle if it is plain data, else None."""
-    buffer = io.BytesIO()
-    try:
-        _PlainPickler(buffer, protocol=5).dump(value)
-    except (pickle.PicklingError, RecursionError, TypeError, ValueError):
-        return None
-    return buffer.getvalue()
+class _PlainForms:
+    """Pickles of plain data with one pickler, kept (making one costs more than a small pickle):
+    used by one service's check, which runs one call at a time."""
+
+    def __init__(self) -> None:
+        self._buffer = io.BytesIO()
+        self._pickler = _PlainPickler(self._buffer, protocol=5)
+
+    def __call__(self, value: Any) -> bytes | None:
+        """``value``'s pickle if it is plain data, else None."""
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        self._pickler.clear_memo()
+        try:
+            self._pickler.dump(value)
+        except (pickle.PicklingError, RecursionError, TypeError, ValueError):
+            return None
+        return buffer.getvalue()
 
 
 class FrozenGlobals:
@@ -89,10 +100,11 @@ class FrozenGlobals:
         self.service_id = service_id
         self._baseline(namespace)
         self._state = {name: value for name, value in namespace.items() if is_state(name, value)}
+        self._plain_form = _PlainForms()
         mutable = {name: value for name, value in self._state.items() if not _fixed(value)}
         self._hashes = {name: global_hash(value) for name, value in mutable.items()}
         self._plain = {name: form for name, value in mutable.items()
-                       if (form := _plain_form(value)) is not None}
+                       if (form := self._plain_form(value)) is not None}
         self._broken: str | None = None
         """What the first call that changed them did: every later call fails with it, as this
         copy of the service no longer holds its build's state (an engine replaces it)."""
@@ -128,12 +140,12 @@ class FrozenGlobals:
         for name, digest in self._hashes.items():
             value = namespace[name]
             plain = self._plain.get(name)
-            if plain is not None and _plain_form(value) == plain:
+            if plain is not None and self._plain_form(value) == plain:
                 continue
             if global_hash(value) != digest:
                 return f"changed the global {name!r} in place"
             if plain is not None:  # other bytes, the same digest (say, another aliasing)
-                self._plain[name] = _plain_form(value) or plain
+                self._plain[name] = self._plain_form(value) or plain
         return None
 
     def _rebinding(self, namespace: dict[str, Any]) -> str | None:
