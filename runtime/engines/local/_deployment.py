@@ -36,6 +36,9 @@ class ServiceEntry:
     state: str = "starting"
     last_error: str | None = None
     """Why its last process exited, as it said."""
+    max_instances: int | None = None
+    """A function's (``host.function``): its process is then its pool (``_pool``), which runs
+    up to this many instances of it."""
 
 
 @dataclasses.dataclass
