@@ -18,6 +18,11 @@ from .._keys import KEYS_FOLDER, key_file
 
 FILE = "deployment.json"
 
+READY = "distdev-service-ready"
+"""The line a service process (or a function's pool) prints once it serves: its supervisor
+waits for it. Defined here, not in ``_host``, so that running ``_host`` as a module does not
+find it imported already."""
+
 
 STATES = ("starting", "ready", "restarting", "crash-loop", "stopped")
 """A service's state as its supervisor sees it: ``starting`` (its first process, not serving

@@ -26,9 +26,7 @@ from .._confine import confine
 from .._dispatch import InstanceNetwork
 from .._keys import read_key_file
 from .._live import ServedService, go_live
-from ._deployment import Deployment
-
-READY = "distdev-service-ready"
+from ._deployment import READY, Deployment
 
 
 def _log(message: str) -> None:

@@ -30,8 +30,7 @@ from ...build import ServiceSpec
 from ...errors import DistdevError
 from .._dispatch import POOL_FILE, Dispatcher, Instance, read_status, status_writer
 from .._keys import read_key_file
-from ._deployment import Deployment
-from ._host import READY
+from ._deployment import READY, Deployment
 
 __all__ = ["POOL_FILE", "function_instances", "pool_status", "leftover_instances", "main"]
 

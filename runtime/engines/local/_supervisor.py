@@ -36,8 +36,7 @@ from ...build import read_manifest
 from ...errors import DeploymentError, DistdevError
 from .._keys import read_key_file
 from .._state import ingress_port, seed_state
-from ._deployment import Deployment, ServiceEntry
-from ._host import READY
+from ._deployment import READY, Deployment, ServiceEntry
 from ._pool import function_instances, leftover_instances
 from ._standin import StandIn
 
