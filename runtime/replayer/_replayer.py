@@ -65,6 +65,9 @@ class Replayer:
         self.expected_state: dict[str, list[str]] = {}
         self.same_code = True
         """Whether the code replayed is the journal's own (then a divergence is not a change)."""
+        self.code_since = 0
+        """The seq from which the journal's own code recorded it: digests before it are from the
+        code an upgrade replaced (``code_changed_at``), and hold that code's state."""
         self.stopped_inside_call = False
         self.state_note: str | None = None
         """Replaying other code: where its state first differs from the journal's digests."""
@@ -132,7 +135,7 @@ class Replayer:
             raise self.divergence  # the first one, even if the code caught it
         self.expected_state = self._recorded_state(event)
         differing = self._differing(self.expected_state)
-        if differing and not self.same_code:
+        if differing and (not self.same_code or event.seq < self.code_since):
             # Other code may hold other state by design (a fix, a new constant): replayed
             # against history, what counts is that it accepts every event; the state it ends
             # in is its own. The first difference is kept, to be reported.

@@ -43,12 +43,12 @@ def _refuse_if_deployed(state: Path) -> None:
         )
 
 
-def prepare(out: Path, state: Path, address: str | None, http: int | None, durable: bool,
-            warn: Callable[[str], None]) -> RayDeployment:
+def prepare(out: Path, state: Path, address: str | None, http: int | None,
+            durable: bool) -> RayDeployment:
     """Seed the state folder and describe the deployment (not yet running)."""
     manifest = read_manifest(out)
     _refuse_if_deployed(state)
-    seed_state(out, state, manifest, warn)
+    seed_state(out, state, manifest)
     for spec in manifest.services:
         ActorInfo.path(state, spec.id).unlink(missing_ok=True)
     secret = state / SECRET_FILE
@@ -69,7 +69,7 @@ def deploy(out: Path, state: Path, address: str | None, http: int | None, durabl
     """Deploy the build in ``out`` on Ray; return once every service serves."""
     cluster.require_ray()
     out, state = out.resolve(), state.resolve()
-    deployment = prepare(out, state, address, http, durable, echo)
+    deployment = prepare(out, state, address, http, durable)
     if address is None:
         echo("starting a local Ray instance (no --address given)")
         deployment.address, deployment.head_pid, temp = cluster.start_local(

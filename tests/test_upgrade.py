@@ -1,0 +1,223 @@
+"""`distdev upgrade`: a running deployment moves to a new build and keeps every service's state.
+
+Deployments run as real processes (`distdev up --detach`), are called over the real transport,
+upgraded with the real console script and stopped with `distdev down`. A compatible build (a new
+export, logic changed behind `distdev.patched`, a service added and one removed) keeps the state
+and answers with the new code; an incompatible one is refused before anything changes, naming
+its first divergence, and the old deployment goes on answering with its old state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import run_distdev, write_files
+from support.engines import LocalDeployment, build, running
+
+from distdev.engines.local import Deployment
+
+V1 = {
+    "app.py": """
+        from distdev import import_service
+
+        counter = import_service("./counter.py")
+        notes = import_service("./notes.py")
+        calls = 0
+
+        def bump(n: int) -> int:
+            global calls
+            calls += 1
+            return counter.add(n)
+
+        def note(text: str) -> int:
+            return notes.add(text)
+
+        def served() -> int:
+            return calls
+    """,
+    "counter.py": """
+        total = 0
+
+        def add(n: int) -> int:
+            global total
+            total += n
+            return total
+    """,
+    "notes.py": """
+        texts: list[str] = []
+
+        def add(text: str) -> int:
+            texts.append(text)
+            return len(texts)
+    """,
+}
+
+V2 = {  # compatible: old history replays, new calls run the new code
+    "app.py": """
+        import distdev
+        from distdev import import_service
+
+        counter = import_service("./counter.py")
+        if not distdev.patched("notes-retired"):
+            notes = import_service("./notes.py")
+        if distdev.patched("audit"):
+            audit = import_service("./audit.py")
+        calls = 0
+
+        def bump(n: int) -> int:
+            global calls
+            calls += 1
+            return counter.add(n)
+
+        def note(text: str) -> int:  # history calls it: an export it holds stays
+            return notes.add(text)
+
+        def served() -> int:
+            return calls
+    """,
+    "counter.py": """
+        import distdev
+
+        total = 0
+
+        def add(n: int) -> int:
+            global total
+            if distdev.patched("add-twice"):
+                total += 2 * n
+            else:
+                total += n
+            return total
+
+        def peek() -> int:
+            return total
+    """,
+    "audit.py": """
+        def ping() -> str:
+            return "audit here"
+    """,
+}
+
+V3 = {  # incompatible: the history's answers change
+    "counter.py": """
+        total = 0
+
+        def add(n: int) -> int:
+            global total
+            total += 3 * n  # @tripled
+            return total
+    """,
+}
+
+
+@pytest.fixture
+def builds(tmp_path: Path) -> dict[str, Path]:
+    """The three versions, each built into its own folder."""
+    outs = {}
+    for name, files in (("v1", V1), ("v2", V2), ("v3", {**V1, **V3})):
+        source = write_files(tmp_path / name, files)
+        outs[name] = tmp_path / f"out-{name}"
+        build(source / "app.py", outs[name])
+    return outs
+
+
+@pytest.fixture
+def deployment(builds: dict[str, Path], tmp_path: Path) -> Iterator[LocalDeployment]:
+    """v1 running, with some state in every service."""
+    with running(builds["v1"], tmp_path / "state") as deployment:
+        assert deployment.call("app", "bump", 1) == 1
+        assert deployment.call("app", "bump", 2) == 3
+        assert deployment.call("app", "note", "first") == 1
+        yield deployment
+
+
+def _reconnect(deployment: LocalDeployment) -> None:
+    """After an upgrade the deployment has the new build's addresses and secret."""
+    deployment.info = Deployment.load(deployment.state)
+    deployment.secret = deployment.info.secret()
+
+
+def test_upgrade_keeps_state_and_answers_with_the_new_code(
+    deployment: LocalDeployment, builds: dict[str, Path],
+) -> None:
+    result = run_distdev("upgrade", builds["v2"], "--state", deployment.state, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr + deployment.logs()
+    report = json.loads(result.stdout)
+    assert report["upgraded"] is True
+    assert sorted(report["changed"]) == ["app", "app/counter"]
+    assert report["added"] == ["app/audit"] and report["removed"] == ["app/notes"]
+    assert Deployment.load(deployment.state).out == str(builds["v2"].resolve())
+    _reconnect(deployment)
+    assert deployment.call("app/counter", "peek") == 3  # a new export, the old state
+    assert deployment.call("app", "served") == 2
+    assert deployment.call("app", "bump", 1) == 5  # the patched logic: 3 + 2 * 1
+    assert deployment.call("app", "served") == 3
+    assert deployment.call("app/audit", "ping") == "audit here"  # a new service runs
+
+
+def test_upgraded_journal_replays_alone_with_its_new_code(
+    deployment: LocalDeployment, builds: dict[str, Path],
+) -> None:
+    result = run_distdev("upgrade", builds["v2"], "--state", deployment.state)
+    assert result.returncode == 0, result.stdout + result.stderr
+    _reconnect(deployment)
+    assert deployment.call("app", "bump", 1) == 5
+    journal = deployment.journal("app/counter")
+    # the journal carries the new code: replayed alone, and after a restart, it is the state
+    replayed = run_distdev("replay", journal, "--json")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert json.loads(replayed.stdout)["state"]["total"] == 5
+    deployment.kill_and_wait_for_restart("app/counter")
+    assert deployment.call("app/counter", "peek") == 5
+    assert deployment.call("app", "bump", 1) == 7
+
+
+def test_upgrade_retires_a_removed_service_and_keeps_its_journal(
+    deployment: LocalDeployment, builds: dict[str, Path],
+) -> None:
+    result = run_distdev("upgrade", builds["v2"], "--state", deployment.state)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (deployment.state / "app" / "notes").exists()
+    kept = list((deployment.state / "retired").glob("*/app/notes/journal.cbor"))
+    assert len(kept) == 1
+    replayed = run_distdev("replay", kept[0], "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    assert json.loads(replayed.stdout)["state"]["texts"] == ["first"]
+    assert "app/notes" not in Deployment.load(deployment.state).services
+
+
+def test_incompatible_upgrade_is_refused_before_anything_changes(
+    deployment: LocalDeployment, builds: dict[str, Path],
+) -> None:
+    journal = deployment.journal("app/counter")
+    before = journal.read_bytes()
+    supervisor = Deployment.load(deployment.state).supervisor
+    result = run_distdev("upgrade", builds["v3"], "--state", deployment.state)
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = " ".join(result.stderr.split())
+    assert "nothing changed" in said
+    # per service its first divergence: the event, what the journal holds, what the new code did
+    assert "app/counter: at event" in said and "return 1" in said, said
+    assert "returned 3" in said and "counter.py" in said, said
+    assert journal.read_bytes() == before
+    info = Deployment.load(deployment.state)
+    assert info.supervisor == supervisor and info.out == str(builds["v1"].resolve())
+    assert deployment.call("app", "bump", 1) == 4  # the old code, with the old state
+
+
+def test_up_over_state_of_other_code_says_to_upgrade(
+    deployment: LocalDeployment, builds: dict[str, Path], tmp_path: Path,
+) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for service_id in ("app", "app/counter", "app/notes"):
+        target = copy / service_id / "journal.cbor"
+        target.parent.mkdir(parents=True)
+        target.write_bytes(deployment.journal(service_id).read_bytes())
+    result = run_distdev("up", builds["v2"], "--state", copy, "--detach")
+    assert result.returncode == 1
+    said = " ".join(result.stderr.split())
+    assert "recorded by other code" in said and "distdev upgrade" in said, said
+    assert "app/counter (counter.py differ)" in said
