@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from ..build import Manifest, ServiceSpec
-from ..errors import DeploymentError
+from ..errors import DeploymentError, JournalError
 from ..journal import read_journal
 from ..replayer import bundle_files
 from ._keys import write_key_files
@@ -72,5 +72,8 @@ def _other_code(out: Path, state: Path, spec: ServiceSpec) -> str | None:
     journal = state / spec.id / "journal.cbor"
     if not journal.exists() or _same_start(journal, out / spec.journal):
         return None
-    differing = code_differences(journal, out / spec.journal)
+    try:
+        differing = code_differences(journal, out / spec.journal)
+    except JournalError:
+        return None  # its restore says what is wrong with it, naming the service
     return f"{spec.id} ({', '.join(differing)} differ)" if differing else None
