@@ -88,4 +88,6 @@ def _start(out: Path, state: Path, before: Deployment, options: DeployOptions) -
 
 
 def _count(services: dict[str, list[str]]) -> str:
-    return f"{len(services)} changed service{'' if len(services) == 1 else 's'}' journals"
+    if len(services) == 1:
+        return "the journal of the changed service"
+    return f"the journals of all {len(services)} changed services"
