@@ -169,6 +169,7 @@ KEPT = {
             return calls
     """,
     "counter.py": """
+        label = "counter"
         total = 0
 
         def add(n: int) -> int:
@@ -187,13 +188,14 @@ KEPT = {
 
 PATCHED_COUNTER = """import distdev
 
+step = 2  # a global the old code had not; and its `label` is gone
 total = 0
 
 
 def add(n: int) -> int:
     global total
     if distdev.patched("add-twice"):
-        total += 2 * n
+        total += step * n
     else:
         total += n
     return total

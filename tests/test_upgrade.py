@@ -39,6 +39,7 @@ V1 = {
             return calls
     """,
     "counter.py": """
+        label = "counter"
         total = 0
 
         def add(n: int) -> int:
@@ -81,12 +82,13 @@ V2 = {  # compatible: old history replays, new calls run the new code
     "counter.py": """
         import distdev
 
+        step = 2  # a global the old code had not; and its `label` is gone
         total = 0
 
         def add(n: int) -> int:
             global total
             if distdev.patched("add-twice"):
-                total += 2 * n
+                total += step * n
             else:
                 total += n
             return total
