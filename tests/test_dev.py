@@ -243,3 +243,26 @@ def test_watch_reload_keeps_every_service_state_and_refuses_what_does_not_replay
                               capture_output=True, text=True)
     assert replayed.returncode == 0, replayed.stderr  # it carries the code it ran
     assert json.loads(replayed.stdout)["state"]["total"] == 7
+
+
+def test_reload_refuses_a_call_that_reaches_the_replaced_instance(tmp_path: Path) -> None:
+    """A call that was waiting for the old instance's gate while it was replaced must not run
+    the old code after the new code's records: it is refused, saying to call again."""
+    from distdev.build import App
+    from distdev.engines._reload import reload_services
+    from distdev.errors import ServiceUnavailableError
+
+    folder = write_files(tmp_path / "app", KEPT)
+    app = App(folder / "app.py", out=tmp_path / "out", state=tmp_path / "state").start()
+    try:
+        counter = app.service("app/counter")
+        assert counter.add(2) == 2
+        old = app.services["app/counter"]
+        (folder / "counter.py").write_text(PATCHED_COUNTER)
+        assert reload_services(app, ["app/counter"]).reloaded == ["app/counter"]
+        with pytest.raises(ServiceUnavailableError, match="reloaded with new code"):
+            old.handle_call("", "a-chain", "add", [1], {})
+        assert counter.add(1) == 4  # the new instance: its state (2), the new code (+2)
+        assert app.state("app/counter")["total"] == 4
+    finally:
+        app.close()

@@ -11,7 +11,9 @@ as an upgraded state journal does), and the ``App`` routes its calls to the new 
 other services are not touched: their state, and their journals, go on as they were.
 
 While a service is reloaded its call gate is held, so no call runs in it between the journal's
-last record and the swap.
+last record and the swap. A call that was already waiting for the old instance's gate then
+fails, saying to call again (``_Replaced``): it would otherwise run the old code after the new
+code's records.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from typing import Any
 
 from ..build import App
 from ..compartment import state as thread_state
+from ..errors import ServiceUnavailableError
 from ..journal import BundleFile, read_journal
 from ..replayer import Verdict, bundle_files, check_journal, replay
-from ..service import Recorder, Service
+from ..service import Detached, Recorder, Service
 
 __all__ = ["Reload", "affected_services", "reload_services"]
 
@@ -73,8 +76,9 @@ def reload_services(app: App, service_ids: list[str]) -> Reload:
         refused = {sid: v for sid, v in verdicts.items() if v.result != "compatible"}
         if refused:
             return Reload([], refused)
-        for sid in service_ids:
+        for sid, old in zip(service_ids, olds):
             _swap(app, sid, journals[sid])
+            old.tape = _Replaced(sid)
     finally:
         for old in olds:
             old.gate.exit()
@@ -99,6 +103,21 @@ def _swap(app: App, service_id: str, journal: Path) -> None:
     writer.flush()
     restored.connect(_InApp(app), after_call=app.flush)
     app.services[service_id] = service
+
+
+class _Replaced(Detached):
+    """The tape of an instance a reload replaced: a call that waited for it is refused (it
+    writes nothing, runs nothing); the app routes the next one to the new instance."""
+
+    def __init__(self, service_id: str) -> None:
+        super().__init__()
+        self.service_id = service_id
+
+    def call_in(self, caller: str, chain: str, export: str, args: list[Any],
+                kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
+        raise ServiceUnavailableError(
+            f"{self.service_id} was reloaded with new code while this call to {export} waited "
+            "for it; call it again (the new code answers)")
 
 
 class _InApp:
