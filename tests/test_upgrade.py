@@ -10,12 +10,13 @@ its first divergence, and the old deployment goes on answering with its old stat
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import run_distdev, write_files
-from support.engines import LocalDeployment, build, running
+from support import SHOP, run_distdev, write_files
+from support.engines import SCRIPT, LocalDeployment, build, http_post, running
 
 from distdev.engines.local import Deployment
 
@@ -232,3 +233,42 @@ def test_upgrade_on_the_ray_engine_is_refused_saying_what_to_do(tmp_path: Path) 
     said = " ".join(result.stderr.split())
     assert "the Ray engine cannot upgrade a deployment yet" in said, said
     assert "distdev check" in said and "new --state" in said, said
+
+
+SHOP_SERVICES = ("app.py", "catalog.py", "billing/billing.py", "billing/ledger.py",
+                 "orders/orders.py")
+
+
+def _ingress(state: Path) -> str:
+    deployment = Deployment.load(state)
+    return f"http://127.0.0.1:{deployment.services[deployment.root].http}"
+
+
+@pytest.mark.slow
+def test_upgrade_of_the_shop_keeps_its_orders_and_revenue(tmp_path: Path) -> None:
+    """examples/shop (its root interleaves calls; orders, billing and its ledger hold state): a
+    new function in every service's module, the root's a new HTTP endpoint."""
+    source = tmp_path / "shop"
+    shutil.copytree(SHOP, source, ignore=shutil.ignore_patterns("__pycache__"))
+    build(source / "app.py", tmp_path / "out-1")
+    with running(tmp_path / "out-1", tmp_path / "state", "--port", "0") as deployment:
+        url = _ingress(deployment.state)
+        answers = [http_post(url, export, body) for export, body in SCRIPT]
+        placed = [body["order_id"] for (status, body) in answers
+                  if status == 200 and isinstance(body, dict) and "order_id" in body]
+        assert placed, answers
+        revenue = http_post(url, "revenue", {})
+        status_before = http_post(url, "order_status", {"order_id": placed[0]})
+        for rel in SHOP_SERVICES:
+            with open(source / rel, "a") as module:
+                module.write("\n\ndef version() -> int:\n    return 2\n")
+        build(source / "app.py", tmp_path / "out-2")
+        result = run_distdev("upgrade", tmp_path / "out-2", "--state", deployment.state, "--json")
+        assert result.returncode == 0, result.stdout + result.stderr + deployment.logs()
+        assert sorted(json.loads(result.stdout)["changed"]) == sorted(
+            ["app", "app/catalog", "app/billing", "app/billing/ledger", "app/orders"])
+        url = _ingress(deployment.state)
+        assert http_post(url, "version", {}) == (200, 2)
+        assert http_post(url, "revenue", {}) == revenue
+        assert http_post(url, "order_status", {"order_id": placed[0]}) == status_before
+        assert http_post(url, "place_order", {"user": "dee", "item": "pen"})[0] == 200
