@@ -18,7 +18,9 @@ import pytest
 from support import SHOP, run_distdev, write_files
 from support.engines import SCRIPT, LocalDeployment, build, http_post, running
 
+from distdev import read_journal
 from distdev.engines.local import Deployment
+from distdev.journal import CallIn, JournalWriter, Source
 
 V1 = {
     "app.py": """
@@ -272,3 +274,29 @@ def test_upgrade_of_the_shop_keeps_its_orders_and_revenue(tmp_path: Path) -> Non
         assert http_post(url, "revenue", {}) == revenue
         assert http_post(url, "order_status", {"order_id": placed[0]}) == status_before
         assert http_post(url, "place_order", {"user": "dee", "item": "pen"})[0] == 200
+
+
+def test_upgrade_of_a_journal_that_ends_inside_a_call_starts_the_new_code_where_it_was_idle(
+    builds: dict[str, Path], tmp_path: Path,
+) -> None:
+    """A service killed while running a call (its caller never got the answer, and sends it
+    again): the gate checks the journal up to its last idle point, and the upgrade cuts the
+    unfinished call aside, as a restore would, before the new code's records."""
+    state = tmp_path / "state"
+    with running(builds["v1"], state) as deployment:
+        assert deployment.call("app", "bump", 1) == 1
+    journal = state / "app" / "counter" / "journal.cbor"
+    writer = JournalWriter.append_to(journal)
+    writer.write(CallIn(seq=writer.next_seq, caller="app", chain="c-1", export="add", args=[5],
+                        kwargs={}, caller_seq="x/1"))
+    writer.close()
+    unfinished = journal.stat().st_size
+    result = run_distdev("upgrade", builds["v2"], "--state", state)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list(journal.parent.glob("journal.cbor.cut-at-*")), "the cut call is kept aside"
+    events = read_journal(journal).events
+    assert not any(type(e) is CallIn and e.args == [5] for e in events)
+    assert isinstance(events[-1], Source) and journal.stat().st_size != unfinished
+    with running(builds["v2"], state) as upgraded:
+        assert upgraded.call("app/counter", "peek") == 1
+        assert upgraded.call("app", "bump", 1) == 3

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,6 +33,7 @@ from ..build import APP_FILES, Manifest
 from ..errors import DeploymentError, DistdevError
 from ..journal import BundleFile, JournalWriter, Source, read_journal
 from ..replayer import Verdict, bundle_files, check_journal
+from ._restore import _last_idle_offset, restorable_journal
 
 __all__ = ["UpgradePlan", "UpgradeRefused", "plan_upgrade", "check_changed", "write_new_code", "retire",
            "RETIRED_FOLDER"]
@@ -130,14 +132,35 @@ def check_changed(plan: UpgradePlan, journals: Mapping[str, Path],
     source = plan.out / APP_FILES
     for service_id in plan.changed:
         if only(service_id):
-            plan.verdicts[service_id] = check_journal(journals[service_id], source)
+            plan.verdicts[service_id] = _check_idle(journals[service_id], source)
 
 
-def write_new_code(plan: UpgradePlan, manifest: Manifest, journals: Mapping[str, Path]) -> None:
+def _check_idle(journal: Path, source: Path) -> Verdict:
+    """Check the journal up to where its service was last idle: a call still running when it
+    was read (a live deployment's) ends where the journal does, which other code would be
+    told it went on past; its restore cuts it anyway, and its caller sends it again."""
+    contents = read_journal(journal)
+    cut = min(_last_idle_offset(contents), contents.good_size)
+    if cut >= contents.size:
+        return check_journal(journal, source)
+    with tempfile.TemporaryDirectory(prefix="distdev-upgrade-") as folder:
+        prefix = Path(folder) / journal.name
+        with open(journal, "rb") as f:
+            prefix.write_bytes(f.read(cut))
+        verdict = check_journal(prefix, source)
+    verdict.journal = str(journal)
+    return verdict
+
+
+def write_new_code(plan: UpgradePlan, manifest: Manifest, journals: Mapping[str, Path],
+                   log: Callable[[str], None]) -> None:
     """Append the new build's changed and added files to each changed service's journal, as
-    source records: from here on the journal carries, and replays, the new code."""
+    source records: from here on the journal carries, and replays, the new code. A journal
+    whose service was killed mid-call is first cut back to its last idle point, as its restore
+    would (the cut kept in a side file): the new code starts there."""
     for service_id, paths in plan.changed.items():
         offered = bundle_files(read_journal(plan.out / manifest.service(service_id).journal))
+        restorable_journal(journals[service_id], lambda line, sid=service_id: log(f"{sid}: {line}"))
         writer = JournalWriter.append_to(journals[service_id])
         try:
             for path in paths:

@@ -63,7 +63,7 @@ def upgrade(out: Path, state: Path, options: DeployOptions, echo: Echo) -> Upgra
                  "again")
             _start(Path(deployment.out), state, deployment, options)
             raise UpgradeRefused(plan)
-    write_new_code(plan, manifest, journals)
+    write_new_code(plan, manifest, journals, echo)
     retired = retire(state, plan.removed)
     if retired is not None:
         echo(f"retired {', '.join(plan.removed)}: their state is in {retired}")
