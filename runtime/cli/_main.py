@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dev", help="build and keep every service live in this process")
     p.add_argument("app", type=Path, metavar="APP.py")
-    p.add_argument("--watch", action="store_true", help="rebuild when a .py file changes")
+    p.add_argument("--watch", action="store_true",
+                   help="when a .py file changes, reload the services it is code of: each "
+                   "replays its journal against the new code and keeps its state")
     p.add_argument("--port", type=int, help="serve the ingress on this port (0: any free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default loopback)")
     p.add_argument("-o", "--out", type=Path, default=Path(".distdev/build"))
