@@ -228,15 +228,6 @@ def test_up_over_state_of_other_code_says_to_upgrade(
     assert "app/counter (counter.py differ)" in said
 
 
-def test_upgrade_on_the_ray_engine_is_refused_saying_what_to_do(tmp_path: Path) -> None:
-    result = run_distdev("upgrade", tmp_path / "out", "--state", tmp_path / "state",
-                         "--engine", "ray")
-    assert result.returncode == 1
-    said = " ".join(result.stderr.split())
-    assert "the Ray engine cannot upgrade a deployment yet" in said, said
-    assert "distdev check" in said and "new --state" in said, said
-
-
 SHOP_SERVICES = ("app.py", "catalog.py", "billing/billing.py", "billing/ledger.py",
                  "orders/orders.py")
 

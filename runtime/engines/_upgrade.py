@@ -29,14 +29,14 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..build import APP_FILES, Manifest
+from ..build import APP_FILES, Manifest, read_manifest
 from ..errors import DeploymentError, DistdevError
 from ..journal import BundleFile, JournalWriter, Source, read_journal
 from ..replayer import Verdict, bundle_files, check_journal
 from ._restore import _last_idle_offset, restorable_journal
 
-__all__ = ["UpgradePlan", "UpgradeRefused", "plan_upgrade", "check_changed", "write_new_code", "retire",
-           "RETIRED_FOLDER"]
+__all__ = ["UpgradePlan", "UpgradeRefused", "upgrade_deployment", "plan_upgrade", "check_changed",
+           "write_new_code", "retire", "RETIRED_FOLDER"]
 
 RETIRED_FOLDER = "retired"
 """The state folder's folder of retired services' state, one subfolder per upgrade."""
@@ -89,6 +89,60 @@ class UpgradeRefused(DeploymentError):
     def __init__(self, plan: UpgradePlan) -> None:
         super().__init__(plan.refusal())
         self.plan = plan
+
+
+def upgrade_deployment(out: Path, old_out: Path, state: Path, journals: Mapping[str, Path],
+                       hash_seed: str | None, running: bool, stop: Callable[[], object],
+                       start: Callable[[Path], None], echo: Callable[[str], None]) -> UpgradePlan:
+    """Move a deployment from the build in ``old_out`` to the one in ``out`` (``journals``:
+    service id -> state journal), for an engine that can ``stop`` its deployment and ``start`` a
+    build over its state folder, in the order that makes "nothing changes unless everything
+    replays" hold:
+
+    1. the gate, while the old deployment still serves: every changed service's journal is
+       replayed against the new code; a divergence refuses the upgrade with nothing touched;
+    2. ``stop`` (services stop between calls, their journals durable);
+    3. a journal that grew since it was checked (calls arrived meanwhile) is checked again; a
+       divergence now starts the old build again over the untouched state, and refuses;
+    4. the new code is appended to the changed journals, removed services are retired, and the
+       new build starts over the state folder: every service restores from its journal.
+
+    A deployment that was not ``running`` is only upgraded (1 and 4, without starting it).
+    Every service restarts, not only the changed ones: the new build has a secret of its own,
+    so every edge's key changes with it (``_keys``), and a service holding the old keys could
+    not call one holding the new."""
+    manifest = read_manifest(out)
+    plan = plan_upgrade(out, manifest, journals, hash_seed)
+    sizes = {sid: journals[sid].stat().st_size for sid in plan.changed}
+    check_changed(plan, journals)
+    if plan.refused:
+        raise UpgradeRefused(plan)
+    if running:
+        echo(f"the new code replays {_count(plan.changed)}; stopping the deployment")
+        stop()
+        grown = {sid for sid, size in sizes.items() if journals[sid].stat().st_size != size}
+        check_changed(plan, journals, only=grown.__contains__)
+        if plan.refused:
+            echo("calls that arrived during the check do not replay; starting the old build "
+                 "again")
+            start(old_out)
+            raise UpgradeRefused(plan)
+    write_new_code(plan, manifest, journals, echo)
+    retired = retire(state, plan.removed)
+    if retired is not None:
+        echo(f"retired {', '.join(plan.removed)}: their state is in {retired}")
+    if running:
+        try:
+            start(out)
+        except DistdevError as exc:
+            raise DeploymentError(f"the upgraded deployment did not start: {exc}") from None
+    return plan
+
+
+def _count(services: dict[str, list[str]]) -> str:
+    if len(services) == 1:
+        return "the journal of the changed service"
+    return f"the journals of all {len(services)} changed services"
 
 
 def plan_upgrade(out: Path, manifest: Manifest, journals: Mapping[str, Path],

@@ -33,12 +33,10 @@ class RayEngine:
                 f"actors; `distdev down --engine ray --state {state}` stops it")
 
     def upgrade(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> UpgradePlan:
-        raise DistdevError(
-            "the Ray engine cannot upgrade a deployment yet; the local engine can (`distdev "
-            "upgrade OUT --state STATE`). `distdev check "
-            f"{state} --source {out}/app` tells whether the new build replays this "
-            "deployment's journals; to run the new build on Ray now, deploy it with a new "
-            "--state")
+        cluster.require_ray()
+        from . import _deploy
+
+        return _deploy.upgrade(out, state, options.port, options.durable, echo)
 
     def down(self, state: Path, echo: Echo) -> str:
         cluster.require_ray()
