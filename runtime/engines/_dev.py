@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,12 @@ class DevHost:
         port: int | None = None,
         host: str = "127.0.0.1",
         report: Callable[[str], None] = print,
+        unwatched: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
+        """``unwatched``: how to run a reload's replays unseen by a debugger (its breakpoints
+        are for the code that serves, not for history replayed to restore a service)."""
         self.entry = entry
+        self.unwatched = unwatched
         self.out = out
         self.state = state
         self.port = port
@@ -121,7 +126,8 @@ class DevHost:
         self.report(f"change detected ({changed}): reloading {', '.join(targets)} from "
                     f"{'its journal' if len(targets) == 1 else 'their journals'}")
         try:
-            reload = reload_services(self.app, targets)
+            with self.unwatched():
+                reload = reload_services(self.app, targets)
         except Exception as exc:
             on_error(exc)
             return
