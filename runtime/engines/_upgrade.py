@@ -33,7 +33,7 @@ from ..build import APP_FILES, Manifest, read_manifest
 from ..errors import DeploymentError, DistdevError
 from ..journal import BundleFile, JournalWriter, Source, read_journal
 from ..replayer import Verdict, bundle_files, check_journal
-from ._restore import _last_idle_offset, restorable_journal
+from ._restore import _answered_after, _last_idle_offset, restorable_journal
 
 __all__ = ["UpgradePlan", "UpgradeRefused", "upgrade_deployment", "plan_upgrade", "check_changed",
            "write_new_code", "retire", "RETIRED_FOLDER"]
@@ -54,6 +54,8 @@ class UpgradePlan:
     removed: list[str]
     verdicts: dict[str, Verdict] = dataclasses.field(default_factory=dict)
     """The gate's verdict for each changed service (``check_changed``)."""
+    checked: dict[str, int] = dataclasses.field(default_factory=dict)
+    """How many bytes of each changed journal its verdict covers."""
 
     @property
     def refused(self) -> dict[str, Verdict]:
@@ -113,15 +115,15 @@ def upgrade_deployment(out: Path, old_out: Path, state: Path, journals: Mapping[
     not call one holding the new."""
     manifest = read_manifest(out)
     plan = plan_upgrade(out, manifest, journals, hash_seed)
-    sizes = {sid: journals[sid].stat().st_size for sid in plan.changed}
-    check_changed(plan, journals)
+    check_changed(plan, journals, stopped=not running)
     if plan.refused:
         raise UpgradeRefused(plan)
     if running:
         echo(f"the new code replays {_count(plan.changed)}; stopping the deployment")
         stop()
-        grown = {sid for sid, size in sizes.items() if journals[sid].stat().st_size != size}
-        check_changed(plan, journals, only=grown.__contains__)
+        unchecked = {sid for sid, size in plan.checked.items()
+                     if journals[sid].stat().st_size != size}
+        check_changed(plan, journals, only=unchecked.__contains__, stopped=True)
         if plan.refused:
             echo("calls that arrived during the check do not replay; starting the old build "
                  "again")
@@ -180,30 +182,43 @@ def plan_upgrade(out: Path, manifest: Manifest, journals: Mapping[str, Path],
 
 
 def check_changed(plan: UpgradePlan, journals: Mapping[str, Path],
-                  only: Callable[[str], bool] = lambda _: True) -> None:
+                  only: Callable[[str], bool] = lambda _: True, *, stopped: bool) -> None:
     """Replay each changed service's journal (those ``only`` accepts) against the new build's
-    copy of the application; record the verdicts in ``plan``. Writes nothing."""
+    copy of the application; record the verdicts in ``plan``. Writes nothing. ``stopped``:
+    the deployment is not running, so a journal's end is where its service will restore."""
     source = plan.out / APP_FILES
     for service_id in plan.changed:
         if only(service_id):
-            plan.verdicts[service_id] = _check_idle(journals[service_id], source)
+            verdict, checked = _check_to_idle(journals[service_id], source, stopped)
+            plan.verdicts[service_id], plan.checked[service_id] = verdict, checked
 
 
-def _check_idle(journal: Path, source: Path) -> Verdict:
-    """Check the journal up to where its service was last idle: a call still running when it
-    was read (a live deployment's) ends where the journal does, which other code would be
-    told it went on past; its restore cuts it anyway, and its caller sends it again."""
+def _check_to_idle(journal: Path, source: Path, stopped: bool) -> tuple[Verdict, int]:
+    """Check the journal up to where its service was last idle; return the verdict and the
+    bytes it covers. A call still running when a live journal is read ends where the journal
+    does, and other code would be told it went on past it: the rest is checked once the
+    deployment has stopped. A stopped service's unfinished call is cut by its restore (its
+    caller sends it again), unless the service interleaves its calls and answered others after
+    it began: then its restore resumes the open calls, which the new code cannot be checked
+    against, and the upgrade is refused."""
     contents = read_journal(journal)
-    cut = min(_last_idle_offset(contents), contents.good_size)
+    idle = _last_idle_offset(contents)
+    cut = min(idle, contents.good_size)
     if cut >= contents.size:
-        return check_journal(journal, source)
+        return check_journal(journal, source), contents.size
+    if stopped and _answered_after(contents, idle):
+        return Verdict(str(journal), contents.header.service, len(contents.events),
+                       "unreadable", "its journal ends inside calls that were running when its "
+                       "process stopped, and other calls it answered after they began; they go "
+                       "on when it restores. Start the deployment with its current build once "
+                       "(`distdev up`), let them finish, then upgrade"), contents.size
     with tempfile.TemporaryDirectory(prefix="distdev-upgrade-") as folder:
         prefix = Path(folder) / journal.name
         with open(journal, "rb") as f:
             prefix.write_bytes(f.read(cut))
         verdict = check_journal(prefix, source)
     verdict.journal = str(journal)
-    return verdict
+    return verdict, cut if not stopped else contents.size
 
 
 def write_new_code(plan: UpgradePlan, manifest: Manifest, journals: Mapping[str, Path],
