@@ -291,3 +291,17 @@ def test_upgrade_of_a_journal_that_ends_inside_a_call_starts_the_new_code_where_
     with running(builds["v2"], state) as upgraded:
         assert upgraded.call("app/counter", "peek") == 1
         assert upgraded.call("app", "bump", 1) == 3
+
+
+def test_upgrade_refuses_a_service_whose_module_moved_changing_nothing(
+    deployment: LocalDeployment, tmp_path: Path,
+) -> None:
+    moved = {**V1, "app.py": V1["app.py"].replace('"./counter.py"', '"./lib/counter.py"')}
+    moved["lib/counter.py"] = moved.pop("counter.py")
+    source = write_files(tmp_path / "moved", moved)
+    build(source / "app.py", tmp_path / "out-moved")
+    result = run_distdev("upgrade", tmp_path / "out-moved", "--state", deployment.state)
+    assert result.returncode == 1
+    said = " ".join(result.stderr.split())
+    assert "app/counter's module is lib/counter.py in the new build but was counter.py" in said
+    assert deployment.call("app", "bump", 1) == 4  # still the old deployment, with its state

@@ -99,7 +99,8 @@ example:
   distdev build app.py -o .distdev/build-2
   distdev upgrade .distdev/build-2 --state .distdev/state""")
     p.add_argument("out", type=Path, metavar="OUT", help="the new build")
-    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"),
+                   help="the deployment's state folder (default .distdev/state)")
     p.add_argument("--port", type=int, help="serve the root's ingress on this port instead")
     p.add_argument("--no-sync", action="store_true",
                    help="journal without fdatasync (faster; a crash may lose recent calls)")
