@@ -43,6 +43,9 @@ What is measured (each module's docstring says exactly how):
    with ``max_instances=4`` beside ``max_instances=1``, for calls that wait and calls bound by
    the CPU; the pool's hop beside a call to the instance itself; the frozen-globals check
    beside the same module hosted as a process. Goal: four instances > one.
+12. ``upgrade`` (bench_upgrade): ``distdev upgrade`` of examples/shop holding ~10k journal
+   events, every service's module changed, beside a restart (``down`` + ``up``) of the same
+   deployment: what the compatibility gate adds to the restart an upgrade needs anyway.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -67,7 +70,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest", "concurrency", "functions")
+                "digest", "concurrency", "functions", "upgrade")
 
 
 def ensure_hash_seed() -> None:
@@ -104,6 +107,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
     import bench_membrane
     import bench_ray
     import bench_replay
+    import bench_upgrade
 
     suites: dict[str, Callable[[Path, Settings], list[Row]]] = {
         "membrane": bench_membrane.measure,
@@ -117,6 +121,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "digest": bench_digest.measure,
         "concurrency": bench_concurrency.measure,
         "functions": bench_functions.measure,
+        "upgrade": bench_upgrade.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()

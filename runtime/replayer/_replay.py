@@ -42,7 +42,8 @@ from ..membrane import (
 from ..service import CallFailed, Detached, Service, StopReplay
 from ._replayer import LiveTape, Replayer
 
-__all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences"]
+__all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences",
+           "code_changed_at"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +61,21 @@ def bundle_files(contents: JournalContents) -> dict[str, tuple[str, bytes]]:
         if type(event) is Source:
             files[event.file.path] = (event.file.sha256, event.file.source)
     return files
+
+
+def code_changed_at(contents: JournalContents) -> int:
+    """The seq of the last source record that replaced a file the journal already carried
+    with other content: where ``distdev upgrade`` gave the service new code (0: never). The
+    state digests before it were recorded by the code it replaced."""
+    digests = {f.path: f.sha256 for f in contents.header.bundle}
+    changed_at = 0
+    for event in contents.events:
+        if type(event) is Source:
+            known = digests.get(event.file.path)
+            if known is not None and known != event.file.sha256:
+                changed_at = event.seq
+            digests[event.file.path] = event.file.sha256
+    return changed_at
 
 
 def source_differences(contents: JournalContents, source: Path) -> list[SourceDifference]:
@@ -259,6 +275,7 @@ def replay(
     tape = Replayer(service, contents.events, 1, None if until is None else until + 1,
                     before_event, resume_open=resume_open)
     tape.same_code = not diffs
+    tape.code_since = code_changed_at(contents)
     service.tape = tape
     service.phase = "replay"
     with local_time(header.tz):

@@ -9,7 +9,9 @@ from ...errors import DistdevError, JournalError
 from ...journal import read_journal
 from .._keys import OperatorKey
 from .._protocol import DeployOptions, Echo
+from .._upgrade import UpgradePlan
 from . import _supervisor as supervisor
+from . import _upgrade
 from ._deployment import Deployment, ServiceEntry
 from ._pool import pool_status
 
@@ -28,6 +30,9 @@ class LocalEngine:
         count = len(deployment.services)
         return (f"deployment up in the background: {count} service{'' if count == 1 else 's'} "
                 f"(supervisor pid {deployment.supervisor}); `distdev down` stops it")
+
+    def upgrade(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> UpgradePlan:
+        return _upgrade.upgrade(out, state, options, echo)
 
     def down(self, state: Path, echo: Echo) -> str:
         stopped = supervisor.down(state, echo)

@@ -129,13 +129,12 @@ def refuse_if_running(state: Path) -> None:
         )
 
 
-def prepare(out: Path, state: Path, transport: str, http: int | None,
-            warn: Callable[[str], None] = print) -> Deployment:
+def prepare(out: Path, state: Path, transport: str, http: int | None) -> Deployment:
     """Write the deployment file and seed each service's state journal from the build."""
     out, state = out.resolve(), state.resolve()
     manifest = read_manifest(out)
     refuse_if_running(state)
-    seed_state(out, state, manifest, warn)
+    seed_state(out, state, manifest)
     addresses = _addresses([s.id for s in manifest.services], state, transport)
     port = ingress_port(manifest, http)
     if port == 0:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..._spawn import python_module
 from ...build import read_manifest
 from ...errors import DistdevError, JournalError
 from ...journal import read_journal
@@ -25,6 +27,7 @@ from .._client import Connection
 from .._dispatch import read_status
 from .._keys import OperatorKey
 from .._state import ingress_port, seed_state
+from .._upgrade import UpgradePlan, upgrade_deployment
 from . import _cluster as cluster
 from ._layout import PENDING, SECRET_FILE, ActorInfo, AddressBook, RayDeployment
 
@@ -44,12 +47,12 @@ def _refuse_if_deployed(state: Path) -> None:
         )
 
 
-def prepare(out: Path, state: Path, address: str | None, http: int | None, durable: bool,
-            warn: Callable[[str], None]) -> RayDeployment:
+def prepare(out: Path, state: Path, address: str | None, http: int | None,
+            durable: bool) -> RayDeployment:
     """Seed the state folder and describe the deployment (not yet running)."""
     manifest = read_manifest(out)
     _refuse_if_deployed(state)
-    seed_state(out, state, manifest, warn)
+    seed_state(out, state, manifest)
     for spec in manifest.services:
         ActorInfo.path(state, spec.id).unlink(missing_ok=True)
     secret = state / SECRET_FILE
@@ -72,7 +75,7 @@ def deploy(out: Path, state: Path, address: str | None, http: int | None, durabl
     """Deploy the build in ``out`` on Ray; return once every service serves."""
     cluster.require_ray()
     out, state = out.resolve(), state.resolve()
-    deployment = prepare(out, state, address, http, durable, echo)
+    deployment = prepare(out, state, address, http, durable)
     if address is None:
         echo("starting a local Ray instance (no --address given)")
         deployment.address, deployment.head_pid, temp = cluster.start_local(
@@ -123,6 +126,46 @@ def _start_actors(ray: Any, deployment: RayDeployment) -> None:
         for actor in actors.values():
             ray.kill(actor, no_restart=True)
         raise
+
+
+def upgrade(out: Path, state: Path, http: int | None, durable: bool,
+            echo: Callable[[str], None]) -> UpgradePlan:
+    """Move the Ray deployment in ``state`` to the build in ``out`` (``upgrade_deployment``):
+    its actors are stopped and the build deployed again on the same cluster — a local Ray
+    instance started for it is stopped with them and started afresh.
+
+    ``down`` and ``deploy`` run as commands of their own: the gate has loaded the services'
+    code into this process, whose interposition (``datetime.date`` among others) Ray's
+    serializers cannot be imported beside."""
+    out, state = out.resolve(), state.resolve()
+    before = RayDeployment.load(state)
+    journals = {sid: before.journal(sid) for sid in before.services}
+    where = [] if before.head_pid is not None else ["--address", before.address]
+    port = http if http is not None else before.http
+
+    def start(build: Path) -> None:
+        _command(echo, "deploy", str(build), "--engine", "ray", "--state", str(state), *where,
+                 *(["--port", str(port)] if port is not None else []),
+                 *([] if durable else ["--no-sync"]))
+
+    def stop() -> None:
+        _command(echo, "down", "--engine", "ray", "--state", str(state))
+
+    return upgrade_deployment(out, Path(before.out), state, journals, before.hash_seed,
+                              before.running, stop, start, echo)
+
+
+def _command(echo: Callable[[str], None], *argv: str) -> None:
+    """Run ``distdev ARGV`` in a child process; relay what it says; raise with its error."""
+    done = subprocess.run(python_module("distdev.cli", *argv), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, check=False)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    for line in lines:
+        echo(line)
+    if done.returncode != 0:
+        said = next((line for line in reversed(lines) if line.startswith("error")), None)
+        raise DistdevError(f"`distdev {argv[0]} --engine ray` failed: "
+                           f"{said or f'exit code {done.returncode}'}")
 
 
 def _cause(exc: BaseException) -> str:
