@@ -154,7 +154,7 @@ class Connection:
                 f"{credentials.remedy}".rstrip(), answer.reason)
         assert isinstance(answer, Welcome)
         self.service = answer.service
-        self.sock.settimeout(timeout)
+        self.channel = wire.Channel(self.sock)
         self._ids = itertools.count(1)
 
     def call(self, caller: str, chain: str, caller_seq: int | str | None, export: str,
@@ -168,23 +168,25 @@ class Connection:
         _refuse_oversized(self.service, export, args, kwargs,
                           len(encoded_args) + len(encoded_kwargs))
         call_id = next(self._ids)
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            raise TimeoutError("no time left for the call")
-        self.sock.settimeout(remaining)
-        wire.send(self.sock, Call(call_id, caller, chain, caller_seq, export, encoded_args,
-                                  encoded_kwargs,
-                                  None if remaining is None else time.time() + remaining))
+        if deadline is None:
+            wall_deadline = None
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no time left for the call")
+            wall_deadline = time.time() + remaining
+        self.channel.send(Call(call_id, caller, chain, caller_seq, export, encoded_args,
+                               encoded_kwargs, wall_deadline), deadline)
         try:
-            return self._answer(call_id)
+            return self._answer(call_id, deadline)
         except NotReady:
             raise  # its supervisor answered: the service never saw the call
         except Exception as exc:
             exc.delivered = True  # type: ignore[attr-defined]
             raise
 
-    def _answer(self, call_id: int) -> Any:
-        reply = wire.receive(self.sock)
+    def _answer(self, call_id: int, deadline: float | None) -> Any:
+        reply = self.channel.receive(wire.MAX_FRAME, deadline)
         if isinstance(reply, Refused):
             if reply.reason.startswith(NOT_READY_PREFIX):
                 raise Restarting(reply.reason.removeprefix(NOT_READY_PREFIX))

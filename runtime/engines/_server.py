@@ -89,14 +89,15 @@ class ServiceServer:
             caller = self.gatekeeper.admit(sock)
             if caller is None:
                 return
+            channel = wire.Channel(sock)
             while True:
-                message = wire.receive(sock)
-                if not isinstance(message, Call):
+                message = channel.receive()
+                if type(message) is not Call:
                     raise wire.FrameError(f"expected a call, got a {type(message).__name__}")
                 if message.caller != caller:
                     raise wire.FrameError(f"a forged caller: a call from {message.caller!r} on "
                                           f"a connection {caller!r} authenticated")
-                wire.send(sock, self._answer(message))
+                channel.send(self._answer(message))
         except EOFError:
             pass
         except wire.FrameError as exc:
