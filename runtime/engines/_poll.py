@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 __all__ = ["BusyPoll", "POLL_CAP", "poll_enabled"]
 

@@ -19,8 +19,24 @@ import errno
 import os
 import threading
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["JournalFile"]
+__all__ = ["JournalFile", "JournalSink"]
+
+
+class JournalSink(Protocol):
+    """What a ``JournalWriter`` writes its records to: a ``JournalFile``, or any binary file."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def write(self, data: bytes, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def fileno(self) -> int: ...
+
+    def close(self) -> None: ...
 
 _MIN_CHUNK = 256 * 1024
 _MAX_CHUNK = 16 * 1024 * 1024

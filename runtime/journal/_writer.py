@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import JournalError
 from ._codec import encode_record, event_tree
 from ._events import EventBase, Header
-from ._file import JournalFile
+from ._file import JournalFile, JournalSink
 from ._reader import read_journal
 
 __all__ = ["JournalWriter"]
@@ -22,8 +22,7 @@ class JournalWriter:
     ``flush`` hands buffered records to the OS; ``sync`` also makes them durable (fdatasync).
     """
 
-    def __init__(self, path: str | os.PathLike[str], file: BinaryIO | JournalFile,
-                 next_seq: int) -> None:
+    def __init__(self, path: str | os.PathLike[str], file: JournalSink, next_seq: int) -> None:
         self.path = Path(path)
         self._file = file
         self.next_seq = next_seq
