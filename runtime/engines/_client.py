@@ -20,14 +20,13 @@ refused before anything is sent, naming the argument.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import cbor2
@@ -51,16 +50,23 @@ _INNER_SHARE = 0.9
 first, so its caller hears why (which service did not answer) before its own caller gives up."""
 
 
-@contextlib.contextmanager
-def serving_until(deadline: float | None) -> Iterator[None]:
-    """Run an incoming call whose caller waits until ``deadline`` (``time.time()``): the calls
-    it makes on this thread are due before that."""
-    outer = getattr(_serving, "deadline", None)
-    _serving.deadline = deadline
-    try:
-        yield
-    finally:
-        _serving.deadline = outer
+class ServingUntil:
+    """``with ServingUntil(deadline):`` runs an incoming call whose caller waits until
+    ``deadline`` (``time.time()``): the calls it makes on this thread are due before that. (A
+    class, not a generator: it wraps every incoming call.)"""
+
+    __slots__ = ("deadline", "outer")
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.outer: float | None = None
+
+    def __enter__(self) -> None:
+        self.outer = getattr(_serving, "deadline", None)
+        _serving.deadline = self.deadline
+
+    def __exit__(self, *exc_info: object) -> None:
+        _serving.deadline = self.outer
 
 
 def _call_deadline() -> float:
