@@ -27,6 +27,13 @@ from distdev.engines._wire import MAX_FRAME, Call, Channel, FrameError, Reply, _
 CAP = 200e-6
 
 
+@pytest.fixture(autouse=True)
+def unpaused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with polling not paused: a real poll of an earlier test on this busy
+    machine may have paused this process's polling (a policy test reads the budget)."""
+    monkeypatch.setattr(_poll, "_paused_until", 0.0)
+
+
 @pytest.fixture
 def pair() -> Iterator[tuple[Channel, socket.socket]]:
     """A channel and the raw socket at its other end."""
@@ -249,16 +256,32 @@ def test_one_thread_per_process_polls_at_a_time() -> None:
     second.release()
 
 
-def test_a_poll_kept_from_the_cpu_pauses_polling_in_the_process(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_poll, "_paused_until", 0.0)
+def test_a_poll_kept_from_the_cpu_pauses_polling_in_the_process() -> None:
     poll, other = BusyPoll(CAP, enabled=True), BusyPoll(CAP, enabled=True)
     now = 1000.0
-    poll.polled(100e-6, 95e-6, now)  # it had the CPU: nothing changes
+    poll.polled(100e-6, 95e-6, now, True)  # it had the CPU: nothing changes
     assert poll.budget(now) > 0
-    poll.polled(100e-6, 10e-6, now)  # it waited for a CPU: the machine is crowded
+    poll.polled(100e-6, 10e-6, now, True)  # it waited for a CPU: the machine is crowded
     assert poll.budget(now + 0.5) == other.budget(now + 0.5) == 0.0
     assert poll.budget(now + BusyPoll.PAUSE) > 0
-    poll.polled(5e-6, 0.0, now + 2)  # too short to say anything
+    poll.polled(5e-6, 0.0, now + 2, True)  # too short to say anything
     assert poll.budget(now + 2) > 0
+
+
+def test_polls_that_miss_their_frame_back_off_and_one_that_catches_it_ends_that() -> None:
+    poll = BusyPoll(CAP, enabled=True)
+    now = time.monotonic()
+
+    def blocked_waits_before_the_next_poll() -> int:
+        blocked = 0
+        while poll.budget(now) == 0.0:
+            blocked += 1
+        return blocked
+
+    skipped = []
+    for _ in range(12):
+        poll.polled(100e-6, 100e-6, now, False)
+        skipped.append(blocked_waits_before_the_next_poll())
+    assert skipped == [min(BusyPoll.MAX_SKIP, 2 ** n) for n in range(1, 13)]
+    poll.polled(10e-6, 10e-6, now, True)
+    assert poll.budget(now) > 0 and poll.misses == 0

@@ -19,6 +19,10 @@ one vCPU the poller takes the CPU from the very process whose answer it waits fo
 * **one at a time per process**: a thread polls only while no other thread of its process does
   (the others block), so a process never spends more than one CPU polling, and its other
   threads keep the interpreter's lock between polls;
+* **backing off when it misses**: a poll that ends without its frame was CPU spent for
+  nothing, and where the peer shares this CPU it delays the very frame it waits for (the peer
+  runs once the poll gives up). After each miss in a row, twice as many waits block at once
+  (up to 256); a poll that catches its frame ends the run;
 * **off for a while on a crowded machine**: a poll that got much less CPU time than the time it
   took was kept waiting for a CPU, so the processes it waits for are too. Polling then only
   takes CPU from them: the process stops polling for ``PAUSE`` seconds.
@@ -85,6 +89,9 @@ class BusyPoll:
 
     PAUSE = 1.0
     """Seconds the process does not poll after a poll that was kept from the CPU."""
+    MAX_SKIP = 256
+    """After polls that ended without the frame, the waits that block at once: 2, 4, ... up
+    to this many, after each further miss; one poll that catches its frame ends the run."""
     CROWDED = 0.5
     """A poll that got less than this share of its time on a CPU was kept waiting for one."""
     JUDGED = 20e-6
@@ -94,19 +101,35 @@ class BusyPoll:
         self.cap = cap
         self.enabled = (_ENABLED if enabled is None else enabled) and cap > 0
         self.average = cap / 2  # start out polling: the first waits say whether that pays
+        self.misses = 0  # polls in a row that ended without their frame
+        self._skip = 0  # waits left that block at once
         self._slot = _polling
 
     def budget(self, now: float) -> float:
         """Seconds the wait starting at ``now`` (``time.monotonic()``) may poll."""
         if not self.enabled or self.average > self.cap or now < _paused_until:
             return 0.0
+        if self._skip:
+            self._skip -= 1
+            return 0.0
         return min(self.cap, self.STRETCH * self.average)
 
-    def polled(self, seconds: float, cpu: float, now: float) -> None:
-        """A poll took ``seconds``, of which ``cpu`` on a CPU; it ended at ``now``."""
+    def polled(self, seconds: float, cpu: float, now: float, caught: bool) -> None:
+        """A poll took ``seconds``, of which ``cpu`` on a CPU, and ended at ``now``, with its
+        frame (``caught``) or without.
+
+        A miss is CPU spent for nothing, and where the peer shares this CPU (a crowded
+        machine, or one CPU left to both) it is worse: the peer runs only once the poll gives
+        up, so the frame arrives just after it. Misses in a row make ever more waits block at
+        once."""
         global _paused_until
         if seconds >= self.JUDGED and cpu < self.CROWDED * seconds:
             _paused_until = now + self.PAUSE
+        if caught:
+            self.misses = 0
+        else:
+            self.misses += 1
+            self._skip = min(self.MAX_SKIP, 1 << self.misses)
 
     def observe(self, waited: float) -> None:
         # A long wait (an idle connection) counts as just over the cap: it turns polling off,

@@ -223,10 +223,11 @@ class Channel:
                 until = started + budget if deadline is None else min(started + budget,
                                                                         deadline)
                 cpu = time.thread_time()
-                while not ready(0) and clock() < until:
+                caught = False
+                while not (caught := bool(ready(0))) and clock() < until:
                     pass
                 now = clock()
-                self.poll.polled(now - started, time.thread_time() - cpu, now)
+                self.poll.polled(now - started, time.thread_time() - cpu, now, caught)
             finally:
                 self.poll.release()
         n = self._recv(deadline)
