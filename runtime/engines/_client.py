@@ -20,14 +20,13 @@ refused before anything is sent, naming the argument.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import cbor2
@@ -51,16 +50,23 @@ _INNER_SHARE = 0.9
 first, so its caller hears why (which service did not answer) before its own caller gives up."""
 
 
-@contextlib.contextmanager
-def serving_until(deadline: float | None) -> Iterator[None]:
-    """Run an incoming call whose caller waits until ``deadline`` (``time.time()``): the calls
-    it makes on this thread are due before that."""
-    outer = getattr(_serving, "deadline", None)
-    _serving.deadline = deadline
-    try:
-        yield
-    finally:
-        _serving.deadline = outer
+class ServingUntil:
+    """``with ServingUntil(deadline):`` runs an incoming call whose caller waits until
+    ``deadline`` (``time.time()``): the calls it makes on this thread are due before that. (A
+    class, not a generator: it wraps every incoming call.)"""
+
+    __slots__ = ("deadline", "outer")
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.outer: float | None = None
+
+    def __enter__(self) -> None:
+        self.outer = getattr(_serving, "deadline", None)
+        _serving.deadline = self.deadline
+
+    def __exit__(self, *exc_info: object) -> None:
+        _serving.deadline = self.outer
 
 
 def _call_deadline() -> float:
@@ -154,7 +160,7 @@ class Connection:
                 f"{credentials.remedy}".rstrip(), answer.reason)
         assert isinstance(answer, Welcome)
         self.service = answer.service
-        self.sock.settimeout(timeout)
+        self.channel = wire.Channel(self.sock)
         self._ids = itertools.count(1)
 
     def call(self, caller: str, chain: str, caller_seq: int | str | None, export: str,
@@ -168,23 +174,25 @@ class Connection:
         _refuse_oversized(self.service, export, args, kwargs,
                           len(encoded_args) + len(encoded_kwargs))
         call_id = next(self._ids)
-        remaining = None if deadline is None else deadline - time.monotonic()
-        if remaining is not None and remaining <= 0:
-            raise TimeoutError("no time left for the call")
-        self.sock.settimeout(remaining)
-        wire.send(self.sock, Call(call_id, caller, chain, caller_seq, export, encoded_args,
-                                  encoded_kwargs,
-                                  None if remaining is None else time.time() + remaining))
+        if deadline is None:
+            wall_deadline = None
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no time left for the call")
+            wall_deadline = time.time() + remaining
+        self.channel.send(Call(call_id, caller, chain, caller_seq, export, encoded_args,
+                               encoded_kwargs, wall_deadline), deadline)
         try:
-            return self._answer(call_id)
+            return self._answer(call_id, deadline)
         except NotReady:
             raise  # its supervisor answered: the service never saw the call
         except Exception as exc:
             exc.delivered = True  # type: ignore[attr-defined]
             raise
 
-    def _answer(self, call_id: int) -> Any:
-        reply = wire.receive(self.sock)
+    def _answer(self, call_id: int, deadline: float | None) -> Any:
+        reply = self.channel.receive(wire.MAX_FRAME, deadline)
         if isinstance(reply, Refused):
             if reply.reason.startswith(NOT_READY_PREFIX):
                 raise Restarting(reply.reason.removeprefix(NOT_READY_PREFIX))

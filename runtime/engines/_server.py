@@ -25,7 +25,7 @@ from ..errors import CallTimeoutError, MembraneError
 from ..membrane import error_info
 from ..service import CallFailed, Service
 from . import _wire as wire
-from ._client import serving_until
+from ._client import ServingUntil
 from ._durable import GroupCommit
 from ._keys import ServiceKeys
 from ._restore import DedupTable, StillRunning
@@ -89,14 +89,15 @@ class ServiceServer:
             caller = self.gatekeeper.admit(sock)
             if caller is None:
                 return
+            channel = wire.Channel(sock)
             while True:
-                message = wire.receive(sock)
-                if not isinstance(message, Call):
+                message = channel.receive()
+                if type(message) is not Call:
                     raise wire.FrameError(f"expected a call, got a {type(message).__name__}")
                 if message.caller != caller:
                     raise wire.FrameError(f"a forged caller: a call from {message.caller!r} on "
                                           f"a connection {caller!r} authenticated")
-                wire.send(sock, self._answer(message))
+                channel.send(self._answer(message))
         except EOFError:
             pass
         except wire.FrameError as exc:
@@ -111,7 +112,7 @@ class ServiceServer:
             kwargs = cbor2.loads(call.kwargs)
         except Exception as exc:
             raise wire.FrameError(f"a call whose arguments are not CBOR ({exc})") from None
-        if type(args) is not list or type(kwargs) is not dict or not all(
+        if type(args) is not list or type(kwargs) is not dict or kwargs and not all(
             type(k) is str for k in kwargs
         ):
             raise wire.FrameError("a call whose arguments are not a list and a dict of names")
@@ -140,7 +141,7 @@ class ServiceServer:
                                     "deadline; it did not run", may_have_run=False)
             return self._reply(call, False, error_info(late))
         try:
-            with serving_until(call.deadline):
+            with ServingUntil(call.deadline):
                 result = self.service.handle_call(call.caller, call.chain, call.export, args,
                                                   kwargs, call.caller_seq)
             ok, outcome = True, result

@@ -8,6 +8,12 @@ A connection starts with a challenge: the server sends a random nonce and the cl
 HMAC-SHA256(key, nonce + caller id), where the key is the one of that caller's calls to that
 service (``_keys``). No key crosses. Until that answer checks out, the server reads at most one
 small frame, with a deadline, and runs no service code.
+
+After the handshake each end reads and writes through a ``Channel``: a frame leaves in one system
+call and arrives, where it fits the channel's buffer, in one ``recv``; a receive polls the socket
+for a moment before it blocks (``_poll``); and a wait is bounded by the kernel's socket timeouts
+(``SO_RCVTIMEO``, ``SO_SNDTIMEO``), which cost nothing per call, where a Python-level socket
+timeout adds a ``poll`` system call before every ``recv``.
 """
 
 from __future__ import annotations
@@ -15,9 +21,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import select
 import socket
+import struct
+import time
 
 import msgspec
+
+from ._poll import BusyPoll
 
 MAX_FRAME = int(os.environ.get("DISTDEV_MAX_FRAME", 16 * 1024 * 1024))
 """Frames larger than this are refused (the connection is closed); a caller refuses to send
@@ -126,6 +137,161 @@ def receive(sock: socket.socket, limit: int = MAX_FRAME) -> Message:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise FrameError(f"a malformed frame ({exc})") from None
     return message
+
+
+class Channel:
+    """One end of a connection after its handshake, used by one thread at a time.
+
+    ``deadline`` (``time.monotonic()``, None: none) bounds a send or a receive: past it, the
+    wait raises ``TimeoutError``, exactly as a socket timeout did."""
+
+    BUFFER = 64 * 1024
+    """Bytes a receive reads at most in one ``recv``: a larger frame takes several, into a
+    buffer of its own size that is given back once it is read."""
+    _EARLY = 0.9
+    """A kernel timeout is set to this share of the time left, so that calls made soon after
+    with about the same time left need not set it again (a system call each); a wait it cuts
+    short is resumed with the exact time left."""
+
+    def __init__(self, sock: socket.socket, poll: BusyPoll | None = None) -> None:
+        sock.settimeout(None)  # blocking: the kernel's timeouts bound the waits
+        self.sock = sock
+        self.poll = BusyPoll() if poll is None else poll
+        self._readable = select.poll()
+        self._readable.register(sock, select.POLLIN)
+        self._buffer = bytearray(self.BUFFER)
+        self._view = memoryview(self._buffer)
+        self._start = self._end = 0  # the bytes received and not yet handed out
+        self._out = bytearray()
+        self._timeout: float | None = None  # the kernel timeout set on the socket
+
+    def send(self, message: _Message, deadline: float | None = None) -> None:
+        """Write one frame: its length and body encoded in place, sent in one system call."""
+        data = self._out
+        _encoder.encode_into(message, data, 4)
+        data[:4] = (len(data) - 4).to_bytes(4, "big")
+        while True:
+            self._limit(deadline)
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:  # the kernel's timeout: early, or the deadline is past
+                self._timeout = 0.0  # set it again, to the exact time left
+                continue
+            if sent == len(data):
+                return
+            data = data[sent:]  # only after a timeout cut a send short
+
+    def receive(self, limit: int = MAX_FRAME, deadline: float | None = None) -> Message:
+        """Read one frame. ``EOFError`` at a clean end; ``FrameError`` for anything malformed;
+        ``TimeoutError`` past ``deadline``."""
+        if self._start == self._end:
+            self._start = self._end = 0
+            if not self._wait_and_receive(deadline):
+                raise EOFError("the peer closed the connection")
+        while self._end - self._start < 4:
+            self._more(deadline, "the frame's length is cut short")
+        start = self._start
+        size = int.from_bytes(self._buffer[start:start + 4], "big")
+        if size > limit:
+            raise FrameError(f"a frame of {size} bytes is over the limit of {limit}")
+        total = 4 + size
+        if start + total > len(self._buffer):
+            self._make_room(total)
+            start = 0
+        while self._end - start < total:
+            self._more(deadline, "the frame is cut short")
+        self._start = start + total
+        try:
+            message: Message = _decoder.decode(self._view[start + 4:start + total])
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise FrameError(f"a malformed frame ({exc})") from None
+        if self._start == self._end and len(self._buffer) > self.BUFFER:
+            self._buffer = bytearray(self.BUFFER)  # a large frame's buffer goes back
+            self._view = memoryview(self._buffer)
+            self._start = self._end = 0
+        return message
+
+    def _wait_and_receive(self, deadline: float | None) -> int:
+        """Wait for the next frame to begin, polling first if the policy says so; the bytes
+        received (0 at the end of the stream). How long the wait took feeds the policy."""
+        clock = time.monotonic
+        started = clock()
+        budget = self.poll.budget(started)
+        ready = self._readable.poll
+        if budget and not ready(0) and self.poll.claim():
+            try:
+                until = started + budget if deadline is None else min(started + budget,
+                                                                        deadline)
+                cpu = time.thread_time()  # a system call, but taken while nothing is there
+                caught = False
+                while not (caught := bool(ready(0))) and clock() < until:
+                    pass
+                now = clock()
+                spent = now - started
+                # A short poll says nothing of the machine: no second call on the frame's path.
+                used = time.thread_time() - cpu if spent >= self.poll.JUDGED else spent
+                self.poll.polled(spent, used, now, caught)
+            finally:
+                self.poll.release()
+        n = self._recv(deadline)
+        self.poll.observe(clock() - started)
+        return n
+
+    def _more(self, deadline: float | None, cut_short: str) -> None:
+        if not self._recv(deadline):
+            raise FrameError(cut_short)
+
+    def _recv(self, deadline: float | None) -> int:
+        """One ``recv`` into the buffer's free end, under ``deadline``."""
+        while True:
+            self._limit(deadline)
+            try:
+                n = self.sock.recv_into(self._view[self._end:])
+            except BlockingIOError:  # the kernel's timeout: early, or the deadline is past
+                self._timeout = 0.0  # set it again, to the exact time left
+                continue
+            self._end += n
+            return n
+
+    def _make_room(self, total: int) -> None:
+        """Move the unread bytes to the front of a buffer that holds ``total`` bytes."""
+        unread = bytes(self._view[self._start:self._end])
+        if total > len(self._buffer):
+            self._buffer = bytearray(total)
+            self._view = memoryview(self._buffer)
+        self._buffer[:len(unread)] = unread  # same length: the buffer keeps its size
+        self._start, self._end = 0, len(unread)
+
+    def _limit(self, deadline: float | None) -> None:
+        """Set the socket's kernel timeouts so that no wait outlasts ``deadline``."""
+        if deadline is None:
+            if self._timeout is not None:
+                self._set_timeout(None)
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the deadline has passed")
+        if self._timeout is None or self._timeout > left:
+            self._set_timeout(left * self._EARLY)
+        elif self._timeout == 0.0:
+            self._set_timeout(left)
+
+    def _set_timeout(self, seconds: float | None) -> None:
+        if seconds is None:
+            value = _TIMEVAL.pack(0, 0)  # zero: no timeout
+        else:
+            micros = max(1, int(seconds * 1e6))  # never zero, which would mean no timeout
+            value = _TIMEVAL.pack(micros // 1_000_000, micros % 1_000_000)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+        self._timeout = seconds
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+_TIMEVAL = struct.Struct("@ll")
+"""``struct timeval`` (seconds, microseconds) as ``setsockopt`` takes it."""
 
 
 def parse_address(address: str) -> tuple[int, str | tuple[str, int]]:

@@ -5,6 +5,10 @@
   good record and report the tail; ``repair_journal`` moves the tail bytes aside.
 * any other bad record is **corruption**: ``JournalCorruptError`` names its byte offset and
   sequence number, because records after it exist and silently dropping them would lose data.
+
+A run of zero bytes from a record boundary to the end of the file is **free space**, not a
+record: a record never starts with a zero byte, and a journal's file is allocated ahead of its
+records in zeros (``_file``). A record cut short, followed by zeros, is still a torn tail.
 """
 
 from __future__ import annotations
@@ -47,11 +51,13 @@ class JournalContents:
     offsets: list[int]
     torn: TornTail | None
     size: int
+    free: int = 0
+    """Zero bytes after the last record, to the end of the file: space allocated ahead."""
 
     @property
     def good_size(self) -> int:
         """Bytes up to the end of the last good record."""
-        return self.torn.offset if self.torn else self.size
+        return self.torn.offset if self.torn else self.size - self.free
 
 
 def _decode_event(payload: bytes, seq: int) -> Event:
@@ -94,10 +100,18 @@ def _damaged_journal(data: bytes) -> bool:
             or _valid_record_after(data, 0))
 
 
+def is_free_space(data: bytes, offset: int) -> bool:
+    """Whether everything from ``offset`` to the end is zero bytes (allocated, never written):
+    a record starts with ``82``, so none starts there."""
+    return data.count(0, offset) == len(data) - offset
+
+
 def _iter_records(data: bytes, path: str) -> Iterator[tuple[int, Event]]:
     offset = 0
     seq = 0
     while offset < len(data):
+        if seq and not data[offset] and is_free_space(data, offset):
+            raise _FreeFrom(offset)
         try:
             payload, after = frame_at(data, offset)
             event = _decode_event(payload, seq)
@@ -153,6 +167,11 @@ class _TornAt(Exception):
         self.torn = torn
 
 
+class _FreeFrom(Exception):
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
 def read_journal(path: str | os.PathLike[str]) -> JournalContents:
     """Read and validate a whole journal. A torn tail is reported in ``torn``, not raised."""
     p = Path(path)
@@ -172,9 +191,14 @@ def parse_journal(data: bytes, path: str = "<journal>") -> JournalContents:
     """Validate journal bytes (see ``read_journal``)."""
     if not data:
         raise JournalFormatError(f"{path} is empty: it is not a distdev journal. {_WHAT_TO_PASS}")
+    if is_free_space(data, 0):
+        raise JournalFormatError(
+            f"{path} holds only zero bytes: it is not a distdev journal, or one whose header "
+            f"never reached the disk. {_WHAT_TO_PASS}")
     events: list[Event] = []
     offsets: list[int] = []
     torn = None
+    free = 0
     # Parsing allocates many small objects that all stay alive: collections would only rescan
     # them (a quarter of the time on a 200k-event journal).
     collecting = gc.isenabled()
@@ -185,9 +209,11 @@ def parse_journal(data: bytes, path: str = "<journal>") -> JournalContents:
             events.append(event)
     except _TornAt as t:
         torn = t.torn
+    except _FreeFrom as f:
+        free = len(data) - f.offset
     finally:
         if collecting:
             gc.enable()
     header = events[0]
     assert isinstance(header, Header)
-    return JournalContents(Path(path), header, events, offsets, torn, len(data))
+    return JournalContents(Path(path), header, events, offsets, torn, len(data), free)

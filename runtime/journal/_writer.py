@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import JournalError
 from ._codec import encode_record, event_tree
 from ._events import EventBase, Header
+from ._file import JournalFile, JournalSink
 from ._reader import read_journal
 
 __all__ = ["JournalWriter"]
@@ -21,7 +22,7 @@ class JournalWriter:
     ``flush`` hands buffered records to the OS; ``sync`` also makes them durable (fdatasync).
     """
 
-    def __init__(self, path: str | os.PathLike[str], file: BinaryIO, next_seq: int) -> None:
+    def __init__(self, path: str | os.PathLike[str], file: JournalSink, next_seq: int) -> None:
         self.path = Path(path)
         self._file = file
         self.next_seq = next_seq
@@ -34,7 +35,7 @@ class JournalWriter:
     def create(cls, path: str | os.PathLike[str], header: Header) -> JournalWriter:
         """Start a new journal at ``path`` (replacing any file there) with its header record."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer = cls(path, open(path, "wb"), 0)  # noqa: SIM115 - the writer owns it
+        writer = cls(path, JournalFile.create(path), 0)
         writer.write(header)
         return writer
 
@@ -47,7 +48,8 @@ class JournalWriter:
                 f"{path} ends in a torn record ({contents.torn.reason}); run "
                 f"`distdev journal repair {path}` before appending to it"
             )
-        return cls(path, open(path, "ab"), len(contents.events))
+        return cls(path, JournalFile.continue_at(path, contents.good_size),
+                   len(contents.events))
 
     def write(self, event: EventBase) -> int:
         """Append one event; its ``seq`` must be ``next_seq``. Returns the seq."""

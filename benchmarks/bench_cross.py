@@ -1,0 +1,144 @@
+"""The floors a cross-process call is measured against: a raw Python socket echo and a bare
+fdatasync, each in the same run as the engine's figures (``bench_engine``).
+
+* **Raw echo**: ``python bench_cross.py echo UNIX_PATH`` serves, in its own process, the
+  smallest honest request/response over a Unix socket: a 4-byte big-endian length and that many
+  bytes, answered with the same frame. Nothing is decoded, checked or journaled. Two clients:
+
+  - ``polled``: client and server both poll the socket without blocking (``MSG_DONTWAIT`` in a
+    loop) until the frame arrives, so neither pays a wake-up: the floor of a Python round trip
+    between two processes on two vCPUs. The server polls only while its client polls (the first
+    byte of each frame says which).
+  - ``blocking``: both sides block in ``recv``: each answer wakes a sleeping process.
+
+* **Bare fdatasync**: append a record-sized write (64 bytes) to a file in the deployment's state
+  folder and ``fdatasync`` it, one at a time: what any journal that grows its file pays for one
+  durable record. Also the same write overwriting a region allocated in advance (the file's size
+  does not change, so the sync writes no metadata): the floor of one durable record.
+
+Nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+POLLED, BLOCKING = b"p", b"b"
+"""The first byte of a raw echo's request: whether the server polls for the next one."""
+RECORD = b"r" * 64
+SYNC_FILE_SIZE = 1 << 20
+
+
+def _receive_frame(sock: socket.socket, buf: bytearray, poll: bool) -> int:
+    """Read one length-prefixed frame into ``buf``; its total size (0 at the end)."""
+    view = memoryview(buf)
+    got = 0
+    need = 4
+    while got < need:
+        if poll:
+            try:
+                n = sock.recv_into(view[got:], 0, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+        else:
+            n = sock.recv_into(view[got:])
+        if not n:
+            return 0
+        got += n
+        if need == 4 and got >= 4:
+            need = 4 + int.from_bytes(buf[:4], "big")
+    return got
+
+
+def serve_echo(path: str) -> None:
+    """Answer every frame on one connection with itself, polling or blocking as asked."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1)
+    print("ready", flush=True)
+    sock, _ = listener.accept()
+    buf = bytearray(1 << 16)
+    poll = False
+    while True:
+        n = _receive_frame(sock, buf, poll)
+        if not n:
+            return
+        poll = buf[4:5] == POLLED
+        sock.sendall(memoryview(buf)[:n])
+
+
+class RawEcho:
+    """The raw echo server in its own process, and one connection to it."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = str(folder / "echo.sock")
+        self.process = subprocess.Popen([sys.executable, __file__, "echo", path],
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            self.close()
+            raise RuntimeError("the raw echo server did not start")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.buf = bytearray(1 << 16)
+
+    def caller(self, poll: bool, payload: bytes) -> Callable[[], int]:
+        """A no-argument round trip of ``payload`` (polled or blocking on both sides)."""
+        frame = (1 + len(payload)).to_bytes(4, "big") + (POLLED if poll else BLOCKING) + payload
+        sock, buf = self.sock, self.buf
+
+        def call() -> int:
+            sock.sendall(frame)
+            return _receive_frame(sock, buf, poll)
+
+        return call
+
+    def close(self) -> None:
+        if getattr(self, "sock", None) is not None:
+            self.sock.close()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def fdatasync_seconds(folder: Path, n: int, *, preallocated: bool) -> float:
+    """Median seconds of one 64-byte write and its fdatasync, over ``n`` in a row: appended to
+    a growing file, or overwriting a region allocated (and made durable) in advance."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ("sync-preallocated.bin" if preallocated else "sync-append.bin")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        if preallocated:
+            os.posix_fallocate(fd, 0, SYNC_FILE_SIZE)
+            os.fsync(fd)
+        times = []
+        clock = time.perf_counter
+        for i in range(n):
+            t = clock()
+            if preallocated:
+                os.pwrite(fd, RECORD, (i * len(RECORD)) % (SYNC_FILE_SIZE - len(RECORD)))
+            else:
+                os.write(fd, RECORD)
+            os.fdatasync(fd)
+            times.append(clock() - t)
+        return statistics.median(times)
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "echo":
+        serve_echo(sys.argv[2])
+    else:
+        sys.exit("usage: bench_cross.py echo UNIX_PATH")

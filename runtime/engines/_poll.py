@@ -1,0 +1,145 @@
+"""Busy-polling a socket before blocking on it: bounded, adaptive, and off where it cannot help.
+
+A cross-process round trip that blocks on both sides pays two wake-ups: the callee sleeps until
+the call arrives, the caller until the answer does. Across vCPUs each costs tens of µs, more
+than everything distdev does for the call. Polling the socket for a moment before blocking
+catches an answer that is about to arrive without sleeping at all. Unbounded, it is ruinous: on
+one vCPU the poller takes the CPU from the very process whose answer it waits for (a call took
+426 µs instead of 65), and an idle connection would burn a CPU for nothing. So a poll is:
+
+* **off** when this process may run on one CPU only (``os.sched_getaffinity``), and when
+  ``DISTDEV_BUSY_POLL_US`` is 0;
+* **capped** at ``DISTDEV_BUSY_POLL_US`` µs of polling per wait (default 200), after which the
+  socket blocks as it always did;
+* **adaptive**: each connection end keeps an exponentially weighted average of how long its
+  recent waits took, and polls for at most twice that; when that average is over the cap (a
+  slow callee, an idle connection), it does not poll at all, since the answer would not come
+  within the cap anyway. Waits are measured whether they were polled or blocked, so a
+  connection that becomes busy again starts polling again;
+* **one at a time per process**: a thread polls only while no other thread of its process does
+  (the others block), so a process never spends more than one CPU polling, and its other
+  threads keep the interpreter's lock between polls;
+* **backing off when it misses**: a poll that ends without its frame was CPU spent for
+  nothing, and where the peer shares this CPU it delays the very frame it waits for (the peer
+  runs once the poll gives up). After each miss in a row, twice as many waits block at once
+  (up to 256); a poll that catches its frame ends the run;
+* **off for a while on a crowded machine**: a poll that got much less CPU time than the time it
+  took was kept waiting for a CPU, so the processes it waits for are too. Polling then only
+  takes CPU from them: the process stops polling for ``PAUSE`` seconds.
+
+Only how long a wait takes changes, never what it returns: every outcome (a frame, an end, a
+timeout) is the one a blocking receive would have given.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+__all__ = ["BusyPoll", "POLL_CAP", "poll_enabled"]
+
+
+def _cap_seconds(environ: dict[str, str] | os._Environ[str] = os.environ) -> float:
+    raw = environ.get("DISTDEV_BUSY_POLL_US", "200")
+    try:
+        micros = float(raw)
+    except ValueError:
+        raise ValueError(f"DISTDEV_BUSY_POLL_US={raw!r} is not a number of microseconds: set it "
+                         "to the longest a wait may poll before blocking (0 turns polling "
+                         "off)") from None
+    if micros < 0:
+        raise ValueError(f"DISTDEV_BUSY_POLL_US={raw!r} is negative: set it to 0 or more µs")
+    return micros / 1e6
+
+
+def _cpus_available() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux: what the machine has
+        return os.cpu_count() or 1
+
+
+POLL_CAP = _cap_seconds()
+"""The longest one wait polls before it blocks, in seconds."""
+
+
+def poll_enabled(cap: float = POLL_CAP, cpus: int | None = None) -> bool:
+    """Whether polling can help here: a cap above 0 and more than one CPU to run on."""
+    return cap > 0 and (_cpus_available() if cpus is None else cpus) > 1
+
+
+_ENABLED = poll_enabled()
+_polling = threading.Lock()
+"""Held by the one thread of this process that polls."""
+_paused_until = 0.0
+"""``time.monotonic()`` before which no thread of this process polls: the machine is crowded."""
+
+
+class BusyPoll:
+    """One connection end's polling policy: how long its next wait may poll.
+
+    ``budget()`` is the seconds to poll before blocking (0: block at once), ``observe(waited)``
+    records how long a wait took, polled or not. ``claim()``/``release()`` take the process's
+    one polling slot around a poll."""
+
+    ALPHA = 0.125
+    """Weight of the newest wait in the average: about the last eight waits count."""
+    STRETCH = 2.0
+    """A wait polls up to this many times the average: a little jitter still lands in it."""
+
+    PAUSE = 1.0
+    """Seconds the process does not poll after a poll that was kept from the CPU."""
+    MAX_SKIP = 256
+    """After polls that ended without the frame, the waits that block at once: 2, 4, ... up
+    to this many, after each further miss; one poll that catches its frame ends the run."""
+    CROWDED = 0.5
+    """A poll that got less than this share of its time on a CPU was kept waiting for one."""
+    JUDGED = 20e-6
+    """Polls shorter than this say nothing about the machine (the clocks' own cost)."""
+
+    def __init__(self, cap: float = POLL_CAP, *, enabled: bool | None = None) -> None:
+        self.cap = cap
+        self.enabled = (_ENABLED if enabled is None else enabled) and cap > 0
+        self.average = cap / 2  # start out polling: the first waits say whether that pays
+        self.misses = 0  # polls in a row that ended without their frame
+        self._skip = 0  # waits left that block at once
+        self._slot = _polling
+
+    def budget(self, now: float) -> float:
+        """Seconds the wait starting at ``now`` (``time.monotonic()``) may poll."""
+        if not self.enabled or self.average > self.cap or now < _paused_until:
+            return 0.0
+        if self._skip:
+            self._skip -= 1
+            return 0.0
+        return min(self.cap, self.STRETCH * self.average)
+
+    def polled(self, seconds: float, cpu: float, now: float, caught: bool) -> None:
+        """A poll took ``seconds``, of which ``cpu`` on a CPU, and ended at ``now``, with its
+        frame (``caught``) or without.
+
+        A miss is CPU spent for nothing, and where the peer shares this CPU (a crowded
+        machine, or one CPU left to both) it is worse: the peer runs only once the poll gives
+        up, so the frame arrives just after it. Misses in a row make ever more waits block at
+        once."""
+        global _paused_until
+        if seconds >= self.JUDGED and cpu < self.CROWDED * seconds:
+            _paused_until = now + self.PAUSE
+        if caught:
+            self.misses = 0
+        else:
+            self.misses += 1
+            self._skip = min(self.MAX_SKIP, 1 << self.misses)
+
+    def observe(self, waited: float) -> None:
+        # A long wait (an idle connection) counts as just over the cap: it turns polling off,
+        # and a few quick waits turn it back on.
+        sample = min(waited, 2 * self.cap)
+        self.average += self.ALPHA * (sample - self.average)
+
+    def claim(self) -> bool:
+        """Take the process's polling slot, if free; True if this end may poll now."""
+        return self._slot.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._slot.release()

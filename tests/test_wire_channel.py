@@ -1,0 +1,287 @@
+"""The transport's pieces below the engine: a connection end's frames (``Channel``) over real
+socket pairs, and the busy-poll policy's bounds as logic.
+
+What a real deployment does with them (calls, timeouts with ``may_have_run``, restarts) is
+``tests/test_local_engine.py`` and ``tests/test_faults.py``; here, what those rely on: a frame
+arrives whole however the bytes are split, several frames in one read are kept apart, a wait
+never ends before its deadline and always ends after it, and a poll never exceeds its cap, is
+off on one CPU, and stops where waits are long or the machine is crowded.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.engines import wait_until
+
+from distdev.engines import _poll
+from distdev.engines._poll import BusyPoll, poll_enabled
+from distdev.engines._wire import MAX_FRAME, Call, Channel, FrameError, Reply, _encoder
+
+CAP = 200e-6
+
+
+@pytest.fixture(autouse=True)
+def unpaused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with polling not paused: a real poll of an earlier test on this busy
+    machine may have paused this process's polling (a policy test reads the budget)."""
+    monkeypatch.setattr(_poll, "_paused_until", 0.0)
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Channel, socket.socket]]:
+    """A channel and the raw socket at its other end."""
+    mine, theirs = socket.socketpair()
+    channel = Channel(mine, BusyPoll(CAP, enabled=True))
+    try:
+        yield channel, theirs
+    finally:
+        channel.close()
+        theirs.close()
+
+
+def framed(message: Call | Reply) -> bytes:
+    body = _encoder.encode(message)
+    return len(body).to_bytes(4, "big") + body
+
+
+def a_call(n: int, args: bytes = b"\x80") -> Call:
+    return Call(n, "caller", "chain", n, "export", args, b"\xa0", None)
+
+
+# --- frames --------------------------------------------------------------------------------
+
+
+def test_a_frame_sent_one_byte_at_a_time_arrives_whole(
+    pair: tuple[Channel, socket.socket],
+) -> None:
+    channel, peer = pair
+    data = framed(a_call(1))
+
+    def trickle() -> None:
+        for i in range(len(data)):
+            peer.send(data[i:i + 1])
+
+    sender = threading.Thread(target=trickle)
+    sender.start()
+    assert channel.receive(deadline=time.monotonic() + 60) == a_call(1)
+    sender.join()
+
+
+def test_frames_that_arrive_together_are_handed_out_one_by_one(
+    pair: tuple[Channel, socket.socket],
+) -> None:
+    channel, peer = pair
+    peer.sendall(b"".join(framed(a_call(n)) for n in range(1, 6)))
+    assert [channel.receive() for _ in range(5)] == [a_call(n) for n in range(1, 6)]
+
+
+def test_a_frame_larger_than_the_buffer_arrives_whole_and_the_next_one_too(
+    pair: tuple[Channel, socket.socket],
+) -> None:
+    channel, peer = pair
+    big = a_call(1, bytes(range(256)) * (3 * Channel.BUFFER // 256))
+    sender = threading.Thread(target=peer.sendall,
+                              args=(framed(big) + framed(a_call(2)),))
+    sender.start()
+    assert channel.receive() == big
+    assert channel.receive() == a_call(2)
+    sender.join()
+
+
+def test_sent_frames_are_length_prefixed_messages(pair: tuple[Channel, socket.socket]) -> None:
+    channel, peer = pair
+    reply = Reply(7, True, b"\x05")
+    channel.send(reply)
+    channel.send(reply)
+    expected = framed(reply) * 2
+    got = b""
+    while len(got) < len(expected):
+        got += peer.recv(65536)
+    assert got == expected
+
+
+def test_an_end_between_frames_is_eof_and_inside_one_is_a_frame_error() -> None:
+    for sent, error in [(b"", EOFError), (framed(a_call(1))[:2], FrameError),
+                        (framed(a_call(1))[:-1], FrameError)]:
+        mine, theirs = socket.socketpair()
+        channel = Channel(mine)
+        theirs.sendall(sent)
+        theirs.close()
+        with pytest.raises(error):
+            channel.receive()
+        channel.close()
+
+
+def test_a_frame_over_the_limit_is_refused_before_it_is_read(
+    pair: tuple[Channel, socket.socket],
+) -> None:
+    channel, peer = pair
+    peer.sendall((MAX_FRAME + 1).to_bytes(4, "big"))
+    with pytest.raises(FrameError, match="over the limit"):
+        channel.receive()
+
+
+# --- kernel timeouts -----------------------------------------------------------------------
+
+
+def test_a_receive_times_out_at_its_deadline_never_before(
+    pair: tuple[Channel, socket.socket],
+) -> None:
+    channel, _ = pair
+    deadline = time.monotonic() + 0.3
+    with pytest.raises(TimeoutError):
+        channel.receive(deadline=deadline)
+    assert time.monotonic() >= deadline
+
+
+def test_a_wait_the_kernel_timeout_cut_short_goes_on_until_the_frame_arrives(
+    pair: tuple[Channel, socket.socket], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kernel timeout set for an earlier, shorter wait fires long before this deadline: the
+    receive sets it again, to the time left, and keeps waiting."""
+    channel, peer = pair
+    channel._set_timeout(0.001)
+    set_to: list[float | None] = []
+    real = channel._set_timeout
+
+    def recording(seconds: float | None) -> None:
+        set_to.append(seconds)
+        real(seconds)
+
+    monkeypatch.setattr(channel, "_set_timeout", recording)
+    got: list[object] = []
+    receiver = threading.Thread(
+        target=lambda: got.append(channel.receive(deadline=time.monotonic() + 60)))
+    receiver.start()
+    wait_until(lambda: set_to, 30, "the kernel timeout to fire and be set again")
+    assert set_to[0] is not None and 1 < set_to[0] <= 60
+    peer.sendall(framed(a_call(3)))
+    receiver.join()
+    assert got == [a_call(3)]
+
+
+def test_a_send_the_peer_does_not_read_times_out_at_its_deadline(
+    pair: tuple[Channel, socket.socket],
+) -> None:
+    channel, _ = pair
+    deadline = time.monotonic() + 0.3
+    with pytest.raises(TimeoutError):
+        channel.send(a_call(1, bytes(8 * 1024 * 1024)), deadline)
+    assert time.monotonic() >= deadline
+
+
+def test_a_deadline_already_past_fails_without_waiting(
+    pair: tuple[Channel, socket.socket],
+) -> None:
+    channel, _ = pair
+    with pytest.raises(TimeoutError):
+        channel.receive(deadline=time.monotonic() - 1)
+
+
+def test_a_channel_without_deadline_clears_the_kernel_timeout(
+    pair: tuple[Channel, socket.socket],
+) -> None:
+    channel, peer = pair
+    peer.sendall(framed(a_call(1)))
+    assert channel.receive(deadline=time.monotonic() + 60) == a_call(1)
+    assert channel._timeout is not None
+    peer.sendall(framed(a_call(2)))
+    assert channel.receive() == a_call(2)
+    assert channel._timeout is None
+    timeval = channel.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, 16)
+    assert timeval == bytes(len(timeval)), "no timeout left on the socket"
+
+
+# --- the busy-poll policy ------------------------------------------------------------------
+
+
+def test_polling_is_off_on_one_cpu_and_with_a_zero_cap() -> None:
+    assert poll_enabled(CAP, cpus=2)
+    assert not poll_enabled(CAP, cpus=1)
+    assert not poll_enabled(0.0, cpus=8)
+    assert BusyPoll(0.0, enabled=True).budget(time.monotonic()) == 0.0
+    assert BusyPoll(CAP, enabled=False).budget(time.monotonic()) == 0.0
+
+
+@pytest.mark.parametrize("raw, error", [("abc", "not a number"), ("-5", "negative")])
+def test_a_bad_cap_says_what_to_set(raw: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        _poll._cap_seconds({"DISTDEV_BUSY_POLL_US": raw})
+    assert _poll._cap_seconds({"DISTDEV_BUSY_POLL_US": "0"}) == 0.0
+    assert _poll._cap_seconds({}) == 200e-6
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(min_value=0, max_value=10, allow_nan=False), max_size=200))
+def test_a_poll_never_exceeds_its_cap(waits: list[float]) -> None:
+    poll = BusyPoll(CAP, enabled=True)
+    now = time.monotonic()
+    for waited in waits:
+        assert 0.0 <= poll.budget(now) <= CAP
+        poll.observe(waited)
+    assert 0.0 <= poll.budget(now) <= CAP
+
+
+def test_a_poll_follows_its_recent_waits() -> None:
+    poll = BusyPoll(CAP, enabled=True)
+    now = time.monotonic()
+    for _ in range(40):
+        poll.observe(10e-6)  # answers come in 10 us: poll about twice that
+    assert 15e-6 < poll.budget(now) < 25e-6
+    for _ in range(40):
+        poll.observe(5.0)  # an idle connection: no polling at all
+    assert poll.budget(now) == 0.0
+    quick = 0
+    while poll.budget(now) == 0.0:
+        poll.observe(10e-6)
+        quick += 1
+    assert quick <= 8, "a connection busy again polls again within a few waits"
+
+
+def test_one_thread_per_process_polls_at_a_time() -> None:
+    first, second = BusyPoll(CAP, enabled=True), BusyPoll(CAP, enabled=True)
+    assert first.claim()
+    try:
+        assert not second.claim()
+    finally:
+        first.release()
+    assert second.claim()
+    second.release()
+
+
+def test_a_poll_kept_from_the_cpu_pauses_polling_in_the_process() -> None:
+    poll, other = BusyPoll(CAP, enabled=True), BusyPoll(CAP, enabled=True)
+    now = 1000.0
+    poll.polled(100e-6, 95e-6, now, True)  # it had the CPU: nothing changes
+    assert poll.budget(now) > 0
+    poll.polled(100e-6, 10e-6, now, True)  # it waited for a CPU: the machine is crowded
+    assert poll.budget(now + 0.5) == other.budget(now + 0.5) == 0.0
+    assert poll.budget(now + BusyPoll.PAUSE) > 0
+    poll.polled(5e-6, 0.0, now + 2, True)  # too short to say anything
+    assert poll.budget(now + 2) > 0
+
+
+def test_polls_that_miss_their_frame_back_off_and_one_that_catches_it_ends_that() -> None:
+    poll = BusyPoll(CAP, enabled=True)
+    now = time.monotonic()
+
+    def blocked_waits_before_the_next_poll() -> int:
+        blocked = 0
+        while poll.budget(now) == 0.0:
+            blocked += 1
+        return blocked
+
+    skipped = []
+    for _ in range(12):
+        poll.polled(100e-6, 100e-6, now, False)
+        skipped.append(blocked_waits_before_the_next_poll())
+    assert skipped == [min(BusyPoll.MAX_SKIP, 2 ** n) for n in range(1, 13)]
+    poll.polled(10e-6, 10e-6, now, True)
+    assert poll.budget(now) > 0 and poll.misses == 0
