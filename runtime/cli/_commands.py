@@ -13,12 +13,13 @@ import msgspec
 from rich.table import Table
 from rich.tree import Tree
 
-from ..build import App, HostSpec, Manifest, ServiceSpec, read_manifest
+from ..build import App, HostSpec, Manifest, ResourceSpec, ServiceSpec, read_manifest
 from ..engines import DevHost
 from ..errors import DistdevError, JournalError, ServiceLoadError
 from ..journal import describe, is_boundary, read_journal, repair_journal
 from ..replayer import SourceDifference
 from ..replayer import replay as replay_journal
+from ..resources import SecretStore
 from ._render import Out
 
 
@@ -59,8 +60,13 @@ def build(args: argparse.Namespace, out: Out) -> int:
         table.add_row(service.id, _host(service.host),
                       ", ".join(e.name for e in service.exports) or "-",
                       str(events), f"{len(service.bundle)} files")
+    for resource in manifest.resources:
+        table.add_row(resource.id, _resource_kind(resource),
+                      ", ".join(e.name for e in resource.exports), "-",
+                      resource.data or "-")
     out.print(table)
-    out.info(f"built {len(manifest.services)} services into {args.out}")
+    resources = f" and {len(manifest.resources)} resources" if manifest.resources else ""
+    out.info(f"built {len(manifest.services)} services{resources} into {args.out}")
     return 0
 
 
@@ -68,6 +74,17 @@ def _host(host: HostSpec | None) -> str:
     if host is None:
         return "-"
     return "process" + (f" http={host.http}" if host.http is not None else "")
+
+
+def _resource_kind(resource: ResourceSpec) -> str:
+    """A resource's kind as the tree shows it: ``sql (postgres)``, ``secret (from $VAR)``."""
+    options = resource.options
+    if resource.kind == "sql":
+        return f"sql ({options.get('engine', 'sqlite')})"
+    if resource.kind == "secret":
+        return f"secret (from ${options['from_env']})" if "from_env" in options else \
+            "secret (generated)"
+    return resource.kind
 
 
 def dev(args: argparse.Namespace, out: Out) -> int:
@@ -130,8 +147,14 @@ def replay(args: argparse.Namespace, out: Out) -> int:
         else:
             out.info(f"replaying {args.source}: same code as the journal's")
 
+    secrets = None
+    if args.secrets is not None:
+        if not args.secrets.is_dir():
+            raise DistdevError(f"--secrets {args.secrets}: no such folder; pass a secret store "
+                               "(a deployment's STATE/secrets or a build's OUT/secrets)")
+        secrets = SecretStore(args.secrets).read
     restored = replay_journal(contents, until=args.until, source=args.source,
-                              before_start=before_start)
+                              before_start=before_start, secrets=secrets)
     if restored.stopped_inside_call:
         out.warn("the journal ends inside a call; the state is as of its last event")
     if restored.state_note:
@@ -185,16 +208,24 @@ def graph(args: argparse.Namespace, out: Out) -> int:
             assert app.build_output is not None
             manifest = app.build_output.manifest
     if out.json_mode:
-        out.json({"root": manifest.root, "services": msgspec.to_builtins(manifest.services)})
+        out.json({"root": manifest.root, "services": msgspec.to_builtins(manifest.services),
+                  "resources": msgspec.to_builtins(manifest.resources)})
         return 0
     by_parent: dict[str | None, list[ServiceSpec]] = {}
     for service in manifest.services:
         by_parent.setdefault(service.parent, []).append(service)
+    resources: dict[str, list[ResourceSpec]] = {}
+    for resource in manifest.resources:
+        resources.setdefault(resource.parent, []).append(resource)
 
     def add(tree: Tree, service: ServiceSpec) -> None:
         exports = ", ".join(e.signature for e in service.exports) or "no exports"
         node = tree.add(f"[bold]{service.id}[/bold]  [cyan]{_host(service.host)}[/cyan]"
                         f"\n[dim]{exports}[/dim]")
+        for resource in resources.get(service.id, []):
+            methods = ", ".join(e.name for e in resource.exports)
+            node.add(f"[bold]{resource.id}[/bold]  [magenta]{_resource_kind(resource)}"
+                     f"[/magenta]\n[dim]{methods}[/dim]")
         for child in by_parent.get(service.id, []):
             add(node, child)
 

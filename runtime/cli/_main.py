@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("journal", type=Path, metavar="JOURNAL")
     p.add_argument("--until", type=int, metavar="SEQ", help="stop after event SEQ")
     p.add_argument("--source", type=Path, metavar="DIR", help="replay this code instead")
+    p.add_argument("--secrets", type=Path, metavar="DIR",
+                   help="the secret store (STATE/secrets, OUT/secrets) of a service that "
+                   "revealed a secret: its journal holds a reference, never the value")
     p.add_argument("--json", action="store_true")
     p.add_argument("--interactive", action="store_true", help="open a prompt in the service")
     p.set_defaults(handler=_commands.replay)
