@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import code
+import getpass
+import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from ..errors import DistdevError, JournalError, ServiceLoadError
 from ..journal import describe, is_boundary, read_journal, repair_journal
 from ..replayer import SourceDifference
 from ..replayer import replay as replay_journal
-from ..resources import SecretStore
+from ..resources import SECRETS_FOLDER, SecretStore
 from ._render import Out
 
 
@@ -270,3 +273,36 @@ def journal_repair(args: argparse.Namespace, out: Out) -> int:
         out.print(f"{args.journal}: kept {report.kept_events} records; moved {report.cut_bytes} "
                   f"bytes to {report.side_file}")
     return 0
+
+
+def secret_set(args: argparse.Namespace, out: Out) -> int:
+    """``distdev secret set ID``: rotate a secret of the deployment in ``--state``."""
+    state: Path = args.state
+    secrets_of = _deployed_secrets(state)
+    wanted: str = args.secret
+    matches = [s for s in secrets_of if s == wanted or s.rpartition("/")[2] == wanted]
+    if len(matches) != 1:
+        listed = ", ".join(secrets_of) or "none"
+        why = "no secret" if not matches else "more than one secret"
+        raise DistdevError(f"{why} {wanted!r} in the deployment in {state} (its secrets: "
+                           f"{listed}); pass the secret's id")
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"new value of {matches[0]}: ")
+    else:
+        value = sys.stdin.read().rstrip("\n")
+    if not value:
+        raise DistdevError("no value given: pipe the new value in, or type it at the prompt")
+    version = SecretStore(state / SECRETS_FOLDER).write(matches[0], value)
+    out.info(f"{matches[0]} is now version {version}; its next reveal() returns it")
+    return 0
+
+
+def _deployed_secrets(state: Path) -> list[str]:
+    """The secret resources of the deployment in ``state`` (the deployment file lists them)."""
+    path = state / "deployment.json"
+    try:
+        described = json.loads(path.read_text()).get("resources", {})
+    except FileNotFoundError:
+        raise DistdevError(f"no deployment in {state}: start one with `distdev up` (or pass "
+                           "--state)") from None
+    return sorted(rid for rid, r in described.items() if r.get("kind") == "secret")

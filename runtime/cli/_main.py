@@ -131,6 +131,20 @@ example:
     _engine_option(p)
     p.set_defaults(handler=_engine.call)
 
+    secret = sub.add_parser("secret", help="manage a deployment's secrets")
+    ssub = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")
+    p = ssub.add_parser(
+        "set", help="store a new value of a secret (its next reveal() returns it)",
+        description="Store a new value of a secret resource in a deployment's secret store, "
+        "as its next version: the next reveal() anywhere in the deployment returns it, and "
+        "journals keep referring to the versions they revealed. The value is read from "
+        "standard input (a prompt on a terminal), never from the command line, so that it "
+        "stays out of shell history and process listings.")
+    p.add_argument("secret", metavar="ID", help="the secret's id (app/payments-key), or its "
+                   "name when only one secret has it")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.set_defaults(handler=_commands.secret_set)
+
     journal = sub.add_parser("journal", help="check or repair a journal file")
     jsub = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
     p = jsub.add_parser("check", help="validate every record")
