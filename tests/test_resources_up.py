@@ -135,3 +135,89 @@ class _ForgedKey:
 
 def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: the machine's server, run by distdev in the state folder, or one of the user's.
+
+POSTGRES_APP = '''
+    """A catalogue on {engine}: schema and rows written at build time."""
+    from decimal import Decimal
+
+    from distdev import resources
+
+    db = resources.sql("catalogue", engine="{engine}")
+    db.executescript("""
+        CREATE TABLE books (id INTEGER PRIMARY KEY, title TEXT NOT NULL, price NUMERIC(6, 2));
+        INSERT INTO books VALUES (1, 'Dune', 9.50);
+    """)
+    db.execute("INSERT INTO books VALUES (?, ?, ?)", [2, "Emma's ? mark", Decimal("3.25")])
+
+    def books() -> list:
+        return [[title, "%.2f" % float(price)] for title, price in
+                db.query("SELECT title, price FROM books ORDER BY id")]
+
+    def add(id: int, title: str) -> int:
+        return db.execute("INSERT INTO books (id, title, price) VALUES (?, ?, 1)", [id, title])
+'''
+
+
+def _postgres_or_skip() -> None:
+    from distdev.resources import ResourceError
+    from distdev.resources._postgres import postgres_bin
+
+    try:
+        postgres_bin("initdb")
+    except ResourceError as missing:
+        pytest.skip(f"PostgreSQL is not installed here: {missing}")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_rows_written_at_build_time_are_queried_after_up(tmp_path: Path, engine: str) -> None:
+    if engine == "postgres":
+        _postgres_or_skip()
+    from support import write_files
+
+    write_files(tmp_path / "src", {"app.py": POSTGRES_APP.replace("{engine}", engine)})
+    out, state = tmp_path / "build", tmp_path / "state"
+    build(tmp_path / "src" / "app.py", out)
+    seeded = [["Dune", "9.50"], ["Emma's ? mark", "3.25"]]
+    with running(out, state) as deployment:
+        assert deployment.call("app", "books") == seeded
+        assert deployment.call("app", "add", 3, "Walden") == 1
+        assert deployment.status()["app/catalogue"]["kind"] == "sql"
+    with running(out, state) as deployment:  # the live content, not the build's again
+        assert deployment.call("app", "books") == [*seeded, ["Walden", "1.00"]]
+    replayed = run_distdev("replay", state / "app" / "journal.cbor", "--json", cwd=tmp_path)
+    assert replayed.returncode == 0, replayed.stderr
+    if engine == "postgres":
+        from distdev.resources import remove_cluster
+
+        remove_cluster(state / "resources" / "app" / "catalogue")  # kept outside it, as root
+
+
+def test_up_uses_a_postgres_server_it_is_given(tmp_path: Path) -> None:
+    _postgres_or_skip()
+    from support import write_files
+
+    from distdev.resources import PostgresServer, remove_cluster
+
+    server = PostgresServer(tmp_path / "theirs")
+    server.start()
+    try:
+        write_files(tmp_path / "src", {"app.py": POSTGRES_APP.replace("{engine}", "postgres")})
+        out, state = tmp_path / "build", tmp_path / "state"
+        build(tmp_path / "src" / "app.py", out)
+        with running(out, state, "--postgres", server.dsn) as deployment:
+            assert deployment.call("app", "books")[0] == ["Dune", "9.50"]
+            deployment.call("app", "add", 3, "Walden")
+        with running(out, state, "--postgres", f"app/catalogue={server.dsn}") as deployment:
+            assert len(deployment.call("app", "books")) == 3  # loaded once, then kept
+        assert not (state / "resources" / "app" / "catalogue" / "pgdata").exists()
+        refused = run_distdev("up", out, "--state", tmp_path / "other", "--postgres",
+                              f"app/nothing={server.dsn}")
+        assert refused.returncode == 1
+        assert "no PostgreSQL resource of this build (app/catalogue)" in refused.stderr
+    finally:
+        server.stop()
+        remove_cluster(server.folder)

@@ -39,6 +39,11 @@ from ._kinds import ResourceError as ResourceError
 from ._kinds import kind as kind
 from ._kinds import kinds as kinds
 from ._kinds import register as register
+from ._postgres import DUMP_FILE as DUMP_FILE
+from ._postgres import PostgresServer as PostgresServer
+from ._postgres import is_fresh as is_fresh
+from ._postgres import load_dump as load_dump
+from ._postgres import remove_cluster as remove_cluster
 from ._secret import VALUE_EXPORT as VALUE_EXPORT
 from ._secret import SecretStore as SecretStore
 from ._secret import from_environment as from_environment
@@ -47,4 +52,10 @@ from ._secret import generated as generated
 __all__ = ["sql", "kv", "secret", "declare", "SqlDatabase", "KeyValue", "Secret",
            "ResourceHost", "Declared", "data_folder", "RESOURCES_FOLDER", "SECRETS_FOLDER",
            "Backend", "Kind", "ResourceError", "kind", "kinds", "register", "VALUE_EXPORT",
-           "SecretStore", "from_environment", "generated"]
+           "SecretStore", "from_environment", "generated", "DUMP_FILE", "PostgresServer",
+           "is_fresh", "load_dump", "remove_cluster", "is_postgres"]
+
+
+def is_postgres(declared: Declared) -> bool:
+    """Whether a resource is a SQL database served by PostgreSQL."""
+    return declared.kind == "sql" and declared.options.get("engine") == "postgres"
