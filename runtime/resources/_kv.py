@@ -83,5 +83,6 @@ KV = register(Kind(
           "scan": "Every (key, value) whose key starts with prefix, in key order."},
     open=_open,
     check_options=_check_options,
+    ray=True,  # served by an actor, its storage in the shared state folder
 ))
 KvBackend.kind = KV

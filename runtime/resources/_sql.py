@@ -356,5 +356,6 @@ SQL = register(Kind(
     },
     open=_open,
     check_options=_check_options,
+    ray=True,  # served by an actor, its storage in the shared state folder
 ))
 SqlBackend.kind = SQL
