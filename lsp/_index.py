@@ -21,11 +21,31 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distdev import rules
+from distdev import rules, tools
 
 from ._syntax import Binding, FileInfo, Use, parse_file
 
-__all__ = ["Index", "ServiceNode", "ExportInfo"]
+__all__ = ["Index", "ServiceNode", "ExportInfo", "RESOURCE_FOLDER", "resource_file"]
+
+RESOURCE_FOLDER = Path("/<distdev resources>")
+"""Where the index keeps, as if it were a file, the methods of each kind of resource: a
+``db = resources.sql(...)`` proxies ``<distdev resources>/sql.py``, a file no disk holds, whose
+functions are the kind's methods (``distdev.tools.resource_kinds``). Completion, hover, arity
+and unknown-method diagnostics then work on it as on a service."""
+
+
+def resource_file(kind: str) -> Path:
+    return RESOURCE_FOLDER / f"{kind}.py"
+
+
+def _resource_source(kind: str) -> str | None:
+    methods = tools.resource_kinds().get(kind)
+    if methods is None:
+        return None
+    lines = [f'"""The methods of a {kind} resource (distdev.resources)."""', "from typing import Any", ""]
+    for name, (signature, doc) in methods.items():
+        lines += [f"def {name}{signature}:", f"    {doc!r}", ""]
+    return "\n".join(lines)
 
 _SKIP_DIRS = {".venv", "venv", "node_modules", "__pycache__", "build", "dist", "site-packages"}
 _SCAN_LIMIT = 5000
@@ -64,6 +84,7 @@ class Index:
         self._by_attr: dict[str, list[tuple[FileInfo, Use]]] | None = None
         self._apps: dict[Path, list[Path]] | None = None
         self._roots: list[Path] = []
+        self._resources: dict[str, FileInfo | None] = {}
 
     # -- keeping files ------------------------------------------------------------------------
 
@@ -163,11 +184,20 @@ class Index:
 
     def get(self, path: Path) -> FileInfo | None:
         """The last good reading of ``path``, read from disk on first use; None if absent."""
+        if path.parent == RESOURCE_FOLDER:
+            return self._resource(path)
         if path not in self._current:
             if not path.is_file():
                 return None
             self.reload(path)
         return self._good.get(path)
+
+    def _resource(self, path: Path) -> FileInfo | None:
+        kind = path.stem
+        if kind not in self._resources:
+            source = _resource_source(kind)
+            self._resources[kind] = None if source is None else parse_file(path, source)
+        return self._resources[kind]
 
     def current(self, path: Path) -> FileInfo | None:
         """The latest reading, which may carry a syntax error."""
@@ -209,6 +239,8 @@ class Index:
         binding = info.bindings.get(name)
         if binding is not None:
             return frozenset({binding.target}) if binding.target is not None else frozenset()
+        if name in info.resources:
+            return frozenset({resource_file(info.resources[name][0])})
         if name in info.injected:
             func, param = info.injected[name]
             return self._passed(info, func, param, seen)
