@@ -70,6 +70,9 @@ class ServiceNode:
     hosting: list[dict[str, object]]
     children: list[ServiceNode] = field(default_factory=list)
     error: str | None = None
+    kind: str = "service"
+    """``service``, or a resource's kind (``sql``, ``kv``, ``secret``): a resource is a node
+    under the service that declares it, ``file`` being that service's file."""
 
 
 class Index:
@@ -367,5 +370,20 @@ class Index:
                 continue
             child_id = rules.child_id(service_id, local)
             node.children.append(self._node(b.target, child_id, (*ancestors, path)))
+        for name, (kind, _span) in info.resources.items():
+            node.children.append(self._resource_node(path, service_id, info, name, kind))
         return node
+
+    def _resource_node(self, path: Path, service_id: str, info: FileInfo, variable: str,
+                       kind: str) -> ServiceNode:
+        """A ``resources.<kind>("name")`` of ``info``, as the runtime names it: the literal
+        name under the declaring service (the variable's name when it is not a literal)."""
+        methods = self.get(resource_file(kind))
+        name = info.resource_names.get(variable, variable)
+        return ServiceNode(
+            id=rules.child_id(service_id, name), file=str(path),
+            exports=[ExportInfo(n, f.signature() if f else n, 0)
+                     for n, f in (methods.exports().items() if methods else [])],
+            hosting=[], kind=kind,
+            error=None if methods is not None else f"no kind of resource {kind!r}")
 

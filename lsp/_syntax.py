@@ -187,6 +187,8 @@ class FileInfo:
     has_type_checking: bool = False
     resources: dict[str, tuple[str, Span]] = field(default_factory=dict)
     """``name = resources.<kind>("...")`` at module level: name -> (kind, the name's span)."""
+    resource_names: dict[str, str] = field(default_factory=dict)
+    """The same variables -> the resource's name (its literal first argument), when literal."""
 
     @property
     def lines(self) -> list[str]:
@@ -417,6 +419,10 @@ class _Reader:
             self._binding(name, targets[0], value, stmt, typed)
         elif value is not None and (kind := resource_kind(value)) is not None:
             self.info.resources[name] = (kind, self.spans.of(targets[0]))
+            assert isinstance(value, ast.Call)
+            first = value.args[0] if value.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                self.info.resource_names[name] = first.value
 
     def _binding(self, name: str, target: ast.Name | None, call: ast.expr, stmt: ast.stmt,
                  typed: bool) -> None:

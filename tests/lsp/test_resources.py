@@ -99,3 +99,18 @@ async def test_wrong_use_of_a_resource_is_diagnosed(written) -> None:
     assert "a sql resource has no method 'qurey'" in typo
     assert written.line_of("shelf.py", "arity") in by_line
     assert written.line_of("shelf.py", "handed") not in by_line
+
+
+async def test_the_service_graph_shows_resources_with_their_kind(written) -> None:
+    (written.root / "app.py").write_text(APP)
+    (written.root / "shelf.py").write_text(SHELF)
+    await written.open("app.py")
+    result = await written.client.protocol.send_request_async(
+        "distdev/serviceGraph", {"uri": written.uri("app.py")})
+    (root,) = result.roots
+    kinds = {child.id: child.kind for child in root.children}
+    assert kinds == {"app/shelf": "service", "app/library": "sql", "app/key": "secret"}
+    library = next(c for c in root.children if c.id == "app/library")
+    assert library.file == str(written.root / "app.py")
+    assert "query" in {e.name for e in library.exports}
+    await written.close("app.py")
