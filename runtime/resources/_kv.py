@@ -58,6 +58,7 @@ class KvBackend(StoredBackend):
         return [(k, from_wire(cbor2.loads(v), _NoClasses())) for k, v in cursor.fetchall()]
 
     methods = {"get": _get, "put": _put, "delete": _delete, "scan": _scan}
+    reads = frozenset({"get", "scan"})
 
 
 def _open(resource_id: str, options: Mapping[str, Any], folder: Path) -> KvBackend:

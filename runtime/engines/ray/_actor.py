@@ -83,6 +83,8 @@ class ServiceActor:
                                            self.log)
             self.info_record = ActorInfo(service_id, f"tcp:{node_ip}:{self.resource.port}",
                                          os.getpid(), context.get_node_id(), starts)
+            # Its record sits where a service's journal folder would be; it has none.
+            ActorInfo.path(self.state, service_id).parent.mkdir(parents=True, exist_ok=True)
             self.info_record.save(self.state)
             self.log(f"serving on {self.info_record.address}")
             return
