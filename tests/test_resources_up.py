@@ -221,3 +221,54 @@ def test_up_uses_a_postgres_server_it_is_given(tmp_path: Path) -> None:
     finally:
         server.stop()
         remove_cluster(server.folder)
+
+
+def test_writes_happen_once_across_kill_9_of_the_resource_process(
+        library_build: Path, tmp_path: Path) -> None:
+    import threading
+
+    with running(library_build, tmp_path / "state") as deployment:
+        acknowledged: list[int] = []
+        failures: list[BaseException] = []
+
+        def writer() -> None:
+            try:
+                for i in range(40):
+                    assert deployment.call("app", "add_book", f"book-{i}", 1) == 1
+                    acknowledged.append(i)
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        wait_until(lambda: len(acknowledged) >= 10 or failures, 60, "ten acknowledged writes")
+        deployment.kill_and_wait_for_restart("app/catalogue")
+        thread.join(120)
+        assert not thread.is_alive() and failures == [], failures
+        titles = deployment.call("app", "titles")
+        written = [t for t in titles if t.startswith("book-")]
+        assert written == [f"book-{i}" for i in range(40)]  # each once, in order
+
+
+def test_a_secret_from_the_environment_is_read_at_deploy(tmp_path: Path) -> None:
+    from support import write_files
+
+    write_files(tmp_path / "src", {"app.py": '''
+        import hashlib
+
+        from distdev import resources
+
+        key = resources.secret("api-key", from_env="LIBRARY_API_KEY")
+
+
+        def digest() -> str:
+            return hashlib.sha256(key.reveal().encode()).hexdigest()
+    '''})
+    out, state = tmp_path / "build", tmp_path / "state"
+    build(tmp_path / "src" / "app.py", out)
+    refused = run_distdev("up", out, "--state", state, "--detach")
+    assert refused.returncode == 1
+    assert "set LIBRARY_API_KEY" in refused.stderr, refused.stderr
+    with running(out, state, env={"LIBRARY_API_KEY": "from-the-environment"}) as deployment:
+        assert deployment.call("app", "digest") == _digest("from-the-environment")
+    assert not (out / "secrets").exists()  # nothing of it in the build
