@@ -39,7 +39,11 @@ What is measured (each module's docstring says exactly how):
    throughput and p50/p99 of a checkout and of an export that calls nothing. Goals
    (interleaving on): 4 clients >= 1.8x one client's throughput; the export that calls nothing
    keeps its p50 within 2x of its single-client p50.
-11. ``resources`` (bench_resources): a SQL query through a resource proxy in ``dev`` and under
+11. ``functions`` (bench_functions): a function (``host.function``) under 16 concurrent clients
+   with ``max_instances=4`` beside ``max_instances=1``, for calls that wait and calls bound by
+   the CPU; the pool's hop beside a call to the instance itself; the frozen-globals check
+   beside the same module hosted as a process. Goal: four instances > one.
+12. ``resources`` (bench_resources): a SQL query through a resource proxy in ``dev`` and under
    ``up``, on SQLite and PostgreSQL, beside the same query with ``sqlite3`` / ``psycopg``
    directly.
 
@@ -66,7 +70,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest", "concurrency", "resources")
+                "digest", "concurrency", "functions", "resources")
 
 
 def ensure_hash_seed() -> None:
@@ -97,6 +101,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
     import bench_debugger
     import bench_digest
     import bench_engine
+    import bench_functions
     import bench_journal
     import bench_lsp
     import bench_membrane
@@ -115,6 +120,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "lsp": bench_lsp.measure,
         "digest": bench_digest.measure,
         "concurrency": bench_concurrency.measure,
+        "functions": bench_functions.measure,
         "resources": bench_resources.measure,
     }
     rows: list[Row] = []

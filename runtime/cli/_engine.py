@@ -81,6 +81,8 @@ def _status_table(rows: list[dict[str, Any]]) -> Table:
         http = row.get("http")
         url = f"http://127.0.0.1:{http}" if isinstance(http, int) else http
         state = row.get("state") or ("ready" if row["alive"] else "down")
+        if row.get("hosting") == "function":  # a function: how many of its instances run
+            state += f" ({len(row.get('instances') or [])}/{row['max_instances']} instances)"
         events = "-" if row["events"] is None else str(row["events"])
         table.add_row(row["id"], row.get("kind", "service"), state, str(row["pid"] or "-"),
                       events,

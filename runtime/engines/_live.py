@@ -7,10 +7,11 @@ import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .._version import pin_zone
 from ..errors import DistdevError
-from ..journal import JournalWriter
+from ..journal import CallIn, JournalWriter
 from ..replayer import ReplayedService, Transport, replay
 from ..service import Recorder, Service
 from ._client import Network
@@ -43,18 +44,29 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
     aside), then let it journal again and reach the others through ``transport``, reading the
     application's files from ``app_files`` (the build's copy of them), and the values of the
     secrets it reveals through ``secrets``."""
-    contents = restorable_journal(journal, log)
+    restore = restorable_journal(journal, log)
+    contents = restore.contents
     pin_zone(contents.header.tz)  # this process runs the service: in its journal's zone
-    restored = replay(contents, secrets=secrets)
+    restored = replay(contents, resume_open=restore.resume_open, secrets=secrets)
     log(f"restored from {len(contents.events)} journal records")
     writer = JournalWriter.append_to(journal)
     commit = GroupCommit(writer, enabled=durable)
-    restored.service.tape = Recorder(writer)
+    recorder = Recorder(writer)
+    restored.service.tape = recorder
     restored.service.phase = "runtime"
     if app_files is not None and app_files.is_dir():
         restored.service.files.serve_from(app_files)
     restored.connect(transport, after_call=commit.wait_durable)
-    return LiveService(restored, writer, commit, DedupTable.from_journal(contents))
+    dedup = DedupTable.from_journal(contents)  # the open calls are running: re-sends wait
+
+    def ended(call: CallIn, ok: bool, outcome: Any) -> None:
+        commit.wait_durable()  # its outcome goes to a re-sent call: a promise it happened
+        dedup.put(call.caller, call.caller_seq, call.args, call.kwargs, ok, outcome)
+        log(f"a call of {call.export} open when the service stopped went on to its end "
+            f"({'returned' if ok else 'raised'})")
+
+    restored.resume_open_calls(recorder, ended)
+    return LiveService(restored, writer, commit, dedup)
 
 
 class ServedService:

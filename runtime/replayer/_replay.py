@@ -42,7 +42,7 @@ from ..membrane import (
 )
 from ..rules import secret_reference
 from ..service import CallFailed, Detached, Service, StopReplay
-from ._replayer import Replayer
+from ._replayer import LiveTape, Replayer
 
 __all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences"]
 
@@ -150,17 +150,18 @@ class _JournalRouter:
 
     def _sender(self, holder: Service, target: str, export: str, args: list[Any],
                 kwargs: dict[str, Any]) -> Callable[[int | str | None], Any]:
-        transport = self.transport
-        if transport is not None:
-            return lambda seq: transport.send(holder, target, export, args, kwargs, seq)
+        def send(call_seq: int | str | None) -> Any:
+            # Looked up when sent: a call that was out when the journal ended is sent once the
+            # restored service is connected (``ReplayedService.resume_open_calls``).
+            transport = self.transport
+            if transport is None:
+                raise ServiceUnavailableError(
+                    f"{holder.id} was restored alone from its journal, so {target} is not "
+                    f"reachable from here; run the application (distdev dev / up) to call it"
+                )
+            return transport.send(holder, target, export, args, kwargs, call_seq)
 
-        def unreachable(call_seq: int | str | None) -> Any:
-            raise ServiceUnavailableError(
-                f"{holder.id} was restored alone from its journal, so {target} is not "
-                f"reachable from here; run the application (distdev dev / up) to call it"
-            )
-
-        return unreachable
+        return send
 
 
 class ReplayedService:
@@ -178,6 +179,7 @@ class ReplayedService:
         self.state_note: str | None = None
         """Replayed with other code: where its state first differed from the journal's
         digests (not a divergence: other code may hold other state)."""
+        self._replayer: Replayer | None = None
 
     @property
     def torn(self) -> TornTail | None:
@@ -199,6 +201,15 @@ class ReplayedService:
         assert isinstance(router, _JournalRouter)
         router.transport = transport
         router.after_call = after_call
+
+    def resume_open_calls(self, tape: LiveTape,
+                          ended: Callable[[CallIn, bool, Any], None]) -> None:
+        """Let the calls a ``resume_open`` replay left waiting at the journal's end go on
+        live, recording to ``tape`` (the service's own, by now) under the service's gate;
+        ``ended`` is told each one's outcome. Connect first: a call that was out when the
+        journal ended is sent again."""
+        if self._replayer is not None:
+            self._replayer.resume(tape, self.service.gate, ended)
 
     def proxy(self) -> ServiceProxy:
         """A proxy for calling the restored service; nothing it does is journaled."""
@@ -222,6 +233,7 @@ def replay(
     source: str | os.PathLike[str] | None = None,
     before_start: Callable[[list[SourceDifference]], None] | None = None,
     before_event: Callable[[Service, Event], None] | None = None,
+    resume_open: bool = False,
     secrets: Callable[[str, int], str] | None = None,
 ) -> ReplayedService:
     """Restore a service from its journal and return it live.
@@ -231,8 +243,10 @@ def replay(
     journal's code before replay begins. ``before_event`` is called with the service and each event
     (output and source records aside) just before it is delivered, on the service's thread with the
     code waiting for it on the stack: a debugger stops there, and raising ``StopReplay`` in it
-    ends the replay where it stands. Raises ``ReplayDivergenceError`` if the code does not
-    do what the journal says.
+    ends the replay where it stands. ``resume_open``: calls still open at the journal's end
+    wait there, to go on live once the service is (``ReplayedService.resume_open_calls``),
+    instead of unwinding. Raises ``ReplayDivergenceError`` if the code does not do what the
+    journal says.
 
     ``secrets`` reads a secret's value, (resource id, version) -> value: a journal in which
     the service revealed one holds only a reference, so it replays only with the store
@@ -257,7 +271,7 @@ def replay(
     router.service = service
     service.secrets = secrets
     tape = Replayer(service, contents.events, 1, None if until is None else until + 1,
-                    before_event)
+                    before_event, resume_open=resume_open)
     tape.same_code = not diffs
     service.tape = tape
     service.phase = "replay"
@@ -267,6 +281,7 @@ def replay(
     service.phase = "runtime"
     restored = ReplayedService(service, contents, tape.pos - 1, tape.stopped_inside_call, diffs)
     restored.state_note = tape.state_note
+    restored._replayer = tape
     return restored
 
 
@@ -300,7 +315,7 @@ def _run(service: Service, tape: Replayer) -> None:
                 tape.switch(event)
             else:
                 tape.diverge(event, "had finished and was waiting for calls")
-        if tape.strands is not None and tape.strands.threaded_open():
+        if tape.strands is not None and tape.strands.threaded_open() and not tape.resume_open:
             tape.stopped_inside_call = tape.until == len(tape.events)
     except StopReplay:
         pass

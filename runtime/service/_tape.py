@@ -126,6 +126,17 @@ class Recorder:
     def seq_of_next(self) -> int | None:
         return self.writer.next_seq
 
+    def follow(self, schedule: Schedule) -> None:
+        """Go on from ``schedule``: the journal this appends to was left with calls open."""
+        self._schedule = schedule
+
+    def continue_calls(self, calls: list[int]) -> None:
+        """This thread goes on with ``calls`` (open, innermost last), begun before the journal
+        was reopened; it has the gate now, so say so if the journal would name another."""
+        self._calls.open = list(calls)
+        if calls:
+            self._resumed(calls[-1])
+
     def _write(self, kind: str, *fields: Any) -> None:
         """Append ``[kind, seq, *fields]``; nested Structs must be given as lists (``_listed``)."""
         writer = self.writer
@@ -165,6 +176,13 @@ class Recorder:
         the journal unreplayable)."""
         call_id = next_callout_id(self.seq_of_next())
         self._write("call-out", target, export, args, kwargs)
+        return self.complete_call_out(call_id, perform)
+
+    def complete_call_out(self, call_id: int | str | None,
+                          perform: Callable[[int | str | None], Any]) -> Any:
+        """``perform(call_id)`` for the call-out journaled last by this thread's call, and
+        journal its outcome (``call_out``; and a call-out that had none when its journal was
+        reopened, sent again)."""
         calls = self._open_calls()
         mine = calls[-1] if calls else TOP_LEVEL
         try:

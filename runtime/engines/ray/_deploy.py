@@ -23,6 +23,7 @@ from ...errors import DeploymentError, DistdevError, JournalError
 from ...journal import read_journal
 from ...resources import is_postgres, kind
 from .._client import Connection
+from .._dispatch import read_status
 from .._keys import OperatorKey
 from .._state import declared, ingress_port, seed_state
 from . import _cluster as cluster
@@ -82,6 +83,8 @@ def prepare(out: Path, state: Path, address: str | None, http: int | None, durab
                    for r in manifest.resources},
         http=ingress_port(manifest, http), durable=durable,
         build_secret=str(out / manifest.secret),
+        functions={s.id: s.host.instances for s in manifest.services
+                   if s.host is not None and s.host.kind == "function"},
     )
 
 
@@ -114,14 +117,12 @@ def deploy(out: Path, state: Path, address: str | None, http: int | None, durabl
 
 def _start_actors(ray: Any, deployment: RayDeployment) -> None:
     from ._actor import ServiceActor
+    from ._function import FunctionActor, actor_env
 
-    remote = ray.remote(ServiceActor)
-    env = {"PYTHONHASHSEED": deployment.hash_seed} if deployment.hash_seed is not None else {}
-    for key in ("DISTDEV_CALL_TIMEOUT", "XDG_CACHE_HOME"):
-        if key in os.environ:
-            env[key] = os.environ[key]
+    service, function = ray.remote(ServiceActor), ray.remote(FunctionActor)
+    env = actor_env(deployment.hash_seed)
     actors = {
-        sid: remote.options(
+        sid: (function if sid in deployment.functions else service).options(
             name=deployment.actor_name(sid), namespace=deployment.namespace,
             lifetime="detached", num_cpus=0, max_restarts=-1, max_concurrency=2,
             scheduling_strategy="SPREAD", runtime_env={"env_vars": env},
@@ -221,10 +222,22 @@ def status(state: Path) -> dict[str, Any]:
             "alive": info is not None and _answers(info.address, sid, operator),
             "events": events, "restarts": info.starts - 1 if info else 0,
             "address": info.address if info else None, "http": info.http if info else None,
+            **_hosting(deployment, sid, info is not None),
         })
     return {"engine": "ray", "ray": deployment.address, "namespace": deployment.namespace,
             "running": deployment.running, "local_ray": deployment.head_pid is not None,
             "services": rows}
+
+
+def _hosting(deployment: RayDeployment, sid: str, running: bool) -> dict[str, Any]:
+    """How a service is hosted; a function's instances, as its dispatcher last said."""
+    if sid not in deployment.functions:
+        return {"hosting": "process"}
+    report = read_status(Path(deployment.state) / sid) if running else None
+    instances = [] if report is None else [row for row in report["instances"]
+                                           if row["state"] != "stopping"]
+    return {"hosting": "function", "max_instances": deployment.functions[sid],
+            "instances": instances}
 
 
 def _answers(address: str, service_id: str, operator: OperatorKey) -> bool:
