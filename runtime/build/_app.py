@@ -251,10 +251,10 @@ class App:
             raise ResourceError(
                 f"{resource_id}.reveal() was called at build time; a secret is revealed at "
                 "runtime (in an export), so that its value is in no build state")
-        return SecretStore(self.state_dir_or_default() / SECRETS_FOLDER).read(resource_id,
+        return SecretStore(self._state_folder() / SECRETS_FOLDER).read(resource_id,
                                                                             version)
 
-    def state_dir_or_default(self) -> Path:
+    def _state_folder(self) -> Path:
         return self.state_dir or self.out.parent / "state"
 
     def _refuse_cycle(self, service_id: str, parent: str, entry: str) -> None:
@@ -278,7 +278,7 @@ class App:
         """After the build: journal runtime events in the state folder and serve calls."""
         if self.phase != "built":
             raise RuntimeError("go_live() follows build()")
-        state_dir = self.state_dir_or_default()
+        state_dir = self._state_folder()
         self._deploy_resources(state_dir)
         for service in self.services.values():
             journal = state_dir / service.id / "journal.cbor"
