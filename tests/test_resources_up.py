@@ -272,3 +272,50 @@ def test_a_secret_from_the_environment_is_read_at_deploy(tmp_path: Path) -> None
     with running(out, state, env={"LIBRARY_API_KEY": "from-the-environment"}) as deployment:
         assert deployment.call("app", "digest") == _digest("from-the-environment")
     assert not (out / "secrets").exists()  # nothing of it in the build
+
+
+def test_down_stops_a_postgres_server_that_killed_processes_left(tmp_path: Path) -> None:
+    _postgres_or_skip()
+    import signal
+
+    from support import write_files
+
+    from distdev.engines.local._deployment import Deployment
+    from distdev.resources import PostgresServer, remove_cluster
+
+    write_files(tmp_path / "src", {"app.py": POSTGRES_APP.replace("{engine}", "postgres")})
+    out, state = tmp_path / "build", tmp_path / "state"
+    build(tmp_path / "src" / "app.py", out)
+    folder = state / "resources" / "app" / "catalogue"
+    try:
+        with running(out, state) as deployment:
+            assert deployment.call("app", "books")[0] == ["Dune", "9.50"]
+            data = str(PostgresServer(folder).data)
+            assert _processes_naming(data), "no PostgreSQL server runs"
+            live = Deployment.load(state)
+            os.kill(live.supervisor, signal.SIGKILL)  # nobody stops anything in order now
+            os.kill(live.services["app/catalogue"].pid, signal.SIGKILL)
+            wait_until(lambda: not _alive(live.services["app/catalogue"].pid), 30,
+                       "the resource process to die")
+            assert _processes_naming(data), "the server went with its process"
+        wait_until(lambda: not _processes_naming(data), 60, "the server to stop")  # `down`
+    finally:
+        remove_cluster(folder)
+
+
+def _processes_naming(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _alive(pid: int | None) -> bool:
+    from distdev.engines.local._supervisor import pid_alive
+
+    return pid_alive(pid)
