@@ -49,6 +49,9 @@ What is measured (each module's docstring says exactly how):
 12. ``upgrade`` (bench_upgrade): ``distdev upgrade`` of examples/shop holding ~10k journal
    events, every service's module changed, beside a restart (``down`` + ``up``) of the same
    deployment: what the compatibility gate adds to the restart an upgrade needs anyway.
+13. ``resources`` (bench_resources): a SQL query through a resource proxy in ``dev`` and under
+   ``up``, on SQLite and PostgreSQL, beside the same query with ``sqlite3`` / ``psycopg``
+   directly.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -73,7 +76,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest", "concurrency", "functions", "upgrade")
+                "digest", "concurrency", "functions", "upgrade", "resources")
 
 
 def ensure_hash_seed() -> None:
@@ -110,6 +113,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
     import bench_membrane
     import bench_ray
     import bench_replay
+    import bench_resources
     import bench_upgrade
 
     suites: dict[str, Callable[[Path, Settings], list[Row]]] = {
@@ -125,6 +129,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "concurrency": bench_concurrency.measure,
         "functions": bench_functions.measure,
         "upgrade": bench_upgrade.measure,
+        "resources": bench_resources.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()

@@ -577,7 +577,10 @@ def test_shop_request_travels_through_at_least_three_service_processes(
 ) -> None:
     deployment = shop.deployment
     rows = deployment.status()
-    assert set(rows) == {"app", "app/catalog", "app/billing", "app/billing/ledger", "app/orders"}
+    assert {sid for sid, row in rows.items() if row["kind"] == "service"} == {
+        "app", "app/catalog", "app/billing", "app/billing/ledger", "app/orders"}
+    assert {sid: row["kind"] for sid, row in rows.items() if row["kind"] != "service"} == {
+        "app/reviews": "sql", "app/billing/signing-key": "secret"}  # a process each, too
     pids = [row["pid"] for row in rows.values()]
     assert all(row["alive"] for row in rows.values()) and len(set(pids)) == len(pids), rows
     path = ["app", "app/orders", "app/billing", "app/billing/ledger"]
@@ -628,7 +631,8 @@ def test_shop_state_under_up_equals_the_state_under_dev_for_the_same_requests(
     normalize_up, normalize_dev = Normalizer(), Normalizer()
     assert normalize_dev(dev_answers) == normalize_up([answer for *_, answer in shop.history])
 
-    ids = sorted(shop.deployment.status())
+    ids = sorted(sid for sid, row in shop.deployment.status().items()
+                 if row["kind"] == "service")  # resources keep no journal
     up_states = replayed_states(shop.deployment.state, ids)
     dev_states = replayed_states(tmp_path / "state", ids)
     placed = [a for e, _, (s, a) in shop.history if e == "place_order" and s == 200]

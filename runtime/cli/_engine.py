@@ -18,9 +18,23 @@ from ..membrane import ErrorInfo, json_call, json_ready, wire_to_json
 from ..service import CallFailed
 from ._render import Out
 
+_RESOURCE_DSN = re.compile(r"([\w-]+(?:/[\w-]+)+)=(.+)", re.S)
+"""``--postgres ID=DSN``; a DSN alone (``host=... dbname=...``, ``postgresql://...``) has no
+``/`` before its first ``=``."""
+
+
+def postgres_servers(given: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """``--postgres [ID=]DSN`` options as (resource id or "", DSN) pairs."""
+    pairs = []
+    for text in given or []:
+        named = _RESOURCE_DSN.fullmatch(text)
+        pairs.append((named.group(1), named.group(2)) if named else ("", text))
+    return tuple(pairs)
+
 
 def up(args: argparse.Namespace, out: Out) -> int:
-    options = DeployOptions(port=args.port, durable=not args.no_sync, tcp=args.tcp)
+    options = DeployOptions(port=args.port, durable=not args.no_sync, tcp=args.tcp,
+                            postgres=postgres_servers(args.postgres))
     if args.detach:
         out.info(engine("local").deploy(args.out, args.state, options, out.info))
         return 0
@@ -29,7 +43,7 @@ def up(args: argparse.Namespace, out: Out) -> int:
         print(line, flush=True)
 
     supervisor.run_foreground(args.out, args.state, "tcp" if args.tcp else "unix", args.port,
-                              echo, durable=options.durable)
+                              echo, durable=options.durable, postgres=dict(options.postgres))
     return 0
 
 
@@ -59,9 +73,9 @@ def status(args: argparse.Namespace, out: Out) -> int:
 
 def _status_table(rows: list[dict[str, Any]]) -> Table:
     """Each service on a row; ids and addresses fold rather than being cut on a terminal."""
-    table = Table("service", "state", "pid", "events", "restarts", "address", "http",
+    table = Table("service", "kind", "state", "pid", "events", "restarts", "address", "http",
                   "last error", box=None)
-    for column in (table.columns[0], table.columns[5], table.columns[6], table.columns[7]):
+    for column in (table.columns[0], table.columns[6], table.columns[7], table.columns[8]):
         column.overflow = "fold"
     for row in rows:
         http = row.get("http")
@@ -69,7 +83,9 @@ def _status_table(rows: list[dict[str, Any]]) -> Table:
         state = row.get("state") or ("ready" if row["alive"] else "down")
         if row.get("hosting") == "function":  # a function: how many of its instances run
             state += f" ({len(row.get('instances') or [])}/{row['max_instances']} instances)"
-        table.add_row(row["id"], state, str(row["pid"] or "-"), str(row["events"]),
+        events = "-" if row["events"] is None else str(row["events"])
+        table.add_row(row["id"], row.get("kind", "service"), state, str(row["pid"] or "-"),
+                      events,
                       str(row["restarts"]), row["address"] or "-", url or "-",
                       row.get("last_error") or "-")
     return table

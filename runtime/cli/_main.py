@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("journal", type=Path, metavar="JOURNAL")
     p.add_argument("--until", type=int, metavar="SEQ", help="stop after event SEQ")
     p.add_argument("--source", type=Path, metavar="DIR", help="replay this code instead")
+    p.add_argument("--secrets", type=Path, metavar="DIR",
+                   help="the secret store (STATE/secrets, OUT/secrets) of a service that "
+                   "revealed a secret: its journal holds a reference, never the value")
     p.add_argument("--json", action="store_true")
     p.add_argument("--interactive", action="store_true", help="open a prompt in the service")
     p.set_defaults(handler=_commands.replay)
@@ -64,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="journal files, or folders holding them (a copied state folder)")
     p.add_argument("--source", type=Path, metavar="APP_DIR",
                    help="the application to check (default: each journal's own code)")
+    p.add_argument("--secrets", type=Path, metavar="DIR",
+                   help="the secret store of the journals' deployment (STATE/secrets), for "
+                   "services that revealed a secret")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_check.check)
 
@@ -80,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="serve the root's ingress on this port instead")
     p.add_argument("--no-sync", action="store_true",
                    help="journal without fdatasync (faster; a crash may lose recent calls)")
+    p.add_argument("--postgres", action="append", metavar="[ID=]DSN",
+                   help="serve a resources.sql(engine='postgres') from this PostgreSQL server "
+                   "instead of one distdev runs in the state folder (ID: which resource, when "
+                   "the build has several); a database distdev has not used yet starts with "
+                   "what the build wrote")
     p.set_defaults(handler=_engine.up)
 
     p = sub.add_parser(
@@ -155,6 +166,20 @@ example:
     p.add_argument("--json", action="store_true")
     _engine_option(p)
     p.set_defaults(handler=_engine.call)
+
+    secret = sub.add_parser("secret", help="manage a deployment's secrets")
+    ssub = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")
+    p = ssub.add_parser(
+        "set", help="store a new value of a secret (its next reveal() returns it)",
+        description="Store a new value of a secret resource in a deployment's secret store, "
+        "as its next version: the next reveal() anywhere in the deployment returns it, and "
+        "journals keep referring to the versions they revealed. The value is read from "
+        "standard input (a prompt on a terminal), never from the command line, so that it "
+        "stays out of shell history and process listings.")
+    p.add_argument("secret", metavar="ID", help="the secret's id (app/payments-key), or its "
+                   "name when only one secret has it")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.set_defaults(handler=_commands.secret_set)
 
     journal = sub.add_parser("journal", help="check or repair a journal file")
     jsub = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")

@@ -1,6 +1,8 @@
 """A deployment's state folder, engine-neutral: each service's state journal starts as a copy
-of its build journal, and is never replaced by a later build's; each service's key file is
-derived from the build (``_keys``).
+of its build journal, and is never replaced by a later build's; each resource's storage starts
+as a copy of what the build wrote into it, and is never replaced either (later deploys keep
+the live content); the secret store starts as the build's and adds the secrets read from the
+environment; each service's key file is derived from the build (``_keys``).
 
 A state journal that carries other code than the build's is refused, never run as it is: the
 deployment would answer with code that is not the build's. ``distdev upgrade`` is how a state
@@ -9,21 +11,24 @@ build deploys over them as over its own."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
-from ..build import Manifest, ServiceSpec
+from ..build import Manifest, ResourceSpec, ServiceSpec
 from ..errors import DeploymentError, JournalError
 from ..journal import read_journal
 from ..replayer import bundle_files
+from ..resources import SECRETS_FOLDER, Declared, SecretStore, data_folder, from_environment
 from ._keys import write_key_files
 
-__all__ = ["seed_state", "ingress_port"]
+__all__ = ["seed_state", "ingress_port", "declared"]
 
 
 def seed_state(out: Path, state: Path, manifest: Manifest) -> None:
-    """Create the state folder (with ``logs/``), seed every service's journal and write every
-    service's key file; refuse, before writing anything, state recorded by other code."""
+    """Create the state folder (with ``logs/``), seed every service's journal and every
+    resource's storage, and write every service's key file; refuse, before writing anything,
+    state recorded by other code."""
     stale = [problem for spec in manifest.services
              if (problem := _other_code(out, state, spec)) is not None]
     if stale:
@@ -39,7 +44,24 @@ def seed_state(out: Path, state: Path, manifest: Manifest) -> None:
         if not journal.exists():
             journal.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(out / spec.journal, journal)
+    _seed_resources(out, state, manifest.resources)
     write_key_files(out, state, manifest)
+
+
+def declared(spec: ResourceSpec) -> Declared:
+    return Declared(spec.id, spec.parent, spec.kind, spec.options)
+
+
+def _seed_resources(out: Path, state: Path, resources: list[ResourceSpec]) -> None:
+    store = SecretStore(state / SECRETS_FOLDER)
+    SecretStore(out / SECRETS_FOLDER).copy_missing(store)
+    for spec in resources:
+        if spec.kind == "secret":
+            from_environment(spec.id, spec.options, store, os.environ)
+            continue
+        target = data_folder(state, declared(spec))
+        if spec.data is not None and not target.exists():  # later deploys keep live content
+            shutil.copytree(out / spec.data, target)
 
 
 def ingress_port(manifest: Manifest, override: int | None) -> int | None:

@@ -27,6 +27,7 @@ from .._dispatch import InstanceNetwork
 from .._keys import read_key_file
 from .._live import ServedService, go_live
 from ._deployment import READY, Deployment
+from ._resources import serve_resource
 
 
 def _log(message: str) -> None:
@@ -46,6 +47,12 @@ class InstanceSpec:
 def serve(state: Path, service_id: str, keys: Path, *, durable: bool = True,
           instance: InstanceSpec | None = None) -> None:
     deployment = Deployment.load(state)
+    if service_id in deployment.resources:  # a resource: no journal to restore
+        stop_resource = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop_resource.set())
+        serve_resource(deployment, service_id, read_key_file(keys, service_id), stop_resource,
+                       _log, READY)
+        return
     entry = deployment.services[service_id]
     addresses = {k: v.address for k, v in deployment.services.items()}
     key_material = read_key_file(keys, service_id)
@@ -60,7 +67,8 @@ def serve(state: Path, service_id: str, keys: Path, *, durable: bool = True,
     # other IO refused): nothing it does reaches a file. Confined only after it, the process
     # can read the code the restore wrote to its cache, wherever that is.
     live = go_live(journal, network, durable=durable,
-                   app_files=Path(deployment.out) / APP_FILES, log=_log)
+                   app_files=Path(deployment.out) / APP_FILES, log=_log,
+                   secrets=network.reveal)
     confine(deployment.key_material(), _log)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -38,6 +38,7 @@ from .._keys import read_key_file
 from .._state import ingress_port, seed_state
 from ._deployment import READY, Deployment, ServiceEntry
 from ._pool import function_instances, leftover_instances
+from ._resources import resource_entries, stop_postgres_servers
 from ._standin import StandIn
 
 _UNIX_PATH_MAX = 100
@@ -129,13 +130,16 @@ def refuse_if_running(state: Path) -> None:
         )
 
 
-def prepare(out: Path, state: Path, transport: str, http: int | None) -> Deployment:
-    """Write the deployment file and seed each service's state journal from the build."""
+def prepare(out: Path, state: Path, transport: str, http: int | None,
+            postgres: dict[str, str] | None = None) -> Deployment:
+    """Write the deployment file and seed each service's state journal from the build.
+    ``postgres``: resource id -> the DSN of a server of the user's own (``--postgres``)."""
     out, state = out.resolve(), state.resolve()
     manifest = read_manifest(out)
     refuse_if_running(state)
     seed_state(out, state, manifest)
-    addresses = _addresses([s.id for s in manifest.services], state, transport)
+    addresses = _addresses([s.id for s in manifest.services] +
+                           [r.id for r in manifest.resources], state, transport)
     port = ingress_port(manifest, http)
     if port == 0:
         port = _free_port()  # any free port, recorded for `status`
@@ -144,10 +148,13 @@ def prepare(out: Path, state: Path, transport: str, http: int | None) -> Deploym
     services = {s.id: ServiceEntry(s.id, addresses[s.id], http=port if s.id == manifest.root
                                    else None, max_instances=function_instances(s))
                 for s in manifest.services}
+    # A resource is supervised like a service: a process of its own (``_resources``).
+    services.update({r.id: ServiceEntry(r.id, addresses[r.id]) for r in manifest.resources})
     deployment = Deployment(
         out=str(out), state=str(state), secret_file=str((out / manifest.secret).resolve()),
         hash_seed=manifest.hash_seed, root=manifest.root, services=services,
         exports=manifest.exports(), supervisor=os.getpid(),
+        resources=resource_entries(manifest, postgres or {}),
     )
     deployment.save()
     return deployment
@@ -367,9 +374,10 @@ class Supervisor:
 
 
 def run_foreground(out: Path, state: Path, transport: str, http: int | None,
-                   echo: Callable[[str], None], durable: bool = True) -> None:
+                   echo: Callable[[str], None], durable: bool = True,
+                   postgres: dict[str, str] | None = None) -> None:
     """``distdev up`` without --detach: start, supervise until SIGINT/SIGTERM, stop."""
-    deployment = prepare(out, state, transport, http)
+    deployment = prepare(out, state, transport, http, postgres=postgres)
     supervisor = Supervisor(deployment, echo, durable)
     stop = threading.Event()
 
@@ -481,6 +489,7 @@ def down(state: Path, echo: Callable[[str], None]) -> int:
             echo(f"killed an instance of {entry.id} (pid {pid}), left by a pool that is gone")
         entry.pid = None
         entry.state = "stopped"
+    stop_postgres_servers(deployment)
     deployment.supervisor = None
     deployment.ready = False
     deployment.save()
