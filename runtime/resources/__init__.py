@@ -1,0 +1,1 @@
+"""Resources: non-code services declared at build time (placeholder until the framework lands)."""
