@@ -39,6 +39,9 @@ What is measured (each module's docstring says exactly how):
    throughput and p50/p99 of a checkout and of an export that calls nothing. Goals
    (interleaving on): 4 clients >= 1.8x one client's throughput; the export that calls nothing
    keeps its p50 within 2x of its single-client p50.
+11. ``queue`` (bench_queue): queue throughput, messages handled per second with every push and
+   delivery durable, through the store a queue resource keeps, beside a plain SQLite-table queue
+   (WAL, ``synchronous=FULL``) with the same producer and consumer threads.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -63,7 +66,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest", "concurrency")
+                "digest", "concurrency", "queue")
 
 
 def ensure_hash_seed() -> None:
@@ -97,6 +100,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
     import bench_journal
     import bench_lsp
     import bench_membrane
+    import bench_queue
     import bench_ray
     import bench_replay
 
@@ -111,6 +115,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "lsp": bench_lsp.measure,
         "digest": bench_digest.measure,
         "concurrency": bench_concurrency.measure,
+        "queue": bench_queue.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()
