@@ -26,7 +26,10 @@ from ._json import value_to_json as value_to_json
 from ._json import wire_to_json as wire_to_json
 from ._proxy import Router as Router
 from ._proxy import ServiceProxy as ServiceProxy
+from ._proxy import export_of as export_of
+from ._proxy import export_reference as export_reference
 from ._proxy import holder_of as holder_of
+from ._proxy import is_export as is_export
 from ._proxy import make_proxy as make_proxy
 from ._proxy import target_of as target_of
 from ._snapshot import service_state as service_state
@@ -43,7 +46,7 @@ from ._values import with_the_outside as with_the_outside
 __all__ = [
     "Digest", "state_digest", "ErrorInfo", "error_info", "rebuild_exception", "call_arguments",
     "decode_arguments", "json_call", "json_ready", "value_to_json", "wire_to_json", "Router",
-    "ServiceProxy", "holder_of", "make_proxy", "target_of", "service_state", "to_json",
+    "ServiceProxy", "export_of", "export_reference", "holder_of", "is_export", "make_proxy", "target_of", "service_state", "to_json",
     "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
     "with_the_outside",
 ]
