@@ -335,6 +335,13 @@ class MessageStore:
                 if fresh.owes(message_id):
                     fresh.queue(message_id)
 
+    def join_groups(self, specs: Sequence[GroupSpec]) -> None:
+        """Add groups (a topic's new subscriber gets what is published from now on) or change
+        how many lanes share one (a queue's new consumer), durably."""
+        for spec in specs:
+            self._join(spec)
+        self._sync(self._written)
+
     # -- producing ---------------------------------------------------------------------------
 
     def push(self, producer: str, producer_seq: int | str | None, body: bytes) -> int:
