@@ -21,10 +21,10 @@ demo: $(VENV)/.installed-test
 # code-server's VS Code) and the -dev packages code-server's native modules build against.
 VSCODE_E2E_APT := libkrb5-dev libxkbfile-dev libsecret-1-dev pkg-config chromium
 system-packages:
-	@{ command -v nvim && command -v chromium && dpkg -s $(filter-out chromium,$(VSCODE_E2E_APT)); } >/dev/null 2>&1 || { \
+	@{ command -v nvim && command -v chromium && dpkg -s postgresql $(filter-out chromium,$(VSCODE_E2E_APT)); } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim $(VSCODE_E2E_APT); \
-	  else echo "not installed: neovim $(VSCODE_E2E_APT); their tests will be skipped (apt-get install them)"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq neovim postgresql $(VSCODE_E2E_APT); \
+	  else echo "not installed: neovim postgresql $(VSCODE_E2E_APT); their tests will be skipped (apt-get install them)"; fi; }
 
 # Microsoft's DebugClient drives the debug adapter in one test (Node and npm from the machine).
 tests/dap/node/node_modules/.installed: tests/dap/node/package.json tests/dap/node/package-lock.json

@@ -25,7 +25,7 @@ __all__ = [
     "child_id", "service_cycle_problem", "ServicePathError", "resolve_service_path",
     "MEMBRANE_VALUE_TYPES", "MEMBRANE_KINDS", "MEMBRANE_TYPES",
     "SERVICE_MODULE_GLOBAL", "MOVE_TO_HELPER", "NOT_IMPORTED", "service_module_file",
-    "is_service_of_tree",
+    "is_service_of_tree", "SECRET_REFERENCE", "secret_reference",
     "compartment_module_name", "app_module_name", "is_app_folder", "app_files",
     "IMPORT_SERVICE_FULLNAME", "EFFECT_FULLNAME", "SERVICE_PROXY_FULLNAME",
 ]
@@ -158,6 +158,27 @@ MEMBRANE_KINDS = ("Enum", "dataclass", "msgspec.Struct", "ServiceProxy")
 MEMBRANE_TYPES = (", ".join(MEMBRANE_VALUE_TYPES) + ", an Enum, a dataclass, a msgspec.Struct "
                   "or a service proxy")
 """What may cross, as messages say it."""
+
+# -- resources -------------------------------------------------------------------------------------
+
+SECRET_REFERENCE = "distdev.secret"
+"""What a secret resource's ``reveal`` answers across the membrane: ``{SECRET_REFERENCE:
+[resource id, version]}``. The caller's journal records this reference, never the value; the
+caller turns it into the value outside its journal, from the deployment's secret store (or, in
+a replay, the one ``--secrets`` names)."""
+
+
+def secret_reference(wire: object, target: str | None = None) -> tuple[str, int] | None:
+    """(resource id, version) if ``wire`` is a secret reference (answered by ``target``, when
+    given: only a secret's own answer is one)."""
+    if type(wire) is not dict or len(wire) != 1 or SECRET_REFERENCE not in wire:
+        return None
+    ref = wire[SECRET_REFERENCE]
+    if type(ref) is not list or len(ref) != 2 or type(ref[0]) is not str \
+            or type(ref[1]) is not int or (target is not None and ref[0] != target):
+        return None  # an ordinary value
+    return ref[0], ref[1]
+
 
 # -- service modules -------------------------------------------------------------------------------
 

@@ -16,11 +16,12 @@ from ._manifest import ExportSpec as ExportSpec
 from ._manifest import HostSpec as HostSpec
 from ._manifest import Manifest as Manifest
 from ._manifest import ParamSpec as ParamSpec
+from ._manifest import ResourceSpec as ResourceSpec
 from ._manifest import ServiceSpec as ServiceSpec
 from ._manifest import read_manifest as read_manifest
 from ._output import APP_FILES as APP_FILES
 from ._output import BuildOutput as BuildOutput
 from ._output import held_proxies as held_proxies
 
-__all__ = ["App", "ExportSpec", "HostSpec", "Manifest", "ParamSpec", "ServiceSpec",
+__all__ = ["App", "ExportSpec", "HostSpec", "Manifest", "ParamSpec", "ResourceSpec", "ServiceSpec",
            "read_manifest", "APP_FILES", "BuildOutput", "held_proxies"]

@@ -33,6 +33,16 @@ from ..membrane import (
     service_state,
     with_the_outside,
 )
+from ..resources import (
+    SECRETS_FOLDER,
+    Declared,
+    ResourceError,
+    ResourceHost,
+    SecretStore,
+    data_folder,
+    from_environment,
+    generated,
+)
 from ..rules import NOT_IMPORTED
 from ..service import CallFailed, Recorder, Service
 from ._output import BuildOutput, clear_build_output, write_build_output
@@ -49,6 +59,26 @@ class _Outside:
 
     def resolve_class(self, module: str, qualname: str) -> type:
         return self._callee.resolve_class(module, qualname)
+
+    def make_proxy(self, service_id: str) -> ServiceProxy:
+        return make_proxy(service_id, self._app, None)
+
+
+class _NoModules:
+    """The receiver of what a resource answers the outside: plain values and stdlib errors."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    def resolve_class(self, module: str, qualname: str) -> type:
+        import importlib
+
+        value: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            value = getattr(value, part)
+        if not isinstance(value, type):
+            raise TypeError(f"{module}.{qualname} is not a class")
+        return value
 
     def make_proxy(self, service_id: str) -> ServiceProxy:
         return make_proxy(service_id, self._app, None)
@@ -91,6 +121,8 @@ class App:
         self.out = Path(out).resolve()
         self.state_dir = Path(state).resolve() if state is not None else None
         self.services: dict[str, Service] = {}
+        self.resources: dict[str, ResourceHost] = {}
+        """The resources the services declared, open on the build's storage, then the state's."""
         self.build_output: BuildOutput | None = None
         self._writers: dict[str, JournalWriter] = {}
         self._flush_lock = threading.Lock()
@@ -122,9 +154,12 @@ class App:
             writer = self._writers[service.id]
             assert isinstance(writer, _BufferedWriter)
             writer.finish(self.header(service))
+        for resource in self.resources.values():  # what the build wrote, complete on disk
+            resource.close()
         self.build_output = write_build_output(
             self.root_id, self.root, list(self.services.values()), self.out,
-            outside=[self.state_dir] if self.state_dir is not None else [])
+            outside=[self.state_dir] if self.state_dir is not None else [],
+            resources=[r.declared for r in self.resources.values()])
         self.phase = "built"
         return self.build_output
 
@@ -166,11 +201,40 @@ class App:
                                        f"became service {service_id}; {NOT_IMPORTED}")
         writer = _BufferedWriter(self.out / "services" / service_id / "journal.cbor")
         self._writers[service_id] = writer
+        if service_id in self.resources:
+            raise ServiceLoadError(f"{service_id} is already a resource; give the service "
+                                   "another name (import_service(path, name=...))")
         service = Service(service_id, parent, self.root, entry, self, Recorder(writer))
+        service.secrets = self._reveal
         self.services[service_id] = service
         if parent is not None:
             service.run_top_level(thread_state.chain or "build")
         return service
+
+    def create_resource(self, resource_id: str, parent: str, kind: str,
+                        options: dict[str, Any]) -> None:
+        """Open a resource a service declared, its storage in the build output: what the
+        build writes into it is what a deployment starts with (the router side of
+        ``resources.<kind>``)."""
+        if resource_id in self.services or resource_id in self.resources:
+            raise ServiceLoadError(f"{resource_id} already names a service or resource; give "
+                                   "the resource another name")
+        declared = Declared(resource_id, parent, kind, dict(options))
+        if kind == "secret" and "generate" in options:
+            SecretStore(self.out / SECRETS_FOLDER).write(resource_id,
+                                                         generated(options["generate"]))
+        self.resources[resource_id] = ResourceHost(declared, self.out)
+
+    def _reveal(self, resource_id: str, version: int) -> str:
+        if self.phase == "build":
+            raise ResourceError(
+                f"{resource_id}.reveal() was called at build time; a secret is revealed at "
+                "runtime (in an export), so that its value is in no build state")
+        return SecretStore(self.state_dir_or_default() / SECRETS_FOLDER).read(resource_id,
+                                                                            version)
+
+    def state_dir_or_default(self) -> Path:
+        return self.state_dir or self.out.parent / "state"
 
     def _refuse_cycle(self, service_id: str, parent: str, entry: str) -> None:
         """A service whose file is already on the way from the root to it would import its
@@ -193,7 +257,8 @@ class App:
         """After the build: journal runtime events in the state folder and serve calls."""
         if self.phase != "built":
             raise RuntimeError("go_live() follows build()")
-        state_dir = self.state_dir or self.out.parent / "state"
+        state_dir = self.state_dir_or_default()
+        self._deploy_resources(state_dir)
         for service in self.services.values():
             journal = state_dir / service.id / "journal.cbor"
             journal.parent.mkdir(parents=True, exist_ok=True)
@@ -205,9 +270,29 @@ class App:
         self.state_dir = state_dir
         self.phase = "runtime"
 
+    def _deploy_resources(self, state_dir: Path) -> None:
+        """Start every resource from what the build wrote: its storage copied into the state
+        folder (a dev session starts from its build each time), secrets from the environment
+        read now."""
+        store = SecretStore(state_dir / SECRETS_FOLDER)
+        shutil.rmtree(store.folder, ignore_errors=True)
+        SecretStore(self.out / SECRETS_FOLDER).copy_missing(store)
+        for resource_id, built in list(self.resources.items()):
+            declared = built.declared
+            if declared.kind == "secret":
+                from_environment(resource_id, declared.options, store, os.environ)
+            else:
+                source, target = data_folder(self.out, declared), data_folder(state_dir, declared)
+                shutil.rmtree(target, ignore_errors=True)
+                if source.is_dir():
+                    shutil.copytree(source, target)
+            self.resources[resource_id] = ResourceHost(declared, state_dir)
+
     def service(self, service_id: str) -> ServiceProxy:
-        """A proxy to a service, held by the outside: calls arrive from caller ``""``."""
-        self._service(service_id)
+        """A proxy to a service or resource, held by the outside: calls arrive from caller
+        ``""``."""
+        if service_id not in self.resources:
+            self._service(service_id)
         return make_proxy(service_id, self, None)
 
     def state(self, service_id: str) -> dict[str, Any]:
@@ -230,6 +315,8 @@ class App:
             for service in self.services.values():
                 service.record_digest()
         self._close_writers()
+        for resource in self.resources.values():
+            resource.close()
         for service in self.services.values():
             service.compartment.unload()
         self.phase = "closed"
@@ -261,12 +348,15 @@ class App:
         return service
 
     def exports(self, target: str) -> Collection[str] | None:
-        service = self.services.get(target)
-        return None if service is None else service.exports()
+        callee = self._callee(target)
+        return None if callee is None else callee.exports()
+
+    def _callee(self, target: str) -> Service | ResourceHost | None:
+        return self.services.get(target) or self.resources.get(target)
 
     def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-        callee = self._service(target)
+        callee = self._callee(target) or self._service(target)
         if export not in callee.exports():
             raise ExportError(f"service {target} does not export {export!r}")
 
@@ -285,6 +375,12 @@ class App:
 
         if caller is not None:
             return caller.call_out(target, export, args_wire, kwargs_wire, perform)
+        if isinstance(callee, ResourceHost):  # from the outside: a test, `distdev call`
+            try:
+                wire = perform()
+            except CallFailed as failed:
+                raise rebuild_exception(failed.info, target, _NoModules(self)) from None
+            return from_wire(wire, _NoModules(self))
         outside = _Outside(self, callee)
         try:
             wire = perform()

@@ -7,13 +7,14 @@ manifest of a version this build understands before anything uses it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from ..errors import DistdevError
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_VERSION", "HostSpec", "ParamSpec", "ExportSpec",
-           "ServiceSpec", "Manifest", "read_manifest", "write_manifest"]
+           "ServiceSpec", "ResourceSpec", "Manifest", "read_manifest", "write_manifest"]
 
 MANIFEST_FORMAT = "distdev-manifest"
 MANIFEST_VERSION = 1
@@ -59,6 +60,23 @@ class ServiceSpec(msgspec.Struct, frozen=True):
     bundle: list[str]
 
 
+class ResourceSpec(msgspec.Struct, frozen=True):
+    """A resource a service declared (``distdev.resources``): a node of the service tree that
+    runs no application code."""
+
+    id: str
+    parent: str
+    kind: str
+    """``sql``, ``kv``, ``secret``, ...: what ``graph``, ``status`` and the editor show."""
+    options: dict[str, Any]
+    """As declared (``engine``, ``generate``, ``from_env``), never a secret's value."""
+    exports: list[ExportSpec]
+    data: str | None
+    """Where the build wrote its content, relative to the build folder (None: nothing)."""
+    proxies: list[str] = []
+    """The services it calls (a queue's consumers): its edges, like a service's proxies."""
+
+
 class Manifest(msgspec.Struct, frozen=True):
     distdev: str
     root: str
@@ -68,6 +86,8 @@ class Manifest(msgspec.Struct, frozen=True):
     services: list[ServiceSpec]
     format: str = MANIFEST_FORMAT
     version: int = MANIFEST_VERSION
+    resources: list[ResourceSpec] = []
+    """The resources of the service tree (each under the service that declared it)."""
 
     def service(self, service_id: str) -> ServiceSpec:
         for spec in self.services:
@@ -76,13 +96,18 @@ class Manifest(msgspec.Struct, frozen=True):
         raise DistdevError(f"no service {service_id!r} in this build (services: "
                            f"{', '.join(s.id for s in self.services)})")
 
+    def resource(self, resource_id: str) -> ResourceSpec | None:
+        return next((r for r in self.resources if r.id == resource_id), None)
+
     @property
     def root_service(self) -> ServiceSpec:
         return self.service(self.root)
 
     def exports(self) -> dict[str, list[str]]:
-        """Service id -> its export names."""
-        return {s.id: [e.name for e in s.exports] for s in self.services}
+        """Service or resource id -> its export names."""
+        exports = {s.id: [e.name for e in s.exports] for s in self.services}
+        exports.update({r.id: [e.name for e in r.exports] for r in self.resources})
+        return exports
 
 
 def write_manifest(out: Path, manifest: Manifest) -> Path:

@@ -10,6 +10,10 @@ Layout of ``OUT``::
     app/<path>                         every file of the application (``rules.app_files``): a
                                        service reading one first at runtime (a template, a
                                        data file) finds it there, wherever it runs
+    resources/<id>/                    what the build wrote into each resource (a SQLite file,
+                                       a PostgreSQL dump): a deployment's first content
+    secrets/<id>/<version>             the secrets the build generated (folders 0700, files
+                                       0600): the build's secret store
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ import os
 import secrets
 import shutil
 import types
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Iterator
 
 from .. import rules
 from .._version import VERSION, recorded_hash_seed
 from ..membrane import ServiceProxy, target_of
+from ..resources import RESOURCES_FOLDER, SECRETS_FOLDER, Declared, data_folder, kind
 from ..service import Service
 from ._manifest import MANIFEST_FILE, ExportSpec, HostSpec, Manifest, ParamSpec, ServiceSpec
+from ._manifest import ResourceSpec
 from ._manifest import write_manifest
 
 __all__ = ["BuildOutput", "clear_build_output", "write_build_output", "describe_service",
@@ -56,12 +63,15 @@ def clear_build_output(out: Path) -> None:
     """Remove a previous build's output (only what a build writes)."""
     shutil.rmtree(out / "services", ignore_errors=True)
     shutil.rmtree(out / APP_FILES, ignore_errors=True)
+    shutil.rmtree(out / RESOURCES_FOLDER, ignore_errors=True)
+    shutil.rmtree(out / SECRETS_FOLDER, ignore_errors=True)
     for name in (MANIFEST_FILE, "secret"):
         (out / name).unlink(missing_ok=True)
 
 
 def write_build_output(root_id: str, app_root: Path, services: list[Service],
-                       out: Path, outside: list[Path]) -> BuildOutput:
+                       out: Path, outside: list[Path],
+                       resources: Sequence[Declared] = ()) -> BuildOutput:
     """Write every service's bundle, the application's files, the manifest and a new master
     secret into ``out`` (the journals are written by the build itself). ``outside``: folders
     under the application that are not its files (the build's output and state)."""
@@ -78,7 +88,8 @@ def write_build_output(root_id: str, app_root: Path, services: list[Service],
             target.write_bytes(source)
     manifest = Manifest(distdev=VERSION, root=root_id, app_root=str(app_root),
                         hash_seed=recorded_hash_seed(), secret="secret",
-                        services=[describe_service(s) for s in services])
+                        services=[describe_service(s) for s in services],
+                        resources=[describe_resource(r, out) for r in resources])
     write_manifest(out, manifest)
     _write_secret(out / "secret")
     return BuildOutput(out, manifest)
@@ -101,6 +112,21 @@ def describe_service(service: Service) -> ServiceSpec:
         journal=f"services/{service.id}/journal.cbor",
         bundle=[rel for rel, _d, _s in service.compartment.bundle_files()],
     )
+
+
+def describe_resource(declared: Declared, out: Path) -> ResourceSpec:
+    """A resource's manifest entry: its kind's exports as signatures, and where the build
+    wrote its content."""
+    described = kind(declared.kind)
+    exports = [ExportSpec(name, f"{name}{signature}", [], signature.rpartition(" -> ")[2],
+                          described.docs.get(name)) for name, signature in described.exports.items()]
+    folder = data_folder(out, declared)
+    data = None
+    if declared.kind != "secret" and folder.is_dir():
+        data = folder.relative_to(out).as_posix()
+    calls = [] if described.calls is None else sorted(described.calls(declared.options))
+    return ResourceSpec(declared.id, declared.parent, declared.kind, dict(declared.options),
+                        exports, data, calls)
 
 
 def describe_export(name: str, function: Any) -> ExportSpec:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import code
+import getpass
+import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,12 +16,13 @@ import msgspec
 from rich.table import Table
 from rich.tree import Tree
 
-from ..build import App, HostSpec, Manifest, ServiceSpec, read_manifest
+from ..build import App, HostSpec, Manifest, ResourceSpec, ServiceSpec, read_manifest
 from ..engines import DevHost
 from ..errors import DistdevError, JournalError, ServiceLoadError
 from ..journal import describe, is_boundary, read_journal, repair_journal
 from ..replayer import SourceDifference
 from ..replayer import replay as replay_journal
+from ..resources import SECRETS_FOLDER, SecretStore
 from ._render import Out
 
 
@@ -59,8 +63,13 @@ def build(args: argparse.Namespace, out: Out) -> int:
         table.add_row(service.id, _host(service.host),
                       ", ".join(e.name for e in service.exports) or "-",
                       str(events), f"{len(service.bundle)} files")
+    for resource in manifest.resources:
+        table.add_row(resource.id, _resource_kind(resource),
+                      ", ".join(e.name for e in resource.exports), "-",
+                      resource.data or "-")
     out.print(table)
-    out.info(f"built {len(manifest.services)} services into {args.out}")
+    resources = f" and {len(manifest.resources)} resources" if manifest.resources else ""
+    out.info(f"built {len(manifest.services)} services{resources} into {args.out}")
     return 0
 
 
@@ -68,6 +77,17 @@ def _host(host: HostSpec | None) -> str:
     if host is None:
         return "-"
     return "process" + (f" http={host.http}" if host.http is not None else "")
+
+
+def _resource_kind(resource: ResourceSpec) -> str:
+    """A resource's kind as the tree shows it: ``sql (postgres)``, ``secret (from $VAR)``."""
+    options = resource.options
+    if resource.kind == "sql":
+        return f"sql ({options.get('engine', 'sqlite')})"
+    if resource.kind == "secret":
+        return f"secret (from ${options['from_env']})" if "from_env" in options else \
+            "secret (generated)"
+    return resource.kind
 
 
 def dev(args: argparse.Namespace, out: Out) -> int:
@@ -130,8 +150,14 @@ def replay(args: argparse.Namespace, out: Out) -> int:
         else:
             out.info(f"replaying {args.source}: same code as the journal's")
 
+    secrets = None
+    if args.secrets is not None:
+        if not args.secrets.is_dir():
+            raise DistdevError(f"--secrets {args.secrets}: no such folder; pass a secret store "
+                               "(a deployment's STATE/secrets or a build's OUT/secrets)")
+        secrets = SecretStore(args.secrets).read
     restored = replay_journal(contents, until=args.until, source=args.source,
-                              before_start=before_start)
+                              before_start=before_start, secrets=secrets)
     if restored.stopped_inside_call:
         out.warn("the journal ends inside a call; the state is as of its last event")
     if restored.state_note:
@@ -185,16 +211,24 @@ def graph(args: argparse.Namespace, out: Out) -> int:
             assert app.build_output is not None
             manifest = app.build_output.manifest
     if out.json_mode:
-        out.json({"root": manifest.root, "services": msgspec.to_builtins(manifest.services)})
+        out.json({"root": manifest.root, "services": msgspec.to_builtins(manifest.services),
+                  "resources": msgspec.to_builtins(manifest.resources)})
         return 0
     by_parent: dict[str | None, list[ServiceSpec]] = {}
     for service in manifest.services:
         by_parent.setdefault(service.parent, []).append(service)
+    resources: dict[str, list[ResourceSpec]] = {}
+    for resource in manifest.resources:
+        resources.setdefault(resource.parent, []).append(resource)
 
     def add(tree: Tree, service: ServiceSpec) -> None:
         exports = ", ".join(e.signature for e in service.exports) or "no exports"
         node = tree.add(f"[bold]{service.id}[/bold]  [cyan]{_host(service.host)}[/cyan]"
                         f"\n[dim]{exports}[/dim]")
+        for resource in resources.get(service.id, []):
+            methods = ", ".join(e.name for e in resource.exports)
+            node.add(f"[bold]{resource.id}[/bold]  [magenta]{_resource_kind(resource)}"
+                     f"[/magenta]\n[dim]{methods}[/dim]")
         for child in by_parent.get(service.id, []):
             add(node, child)
 
@@ -239,3 +273,36 @@ def journal_repair(args: argparse.Namespace, out: Out) -> int:
         out.print(f"{args.journal}: kept {report.kept_events} records; moved {report.cut_bytes} "
                   f"bytes to {report.side_file}")
     return 0
+
+
+def secret_set(args: argparse.Namespace, out: Out) -> int:
+    """``distdev secret set ID``: rotate a secret of the deployment in ``--state``."""
+    state: Path = args.state
+    secrets_of = _deployed_secrets(state)
+    wanted: str = args.secret
+    matches = [s for s in secrets_of if s == wanted or s.rpartition("/")[2] == wanted]
+    if len(matches) != 1:
+        listed = ", ".join(secrets_of) or "none"
+        why = "no secret" if not matches else "more than one secret"
+        raise DistdevError(f"{why} {wanted!r} in the deployment in {state} (its secrets: "
+                           f"{listed}); pass the secret's id")
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"new value of {matches[0]}: ")
+    else:
+        value = sys.stdin.read().rstrip("\n")
+    if not value:
+        raise DistdevError("no value given: pipe the new value in, or type it at the prompt")
+    version = SecretStore(state / SECRETS_FOLDER).write(matches[0], value)
+    out.info(f"{matches[0]} is now version {version}; its next reveal() returns it")
+    return 0
+
+
+def _deployed_secrets(state: Path) -> list[str]:
+    """The secret resources of the deployment in ``state`` (the deployment file lists them)."""
+    path = state / "deployment.json"
+    try:
+        described = json.loads(path.read_text()).get("resources", {})
+    except FileNotFoundError:
+        raise DistdevError(f"no deployment in {state}: start one with `distdev up` (or pass "
+                           "--state)") from None
+    return sorted(rid for rid, r in described.items() if r.get("kind") == "secret")

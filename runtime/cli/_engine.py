@@ -59,15 +59,17 @@ def status(args: argparse.Namespace, out: Out) -> int:
 
 def _status_table(rows: list[dict[str, Any]]) -> Table:
     """Each service on a row; ids and addresses fold rather than being cut on a terminal."""
-    table = Table("service", "state", "pid", "events", "restarts", "address", "http",
+    table = Table("service", "kind", "state", "pid", "events", "restarts", "address", "http",
                   "last error", box=None)
-    for column in (table.columns[0], table.columns[5], table.columns[6], table.columns[7]):
+    for column in (table.columns[0], table.columns[6], table.columns[7], table.columns[8]):
         column.overflow = "fold"
     for row in rows:
         http = row.get("http")
         url = f"http://127.0.0.1:{http}" if isinstance(http, int) else http
         state = row.get("state") or ("ready" if row["alive"] else "down")
-        table.add_row(row["id"], state, str(row["pid"] or "-"), str(row["events"]),
+        events = "-" if row["events"] is None else str(row["events"])
+        table.add_row(row["id"], row.get("kind", "service"), state, str(row["pid"] or "-"),
+                      events,
                       str(row["restarts"]), row["address"] or "-", url or "-",
                       row.get("last_error") or "-")
     return table

@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("journal", type=Path, metavar="JOURNAL")
     p.add_argument("--until", type=int, metavar="SEQ", help="stop after event SEQ")
     p.add_argument("--source", type=Path, metavar="DIR", help="replay this code instead")
+    p.add_argument("--secrets", type=Path, metavar="DIR",
+                   help="the secret store (STATE/secrets, OUT/secrets) of a service that "
+                   "revealed a secret: its journal holds a reference, never the value")
     p.add_argument("--json", action="store_true")
     p.add_argument("--interactive", action="store_true", help="open a prompt in the service")
     p.set_defaults(handler=_commands.replay)
@@ -149,6 +152,20 @@ example:
     p.add_argument("--json", action="store_true")
     _engine_option(p)
     p.set_defaults(handler=_queue.retry)
+
+    secret = sub.add_parser("secret", help="manage a deployment's secrets")
+    ssub = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")
+    p = ssub.add_parser(
+        "set", help="store a new value of a secret (its next reveal() returns it)",
+        description="Store a new value of a secret resource in a deployment's secret store, "
+        "as its next version: the next reveal() anywhere in the deployment returns it, and "
+        "journals keep referring to the versions they revealed. The value is read from "
+        "standard input (a prompt on a terminal), never from the command line, so that it "
+        "stays out of shell history and process listings.")
+    p.add_argument("secret", metavar="ID", help="the secret's id (app/payments-key), or its "
+                   "name when only one secret has it")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.set_defaults(handler=_commands.secret_set)
 
     journal = sub.add_parser("journal", help="check or repair a journal file")
     jsub = journal.add_subparsers(dest="journal_command", required=True, metavar="ACTION")

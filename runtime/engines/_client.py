@@ -35,6 +35,7 @@ import cbor2
 from ..compartment import in_effect, state
 from ..errors import CallTimeoutError, MembraneError, ServiceUnavailableError
 from ..membrane import ErrorInfo, error_info
+from ..resources import VALUE_EXPORT as SECRET_VALUE
 from ..service import CallFailed, Service
 from . import _wire as wire
 from ._keys import Credentials, ServiceKeys, as_credentials
@@ -251,6 +252,16 @@ class Network:
             except AuthenticationError as refused:  # the call's outcome: journaled, replayed
                 why = ServiceUnavailableError(f"{self.me} may not call {target}: {refused.reason}")
                 raise CallFailed(error_info(why)) from None
+
+    def reveal(self, secret: str, version: int) -> str:
+        """A version of a secret's value, from the resource that holds it: asked outside the
+        service's journal (which holds the reference its ``reveal`` answered)."""
+        with in_effect():
+            value = self.call(secret, state.chain or f"{self.me}-{uuid.uuid4().hex}", None,
+                              SECRET_VALUE, [version], {})
+        if not isinstance(value, str):
+            raise ServiceUnavailableError(f"{secret} answered no secret value")
+        return value
 
     def call(self, target: str, chain: str, call_seq: int | str | None, export: str,
              args: list[Any], kwargs: dict[str, Any]) -> Any:

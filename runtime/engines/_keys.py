@@ -145,9 +145,12 @@ def read_master(out: Path, manifest: Manifest) -> bytes:
 
 
 def key_files(manifest: Manifest, master: bytes) -> list[KeyFile]:
-    """Every service's key file: the edges its manifest entry and the others' draw."""
-    ids = [spec.id for spec in manifest.services]
-    callees = {spec.id: [p for p in spec.proxies if p in ids] for spec in manifest.services}
+    """Every service's (and resource's) key file: the edges its manifest entry and the
+    others' draw."""
+    edges = {s.id: s.proxies for s in manifest.services}
+    edges.update({r.id: r.proxies for r in manifest.resources})
+    ids = list(edges)
+    callees = {me: [p for p in proxies if p in edges] for me, proxies in edges.items()}
     return [
         KeyFile(service=me, services=ids,
                 calls={callee: edge_key(master, me, callee) for callee in callees[me]},

@@ -37,13 +37,15 @@ class LiveService:
 
 
 def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Path | None,
-            log: Callable[[str], None]) -> LiveService:
+            log: Callable[[str], None],
+            secrets: Callable[[str, int], str] | None = None) -> LiveService:
     """Restore a service from its state journal (cutting a torn tail and an unfinished call
     aside), then let it journal again and reach the others through ``transport``, reading the
-    application's files from ``app_files`` (the build's copy of them)."""
+    application's files from ``app_files`` (the build's copy of them), and the values of the
+    secrets it reveals through ``secrets``."""
     contents = restorable_journal(journal, log)
     pin_zone(contents.header.tz)  # this process runs the service: in its journal's zone
-    restored = replay(contents)
+    restored = replay(contents, secrets=secrets)
     log(f"restored from {len(contents.events)} journal records")
     writer = JournalWriter.append_to(journal)
     commit = GroupCommit(writer, enabled=durable)

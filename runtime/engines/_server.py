@@ -16,7 +16,7 @@ import socket
 import socketserver
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import cbor2
 import msgspec
@@ -65,11 +65,25 @@ def listen(address: str, serve: Callable[[socket.socket], None]) -> socketserver
     return server
 
 
-class ServiceServer:
-    """Serves one restored, live service on ``address``."""
+class Callee(Protocol):
+    """What a server serves: a restored service, or a resource (``distdev.resources``)."""
 
-    def __init__(self, service: Service, address: str, keys: ServiceKeys, commit: GroupCommit,
-                 dedup: DedupTable, log: Callable[[str], None]) -> None:
+    id: str
+
+    def handle_call(self, caller: str, chain: str, export: str, args: list[Any],
+                    kwargs: dict[str, Any], caller_seq: int | str | None = None) -> Any: ...
+
+
+class Durability(Protocol):
+    def wait_durable(self) -> None: ...
+
+
+class ServiceServer:
+    """Serves one restored, live service (or a resource) on ``address``."""
+
+    def __init__(self, service: Service | Callee, address: str, keys: ServiceKeys,
+                 commit: GroupCommit | Durability, dedup: DedupTable,
+                 log: Callable[[str], None]) -> None:
         self.service = service
         self.gatekeeper = Gatekeeper(service.id, keys, log)
         self.commit = commit

@@ -1,17 +1,21 @@
 """A deployment's state folder, engine-neutral: each service's state journal starts as a copy
-of its build journal, and is never replaced by a later build's; each service's key file is
-derived from the build (``_keys``)."""
+of its build journal, and is never replaced by a later build's; each resource's storage starts
+as a copy of what the build wrote into it, and is never replaced either (later deploys keep
+the live content); the secret store starts as the build's and adds the secrets read from the
+environment; each service's key file is derived from the build (``_keys``)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from ..build import Manifest, ServiceSpec
+from ..build import Manifest, ResourceSpec, ServiceSpec
+from ..resources import SECRETS_FOLDER, Declared, SecretStore, data_folder, from_environment
 from ._keys import write_key_files
 
-__all__ = ["seed_state", "ingress_port"]
+__all__ = ["seed_state", "ingress_port", "declared"]
 
 
 def seed_state(out: Path, state: Path, manifest: Manifest, warn: Callable[[str], None]) -> None:
@@ -21,7 +25,24 @@ def seed_state(out: Path, state: Path, manifest: Manifest, warn: Callable[[str],
     (state / "logs").mkdir(exist_ok=True)
     for spec in manifest.services:
         _seed_journal(out, state, spec, warn)
+    _seed_resources(out, state, manifest.resources)
     write_key_files(out, state, manifest)
+
+
+def declared(spec: ResourceSpec) -> Declared:
+    return Declared(spec.id, spec.parent, spec.kind, spec.options)
+
+
+def _seed_resources(out: Path, state: Path, resources: list[ResourceSpec]) -> None:
+    store = SecretStore(state / SECRETS_FOLDER)
+    SecretStore(out / SECRETS_FOLDER).copy_missing(store)
+    for spec in resources:
+        if spec.kind == "secret":
+            from_environment(spec.id, spec.options, store, os.environ)
+            continue
+        target = data_folder(state, declared(spec))
+        if spec.data is not None and not target.exists():  # later deploys keep live content
+            shutil.copytree(out / spec.data, target)
 
 
 def ingress_port(manifest: Manifest, override: int | None) -> int | None:

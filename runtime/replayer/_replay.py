@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .._version import local_time, recorded_hash_seed
-from ..errors import HashSeedError, ReplayDivergenceError, ServiceUnavailableError
+from ..errors import DistdevError, HashSeedError, ReplayDivergenceError, ServiceUnavailableError
 from ..journal import (
     CallIn,
     Event,
     Header,
     JournalContents,
+    ResultIn,
     Source,
     Switch,
     TornTail,
@@ -39,6 +40,7 @@ from ..membrane import (
     service_state,
     with_the_outside,
 )
+from ..rules import secret_reference
 from ..service import CallFailed, Detached, Service, StopReplay
 from ._replayer import Replayer
 
@@ -117,6 +119,10 @@ class _JournalRouter:
 
     def create_service(self, service_id: str, parent: str | None, entry: str) -> Service:
         raise AssertionError("a replay re-finds its children in the journal; it creates none")
+
+    def create_resource(self, resource_id: str, parent: str, kind: str,
+                        options: dict[str, Any]) -> None:
+        raise AssertionError("a replay re-finds its resources in the journal; it creates none")
 
     def exports(self, target: str) -> Collection[str] | None:
         if self.service is not None and target == self.service.id:
@@ -216,6 +222,7 @@ def replay(
     source: str | os.PathLike[str] | None = None,
     before_start: Callable[[list[SourceDifference]], None] | None = None,
     before_event: Callable[[Service, Event], None] | None = None,
+    secrets: Callable[[str, int], str] | None = None,
 ) -> ReplayedService:
     """Restore a service from its journal and return it live.
 
@@ -226,10 +233,16 @@ def replay(
     code waiting for it on the stack: a debugger stops there, and raising ``StopReplay`` in it
     ends the replay where it stands. Raises ``ReplayDivergenceError`` if the code does not
     do what the journal says.
+
+    ``secrets`` reads a secret's value, (resource id, version) -> value: a journal in which
+    the service revealed one holds only a reference, so it replays only with the store
+    (``distdev replay --secrets DIR``); without it, the replay is refused before it starts.
     """
     contents = journal if isinstance(journal, JournalContents) else read_journal(journal)
     header = contents.header
     check_hash_seed(header)
+    if secrets is None:
+        _refuse_without_secrets(contents)
     diffs: list[SourceDifference] = []
     if source is not None:
         root = Path(source).resolve()
@@ -242,6 +255,7 @@ def replay(
     service = Service(header.service, None, root, header.entry, router, app_root=header.app_root,
                       coverage=header.version, build_services=header.services)
     router.service = service
+    service.secrets = secrets
     tape = Replayer(service, contents.events, 1, None if until is None else until + 1,
                     before_event)
     tape.same_code = not diffs
@@ -254,6 +268,18 @@ def replay(
     restored = ReplayedService(service, contents, tape.pos - 1, tape.stopped_inside_call, diffs)
     restored.state_note = tape.state_note
     return restored
+
+
+def _refuse_without_secrets(contents: JournalContents) -> None:
+    for event in contents.events:
+        if type(event) is ResultIn:
+            revealed = secret_reference(event.value)
+            if revealed is not None:
+                raise DistdevError(
+                    f"{contents.header.service} revealed secret {revealed[0]} (journal record "
+                    f"{event.seq}), and a secret's value is in no journal: replay it with "
+                    "`distdev replay --secrets DIR`, DIR being the secret store of the "
+                    "deployment that recorded it (STATE/secrets) or of its build (OUT/secrets)")
 
 
 def _run(service: Service, tape: Replayer) -> None:

@@ -22,6 +22,7 @@ from ..compartment import (
     FileView,
     enter_decimal,
     enter_from_outside,
+    in_effect,
     install_guards,
     leave_decimal,
     observing,
@@ -65,6 +66,9 @@ class ServiceRouter(Router, Protocol):
     the children the service's top level imports (at build time)."""
 
     def create_service(self, service_id: str, parent: str | None, entry: str) -> Service: ...
+
+    def create_resource(self, resource_id: str, parent: str, kind: str,
+                        options: dict[str, Any]) -> None: ...
 
 
 class _HeldProxies:
@@ -157,6 +161,9 @@ class Service:
         self._held = _HeldProxies(self)
         self.patches: set[str] = set()
         """The changes (``distdev.patched``) its journal says its code has."""
+        self.secrets: Callable[[str, int], str] | None = None
+        """(secret resource id, version) -> its value: the store of the deployment it runs in
+        (or, replaying, the one ``--secrets`` names); None: no store here."""
 
     def __repr__(self) -> str:
         return f"<Service {self.id} ({self.phase})>"
@@ -386,6 +393,41 @@ class Service:
                 f"folder {self.compartment.root}; keep every service file under the root "
                 "service's folder")
 
+    def declare_resource(self, kind: str, name: str, options: dict[str, Any]) -> ServiceProxy:
+        """``resources.<kind>(name, ...)`` from this service: a resource node under this one
+        in the service tree. The declaration is journaled like an effect (a replay re-finds
+        the same resource, creating nothing), and the returned proxy reaches it."""
+        if self.phase == "runtime":
+            raise PhaseError(
+                f"resources.{kind}({name!r}) was called by {self.id} at runtime; resources are "
+                "declared at build time: call it at the top level of the module")
+        problem = rules.service_name_problem(name) if isinstance(name, str) else \
+            f"{name!r} is not a name"
+        if problem is not None:
+            raise ServiceLoadError(f"{problem}; resources.{kind}(name) takes a name like 'orders'")
+        if name in self.children:
+            raise ServiceIdClashError(
+                f"{self.id} already has a service or resource named {name!r} (from "
+                f"{self.children[name]}); ids must be unique among siblings: give the "
+                f"{kind} resource another name")
+        resource_id: str = self.effect("distdev.resource", [kind, name, options],
+                                       lambda: rules.child_id(self.id, name))
+        if not self.tape.replaying:
+            self.router.create_resource(resource_id, self.id, kind, options)
+        self.children[name] = f"resources.{kind}"
+        return self.make_proxy(resource_id)
+
+    def reveal(self, resource_id: str, version: int) -> str:
+        """A secret's value, from this deployment's store: never journaled (the journal holds
+        the reference its ``reveal`` answered), so a replay needs the store too."""
+        if self.secrets is None:
+            raise DistdevError(
+                f"{self.id} reveals secret {resource_id} here, and a secret's value is in no "
+                "journal: replay it with `distdev replay --secrets DIR`, DIR being the "
+                "deployment's secret store (STATE/secrets) or the build's (OUT/secrets)")
+        with in_effect():  # distdev reads its store: nothing the service's journal holds
+            return self.secrets(resource_id, version)
+
     def declare_host(self, declaration: dict[str, Any]) -> None:
         if self.phase == "runtime":
             raise PhaseError(
@@ -414,6 +456,7 @@ class Service:
 
     def service_files(self) -> set[str]:
         known = {self.entry, *self.children.values(), *self.build_services}
+        known = {entry for entry in known if entry.endswith(".py")}  # not the resources
         everyone = getattr(self.router, "services", None)  # an App: the whole application
         if isinstance(everyone, dict):
             known.update(service.entry for service in everyone.values())
@@ -449,6 +492,9 @@ class Service:
             wire = self.tape.call_out(target, export, args, kwargs, waiting)
         except CallFailed as failed:
             raise rebuild_exception(failed.info, target, self) from None
+        secret = rules.secret_reference(wire, target)
+        if secret is not None:
+            return self.reveal(*secret)
         return from_wire(wire, self)
 
     def code_location(self) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DistdevError
+from ...resources import SECRETS_FOLDER
 from .._keys import KEYS_FOLDER, key_file
 
 FILE = "deployment.json"
@@ -49,6 +50,9 @@ class Deployment:
     exports: dict[str, list[str]]
     supervisor: int | None = None
     ready: bool = False
+    resources: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    """Resource id -> ``{"kind", "parent", "options"}``: the entries of ``services`` that a
+    resource host serves (``_resources``) instead of a restored service."""
 
     @property
     def path(self) -> Path:
@@ -62,8 +66,10 @@ class Deployment:
         return key_file(Path(self.state), service_id)
 
     def key_material(self) -> list[Path]:
-        """Everything a service process must not read: the secret, the key files."""
-        return [Path(self.secret_file), Path(self.state) / KEYS_FOLDER]
+        """Everything a service process must not read: the secret, the key files, the secret
+        stores (a service reads a secret through its proxy, which the store's host answers)."""
+        return [Path(self.secret_file), Path(self.state) / KEYS_FOLDER,
+                Path(self.state) / SECRETS_FOLDER, Path(self.out) / SECRETS_FOLDER]
 
     def journal(self, service_id: str) -> Path:
         return Path(self.state) / service_id / "journal.cbor"

@@ -37,11 +37,14 @@ class LocalEngine:
         running = supervisor.pid_alive(deployment.supervisor)
         rows: list[dict[str, Any]] = []
         for entry in deployment.services.values():
-            try:
-                events: int | None = len(read_journal(deployment.journal(entry.id)).events)
+            resource = deployment.resources.get(entry.id)
+            try:  # a resource keeps no journal: its storage is its state
+                events: int | None = None if resource else len(
+                    read_journal(deployment.journal(entry.id)).events)
             except JournalError:
                 events = None
-            rows.append({"id": entry.id, "pid": entry.pid,
+            rows.append({"id": entry.id, "kind": resource["kind"] if resource else "service",
+                         "pid": entry.pid,
                          "alive": supervisor.pid_alive(entry.pid), "events": events,
                          # a supervisor that is gone left its last word: nothing runs
                          "state": entry.state if running else "stopped",

@@ -23,6 +23,7 @@ from .._confine import confine
 from .._keys import read_key_file
 from .._live import ServedService, go_live
 from ._deployment import Deployment
+from ._resources import serve_resource
 
 READY = "distdev-service-ready"
 
@@ -33,6 +34,12 @@ def _log(message: str) -> None:
 
 def serve(state: Path, service_id: str, keys: Path, *, durable: bool = True) -> None:
     deployment = Deployment.load(state)
+    if service_id in deployment.resources:  # a resource: no journal to restore
+        stop_resource = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop_resource.set())
+        serve_resource(deployment, service_id, read_key_file(keys, service_id), stop_resource,
+                       _log, READY)
+        return
     entry = deployment.services[service_id]
     network = Network(service_id, {k: v.address for k, v in deployment.services.items()},
                       deployment.exports, read_key_file(keys, service_id))
@@ -40,7 +47,8 @@ def serve(state: Path, service_id: str, keys: Path, *, durable: bool = True) -> 
     # other IO refused): nothing it does reaches a file. Confined only after it, the process
     # can read the code the restore wrote to its cache, wherever that is.
     live = go_live(deployment.journal(service_id), network, durable=durable,
-                   app_files=Path(deployment.out) / APP_FILES, log=_log)
+                   app_files=Path(deployment.out) / APP_FILES, log=_log,
+                   secrets=network.reveal)
     confine(deployment.key_material(), _log)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -136,7 +136,8 @@ def prepare(out: Path, state: Path, transport: str, http: int | None,
     manifest = read_manifest(out)
     refuse_if_running(state)
     seed_state(out, state, manifest, warn)
-    addresses = _addresses([s.id for s in manifest.services], state, transport)
+    addresses = _addresses([s.id for s in manifest.services] +
+                           [r.id for r in manifest.resources], state, transport)
     port = ingress_port(manifest, http)
     if port == 0:
         port = _free_port()  # any free port, recorded for `status`
@@ -144,10 +145,14 @@ def prepare(out: Path, state: Path, transport: str, http: int | None,
         check_port_free(port, manifest.root)
     services = {s.id: ServiceEntry(s.id, addresses[s.id], http=port if s.id == manifest.root
                                    else None) for s in manifest.services}
+    # A resource is supervised like a service: a process of its own (``_resources``).
+    services.update({r.id: ServiceEntry(r.id, addresses[r.id]) for r in manifest.resources})
     deployment = Deployment(
         out=str(out), state=str(state), secret_file=str((out / manifest.secret).resolve()),
         hash_seed=manifest.hash_seed, root=manifest.root, services=services,
         exports=manifest.exports(), supervisor=os.getpid(),
+        resources={r.id: {"kind": r.kind, "parent": r.parent, "options": r.options}
+                   for r in manifest.resources},
     )
     deployment.save()
     return deployment

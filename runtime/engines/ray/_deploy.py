@@ -18,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...build import read_manifest
-from ...errors import DistdevError, JournalError
+from ...build import Manifest, read_manifest
+from ...errors import DeploymentError, DistdevError, JournalError
 from ...journal import read_journal
+from ...resources import kind
 from .._client import Connection
 from .._keys import OperatorKey
 from .._state import ingress_port, seed_state
@@ -43,10 +44,23 @@ def _refuse_if_deployed(state: Path) -> None:
         )
 
 
+def refuse_resources(manifest: Manifest) -> None:
+    """The Ray engine hosts no resource kind yet: refused before anything starts, naming the
+    kinds, rather than a deployment whose calls to them fail."""
+    refused = [r for r in manifest.resources if not kind(r.kind).ray]
+    if refused:
+        listed = ", ".join(f"{r.id} ({r.kind})" for r in refused)
+        kinds = ", ".join(sorted({r.kind for r in refused}))
+        raise DeploymentError(
+            f"the Ray engine does not host {kinds} resources ({listed}); deploy this build with "
+            "the local engine (`distdev up`), or declare those resources only when not on Ray")
+
+
 def prepare(out: Path, state: Path, address: str | None, http: int | None, durable: bool,
             warn: Callable[[str], None]) -> RayDeployment:
     """Seed the state folder and describe the deployment (not yet running)."""
     manifest = read_manifest(out)
+    refuse_resources(manifest)
     _refuse_if_deployed(state)
     seed_state(out, state, manifest, warn)
     for spec in manifest.services:
