@@ -20,6 +20,7 @@ from ._failures import error_info as error_info
 from ._failures import rebuild_exception as rebuild_exception
 from ._json import call_arguments as call_arguments
 from ._json import decode_arguments as decode_arguments
+from ._json import is_json_call as is_json_call
 from ._json import json_call as json_call
 from ._json import json_ready as json_ready
 from ._json import value_to_json as value_to_json
@@ -45,7 +46,7 @@ from ._values import with_the_outside as with_the_outside
 
 __all__ = [
     "Digest", "state_digest", "ErrorInfo", "error_info", "rebuild_exception", "call_arguments",
-    "decode_arguments", "json_call", "json_ready", "value_to_json", "wire_to_json", "Router",
+    "decode_arguments", "is_json_call", "json_call", "json_ready", "value_to_json", "wire_to_json", "Router",
     "ServiceProxy", "export_of", "export_reference", "holder_of", "is_export", "make_proxy", "target_of", "service_state", "to_json",
     "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
     "with_the_outside",

@@ -33,18 +33,24 @@ from ._host import SECRETS_FOLDER as SECRETS_FOLDER
 from ._host import Declared as Declared
 from ._host import ResourceHost as ResourceHost
 from ._host import data_folder as data_folder
+from ._delivery import Rejected as Rejected
 from ._kinds import Backend as Backend
 from ._kinds import Kind as Kind
 from ._kinds import ResourceError as ResourceError
 from ._kinds import kind as kind
 from ._kinds import kinds as kinds
 from ._kinds import register as register
+from ._messaging import Deliver as Deliver
+from ._messaging import Queue as Queue
+from ._messaging import Topic as Topic
+from ._messaging import queue as queue
+from ._messaging import topic as topic
 from ._secret import VALUE_EXPORT as VALUE_EXPORT
 from ._secret import SecretStore as SecretStore
 from ._secret import from_environment as from_environment
 from ._secret import generated as generated
 
-__all__ = ["sql", "kv", "secret", "declare", "SqlDatabase", "KeyValue", "Secret",
+__all__ = ["sql", "kv", "secret", "queue", "topic", "Queue", "Topic", "Deliver", "Rejected", "declare", "SqlDatabase", "KeyValue", "Secret",
            "ResourceHost", "Declared", "data_folder", "RESOURCES_FOLDER", "SECRETS_FOLDER",
            "Backend", "Kind", "ResourceError", "kind", "kinds", "register", "VALUE_EXPORT",
            "SecretStore", "from_environment", "generated"]

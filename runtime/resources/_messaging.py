@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cbor2
 
@@ -38,12 +38,15 @@ from ..membrane import (
     json_ready,
     make_proxy,
     target_of,
+    to_wire,
 )
+from ._declare import declare
 from ._delivery import Delivery, Rejected, Subscription, group_specs
 from ._kinds import Kind, ResourceError, register
 from ._store import Message, MessageStore
 
-__all__ = ["QUEUE", "TOPIC", "MessagingBackend", "Deliver", "SUBSCRIPTIONS"]
+__all__ = ["QUEUE", "TOPIC", "MessagingBackend", "Deliver", "SUBSCRIPTIONS", "Queue", "Topic",
+           "queue", "topic"]
 
 LOG_FILE = "messages.log"
 SUBSCRIPTIONS = "subscriptions"
@@ -80,10 +83,6 @@ class MessagingBackend:
     """An open queue or topic: its store, its subscriptions, and (once its host starts it)
     the delivery of its messages."""
 
-    wire_arguments = True
-    """Arguments reach ``call`` in their wire form: a message is stored as the producer sent
-    it, classes and all, and rebuilt only by its consumer."""
-
     def __init__(self, resource_id: str, kind: str, options: Mapping[str, Any],
                  folder: Path) -> None:
         self.id = resource_id
@@ -99,6 +98,15 @@ class MessagingBackend:
 
     def call(self, caller: str, caller_seq: int | str | None, export: str,
              args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A call with plain values (JSON from ``distdev call``): as their wire form."""
+        where = f"an argument of {self.id}.{export}"
+        return self.call_wire(caller, caller_seq, export, to_wire(args, where),
+                              {k: to_wire(v, where) for k, v in kwargs.items()})
+
+    def call_wire(self, caller: str, caller_seq: int | str | None, export: str,
+                  args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A call with its arguments in wire form: a message is stored as the producer sent
+        it, classes and all, and rebuilt only by its consumer."""
         name = _EXPORTS[self.kind].get(export)
         if name is None:
             raise ResourceError(f"{self.kind} resource {self.id} has no method {export!r}; it "
@@ -149,10 +157,6 @@ class MessagingBackend:
         """What the build records in the manifest beside the declared options."""
         return {SUBSCRIPTIONS: [[s.service, s.export] for s in self.subscriptions]}
 
-    def callees(self) -> list[str]:
-        """The services this resource calls: it holds a capability to each."""
-        return sorted({s.service for s in self.subscriptions})
-
     def start_delivery(self, deliver: Deliver, log: Callable[[str], None], *,
                        window: int = 8) -> None:
         """Deliver messages through ``deliver`` until ``close``."""
@@ -170,9 +174,13 @@ class MessagingBackend:
             log(f"{self.id}: {warning}")
         self.delivery.start()
 
-    def close(self) -> None:
+    def stop_delivery(self) -> None:
+        """Stop calling consumers (deliveries under way end first); calls are still answered."""
         if self.delivery is not None:
             self.delivery.stop()
+
+    def close(self) -> None:
+        self.stop_delivery()
         self.store.close()
 
 
@@ -211,6 +219,11 @@ def _check_options(kind: str) -> Callable[[str, dict[str, Any]], dict[str, Any]]
     return check
 
 
+def _consumers(options: Mapping[str, Any]) -> list[str]:
+    """The services a queue or topic calls: its consumers' (its edges in the manifest)."""
+    return sorted({service for service, _export in options.get(SUBSCRIPTIONS, [])})
+
+
 def _opener(kind: str) -> Callable[[str, Mapping[str, Any], Path], MessagingBackend]:
     def open_backend(resource_id: str, options: Mapping[str, Any],
                      folder: Path) -> MessagingBackend:
@@ -227,6 +240,7 @@ QUEUE = register(Kind(
           **_SHARED_DOCS},
     open=_opener("queue"),
     check_options=_check_options("queue"),
+    calls=_consumers,
 ))
 
 TOPIC = register(Kind(
@@ -238,11 +252,46 @@ TOPIC = register(Kind(
           **_SHARED_DOCS},
     open=_opener("topic"),
     check_options=_check_options("topic"),
+    calls=_consumers,
 ))
 
 KINDS = {"queue": QUEUE, "topic": TOPIC}
 
 
-def rejected(error_type: str, message: str) -> Rejected:
-    """The failed attempt a consumer's raised exception makes."""
-    return Rejected(f"{error_type}: {message}")
+# -- what service code calls at build time -----------------------------------------------------
+
+class Queue(Protocol):
+    """A queue resource (``resources.queue``): each message handled by one consumer call."""
+
+    def push(self, message: Any) -> int: ...
+    def consume(self, handler: Callable[[Any], Any]) -> None: ...
+    def dead_letters(self) -> list[dict[str, Any]]: ...
+    def retry(self, message_id: int | None = None) -> int: ...
+    def stats(self) -> dict[str, Any]: ...
+
+
+class Topic(Protocol):
+    """A topic resource (``resources.topic``): every subscriber gets every later message."""
+
+    def publish(self, message: Any) -> int: ...
+    def subscribe(self, handler: Callable[[Any], Any]) -> None: ...
+    def dead_letters(self) -> list[dict[str, Any]]: ...
+    def retry(self, message_id: int | None = None) -> int: ...
+    def stats(self) -> dict[str, Any]: ...
+
+
+def queue(name: str, *, max_attempts: int = 5, backoff: float = 0.5) -> Queue:
+    """A work queue named ``name`` under this service: ``push(message)`` at runtime, and at
+    build time ``consume(proxy.export)`` for the exports that handle its messages (each
+    message by one call). A handler that raises gets the message again after ``backoff``
+    seconds, doubling; after ``max_attempts`` attempts it is dead-lettered."""
+    proxy: Any = declare("queue", name, {"max_attempts": max_attempts, "backoff": backoff})
+    return proxy  # type: ignore[no-any-return]
+
+
+def topic(name: str, *, max_attempts: int = 5, backoff: float = 0.5) -> Topic:
+    """A topic named ``name`` under this service: ``publish(message)`` at runtime, and at
+    build time ``subscribe(proxy.export)``: every subscriber gets every message published
+    after it subscribed, once, in publish order."""
+    proxy: Any = declare("topic", name, {"max_attempts": max_attempts, "backoff": backoff})
+    return proxy  # type: ignore[no-any-return]
