@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from ._store import GroupSpec, Message, MessageStore
@@ -106,14 +107,25 @@ class Delivery:
             thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop taking messages; wait (at most ``timeout`` s each) for deliveries under way."""
+        """Stop taking messages; wait (``timeout`` s in all) for deliveries under way. One
+        still waiting on its consumer then is sent again at the next start."""
         self._stopping.set()
         self.store.wake()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
             if thread.is_alive():
-                thread.join(timeout)
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def _deliver(self, group: str, lane: int, subscription: Subscription) -> None:
+        try:
+            self._deliver_until_stopped(group, lane, subscription)
+        except Exception:
+            if not self._stopping.is_set():
+                raise
+            # Stopped while a delivery waited: its outcome finds the store closed, and the
+            # message is sent again, as the same attempt, when the resource starts again.
+
+    def _deliver_until_stopped(self, group: str, lane: int, subscription: Subscription) -> None:
         unreachable = 0.05
         while not self._stopping.is_set():
             message = self.store.take(group, lane)

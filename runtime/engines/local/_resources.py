@@ -6,6 +6,9 @@ when the id is a resource's), supervised, restarted and logged like one. It rest
 PostgreSQL data folder) is its state, and ``STATE/secrets`` for a secret — and answers the
 services that hold a proxy to it, each proven by the key of its edge. A call re-sent after
 a crash is answered from the outcome its storage recorded with the first run.
+
+A resource that calls services (a queue or topic delivering its messages) calls them through
+the deployment's network as itself, with the key of each edge the manifest gives it.
 """
 
 from __future__ import annotations
@@ -13,8 +16,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from ...resources import SECRETS_FOLDER, Declared, ResourceHost
+from ...resources import SECRETS_FOLDER, Declared, Deliver, Rejected, ResourceHost
+from ...service import CallFailed
+from .._client import Network
 from .._confine import confine
 from .._keys import ServiceKeys
 from .._restore import DedupTable
@@ -22,6 +28,18 @@ from .._server import ServiceServer
 from ._deployment import Deployment
 
 __all__ = ["serve_resource"]
+
+
+def _deliverer(resource_id: str, network: Network) -> Deliver:
+    """A delivery as a call over the network: re-sent, with the same call id, while the
+    consumer restarts (``Network.call``); its code's exception is a failed attempt."""
+    def deliver(service_id: str, export: str, caller_seq: str, args: list[Any]) -> Any:
+        try:
+            return network.call(service_id, f"{resource_id}-{caller_seq}", caller_seq, export,
+                                args, {})
+        except CallFailed as failed:
+            raise Rejected(f"{failed.info.type}: {failed.info.message}") from None
+    return deliver
 
 
 class _Durable:
@@ -47,12 +65,17 @@ def serve_resource(deployment: Deployment, resource_id: str, keys: ServiceKeys,
                            DedupTable(), log)
     thread = threading.Thread(target=served.serve_forever, name="distdev-resource", daemon=True)
     thread.start()
+    network = Network(resource_id, {k: v.address for k, v in deployment.services.items()},
+                      deployment.exports, keys)
+    host.start_delivery(_deliverer(resource_id, network), log)
     log(f"serving {declared.kind} resource {resource_id}")
     log(ready)
     try:
         stop.wait()
     except KeyboardInterrupt:
         pass
+    host.stop_delivery()
+    network.close()
     served.shutdown()
     host.close()
     if server is not None:
