@@ -22,3 +22,8 @@ producer.connect(jobs, events)
 def produce(start: int, count: int) -> int:
     """Push and publish the numbers start .. start + count - 1; how many."""
     return producer.produce(start, count)
+
+
+def push_poison(n: int) -> int:
+    """A message the worker raises on until it is cured; its id."""
+    return jobs.push({"n": n, "poison": True})
