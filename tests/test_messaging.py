@@ -173,6 +173,11 @@ def test_a_failing_consumer_dead_letters_and_queue_retry_delivers_again(tmp_path
         shown = run_distdev("queue", "ls", "--state", state)
         assert "ValueError: cannot handle 7" in shown.stdout and "app/jobs" in shown.stdout
         assert "dead-lettered" in deployment.log("app/jobs")
+        status = run_distdev("status", "--state", state)
+        assert "cannot handle 7" in status.stdout and "consumers" in status.stdout
+        report = json.loads(run_distdev("status", "--state", state, "--json").stdout)
+        [jobs] = [r for r in report["messaging"] if r["id"] == "app/jobs"]
+        assert jobs["groups"]["consumers"]["dead"] == 1
 
         deployment.call("app/worker", "cure")
         retried = run_distdev("queue", "retry", "app/jobs", str(poison), "--state", state)

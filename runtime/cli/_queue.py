@@ -68,12 +68,37 @@ def ls(args: argparse.Namespace, out: Out) -> int:
     if not report:
         out.info(f"the deployment in {args.state} has no queue or topic")
         return 0
-    out.print(_counts_table(report))
-    letters = [(r["id"], d) for r in report for d in r["dead_letters"]]
+    print_counts(out, report)
+    return 0
+
+
+def status_of(args: argparse.Namespace, report: dict[str, Any]) -> list[dict[str, Any]]:
+    """For ``distdev status``: each running queue's and topic's counts and dead letters (one
+    that does not answer now says so instead)."""
+    found = []
+    if not report.get("running"):
+        return found
+    for resource_id in messaging_ids(report):
+        try:
+            found.append({"id": resource_id, **ask(args, resource_id, "stats"),
+                          "dead_letters": ask(args, resource_id, "dead_letters")})
+        except DistdevError as exc:
+            found.append({"id": resource_id, "error": str(exc)})
+    return found
+
+
+def print_counts(out: Out, report: list[dict[str, Any]]) -> None:
+    """The counts table, then the dead letters, of queues and topics as ``ask`` found them."""
+    answered = [r for r in report if "error" not in r]
+    for resource in report:
+        if "error" in resource:
+            out.warn(resource["error"])
+    if answered:
+        out.print(_counts_table(answered))
+    letters = [(r["id"], d) for r in answered for d in r["dead_letters"]]
     if letters:
         out.print(_dead_table(letters))
         out.info("`distdev queue retry ID [MESSAGE_ID]` delivers them again")
-    return 0
 
 
 def retry(args: argparse.Namespace, out: Out) -> int:
