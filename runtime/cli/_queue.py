@@ -75,7 +75,7 @@ def ls(args: argparse.Namespace, out: Out) -> int:
 def status_of(args: argparse.Namespace, report: dict[str, Any]) -> list[dict[str, Any]]:
     """For ``distdev status``: each running queue's and topic's counts and dead letters (one
     that does not answer now says so instead)."""
-    found = []
+    found: list[dict[str, Any]] = []
     if not report.get("running"):
         return found
     for resource_id in messaging_ids(report):

@@ -46,8 +46,9 @@ from ._values import with_the_outside as with_the_outside
 
 __all__ = [
     "Digest", "state_digest", "ErrorInfo", "error_info", "rebuild_exception", "call_arguments",
-    "decode_arguments", "is_json_call", "json_call", "json_ready", "value_to_json", "wire_to_json", "Router",
-    "ServiceProxy", "export_of", "export_reference", "holder_of", "is_export", "make_proxy", "target_of", "service_state", "to_json",
-    "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
+    "decode_arguments", "is_json_call", "json_call", "json_ready", "value_to_json",
+    "wire_to_json", "Router", "ServiceProxy", "export_of", "export_reference", "holder_of",
+    "is_export", "make_proxy", "target_of", "service_state", "to_json", "Receiver",
+    "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
     "with_the_outside",
 ]

@@ -28,12 +28,12 @@ from ._declare import declare as declare
 from ._declare import kv as kv
 from ._declare import secret as secret
 from ._declare import sql as sql
+from ._delivery import Rejected as Rejected
 from ._host import RESOURCES_FOLDER as RESOURCES_FOLDER
 from ._host import SECRETS_FOLDER as SECRETS_FOLDER
 from ._host import Declared as Declared
 from ._host import ResourceHost as ResourceHost
 from ._host import data_folder as data_folder
-from ._delivery import Rejected as Rejected
 from ._kinds import Backend as Backend
 from ._kinds import Kind as Kind
 from ._kinds import ResourceError as ResourceError
@@ -50,7 +50,8 @@ from ._secret import SecretStore as SecretStore
 from ._secret import from_environment as from_environment
 from ._secret import generated as generated
 
-__all__ = ["sql", "kv", "secret", "queue", "topic", "Queue", "Topic", "Deliver", "Rejected", "declare", "SqlDatabase", "KeyValue", "Secret",
-           "ResourceHost", "Declared", "data_folder", "RESOURCES_FOLDER", "SECRETS_FOLDER",
-           "Backend", "Kind", "ResourceError", "kind", "kinds", "register", "VALUE_EXPORT",
-           "SecretStore", "from_environment", "generated"]
+__all__ = ["sql", "kv", "secret", "queue", "topic", "Queue", "Topic", "Deliver", "Rejected",
+           "declare", "SqlDatabase", "KeyValue", "Secret", "ResourceHost", "Declared",
+           "data_folder", "RESOURCES_FOLDER", "SECRETS_FOLDER", "Backend", "Kind",
+           "ResourceError", "kind", "kinds", "register", "VALUE_EXPORT", "SecretStore",
+           "from_environment", "generated"]

@@ -41,7 +41,7 @@ from ..membrane import (
     to_wire,
 )
 from ._declare import declare
-from ._delivery import Delivery, Rejected, Subscription, group_specs
+from ._delivery import Delivery, Subscription, group_specs
 from ._kinds import Kind, ResourceError, register
 from ._store import Message, MessageStore
 

@@ -240,7 +240,7 @@ class MessageStore:
             return False
         length, crc = _HEAD.unpack_from(data, offset)
         payload = data[offset + _HEAD.size: offset + _HEAD.size + length]
-        return len(payload) == length and zlib.crc32(payload) == crc
+        return len(payload) == length and bool(zlib.crc32(payload) == crc)
 
     def _cut(self, data: bytes, offset: int) -> None:
         side = self.path.with_name(self.path.name + f".torn-{offset}")
