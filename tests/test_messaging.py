@@ -241,3 +241,36 @@ def test_consume_refuses_what_is_not_an_export_and_runtime_wiring(tmp_path: Path
             app.service("app").late()
     finally:
         app.close()
+
+
+def test_an_export_crosses_a_membrane_by_reference_and_replays(tmp_path: Path) -> None:
+    """What ``jobs.consume(mailer.send)`` rests on: an export of a proxy handed to another
+    service is held there as that export, callable, and journaled like any proxy."""
+    source = tmp_path / "callback"
+    source.mkdir()
+    (source / "app.py").write_text(
+        "from distdev import import_service\n"
+        "a = import_service('./a.py')\n"
+        "b = import_service('./b.py')\n"
+        "a.register(b.double)\n"
+        "def go(x: int) -> int:\n"
+        "    return a.fire(x)\n")
+    (source / "a.py").write_text(
+        "from typing import Any\n"
+        "handler: Any = None\n"
+        "def register(h: Any) -> None:\n"
+        "    global handler\n"
+        "    handler = h\n"
+        "def fire(x: int) -> int:\n"
+        "    return handler(x)\n")
+    (source / "b.py").write_text("def double(x: int) -> int:\n    return 2 * x\n")
+    app = App(source / "app.py", out=tmp_path / "out", state=tmp_path / "state").start()
+    try:
+        assert app.service("app").go(21) == 42
+        assert app.state("app/a")["handler"] == {"$service": "app/b", "$export": "double"}
+    finally:
+        app.close()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert {s["id"]: s["proxies"] for s in manifest["services"]}["app/a"] == ["app/b"]
+    replayed = replayed_states(tmp_path / "state", ["app/a"])
+    assert replayed["app/a"]["handler"] == {"$service": "app/b", "$export": "double"}
