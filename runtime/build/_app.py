@@ -13,6 +13,7 @@ import itertools
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Collection
@@ -34,16 +35,20 @@ from ..membrane import (
     with_the_outside,
 )
 from ..resources import (
+    DUMP_FILE,
     SECRETS_FOLDER,
     Declared,
     Deliver,
     Rejected,
+    PostgresServer,
     ResourceError,
     ResourceHost,
     SecretStore,
     data_folder,
     from_environment,
     generated,
+    is_postgres,
+    remove_cluster,
 )
 from ..rules import NOT_IMPORTED
 from ..service import CallFailed, Recorder, Service
@@ -125,6 +130,9 @@ class App:
         self.services: dict[str, Service] = {}
         self.resources: dict[str, ResourceHost] = {}
         """The resources the services declared, open on the build's storage, then the state's."""
+        self._postgres: dict[str, PostgresServer] = {}
+        """A throwaway PostgreSQL server for each resource on PostgreSQL: the build writes into
+        it (its dump is the build's content), and the App then runs on it."""
         self.build_output: BuildOutput | None = None
         self._writers: dict[str, JournalWriter] = {}
         self._flush_lock = threading.Lock()
@@ -159,6 +167,9 @@ class App:
         for resource in self.resources.values():  # what the build wrote, complete on disk
             resource.settle()
             resource.close()
+            if resource.id in self._postgres:
+                self._postgres[resource.id].dump(
+                    data_folder(self.out, resource.declared) / DUMP_FILE)
         self.build_output = write_build_output(
             self.root_id, self.root, list(self.services.values()), self.out,
             outside=[self.state_dir] if self.state_dir is not None else [],
@@ -226,7 +237,17 @@ class App:
         if kind == "secret" and "generate" in options:
             SecretStore(self.out / SECRETS_FOLDER).write(resource_id,
                                                          generated(options["generate"]))
-        self.resources[resource_id] = ResourceHost(declared, self.out)
+        self.resources[resource_id] = self._open(declared, self.out)
+
+    def _open(self, declared: Declared, base: Path) -> ResourceHost:
+        if not is_postgres(declared):
+            return ResourceHost(declared, base)
+        server = self._postgres.get(declared.id)
+        if server is None:
+            server = PostgresServer(Path(tempfile.mkdtemp(prefix="distdev-pg-")))
+            self._postgres[declared.id] = server
+            server.start()
+        return ResourceHost(declared, base, dsn=server.dsn)
 
     def _reveal(self, resource_id: str, version: int) -> str:
         if self.phase == "build":
@@ -305,12 +326,12 @@ class App:
             declared = built.declared
             if declared.kind == "secret":
                 from_environment(resource_id, declared.options, store, os.environ)
-            else:
+            elif not is_postgres(declared):  # PostgreSQL: its server holds the build's content
                 source, target = data_folder(self.out, declared), data_folder(state_dir, declared)
                 shutil.rmtree(target, ignore_errors=True)
                 if source.is_dir():
                     shutil.copytree(source, target)
-            self.resources[resource_id] = ResourceHost(declared, state_dir)
+            self.resources[resource_id] = self._open(declared, state_dir)
 
     def service(self, service_id: str) -> ServiceProxy:
         """A proxy to a service or resource, held by the outside: calls arrive from caller
@@ -343,6 +364,11 @@ class App:
         self._close_writers()
         for resource in self.resources.values():
             resource.close()
+        for server in self._postgres.values():
+            server.stop()
+            remove_cluster(server.folder)
+            shutil.rmtree(server.folder, ignore_errors=True)
+        self._postgres.clear()
         for service in self.services.values():
             service.compartment.unload()
         self.phase = "closed"

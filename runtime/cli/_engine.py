@@ -19,9 +19,23 @@ from ..service import CallFailed
 from . import _queue
 from ._render import Out
 
+_RESOURCE_DSN = re.compile(r"([\w-]+(?:/[\w-]+)+)=(.+)", re.S)
+"""``--postgres ID=DSN``; a DSN alone (``host=... dbname=...``, ``postgresql://...``) has no
+``/`` before its first ``=``."""
+
+
+def postgres_servers(given: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """``--postgres [ID=]DSN`` options as (resource id or "", DSN) pairs."""
+    pairs = []
+    for text in given or []:
+        named = _RESOURCE_DSN.fullmatch(text)
+        pairs.append((named.group(1), named.group(2)) if named else ("", text))
+    return tuple(pairs)
+
 
 def up(args: argparse.Namespace, out: Out) -> int:
-    options = DeployOptions(port=args.port, durable=not args.no_sync, tcp=args.tcp)
+    options = DeployOptions(port=args.port, durable=not args.no_sync, tcp=args.tcp,
+                            postgres=postgres_servers(args.postgres))
     if args.detach:
         out.info(engine("local").deploy(args.out, args.state, options, out.info))
         return 0
@@ -30,7 +44,7 @@ def up(args: argparse.Namespace, out: Out) -> int:
         print(line, flush=True)
 
     supervisor.run_foreground(args.out, args.state, "tcp" if args.tcp else "unix", args.port,
-                              echo, durable=options.durable)
+                              echo, durable=options.durable, postgres=dict(options.postgres))
     return 0
 
 

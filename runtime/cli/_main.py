@@ -81,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="serve the root's ingress on this port instead")
     p.add_argument("--no-sync", action="store_true",
                    help="journal without fdatasync (faster; a crash may lose recent calls)")
+    p.add_argument("--postgres", action="append", metavar="[ID=]DSN",
+                   help="serve a resources.sql(engine='postgres') from this PostgreSQL server "
+                   "instead of one distdev runs in the state folder (ID: which resource, when "
+                   "the build has several); a database distdev has not used yet starts with "
+                   "what the build wrote")
     p.set_defaults(handler=_engine.up)
 
     p = sub.add_parser("deploy", help="deploy a build in the background on an engine")

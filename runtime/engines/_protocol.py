@@ -18,12 +18,15 @@ Echo = Callable[[str], None]
 @dataclasses.dataclass(frozen=True)
 class DeployOptions:
     """How to deploy: ``port`` replaces the root's declared ingress port (0: any free one);
-    ``durable`` makes each reply wait for fdatasync; ``address`` is an existing cluster's."""
+    ``durable`` makes each reply wait for fdatasync; ``address`` is an existing cluster's;
+    ``postgres``: resource id -> the DSN of a PostgreSQL server to use for it (``""``: the
+    build's one resource on PostgreSQL) instead of one the engine runs."""
 
     port: int | None = None
     durable: bool = True
     address: str | None = None
     tcp: bool = False
+    postgres: tuple[tuple[str, str], ...] = ()
 
 
 class Engine(Protocol):

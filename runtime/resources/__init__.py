@@ -45,6 +45,11 @@ from ._messaging import Queue as Queue
 from ._messaging import Topic as Topic
 from ._messaging import queue as queue
 from ._messaging import topic as topic
+from ._postgres import DUMP_FILE as DUMP_FILE
+from ._postgres import PostgresServer as PostgresServer
+from ._postgres import is_fresh as is_fresh
+from ._postgres import load_dump as load_dump
+from ._postgres import remove_cluster as remove_cluster
 from ._secret import VALUE_EXPORT as VALUE_EXPORT
 from ._secret import SecretStore as SecretStore
 from ._secret import from_environment as from_environment
@@ -54,4 +59,10 @@ __all__ = ["sql", "kv", "secret", "queue", "topic", "Queue", "Topic", "Deliver",
            "declare", "SqlDatabase", "KeyValue", "Secret", "ResourceHost", "Declared",
            "data_folder", "RESOURCES_FOLDER", "SECRETS_FOLDER", "Backend", "Kind",
            "ResourceError", "kind", "kinds", "register", "VALUE_EXPORT", "SecretStore",
-           "from_environment", "generated"]
+           "from_environment", "generated", "DUMP_FILE", "PostgresServer", "is_fresh",
+           "load_dump", "remove_cluster", "is_postgres"]
+
+
+def is_postgres(declared: Declared) -> bool:
+    """Whether a resource is a SQL database served by PostgreSQL."""
+    return declared.kind == "sql" and declared.options.get("engine") == "postgres"

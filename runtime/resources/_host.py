@@ -63,12 +63,14 @@ def _as_given(*args: Any, **kwargs: Any) -> None:
 class ResourceHost:
     """One open resource, answering calls in their wire form."""
 
-    def __init__(self, declared: Declared, base: Path) -> None:
+    def __init__(self, declared: Declared, base: Path, *, dsn: str | None = None) -> None:
+        """Open ``declared`` on its storage under ``base`` (a build or state folder), or, for
+        PostgreSQL, on the server ``dsn`` names."""
         self.declared = declared
         self.id = declared.id
         self.kind: Kind = kind(declared.kind)
-        self.backend: Backend = self.kind.open(declared.id, declared.options,
-                                               data_folder(base, declared))
+        options = dict(declared.options) if dsn is None else {**declared.options, "dsn": dsn}
+        self.backend: Backend = self.kind.open(declared.id, options, data_folder(base, declared))
         self._plain = _PlainValues(declared.id)
 
     def exports(self) -> Mapping[str, str]:

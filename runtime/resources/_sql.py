@@ -26,6 +26,7 @@ import cbor2
 
 from ..membrane import from_wire, to_wire
 from ._kinds import Kind, ResourceError, register
+from ._postgres import psycopg_module
 
 __all__ = ["SQL", "SqlBackend", "StoredBackend", "open_sqlite", "ENGINES", "postgres_placeholders"]
 
@@ -115,6 +116,9 @@ class _Connection:
     placeholder_sql: Any = staticmethod(lambda sql: sql)
     blob = "BLOB"
 
+    def adapt(self, params: Any) -> Any:
+        return params
+
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.lock = threading.Lock()
@@ -148,11 +152,28 @@ class _Sqlite(_Connection):
             raise
         cursor.execute("COMMIT")
 
+    def adapt(self, params: Any) -> Any:
+        """Parameters as SQLite takes them: the membrane's Decimal, date, time and UUID values
+        as the text SQLite's own functions read (sqlite3's adapters are process-wide, and
+        the application's own use of sqlite3 is none of distdev's business)."""
+        if isinstance(params, dict):
+            return {k: _sqlite_value(v) for k, v in params.items()}
+        return tuple(_sqlite_value(v) for v in params)
+
     def executescript(self, cursor: Any, script: str) -> None:
         # sqlite3's executescript commits first; run the statements one by one instead, so
         # the script stays one transaction.
         for statement in _statements(script):
             cursor.execute(statement)
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat(sep=" ") if isinstance(value, datetime.datetime) \
+            else value.isoformat()
+    return value
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -172,13 +193,7 @@ class _Postgres(_Connection):
     blob = "BYTEA"
 
     def __init__(self, dsn: str) -> None:
-        try:
-            import psycopg
-        except ImportError:
-            raise ResourceError(
-                "a SQL resource with engine='postgres' needs psycopg: pip install "
-                "'distdev[postgres]'") from None
-        super().__init__(psycopg.connect(dsn, autocommit=True))
+        super().__init__(psycopg_module().connect(dsn, autocommit=True))
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Any]:
@@ -255,11 +270,13 @@ class SqlBackend(StoredBackend):
     ``executescript`` and ``transaction``."""
 
     def _execute(self, cursor: Any, sql: str, params: Any = None) -> int:
-        cursor.execute(self.db.placeholder_sql(_sql("execute", sql)), _params("execute", params))
+        cursor.execute(self.db.placeholder_sql(_sql("execute", sql)),
+                       self.db.adapt(_params("execute", params)))
         return int(cursor.rowcount)
 
     def _query(self, cursor: Any, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-        cursor.execute(self.db.placeholder_sql(_sql("query", sql)), _params("query", params))
+        cursor.execute(self.db.placeholder_sql(_sql("query", sql)),
+                       self.db.adapt(_params("query", params)))
         return [_row(row, sql) for row in cursor.fetchall()]
 
     def _query_one(self, cursor: Any, sql: str, params: Any = None) -> tuple[Any, ...] | None:

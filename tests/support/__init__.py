@@ -32,13 +32,14 @@ def run_distdev(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script, as a user would."""
+    """Run the installed console script, as a user would (``input_text`` on its stdin)."""
     full_env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     full_env.update(env or {})
     return subprocess.run(
         [str(DISTDEV), *map(str, args)], cwd=cwd, env=full_env, capture_output=True, text=True,
-        timeout=timeout,
+        timeout=timeout, input=input_text,
     )
 
 

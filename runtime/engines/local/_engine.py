@@ -23,6 +23,8 @@ class LocalEngine:
         argv += ["--tcp"] if options.tcp else []
         argv += ["--port", str(options.port)] if options.port is not None else []
         argv += [] if options.durable else ["--no-sync"]
+        for resource_id, dsn in options.postgres:
+            argv += ["--postgres", f"{resource_id}={dsn}" if resource_id else dsn]
         deployment = supervisor.start_detached(argv, state)
         count = len(deployment.services)
         return (f"deployment up in the background: {count} service{'' if count == 1 else 's'} "

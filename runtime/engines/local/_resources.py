@@ -18,7 +18,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...resources import SECRETS_FOLDER, Declared, Deliver, Rejected, ResourceHost
+from ...build import Manifest
+from ...errors import DeploymentError
+from ...resources import (
+    DUMP_FILE,
+    SECRETS_FOLDER,
+    Declared,
+    Deliver,
+    PostgresServer,
+    Rejected,
+    ResourceHost,
+    data_folder,
+    is_fresh,
+    is_postgres,
+    load_dump,
+)
 from ...service import CallFailed
 from .._client import Network
 from .._confine import confine
@@ -27,7 +41,7 @@ from .._restore import DedupTable
 from .._server import ServiceServer
 from ._deployment import Deployment
 
-__all__ = ["serve_resource"]
+__all__ = ["serve_resource", "resource_entries", "stop_postgres_servers"]
 
 
 def _deliverer(resource_id: str, network: Network) -> Deliver:
@@ -56,7 +70,18 @@ def serve_resource(deployment: Deployment, resource_id: str, keys: ServiceKeys,
                         dict(described["options"]))
     state = Path(deployment.state)
     server = None
-    host = ResourceHost(declared, state)
+    dsn = None
+    if is_postgres(declared):
+        folder = data_folder(state, declared)
+        dsn = described.get("dsn")
+        if dsn is None:  # a server of its own, its cluster kept in the state folder
+            server = PostgresServer(folder, log)
+            server.start()
+            dsn = server.dsn
+        if is_fresh(dsn) and (folder / DUMP_FILE).is_file():
+            load_dump(dsn, folder / DUMP_FILE)  # the build's content, once
+            log(f"loaded what the build wrote ({folder / DUMP_FILE})")
+    host = ResourceHost(declared, state, dsn=dsn)
     protected = deployment.key_material()
     if declared.kind == "secret":  # its own store is what it serves
         protected = [p for p in protected if p != state / SECRETS_FOLDER]
@@ -80,3 +105,41 @@ def serve_resource(deployment: Deployment, resource_id: str, keys: ServiceKeys,
     host.close()
     if server is not None:
         server.stop()
+
+
+def resource_entries(manifest: Manifest, postgres: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The deployment file's ``resources``: each resource's kind, parent and options, and for
+    PostgreSQL the DSN of a server of the user's own where ``--postgres`` named one.
+
+    ``postgres`` maps a resource id to a DSN; the key ``""`` (``--postgres DSN``, no id) is
+    for the one PostgreSQL resource of a build that has one only."""
+    on_postgres = [r.id for r in manifest.resources
+                   if r.kind == "sql" and r.options.get("engine") == "postgres"]
+    chosen = dict(postgres)
+    if "" in chosen:
+        if len(on_postgres) != 1:
+            raise DeploymentError(
+                f"--postgres DSN names no resource, and this build has "
+                f"{len(on_postgres)} on PostgreSQL ({', '.join(on_postgres) or 'none'}): "
+                "pass --postgres ID=DSN for each")
+        chosen[on_postgres[0]] = chosen.pop("")
+    unknown = sorted(set(chosen) - set(on_postgres))
+    if unknown:
+        raise DeploymentError(f"--postgres names {', '.join(unknown)}, which is no PostgreSQL "
+                              f"resource of this build ({', '.join(on_postgres) or 'none'})")
+    entries: dict[str, dict[str, Any]] = {}
+    for r in manifest.resources:
+        entries[r.id] = {"kind": r.kind, "parent": r.parent, "options": r.options}
+        if r.id in chosen:
+            entries[r.id]["dsn"] = chosen[r.id]
+    return entries
+
+
+def stop_postgres_servers(deployment: Deployment) -> None:
+    """Stop the PostgreSQL servers of a deployment whose resource processes are gone (a
+    killed process leaves its server running; the next start uses it, ``down`` stops it)."""
+    for resource_id, described in deployment.resources.items():
+        declared = Declared(resource_id, described["parent"], described["kind"],
+                            dict(described["options"]))
+        if is_postgres(declared) and "dsn" not in described:
+            PostgresServer(data_folder(Path(deployment.state), declared)).stop()

@@ -38,6 +38,7 @@ from .._keys import read_key_file
 from .._state import ingress_port, seed_state
 from ._deployment import Deployment, ServiceEntry
 from ._host import READY
+from ._resources import resource_entries, stop_postgres_servers
 from ._standin import StandIn
 
 _UNIX_PATH_MAX = 100
@@ -130,8 +131,10 @@ def refuse_if_running(state: Path) -> None:
 
 
 def prepare(out: Path, state: Path, transport: str, http: int | None,
-            warn: Callable[[str], None] = print) -> Deployment:
-    """Write the deployment file and seed each service's state journal from the build."""
+            warn: Callable[[str], None] = print, postgres: dict[str, str] | None = None
+            ) -> Deployment:
+    """Write the deployment file and seed each service's state journal from the build.
+    ``postgres``: resource id -> the DSN of a server of the user's own (``--postgres``)."""
     out, state = out.resolve(), state.resolve()
     manifest = read_manifest(out)
     refuse_if_running(state)
@@ -151,8 +154,7 @@ def prepare(out: Path, state: Path, transport: str, http: int | None,
         out=str(out), state=str(state), secret_file=str((out / manifest.secret).resolve()),
         hash_seed=manifest.hash_seed, root=manifest.root, services=services,
         exports=manifest.exports(), supervisor=os.getpid(),
-        resources={r.id: {"kind": r.kind, "parent": r.parent, "options": r.options}
-                   for r in manifest.resources},
+        resources=resource_entries(manifest, postgres or {}),
     )
     deployment.save()
     return deployment
@@ -371,9 +373,10 @@ class Supervisor:
 
 
 def run_foreground(out: Path, state: Path, transport: str, http: int | None,
-                   echo: Callable[[str], None], durable: bool = True) -> None:
+                   echo: Callable[[str], None], durable: bool = True,
+                   postgres: dict[str, str] | None = None) -> None:
     """``distdev up`` without --detach: start, supervise until SIGINT/SIGTERM, stop."""
-    deployment = prepare(out, state, transport, http)
+    deployment = prepare(out, state, transport, http, postgres=postgres)
     supervisor = Supervisor(deployment, echo, durable)
     stop = threading.Event()
 
@@ -480,6 +483,7 @@ def down(state: Path, echo: Callable[[str], None]) -> int:
             echo(f"killed {entry.id} (pid {entry.pid}), left by a supervisor that is gone")
         entry.pid = None
         entry.state = "stopped"
+    stop_postgres_servers(deployment)
     deployment.supervisor = None
     deployment.ready = False
     deployment.save()
