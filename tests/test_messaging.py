@@ -189,6 +189,14 @@ def test_a_failing_consumer_dead_letters_and_queue_retry_delivers_again(tmp_path
         unknown = run_distdev("queue", "ls", "app/nothing", "--state", state)
         assert unknown.returncode == 1 and "app/jobs, app/events" in unknown.stderr
 
+        # The operator reaches the queue like any service: JSON in, the message delivered.
+        pushed = run_distdev("call", "app/jobs.push", '{"n": 99}', "--state", state)
+        assert pushed.returncode == 0, pushed.stderr
+        wait_until(lambda: 99 in seen(deployment, "app/worker"), 60, "the pushed message")
+        stats = json.loads(run_distdev("call", "app/jobs.stats", "--state", state,
+                                       "--json").stdout)
+        assert stats["kind"] == "queue" and stats["subscribers"] == ["app/worker.handle"]
+
 
 def test_in_one_process_messages_are_delivered_on_threads_and_replay(tmp_path: Path) -> None:
     source = tmp_path / "messaging"
