@@ -183,3 +183,47 @@ def test_delivery_calls_each_message_once_per_subscriber_with_its_call_id(
     assert [m for m, _ in seen[str(B)]] == list(range(1, 11))
     assert dict(seen[str(B)])[3] == "3.2:handle"  # the second attempt
     assert dict(seen[str(A)])[5] == "5.1:handle"  # the same attempt, re-sent
+
+
+def test_opening_a_log_mostly_finished_compacts_it_and_keeps_what_is_owed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from distdev.resources import _store
+
+    monkeypatch.setattr(_store, "COMPACT_AFTER", 10)
+    log = tmp_path / "q.log"
+    clock = Clock()
+    store = queue(log, clock=clock)
+    for i in range(30):
+        store.push("app/p", f"c/{i}", b"m%d" % i)
+    for _ in range(25):  # 1..25 handled; 26 fails once, then dead; 27..30 still owed
+        message = store.take("consumers")
+        assert message is not None
+        store.delivered(message)
+    poison = store.take("consumers")
+    assert poison is not None and poison.id == 26
+    store.failed(poison, "ValueError: no", dead=True, retry_in=0)
+    store.retry(26)
+    again = store.take("consumers")
+    assert again is not None and again.attempt == 2
+    store.failed(again, "ValueError: still no", dead=True, retry_in=0)
+    store.close()
+    size = log.stat().st_size
+
+    compacted = queue(log, clock=clock)
+    assert any("dropped 25 messages" in w for w in compacted.warnings)
+    assert log.stat().st_size < size
+    assert compacted.stats() == {"messages": 30, "groups": {"consumers": {
+        "delivered": 25, "pending": 4, "in_flight": 0, "dead": 1}}}
+    [dead] = compacted.dead_letters()
+    assert (dead.id, dead.attempts, dead.error) == (26, 2, "ValueError: still no")
+    assert compacted.push("app/p", "c/3", b"m3") == 4  # a re-sent push of a dropped message
+    assert compacted.push("app/p", "c/new", b"new") == 31
+    owed = []
+    while (message := compacted.take("consumers")) is not None:
+        owed.append(message.id)
+    assert owed == [27, 28, 29, 30, 31]
+    compacted.retry(26)
+    retried = compacted.take("consumers")
+    assert retried is not None and (retried.id, retried.attempt, retried.tries) == (26, 3, 1)
+    compacted.close()
+    assert queue(log, clock=clock).stats()["messages"] == 31  # and it reopens as it was

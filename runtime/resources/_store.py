@@ -14,6 +14,10 @@ the last record: it is cut, and the facts it held were never promised to anyone 
 answered, and a delivery acknowledged, only once its record is durable). A bad record followed by
 good ones is damage, not a torn write, and is refused with its offset.
 
+A log that opens with many messages every group has finished (``COMPACT_AFTER``), most of it, is
+rewritten without them: what is owed, the dead letters, and the latest call ids of each
+producer (a push re-sent after a crash is still the same message).
+
 The store keeps, per *group*, which messages it still owes: a queue has one group that its
 consumers share (each message to one of them), a topic a group per subscriber. A group's messages
 are spread over its *lanes* (a queue's consumers; a topic subscriber's one lane) by message id
@@ -41,6 +45,12 @@ from ..errors import DistdevError
 __all__ = ["MessageStore", "Message", "DeadLetter", "StoreError", "GroupSpec"]
 
 _HEAD = struct.Struct(">II")  # payload length, crc32 of the payload
+COMPACT_AFTER = 10_000
+"""Finished messages (done by every group) that make opening a log compact it, when they are
+also most of it."""
+KEEP_PRODUCED = 1000
+"""Call ids kept per producer for the messages compaction drops: a re-sent push is one of its
+producer's latest."""
 
 
 class StoreError(DistdevError):
@@ -99,7 +109,25 @@ class _Retried(_Record, frozen=True, tag="retried"):
     id: int
 
 
-_Any = _Joined | _Pushed | _Replaced | _Failed | _Done | _Dead | _Retried
+class _Compacted(_Record, frozen=True, tag="compacted"):
+    """The first record of a compacted log: the messages it dropped (every group had them
+    done) were ``dropped`` in number, and ids go on from ``next_id``."""
+
+    next_id: int
+    dropped: int
+
+
+class _Produced(_Record, frozen=True, tag="produced"):
+    """A producer's call id of a message compaction dropped: a re-sent push of it is still
+    the same message."""
+
+    producer: str
+    producer_seq: int | str
+    id: int
+
+
+_Any = (_Joined | _Pushed | _Replaced | _Failed | _Done | _Dead | _Retried | _Compacted
+        | _Produced)
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(_Any)
 
@@ -185,6 +213,7 @@ class MessageStore:
         self._produced: dict[tuple[str, int | str], int] = {}
         self._groups: dict[str, _Group] = {}
         self._next_id = 1
+        self._dropped = 0  # messages compaction dropped (finished long ago)
         self.warnings: list[str] = []
         self.syncs = 0
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +226,7 @@ class MessageStore:
         for spec in groups:
             self._join(spec)
         self._sync(self._written)
+        self._compact_if_due({spec.name for spec in groups})
 
     # -- reading the log back --------------------------------------------------------------
 
@@ -265,6 +295,10 @@ class MessageStore:
             old = self._messages[record.id]
             self._messages[record.id] = _Pushed(old.id, old.producer, old.producer_seq,
                                                 record.body)
+        elif isinstance(record, _Compacted):
+            self._next_id, self._dropped = record.next_id, record.dropped
+        elif isinstance(record, _Produced):
+            self._produced[(record.producer, record.producer_seq)] = record.id
         elif isinstance(record, _Joined):
             if record.group not in self._groups:
                 self._groups[record.group] = _Group(GroupSpec(record.group), record.first)
@@ -349,7 +383,8 @@ class MessageStore:
         (the producer crashed and runs that call again) is the same message, not a second one."""
         with self._lock:
             known = None if producer_seq is None else self._produced.get((producer, producer_seq))
-            if known is not None and self._messages[known].body == body:
+            if known is not None and (known not in self._messages  # finished, compacted
+                                      or self._messages[known].body == body):
                 target = self._written
                 message_id = known
             elif known is not None and not self._delivered_anywhere(known):
@@ -491,7 +526,73 @@ class MessageStore:
                 owed = sum(1 for m in self._messages if group.owes(m))
                 groups[name] = {"delivered": len(group.done), "pending": owed,
                                 "in_flight": len(group.in_flight), "dead": len(group.dead)}
-            return {"messages": len(self._messages), "groups": groups}
+            return {"messages": self._dropped + len(self._messages), "groups": groups}
+
+    # -- compaction --------------------------------------------------------------------------
+
+    def _compact_if_due(self, current: set[str]) -> None:
+        """Rewrite the log without the messages every current group is done with, once they
+        are many and most of it (when it opens: nothing else uses it yet). Groups no longer
+        declared are dropped with them: a subscriber that comes back starts afresh."""
+        groups = {name: g for name, g in self._groups.items() if name in current}
+        if not groups:
+            return  # nobody to be done with anything: every message is still owed
+        finished = [m for m in self._messages if all(not g.owes(m) and m not in g.dead
+                                                     for g in groups.values())]
+        if len(finished) < COMPACT_AFTER or 2 * len(finished) < len(self._messages):
+            return
+        gone = set(finished)
+        records: list[_Any] = [_Compacted(self._next_id, self._dropped + len(gone))]
+        latest: dict[str, list[tuple[int, int | str]]] = {}
+        for (producer, seq), message_id in self._produced.items():
+            if message_id in gone or message_id not in self._messages:
+                latest.setdefault(producer, []).append((message_id, seq))
+        for producer, ids in latest.items():
+            records += [_Produced(producer, seq, m) for m, seq in sorted(ids)[-KEEP_PRODUCED:]]
+        records += [_Joined(name, g.first) for name, g in groups.items()]
+        records += [self._messages[m] for m in sorted(self._messages) if m not in gone]
+        for name, g in groups.items():
+            records += self._group_facts(name, g, gone)
+        tmp = self.path.with_name(self.path.name + ".compacting")
+        with open(tmp, "wb") as file:
+            for record in records:
+                payload = _encoder.encode(record)
+                file.write(_HEAD.pack(len(payload), zlib.crc32(payload)) + payload)
+            file.flush()
+            os.fsync(file.fileno())
+        self._file.close()
+        os.replace(tmp, self.path)
+        directory = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself is durable
+        finally:
+            os.close(directory)
+        for m in gone:
+            del self._messages[m]
+        for name in [n for n in self._groups if n not in current]:
+            del self._groups[name]
+        self._dropped += len(gone)
+        self._file = open(self.path, "ab")  # noqa: SIM115 - the store owns it until close
+        self.warnings.append(f"compacted {self.path.name}: dropped {len(gone)} messages every "
+                             "subscriber had handled")
+
+    def _group_facts(self, name: str, group: _Group, gone: set[int]) -> list[_Any]:
+        """The records that rebuild one group's state of the messages kept."""
+        facts: list[_Any] = []
+        for m in sorted(self._messages):
+            if m in gone:
+                continue
+            if m in group.done:
+                facts.append(_Done(name, m))
+                continue
+            error = group.last_error.get(m, "")
+            if m in group.round_from:  # the failures before the last retry, then the retry
+                facts += [_Failed(name, m, group.round_from[m], error), _Retried(name, m)]
+            if group.failures.get(m, 0) > group.round_from.get(m, 0):
+                facts.append(_Failed(name, m, group.failures[m], error))
+            if m in group.dead:
+                facts.append(_Dead(name, m, group.dead[m]))
+        return facts
 
     def close(self) -> None:
         with self._lock:
