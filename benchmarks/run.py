@@ -39,7 +39,10 @@ What is measured (each module's docstring says exactly how):
    throughput and p50/p99 of a checkout and of an export that calls nothing. Goals
    (interleaving on): 4 clients >= 1.8x one client's throughput; the export that calls nothing
    keeps its p50 within 2x of its single-client p50.
-11. ``queue`` (bench_queue): queue throughput, messages handled per second with every push and
+11. ``resources`` (bench_resources): a SQL query through a resource proxy in ``dev`` and under
+   ``up``, on SQLite and PostgreSQL, beside the same query with ``sqlite3`` / ``psycopg``
+   directly.
+12. ``queue`` (bench_queue): queue throughput, messages handled per second with every push and
    delivery durable, through the store a queue resource keeps, beside a plain SQLite-table queue
    (WAL, ``synchronous=FULL``) with the same producer and consumer threads.
 
@@ -66,7 +69,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest", "concurrency", "queue")
+                "digest", "concurrency", "resources", "queue")
 
 
 def ensure_hash_seed() -> None:
@@ -103,6 +106,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
     import bench_queue
     import bench_ray
     import bench_replay
+    import bench_resources
 
     suites: dict[str, Callable[[Path, Settings], list[Row]]] = {
         "membrane": bench_membrane.measure,
@@ -115,6 +119,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "lsp": bench_lsp.measure,
         "digest": bench_digest.measure,
         "concurrency": bench_concurrency.measure,
+        "resources": bench_resources.measure,
         "queue": bench_queue.measure,
     }
     rows: list[Row] = []

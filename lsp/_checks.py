@@ -18,7 +18,7 @@ from pathlib import Path
 
 from distdev import rules
 
-from ._index import Index
+from ._index import RESOURCE_FOLDER, Index
 from ._syntax import Arg, Binding, FileInfo, Function, Span, Use
 from ._types import accepts, membrane_problem
 
@@ -160,6 +160,9 @@ def _use(index: Index, info: FileInfo, use: Use) -> list[Problem]:
 def _not_exported(target: FileInfo, name: str) -> str:
     service = target.path.name
     listed = ", ".join(target.exports()) or "nothing"
+    if target.path.parent == RESOURCE_FOLDER:
+        return (f"a {target.path.stem} resource has no method {name!r}; its methods: {listed} "
+                "(docs/resources.md)")
     tail = f"; a proxy reaches only {service}'s exports ({listed})"
     if not rules.is_public(name):
         why = f"{name!r} is private to {service}"

@@ -21,11 +21,31 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from distdev import rules
+from distdev import rules, tools
 
 from ._syntax import Binding, FileInfo, Use, parse_file
 
-__all__ = ["Index", "ServiceNode", "ExportInfo"]
+__all__ = ["Index", "ServiceNode", "ExportInfo", "RESOURCE_FOLDER", "resource_file"]
+
+RESOURCE_FOLDER = Path("/<distdev resources>")
+"""Where the index keeps, as if it were a file, the methods of each kind of resource: a
+``db = resources.sql(...)`` proxies ``<distdev resources>/sql.py``, a file no disk holds, whose
+functions are the kind's methods (``distdev.tools.resource_kinds``). Completion, hover, arity
+and unknown-method diagnostics then work on it as on a service."""
+
+
+def resource_file(kind: str) -> Path:
+    return RESOURCE_FOLDER / f"{kind}.py"
+
+
+def _resource_source(kind: str) -> str | None:
+    methods = tools.resource_kinds().get(kind)
+    if methods is None:
+        return None
+    lines = [f'"""The methods of a {kind} resource (distdev.resources)."""', "from typing import Any", ""]
+    for name, (signature, doc) in methods.items():
+        lines += [f"def {name}{signature}:", f"    {doc!r}", ""]
+    return "\n".join(lines)
 
 _SKIP_DIRS = {".venv", "venv", "node_modules", "__pycache__", "build", "dist", "site-packages"}
 _SCAN_LIMIT = 5000
@@ -50,6 +70,9 @@ class ServiceNode:
     hosting: list[dict[str, object]]
     children: list[ServiceNode] = field(default_factory=list)
     error: str | None = None
+    kind: str = "service"
+    """``service``, or a resource's kind (``sql``, ``kv``, ``secret``): a resource is a node
+    under the service that declares it, ``file`` being that service's file."""
 
 
 class Index:
@@ -64,6 +87,7 @@ class Index:
         self._by_attr: dict[str, list[tuple[FileInfo, Use]]] | None = None
         self._apps: dict[Path, list[Path]] | None = None
         self._roots: list[Path] = []
+        self._resources: dict[str, FileInfo | None] = {}
 
     # -- keeping files ------------------------------------------------------------------------
 
@@ -163,11 +187,20 @@ class Index:
 
     def get(self, path: Path) -> FileInfo | None:
         """The last good reading of ``path``, read from disk on first use; None if absent."""
+        if path.parent == RESOURCE_FOLDER:
+            return self._resource(path)
         if path not in self._current:
             if not path.is_file():
                 return None
             self.reload(path)
         return self._good.get(path)
+
+    def _resource(self, path: Path) -> FileInfo | None:
+        kind = path.stem
+        if kind not in self._resources:
+            source = _resource_source(kind)
+            self._resources[kind] = None if source is None else parse_file(path, source)
+        return self._resources[kind]
 
     def current(self, path: Path) -> FileInfo | None:
         """The latest reading, which may carry a syntax error."""
@@ -209,6 +242,8 @@ class Index:
         binding = info.bindings.get(name)
         if binding is not None:
             return frozenset({binding.target}) if binding.target is not None else frozenset()
+        if name in info.resources:
+            return frozenset({resource_file(info.resources[name][0])})
         if name in info.injected:
             func, param = info.injected[name]
             return self._passed(info, func, param, seen)
@@ -335,5 +370,20 @@ class Index:
                 continue
             child_id = rules.child_id(service_id, local)
             node.children.append(self._node(b.target, child_id, (*ancestors, path)))
+        for name, (kind, _span) in info.resources.items():
+            node.children.append(self._resource_node(path, service_id, info, name, kind))
         return node
+
+    def _resource_node(self, path: Path, service_id: str, info: FileInfo, variable: str,
+                       kind: str) -> ServiceNode:
+        """A ``resources.<kind>("name")`` of ``info``, as the runtime names it: the literal
+        name under the declaring service (the variable's name when it is not a literal)."""
+        methods = self.get(resource_file(kind))
+        name = info.resource_names.get(variable, variable)
+        return ServiceNode(
+            id=rules.child_id(service_id, name), file=str(path),
+            exports=[ExportInfo(n, f.signature() if f else n, 0)
+                     for n, f in (methods.exports().items() if methods else [])],
+            hosting=[], kind=kind,
+            error=None if methods is not None else f"no kind of resource {kind!r}")
 

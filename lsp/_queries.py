@@ -14,7 +14,7 @@ from pathlib import Path
 
 from distdev import rules
 
-from ._index import Index
+from ._index import RESOURCE_FOLDER, Index
 from ._syntax import Binding, FileInfo, Function, Span, Use, utf16_to_index
 
 __all__ = [
@@ -96,6 +96,8 @@ def definition(index: Index, path: Path, line: int, col: int) -> list[Location]:
         out = []
         for target in index.targets_of(info, use):
             fn = target.functions.get(use.attr)
+            if target.path.parent == RESOURCE_FOLDER:
+                continue  # a resource's methods are distdev's: no file of the workspace
             if fn is not None:
                 out.append(Location(target.path, fn.span))
             elif use.attr in target.imports:
@@ -111,6 +113,8 @@ def _describe(fn: Function, target: FileInfo) -> str:
     text = f"```python\n{fn.signature()}\n```\n"
     if fn.doc:
         text += f"\n{fn.doc}\n"
+    if target.path.parent == RESOURCE_FOLDER:
+        return text + f"\nmethod of a `{target.path.stem}` resource (distdev.resources)"
     return text + f"\nexport of service `{target.path.name}` ({target.path})"
 
 

@@ -185,6 +185,10 @@ class FileInfo:
     scopes: dict[str, Scope] = field(default_factory=dict)
     hosts: list[Host] = field(default_factory=list)
     has_type_checking: bool = False
+    resources: dict[str, tuple[str, Span]] = field(default_factory=dict)
+    """``name = resources.<kind>("...")`` at module level: name -> (kind, the name's span)."""
+    resource_names: dict[str, str] = field(default_factory=dict)
+    """The same variables -> the resource's name (its literal first argument), when literal."""
 
     @property
     def lines(self) -> list[str]:
@@ -279,6 +283,17 @@ def literal_kind(node: ast.expr) -> str | None:
         ast.Lambda: "lambda", ast.GeneratorExp: "generator",
     }
     return kinds.get(type(node))
+
+
+def resource_kind(node: ast.expr) -> str | None:
+    """``sql`` for ``resources.sql(...)`` (or ``distdev.resources.sql(...)``), else None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    owner = node.func.value
+    if (isinstance(owner, ast.Name) and owner.id == "resources") or (
+            isinstance(owner, ast.Attribute) and owner.attr == "resources"):
+        return node.func.attr
+    return None
 
 
 def _is_import_service(node: ast.expr) -> bool:
@@ -402,6 +417,12 @@ class _Reader:
             ]
         elif value is not None and _is_import_service(value):
             self._binding(name, targets[0], value, stmt, typed)
+        elif value is not None and (kind := resource_kind(value)) is not None:
+            self.info.resources[name] = (kind, self.spans.of(targets[0]))
+            assert isinstance(value, ast.Call)
+            first = value.args[0] if value.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                self.info.resource_names[name] = first.value
 
     def _binding(self, name: str, target: ast.Name | None, call: ast.expr, stmt: ast.stmt,
                  typed: bool) -> None:

@@ -19,6 +19,7 @@ from .engines import DevHost as DevHost
 from .replayer import ReplayedService as ReplayedService
 from .replayer import materialize_bundle as materialize_bundle
 from .replayer import replay as replay
+from .resources import kinds
 from .service import Service as Service
 from .service import StopReplay as StopReplay
 
@@ -26,8 +27,16 @@ __all__ = [
     "PINNED_HASH_SEED", "DISTDEV_DIRS", "is_distdev_file", "SAFE_PATH", "python_module",
     "current_service", "in_effect", "observing", "DevHost", "ReplayedService", "replay",
     "materialize_bundle", "Service",
-    "StopReplay", "running_app", "journal_positions",
+    "StopReplay", "running_app", "journal_positions", "resource_kinds",
 ]
+
+
+def resource_kinds() -> dict[str, dict[str, tuple[str, str]]]:
+    """Each kind of resource (``resources.sql`` ...) -> its methods: name -> (signature as
+    ``(params) -> returns``, one-line doc). What the language server completes after ``db.``."""
+    return {name: {method: (signature, kind.docs.get(method, ""))
+                   for method, signature in kind.exports.items()}
+            for name, kind in kinds().items()}
 
 
 def running_app(host: DevHost | None = None) -> App | None:

@@ -237,3 +237,15 @@ def test_graph_shows_resources_under_their_service(tmp_path: Path) -> None:
 
     listed = {r["id"]: r["kind"] for r in json.loads(as_json.stdout)["resources"]}
     assert listed == {"app/catalogue": "sql", "app/members": "kv", "app/signing-key": "secret"}
+
+
+def test_a_write_through_query_is_recorded_like_any_write(tmp_path: Path) -> None:
+    host = ResourceHost(Declared("app/db", "app", "sql", {"engine": "sqlite"}), tmp_path)
+    host.handle_call("app", "c", "execute", ["CREATE TABLE t (x INTEGER PRIMARY KEY)"], {}, 1)
+    for _ in range(2):  # delivered twice: inserted once, the same row answered
+        assert host.handle_call("app", "c", "query", ["INSERT INTO t VALUES (7) RETURNING x"],
+                                {}, 2) == [host.handle_call("app", "c", "query_one",
+                                                            ["SELECT 7"], {})]
+    assert host.handle_call("app", "c", "query_one", ["SELECT count(*) FROM t"], {}) == \
+        host.handle_call("app", "c", "query_one", ["SELECT 1"], {})
+    host.close()

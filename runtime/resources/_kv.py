@@ -58,6 +58,7 @@ class KvBackend(StoredBackend):
         return [(k, from_wire(cbor2.loads(v), _NoClasses())) for k, v in cursor.fetchall()]
 
     methods = {"get": _get, "put": _put, "delete": _delete, "scan": _scan}
+    reads = frozenset({"get", "scan"})
 
 
 def _open(resource_id: str, options: Mapping[str, Any], folder: Path) -> KvBackend:
@@ -83,5 +84,6 @@ KV = register(Kind(
           "scan": "Every (key, value) whose key starts with prefix, in key order."},
     open=_open,
     check_options=_check_options,
+    ray=True,  # served by an actor, its storage in the shared state folder
 ))
 KvBackend.kind = KV

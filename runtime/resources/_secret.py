@@ -179,4 +179,5 @@ SECRET = register(Kind(
                     "reference, and a replay needs the secret store (--secrets DIR)."},
     open=_open,
     check_options=_check_options,
+    ray=True,  # served by an actor, its storage in the shared state folder
 ))

@@ -119,12 +119,19 @@ class _Connection:
     def adapt(self, params: Any) -> Any:
         return params
 
+    def changes(self, cursor: Any) -> Any:
+        """A mark of what this connection has written, to tell whether a statement wrote."""
+        return None
+
+    def wrote(self, cursor: Any, before: Any) -> bool:
+        return True
+
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self.lock = threading.Lock()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, read_only: bool = False) -> Iterator[Any]:
         raise NotImplementedError
 
     def executescript(self, cursor: Any, script: str) -> None:
@@ -142,15 +149,23 @@ class _Sqlite(_Connection):
         super().__init__(connection)
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, read_only: bool = False) -> Iterator[Any]:
         cursor = self.connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        # A writer takes the write lock at once (no upgrade to fail half-way); a reader's
+        # transaction commits nothing, so it costs no sync.
+        cursor.execute("BEGIN" if read_only else "BEGIN IMMEDIATE")
         try:
             yield cursor
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
         cursor.execute("COMMIT")
+
+    def changes(self, cursor: Any) -> Any:
+        return self.connection.total_changes
+
+    def wrote(self, cursor: Any, before: Any) -> bool:
+        return bool(self.connection.total_changes != before)
 
     def adapt(self, params: Any) -> Any:
         """Parameters as SQLite takes them: the membrane's Decimal, date, time and UUID values
@@ -196,12 +211,15 @@ class _Postgres(_Connection):
         super().__init__(psycopg_module().connect(dsn, autocommit=True))
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, read_only: bool = False) -> Iterator[Any]:
         with self.connection.transaction(), self.connection.cursor() as cursor:
             yield cursor
 
     def executescript(self, cursor: Any, script: str) -> None:
         cursor.execute(script)  # no parameters: psycopg sends it as one simple query
+
+    def wrote(self, cursor: Any, before: Any) -> bool:
+        return not str(cursor.statusmessage or "SELECT").startswith("SELECT")
 
 
 class StoredBackend:
@@ -210,6 +228,11 @@ class StoredBackend:
 
     kind: Kind
     methods: dict[str, Any]
+    reads: frozenset[str] = frozenset()
+    """The methods meant to change nothing: their outcome is recorded only if they wrote after
+    all (``INSERT ... RETURNING`` through ``query``). A re-sent read has no effect to repeat
+    (its caller journals the answer it gets), and a transaction that wrote nothing waits for
+    no disk."""
 
     def __init__(self, resource_id: str, db: _Connection) -> None:
         self.id = resource_id
@@ -226,21 +249,27 @@ class StoredBackend:
             raise ResourceError(f"{self.kind.name} resource {self.id} has no method {export!r}; "
                                 f"it has: {', '.join(self.kind.exports)}")
         db = self.db
+        read_only = export in self.reads
         key = None if caller_seq is None else (caller, str(caller_seq))
         digest = hashlib.sha256(cbor2.dumps([to_wire(args, "args"), to_wire(kwargs, "kwargs")])
                                 ).hexdigest()
-        with db.lock, db.transaction() as cursor:
+        with db.lock, db.transaction(read_only) as cursor:
             if key is not None:
                 recorded = self._recorded(cursor, key, digest)
                 if recorded is not _NONE:
                     return recorded
-            try:
-                result = method(self, cursor, *args, **kwargs)
-            except TypeError as exc:
-                raise ResourceError(f"{self.id}.{export}{self.kind.exports[export]}: {exc}") from None
-            if key is not None:
+            before = db.changes(cursor)
+            result = self._run(method, cursor, export, args, kwargs)
+            if key is not None and (not read_only or db.wrote(cursor, before)):
                 self._record(cursor, key, caller_seq, digest, result)
             return result
+
+    def _run(self, method: Any, cursor: Any, export: str, args: list[Any],
+             kwargs: dict[str, Any]) -> Any:
+        try:
+            return method(self, cursor, *args, **kwargs)
+        except TypeError as exc:
+            raise ResourceError(f"{self.id}.{export}{self.kind.exports[export]}: {exc}") from None
 
     def _recorded(self, cursor: Any, key: tuple[str, str], digest: str) -> Any:
         cursor.execute(self.db.placeholder_sql(
@@ -299,6 +328,7 @@ class SqlBackend(StoredBackend):
 
     methods = {"execute": _execute, "query": _query, "query_one": _query_one,
                "executescript": _executescript, "transaction": _transaction}
+    reads = frozenset({"query", "query_one"})
 
 
 _NONE = object()
@@ -356,5 +386,6 @@ SQL = register(Kind(
     },
     open=_open,
     check_options=_check_options,
+    ray=True,  # served by an actor, its storage in the shared state folder
 ))
 SqlBackend.kind = SQL

@@ -25,7 +25,9 @@ def _flatten(node: Any) -> dict[str, Any]:
 def _runtime(entry: Path, tmp: Path) -> dict[str, tuple[list[str], Any]]:
     app = load_app(entry, out=tmp / "build", state=tmp / "state")
     try:
-        return {sid: (sorted(s.exports()), s.host) for sid, s in app.services.items()}
+        nodes = {sid: (sorted(s.exports()), s.host) for sid, s in app.services.items()}
+        nodes.update({rid: (sorted(r.exports()), None) for rid, r in app.resources.items()})
+        return nodes
     finally:
         app.close()
 

@@ -30,6 +30,13 @@ describe('service graph', () => {
     assert.equal(serviceDescription(graph.roots[0].children[1].children[0], '/other'), '/ws/billing/ledger.py');
   });
 
+  it('describes a resource by its kind and the file that declares it', () => {
+    const db = { ...node('app/reviews', '/ws/app.py'), kind: 'sql' };
+    assert.equal(serviceDescription(db, '/ws'), 'sql resource · app.py');
+    assert.match(renderGraph({ roots: [{ ...node('app', '/ws/app.py'), children: [db] }] }),
+      / {2}app\/reviews {2}\[sql\] {2}\(\/ws\/app\.py\)/);
+  });
+
   it('leaves out the copies of applications in distdev\'s build output', () => {
     const built = { roots: [node('app', '/ws/.distdev/build/services/app/bundle/app.py'), ...graph.roots] };
     assert.deepEqual(withoutBuildOutput(built).roots.map((r) => r.file), ['/ws/app.py', '/ws/tool.py']);

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
-import secrets
 import uuid
 
 from models import Receipt, format_cents
 
-from distdev import effect, host, import_service
+from distdev import effect, host, import_service, resources
 
 host.process()
 
 region = os.environ.get("SHOP_REGION", "eu")  # an environment read, journaled
-signing_key = secrets.token_hex(16)  # generated once, at build time
+# Generated once, at build time, into the build's secret store: its value is in no journal
+# (they record a reference), and reveal() returns it at runtime only.
+signing_key = resources.secret("signing-key", generate=32)
 ledger = import_service("./ledger.py")
 charges: list[dict] = []
 
@@ -36,6 +39,11 @@ def charge(user: str, cents: int) -> Receipt:
     delivery = send_receipt(user, f"charged {format_cents(cents)} ({receipt_id})")
     charges.append({"receipt": receipt_id, "user": user, "cents": cents, "delivery": delivery})
     return Receipt(receipt_id, user, cents, entry)  # @billing-charge-return
+
+
+def sign(receipt_id: str) -> str:
+    """An HMAC-SHA256 of a receipt id under the signing key."""
+    return hmac.new(signing_key.reveal().encode(), receipt_id.encode(), hashlib.sha256).hexdigest()
 
 
 def revenue() -> dict:

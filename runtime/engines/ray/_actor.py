@@ -20,14 +20,18 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ...build import APP_FILES
+from ...resources import SECRETS_FOLDER, Declared, ResourceHost
 from .._client import Connection, Network
 from .._confine import confine
-from .._keys import read_key_file
+from .._keys import ServiceKeys, read_key_file
 from .._live import ServedService, go_live
+from .._restore import DedupTable
+from .._server import ServiceServer
 from ._layout import PENDING, ActorInfo, AddressBook, RayDeployment
 
 
@@ -72,13 +76,24 @@ class ServiceActor:
         starts = (previous.starts if previous is not None and restarted else 0) + 1
         self.log(f"starting as a Ray actor (start {starts}) on node {context.get_node_id()}")
         keys = read_key_file(deployment.key_file(service_id), service_id)
+        node_ip = ray.util.get_node_ip_address()
+        self.resource: ServedResource | None = None
+        if service_id in deployment.resources:
+            self.resource = ServedResource(deployment, service_id, keys, f"tcp:{node_ip}:0",
+                                           self.log)
+            self.info_record = ActorInfo(service_id, f"tcp:{node_ip}:{self.resource.port}",
+                                         os.getpid(), context.get_node_id(), starts)
+            # Its record sits where a service's journal folder would be; it has none.
+            ActorInfo.path(self.state, service_id).parent.mkdir(parents=True, exist_ok=True)
+            self.info_record.save(self.state)
+            self.log(f"serving on {self.info_record.address}")
+            return
         self.network = RayNetwork(service_id, AddressBook(self.state, deployment.services),
                                   deployment.exports, keys)
         live = go_live(deployment.journal(service_id), self.network,
                        durable=deployment.durable, app_files=Path(deployment.out) / APP_FILES,
-                       log=self.log)
+                       log=self.log, secrets=self.network.reveal)
         confine(deployment.key_material(), self.log)  # before the threads that serve calls
-        node_ip = ray.util.get_node_ip_address()
         ports: list[int] = []
         if service_id == deployment.root and deployment.http is not None:
             # After a restart on "any free port", the port it had, if still free.
@@ -100,6 +115,43 @@ class ServiceActor:
 
     def stop(self) -> None:
         """Stop serving and make the journal durable (``down`` calls this before killing)."""
-        self.served.stop()
+        if self.resource is not None:
+            self.resource.stop()
+        else:
+            self.served.stop()
         self.log("stopped")
+
+
+class ServedResource:
+    """A resource (SQLite, key-value, secret) served by an actor: its storage in the state
+    folder (``STATE/resources/<id>/``, ``STATE/secrets``), which the nodes share."""
+
+    def __init__(self, deployment: RayDeployment, resource_id: str, keys: ServiceKeys,
+                 address: str, log: Callable[[str], None]) -> None:
+        described = deployment.resources[resource_id]
+        resource = Declared(resource_id, described["parent"], described["kind"],
+                            dict(described["options"]))
+        self.host = ResourceHost(resource, Path(deployment.state))
+        state_secrets = Path(deployment.state) / SECRETS_FOLDER
+        confine([p for p in deployment.key_material()
+                 if resource.kind != "secret" or p != state_secrets], log)
+        self.server = ServiceServer(self.host, address, keys, _Committed(), DedupTable(), log)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
+                                       name="distdev-resource")
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server.server_address[1])
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.host.close()
+
+
+class _Committed:
+    """A resource's answer leaves once its storage committed (each call is a transaction)."""
+
+    def wait_durable(self) -> None:
+        pass
 

@@ -18,13 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...build import Manifest, read_manifest
+from ...build import Manifest, ResourceSpec, read_manifest
 from ...errors import DeploymentError, DistdevError, JournalError
 from ...journal import read_journal
-from ...resources import kind
+from ...resources import is_postgres, kind
 from .._client import Connection
 from .._keys import OperatorKey
-from .._state import ingress_port, seed_state
+from .._state import declared, ingress_port, seed_state
 from . import _cluster as cluster
 from ._layout import PENDING, SECRET_FILE, ActorInfo, AddressBook, RayDeployment
 
@@ -45,15 +45,19 @@ def _refuse_if_deployed(state: Path) -> None:
 
 
 def refuse_resources(manifest: Manifest) -> None:
-    """The Ray engine hosts no resource kind yet: refused before anything starts, naming the
-    kinds, rather than a deployment whose calls to them fail."""
-    refused = [r for r in manifest.resources if not kind(r.kind).ray]
+    """A resource the Ray engine cannot host (a kind it does not, SQL on PostgreSQL) is refused
+    before anything starts, naming the kind, rather than a deployment whose calls to it fail."""
+    refused = [r for r in manifest.resources if not kind(r.kind).ray or is_postgres(declared(r))]
     if refused:
-        listed = ", ".join(f"{r.id} ({r.kind})" for r in refused)
-        kinds = ", ".join(sorted({r.kind for r in refused}))
+        listed = ", ".join(f"{r.id} ({_kind_name(r)})" for r in refused)
+        kinds = ", ".join(sorted({_kind_name(r) for r in refused}))
         raise DeploymentError(
             f"the Ray engine does not host {kinds} resources ({listed}); deploy this build with "
             "the local engine (`distdev up`), or declare those resources only when not on Ray")
+
+
+def _kind_name(spec: ResourceSpec) -> str:
+    return "sql (postgres)" if is_postgres(declared(spec)) else spec.kind
 
 
 def prepare(out: Path, state: Path, address: str | None, http: int | None, durable: bool,
@@ -72,7 +76,10 @@ def prepare(out: Path, state: Path, address: str | None, http: int | None, durab
         out=str(out), state=str(state), address=address or "",
         namespace=cluster.namespace_for(state),
         hash_seed=manifest.hash_seed, root=manifest.root,
-        services=[s.id for s in manifest.services], exports=manifest.exports(),
+        services=[s.id for s in manifest.services] + [r.id for r in manifest.resources],
+        exports=manifest.exports(),
+        resources={r.id: {"kind": r.kind, "parent": r.parent, "options": r.options}
+                   for r in manifest.resources},
         http=ingress_port(manifest, http), durable=durable,
         build_secret=str(out / manifest.secret),
     )
@@ -202,12 +209,15 @@ def status(state: Path) -> dict[str, Any]:
     rows = []
     for sid in deployment.services:
         info = ActorInfo.load(state, sid) if deployment.running else None
-        try:
-            events: int | None = len(read_journal(deployment.journal(sid)).events)
+        resource = deployment.resources.get(sid)
+        try:  # a resource keeps no journal
+            events: int | None = None if resource else len(
+                read_journal(deployment.journal(sid)).events)
         except JournalError:
             events = None
         rows.append({
-            "id": sid, "pid": info.pid if info else None, "node": info.node if info else None,
+            "id": sid, "kind": resource["kind"] if resource else "service",
+            "pid": info.pid if info else None, "node": info.node if info else None,
             "alive": info is not None and _answers(info.address, sid, operator),
             "events": events, "restarts": info.starts - 1 if info else 0,
             "address": info.address if info else None, "http": info.http if info else None,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DistdevError
+from ...resources import SECRETS_FOLDER
 from .._keys import KEYS_FOLDER, key_file
 
 DEPLOYMENT_FILE = "ray-deployment.json"
@@ -49,6 +50,9 @@ class RayDeployment:
     temp_dir: str | None = None
     running: bool = False
     build_secret: str | None = None  # OUT/secret, where the build wrote it
+    resources: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    """Resource id -> ``{"kind", "parent", "options"}``: the ``services`` that an actor serves
+    as a resource (``_actor.ResourceActor``) instead of restoring a journal."""
 
     @property
     def path(self) -> Path:
@@ -67,7 +71,8 @@ class RayDeployment:
     def key_material(self) -> list[Path]:
         """Everything an actor must not read: the secret (both copies), the key files."""
         build = [Path(self.build_secret)] if self.build_secret else []
-        return [Path(self.state) / SECRET_FILE, Path(self.state) / KEYS_FOLDER, *build]
+        stores = [Path(self.state) / SECRETS_FOLDER, Path(self.out) / SECRETS_FOLDER]
+        return [Path(self.state) / SECRET_FILE, Path(self.state) / KEYS_FOLDER, *build, *stores]
 
     def actor_name(self, service_id: str) -> str:
         return f"distdev:{service_id}"

@@ -22,6 +22,13 @@ export interface ServiceNode {
   hosting: { kind: string; http: number | null; interleave?: boolean }[];
   children: ServiceNode[];
   error: string | null;
+  /** `service`, or a resource's kind (`sql`, `kv`, `secret`): a node under its declaring service. */
+  kind?: string;
+}
+
+/** Whether a node is a resource (`resources.sql(...)`) rather than a service. */
+export function isResource(node: ServiceNode): boolean {
+  return node.kind !== undefined && node.kind !== 'service';
 }
 
 export interface ServiceGraph {
@@ -64,7 +71,7 @@ export function serviceDescription(node: ServiceNode, base: string | undefined):
   const relative = base ? path.relative(base, node.file) : node.file;
   const file = relative && !relative.startsWith('..') ? relative : node.file;
   const http = node.hosting.find((h) => h.http !== null)?.http;
-  const parts = [file];
+  const parts = isResource(node) ? [`${node.kind} resource`, file] : [file];
   if (http !== undefined && http !== null) parts.push(`http :${http}`);
   if (node.error) parts.push(`⚠ ${node.error}`);
   return parts.join(' · ');
@@ -83,7 +90,8 @@ export function renderGraph(graph: ServiceGraph): string {
   const out: string[] = [];
   const walk = (node: ServiceNode, depth: number): void => {
     const pad = '  '.repeat(depth);
-    out.push(`${pad}${node.id}  (${node.file})${node.error ? `  ⚠ ${node.error}` : ''}`);
+    const kind = isResource(node) ? `  [${node.kind}]` : '';
+    out.push(`${pad}${node.id}${kind}  (${node.file})${node.error ? `  ⚠ ${node.error}` : ''}`);
     for (const e of node.exports) out.push(`${pad}    ${e.signature}`);
     for (const child of node.children) walk(child, depth + 1);
   };

@@ -2,7 +2,12 @@
 
 import * as vscode from 'vscode';
 
-import { ServiceExport, ServiceNode, serviceDescription, serviceLabel, serviceTooltip } from '../core/serviceGraph';
+import {
+  ServiceExport, ServiceNode, isResource, serviceDescription, serviceLabel, serviceTooltip,
+} from '../core/serviceGraph';
+
+/** The icon of a resource node, by kind (a service's is `server-process`). */
+const RESOURCE_ICONS: Record<string, string> = { sql: 'database', kv: 'symbol-key', secret: 'lock' };
 import { DistdevClient } from './client';
 
 type Item = { service: ServiceNode } | { service: ServiceNode; export: ServiceExport };
@@ -53,7 +58,8 @@ export class ServicesView implements vscode.TreeDataProvider<Item> {
     const base = vscode.workspace.getWorkspaceFolder(file)?.uri.fsPath;
     tree.description = serviceDescription(node, base);
     tree.tooltip = serviceTooltip(node);
-    tree.iconPath = new vscode.ThemeIcon(node.error ? 'warning' : 'server-process');
+    tree.iconPath = new vscode.ThemeIcon(node.error ? 'warning'
+      : isResource(node) ? (RESOURCE_ICONS[node.kind ?? ''] ?? 'database') : 'server-process');
     tree.resourceUri = file;
     tree.command = { command: 'vscode.open', title: 'Open Service', arguments: [file] };
     return tree;
