@@ -283,12 +283,3 @@ def test_an_export_crosses_a_membrane_by_reference_and_replays(tmp_path: Path) -
     replayed = replayed_states(tmp_path / "state", ["app/a"])
     assert replayed["app/a"]["handler"] == {"$service": "app/b", "$export": "double"}
 
-
-def test_the_ray_engine_refuses_queues_and_topics_naming_the_kinds(tmp_path: Path) -> None:
-    from distdev.build import read_manifest
-    from distdev.engines.ray._deploy import refuse_resources
-    from distdev.errors import DeploymentError
-
-    with pytest.raises(DeploymentError, match=r"does not host queue, topic resources \("
-                       r"app/jobs \(queue\), app/events \(topic\)\)"):
-        refuse_resources(read_manifest(built(tmp_path)))

@@ -241,6 +241,7 @@ QUEUE = register(Kind(
     open=_opener("queue"),
     check_options=_check_options("queue"),
     calls=_consumers,
+    ray=True,  # served by an actor, its store in the shared state folder
 ))
 
 TOPIC = register(Kind(
@@ -253,6 +254,7 @@ TOPIC = register(Kind(
     open=_opener("topic"),
     check_options=_check_options("topic"),
     calls=_consumers,
+    ray=True,  # served by an actor, its store in the shared state folder
 ))
 
 KINDS = {"queue": QUEUE, "topic": TOPIC}

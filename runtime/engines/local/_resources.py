@@ -24,36 +24,22 @@ from ...resources import (
     DUMP_FILE,
     SECRETS_FOLDER,
     Declared,
-    Deliver,
     PostgresServer,
-    Rejected,
     ResourceHost,
     data_folder,
     is_fresh,
     is_postgres,
     load_dump,
 )
-from ...service import CallFailed
 from .._client import Network
 from .._confine import confine
+from .._delivering import network_deliverer
 from .._keys import ServiceKeys
 from .._restore import DedupTable
 from .._server import ServiceServer
 from ._deployment import Deployment
 
 __all__ = ["serve_resource", "resource_entries", "stop_postgres_servers"]
-
-
-def _deliverer(resource_id: str, network: Network) -> Deliver:
-    """A delivery as a call over the network: re-sent, with the same call id, while the
-    consumer restarts (``Network.call``); its code's exception is a failed attempt."""
-    def deliver(service_id: str, export: str, caller_seq: str, args: list[Any]) -> Any:
-        try:
-            return network.call(service_id, f"{resource_id}-{caller_seq}", caller_seq, export,
-                                args, {})
-        except CallFailed as failed:
-            raise Rejected(f"{failed.info.type}: {failed.info.message}") from None
-    return deliver
 
 
 class _Durable:
@@ -92,7 +78,7 @@ def serve_resource(deployment: Deployment, resource_id: str, keys: ServiceKeys,
     thread.start()
     network = Network(resource_id, {k: v.address for k, v in deployment.services.items()},
                       deployment.exports, keys)
-    host.start_delivery(_deliverer(resource_id, network), log)
+    host.start_delivery(network_deliverer(resource_id, network), log)
     log(f"serving {declared.kind} resource {resource_id}")
     log(ready)
     try:
