@@ -166,7 +166,9 @@ def test_a_failing_consumer_dead_letters_and_queue_retry_delivers_again(tmp_path
             found: list[dict[str, Any]] = json.loads(result.stdout)[0]["dead_letters"]
             return found
 
-        [letter] = wait_until(letters, 60, "the poison message dead-lettered")
+        wait_until(lambda: deployment.call("app/jobs", "dead_letters"), 60,
+                   "the poison message dead-lettered")
+        [letter] = letters()
         assert (letter["id"], letter["attempts"], letter["message"]) == (
             poison, 3, {"n": 7, "poison": True})
         assert letter["error"] == "ValueError: cannot handle 7"
