@@ -249,3 +249,17 @@ def test_a_write_through_query_is_recorded_like_any_write(tmp_path: Path) -> Non
     assert host.handle_call("app", "c", "query_one", ["SELECT count(*) FROM t"], {}) == \
         host.handle_call("app", "c", "query_one", ["SELECT 1"], {})
     host.close()
+
+
+def test_check_replays_a_service_that_revealed_a_secret_with_its_store(
+        library: App, tmp_path: Path) -> None:
+    library.service("app").lend("ann", "Dune")
+    library.close()
+    state = tmp_path / "state"
+    refused = run_distdev("check", state, cwd=tmp_path)
+    assert refused.returncode == 1 and "--secrets DIR" in refused.stdout + refused.stderr
+    checked = run_distdev("check", state, "--secrets", state / "secrets", "--json", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    import json
+
+    assert {v["result"] for v in json.loads(checked.stdout)} == {"compatible"}

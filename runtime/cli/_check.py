@@ -1,4 +1,5 @@
-"""``distdev check JOURNAL|DIR... [--source APP_DIR] [--json]``: the compatibility gate.
+"""``distdev check JOURNAL|DIR... [--source APP_DIR] [--secrets DIR] [--json]``: the
+compatibility gate.
 
 Each journal is replayed against the application in ``--source`` (the journal's own code
 without it) and reported compatible, or with its first divergence. Journals are replayed under
@@ -22,6 +23,7 @@ from .._spawn import python_module
 from .._version import recorded_hash_seed
 from ..journal import read_journal
 from ..replayer import Verdict, check_journal, journals_in
+from ..resources import SecretStore
 from ._render import Out
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_DIVERGED = 0, 1, 2
@@ -34,9 +36,10 @@ def check(args: argparse.Namespace, out: Out) -> int:
                   "files, or folders holding them (a copied state folder)")
         return EXIT_UNREADABLE
     here, elsewhere = _by_seed(journals)
-    verdicts = [check_journal(j, args.source) for j in here]
+    secrets = None if args.secrets is None else SecretStore(args.secrets).read
+    verdicts = [check_journal(j, args.source, secrets) for j in here]
     for seed, group in elsewhere.items():
-        verdicts.extend(_check_under(seed, group, args.source))
+        verdicts.extend(_check_under(seed, group, args.source, args.secrets))
     order = {str(j): i for i, j in enumerate(journals)}
     verdicts.sort(key=lambda v: order.get(v.journal, len(order)))
     if out.json_mode:
@@ -89,10 +92,12 @@ def check_elsewhere(journal: str | os.PathLike[str],
     return _check_under(seed, [Path(journal)], None if source is None else Path(source))[0]
 
 
-def _check_under(seed: str, journals: list[Path], source: Path | None) -> list[Verdict]:
+def _check_under(seed: str, journals: list[Path], source: Path | None,
+                 secrets: Path | None = None) -> list[Verdict]:
     """Check ``journals`` in a child process running under ``seed``."""
     command = python_module("distdev.cli", "check", "--json", *map(str, journals))
     command += ["--source", str(source)] if source is not None else []
+    command += ["--secrets", str(secrets)] if secrets is not None else []
     env = dict(os.environ, PYTHONHASHSEED=seed)
     child = subprocess.run(command, capture_output=True, text=True, env=env,
                            stdin=subprocess.DEVNULL)

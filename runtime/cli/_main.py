@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="journal files, or folders holding them (a copied state folder)")
     p.add_argument("--source", type=Path, metavar="APP_DIR",
                    help="the application to check (default: each journal's own code)")
+    p.add_argument("--secrets", type=Path, metavar="DIR",
+                   help="the secret store of the journals' deployment (STATE/secrets), for "
+                   "services that revealed a secret")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_check.check)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,9 +61,11 @@ def journals_in(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 
 
 def check_journal(journal: str | os.PathLike[str],
-                  source: str | os.PathLike[str] | None = None) -> Verdict:
+                  source: str | os.PathLike[str] | None = None,
+                  secrets: Callable[[str, int], str] | None = None) -> Verdict:
     """Replay ``journal`` against ``source`` (an application folder; the journal's own code
-    when None) and say whether it is compatible."""
+    when None) and say whether it is compatible; ``secrets`` reads the secrets it revealed
+    (``replay``)."""
     name = str(journal)
     try:
         contents = read_journal(journal)
@@ -71,7 +73,7 @@ def check_journal(journal: str | os.PathLike[str],
         return Verdict(name, None, 0, "unreadable", str(exc))
     service, events = contents.header.service, len(contents.events)
     try:
-        restored = replay(contents, source=source)
+        restored = replay(contents, source=source, secrets=secrets)
     except ReplayDivergenceError as exc:
         return Verdict(name, service, events, "diverged", str(exc), exc.seq, exc.expected,
                        exc.actual, exc.location, _journal_code_at(contents, exc.seq))
