@@ -52,6 +52,9 @@ What is measured (each module's docstring says exactly how):
 13. ``resources`` (bench_resources): a SQL query through a resource proxy in ``dev`` and under
    ``up``, on SQLite and PostgreSQL, beside the same query with ``sqlite3`` / ``psycopg``
    directly.
+14. ``queue`` (bench_queue): queue throughput, messages handled per second with every push and
+   delivery durable, through the store a queue resource keeps, beside a plain SQLite-table queue
+   (WAL, ``synchronous=FULL``) with the same producer and consumer threads.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -76,7 +79,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest", "concurrency", "functions", "upgrade", "resources")
+                "digest", "concurrency", "functions", "upgrade", "resources", "queue")
 
 
 def ensure_hash_seed() -> None:
@@ -111,6 +114,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
     import bench_journal
     import bench_lsp
     import bench_membrane
+    import bench_queue
     import bench_ray
     import bench_replay
     import bench_resources
@@ -130,6 +134,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "functions": bench_functions.measure,
         "upgrade": bench_upgrade.measure,
         "resources": bench_resources.measure,
+        "queue": bench_queue.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()

@@ -41,7 +41,7 @@ LAYER_JOBS = [
     "a service's own copy of the app's code; virtualized stdlib; thread context; guards",
     "a service, its call gate and tape; import_service, host, effect, phase",
     "restoring a service from its journal; divergence reports",
-    "SQL, key-value and secret resources: declaring them, their storage, hosting one",
+    "SQL, key-value, secret, queue and topic resources: declaring them, their storage, hosting one",
     "running the root's top level; build output; the typed manifest; the one-process App",
     "local and Ray engines; transport, durability, restore, ingress and its OpenAPI; the dev host",
     "the command line; pytest helpers; the surface for tools",

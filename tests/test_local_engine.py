@@ -580,7 +580,8 @@ def test_shop_request_travels_through_at_least_three_service_processes(
     assert {sid for sid, row in rows.items() if row["kind"] == "service"} == {
         "app", "app/catalog", "app/billing", "app/billing/ledger", "app/orders"}
     assert {sid: row["kind"] for sid, row in rows.items() if row["kind"] != "service"} == {
-        "app/reviews": "sql", "app/billing/signing-key": "secret"}  # a process each, too
+        "app/reviews": "sql", "app/billing/signing-key": "secret",
+        "app/reviewed": "topic"}  # a process each, too
     pids = [row["pid"] for row in rows.values()]
     assert all(row["alive"] for row in rows.values()) and len(set(pids)) == len(pids), rows
     path = ["app", "app/orders", "app/billing", "app/billing/ledger"]

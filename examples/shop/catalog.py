@@ -8,6 +8,9 @@ host.process()
 
 _prices: dict[str, int] = {}
 currency = "EUR"
+ratings: dict[str, list[int]] = {}
+"""The stars of every review posted, per product, as the shop's ``reviewed`` topic delivered
+them."""
 
 
 def load(prices: dict[str, int], currency_code: str) -> None:
@@ -24,3 +27,8 @@ def price(item: str) -> int:
 
 def products() -> dict:
     return {"currency": currency, "prices": dict(_prices)}
+
+
+def on_review(review: dict) -> None:
+    """A review was posted (delivered by the ``reviewed`` topic)."""
+    ratings.setdefault(review["item"], []).append(review["stars"])

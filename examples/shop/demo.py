@@ -67,6 +67,7 @@ def main() -> None:
         post(url, "reviews_of", {"item": "book"})  # rows the build wrote into app/reviews
         post(url, "add_review", {"item": "book", "stars": 4, "text": "sturdy"})
         post(url, "add_review", {"item": "pen", "stars": 9})  # the table's CHECK refuses it
+        run("queue", "ls", "--state", str(state))  # app/reviewed: the review, to the catalog
         placed = post(url, "order_status", {"order_id": order["order_id"]})  # type: ignore[index]
         post(url, "receipt_signature", {"receipt_id": placed["receipt"]})  # type: ignore[index]
 

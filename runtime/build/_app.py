@@ -38,6 +38,8 @@ from ..resources import (
     DUMP_FILE,
     SECRETS_FOLDER,
     Declared,
+    Deliver,
+    Rejected,
     PostgresServer,
     ResourceError,
     ResourceHost,
@@ -163,6 +165,7 @@ class App:
             assert isinstance(writer, _BufferedWriter)
             writer.finish(self.header(service))
         for resource in self.resources.values():  # what the build wrote, complete on disk
+            resource.settle()
             resource.close()
             if resource.id in self._postgres:
                 self._postgres[resource.id].dump(
@@ -290,6 +293,27 @@ class App:
             service.phase = "runtime"
         self.state_dir = state_dir
         self.phase = "runtime"
+        for resource in self.resources.values():
+            resource.start_delivery(self._deliverer(resource.id), self._resource_log)
+
+    def _deliverer(self, resource_id: str) -> Deliver:
+        """How a resource in this process delivers (a queue's messages): an incoming call of
+        the consumer, on the delivery's thread, whose caller is the resource and whose caller
+        seq names the message and attempt, as under an engine."""
+        def deliver(service_id: str, export: str, caller_seq: str, args: list[Any]) -> Any:
+            service = self._service(service_id)
+            try:
+                return service.handle_call(resource_id, f"{resource_id}-{caller_seq}", export,
+                                           args, {}, caller_seq)
+            except CallFailed as failed:
+                raise Rejected(f"{failed.info.type}: {failed.info.message}") from None
+            finally:
+                self.flush()
+        return deliver
+
+    @staticmethod
+    def _resource_log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
 
     def _deploy_resources(self, state_dir: Path) -> None:
         """Start every resource from what the build wrote: its storage copied into the state
@@ -332,6 +356,8 @@ class App:
     def close(self) -> None:
         """Record each live service's last state digest, flush and close every journal and
         unload the services' modules."""
+        for resource in self.resources.values():  # no delivery into a closing service
+            resource.stop_delivery()
         if self.phase == "runtime":
             for service in self.services.values():
                 service.record_digest()

@@ -16,6 +16,7 @@ from ..engines.local import supervisor
 from ..errors import DistdevError
 from ..membrane import ErrorInfo, json_call, json_ready, wire_to_json
 from ..service import CallFailed
+from . import _queue
 from ._render import Out
 
 _RESOURCE_DSN = re.compile(r"([\w-]+(?:/[\w-]+)+)=(.+)", re.S)
@@ -64,10 +65,15 @@ def down(args: argparse.Namespace, out: Out) -> int:
 
 def status(args: argparse.Namespace, out: Out) -> int:
     report = engine(args.engine).status(args.state)
+    messaging = _queue.status_of(args, report)
+    if messaging:
+        report["messaging"] = messaging
     if out.json_mode:
         out.json(report)
     else:
         out.print(_status_table(report["services"]))
+        if messaging:
+            _queue.print_counts(out, messaging)
     return 0
 
 

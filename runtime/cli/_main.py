@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DistdevError, JournalError, ReplayDivergenceError
-from . import _check, _commands, _engine, _upgrade
+from . import _check, _commands, _engine, _queue, _upgrade
 from ._render import Out
 
 EXIT_OK, EXIT_USER, EXIT_DAMAGE = 0, 1, 2
@@ -166,6 +166,28 @@ example:
     p.add_argument("--json", action="store_true")
     _engine_option(p)
     p.set_defaults(handler=_engine.call)
+
+    queue = sub.add_parser(
+        "queue", help="a running deployment's queues and topics, and their dead letters",
+        description="Show the queues and topics of a running deployment (messages delivered, "
+        "pending, in flight and dead-lettered per consumer or subscriber), and deliver "
+        "dead-lettered messages again. A message is dead-lettered once its consumer's code "
+        "has raised on it max_attempts times (resources.queue(name, max_attempts=N)).")
+    qsub = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
+    p = qsub.add_parser("ls", help="counts per consumer, then every dead letter with its error")
+    p.add_argument("resource", nargs="?", metavar="ID", help="one queue or topic (app/emails)")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.add_argument("--json", action="store_true")
+    _engine_option(p)
+    p.set_defaults(handler=_queue.ls)
+    p = qsub.add_parser("retry", help="deliver dead letters again, with their attempts anew")
+    p.add_argument("resource", metavar="ID", help="the queue or topic (app/emails)")
+    p.add_argument("message_id", nargs="?", type=int, metavar="MESSAGE_ID",
+                   help="one dead letter (default: all of them)")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"))
+    p.add_argument("--json", action="store_true")
+    _engine_option(p)
+    p.set_defaults(handler=_queue.retry)
 
     secret = sub.add_parser("secret", help="manage a deployment's secrets")
     ssub = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")

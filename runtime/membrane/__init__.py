@@ -21,13 +21,17 @@ from ._failures import error_info as error_info
 from ._failures import rebuild_exception as rebuild_exception
 from ._json import call_arguments as call_arguments
 from ._json import decode_arguments as decode_arguments
+from ._json import is_json_call as is_json_call
 from ._json import json_call as json_call
 from ._json import json_ready as json_ready
 from ._json import value_to_json as value_to_json
 from ._json import wire_to_json as wire_to_json
 from ._proxy import Router as Router
 from ._proxy import ServiceProxy as ServiceProxy
+from ._proxy import export_of as export_of
+from ._proxy import export_reference as export_reference
 from ._proxy import holder_of as holder_of
+from ._proxy import is_export as is_export
 from ._proxy import make_proxy as make_proxy
 from ._proxy import target_of as target_of
 from ._snapshot import is_state as is_state
@@ -44,9 +48,9 @@ from ._values import with_the_outside as with_the_outside
 
 __all__ = [
     "Digest", "state_digest", "global_hash", "ErrorInfo", "error_info", "rebuild_exception",
-    "call_arguments", "decode_arguments", "json_call", "json_ready", "value_to_json",
-    "wire_to_json", "Router", "ServiceProxy", "holder_of", "make_proxy", "target_of", "is_state",
-    "service_state", "to_json",
+    "call_arguments", "decode_arguments", "is_json_call", "json_call", "json_ready",
+    "value_to_json", "wire_to_json", "Router", "ServiceProxy", "export_of", "export_reference",
+    "holder_of", "is_export", "make_proxy", "target_of", "is_state", "service_state", "to_json",
     "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
     "with_the_outside",
 ]

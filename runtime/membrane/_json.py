@@ -99,6 +99,8 @@ def _tag_ready(tag: int, value: Any) -> Any:
         return {name: json_ready(x) for name, x in value[1].items()}
     if tag == v.TAG_PROXY:
         return {"$service": value}
+    if tag == v.TAG_EXPORT:
+        return {"$service": value[0], "$export": value[1]}
     if tag == v.TAG_JSON:
         return json_ready(value)
     raise MembraneError(f"a reply holds an unknown CBOR tag {tag}")

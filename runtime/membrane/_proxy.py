@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 from ..errors import ExportError
 
-__all__ = ["ServiceProxy", "Router", "make_proxy", "target_of", "holder_of"]
+__all__ = ["ServiceProxy", "Router", "make_proxy", "target_of", "holder_of", "export_of",
+           "export_reference", "is_export"]
 
 
 class Router(Protocol):
@@ -128,6 +129,23 @@ def target_of(proxy: ServiceProxy) -> str:
     """The id of the service a proxy points at."""
     target: str = _get(proxy, "_target")
     return target
+
+
+def is_export(value: Any) -> bool:
+    """Whether ``value`` is one export of a proxy (``billing.charge``, not called)."""
+    return type(value) is _ExportCall
+
+
+def export_reference(value: Any) -> tuple[ServiceProxy, str]:
+    """The proxy and export name of an export (``is_export``): what it crosses a membrane as,
+    so that a service can hand one of another's exports on (``jobs.consume(mailer.send)``)."""
+    return _get(value, "_proxy"), _get(value, "_export")
+
+
+def export_of(proxy: ServiceProxy, export: str) -> Any:
+    """The export ``export`` of ``proxy``, without asking its router whether it exists: a
+    value received as a reference to it (its service checks the name when it is called)."""
+    return _ExportCall(proxy, export)
 
 
 def holder_of(proxy: ServiceProxy) -> Any:

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from ..rules import app_module_name
-from ._proxy import ServiceProxy, target_of
+from ._proxy import ServiceProxy, export_reference, is_export, target_of
 
 _NOT_STATE = frozenset({"typing", "typing_extensions", "__future__", "distdev.service._api"})
 
@@ -53,6 +53,9 @@ def to_json(value: Any, depth: int = 0) -> Any:
         return value if math.isfinite(value) else repr(value)
     if type(value) is ServiceProxy:
         return {"$service": target_of(value)}
+    if is_export(value):
+        proxy, export = export_reference(value)
+        return {"$service": target_of(proxy), "$export": export}
     if isinstance(value, (bytes, bytearray)):
         return {"$bytes": base64.b64encode(value).decode()}
     if isinstance(value, enum.Enum):

@@ -31,7 +31,7 @@ from cbor2 import CBORTag, frozendict
 
 from ..errors import MembraneError
 from ..rules import MEMBRANE_TYPES, MOVE_TO_HELPER, app_module_name, service_module_file
-from ._proxy import ServiceProxy, target_of
+from ._proxy import ServiceProxy, export_of, export_reference, is_export, target_of
 
 # Private tags (cbor2 would decode the registered ones for set, date and UUID into objects
 # whose contents skip from_wire, so distdev uses its own throughout).
@@ -47,6 +47,8 @@ TAG_UUID = 55811
 TAG_ENUM = 55806
 TAG_OBJECT = 55807
 TAG_PROXY = 55808
+TAG_EXPORT = 55814
+"""One export of a proxy, not called (``mailer.send``): ``[service id, export name]``."""
 TAG_ESCAPED_STR = 55812
 """A str holding lone surrogates (a non-UTF-8 environment value or file name, decoded with
 ``surrogateescape``): CBOR text must be UTF-8, so it travels as its escaped bytes."""
@@ -203,6 +205,9 @@ def _fields(value: Any) -> list[str] | None:
 def _wire_other(value: Any) -> Any:
     if type(value) is ServiceProxy:
         return CBORTag(TAG_PROXY, target_of(value))
+    if is_export(value):
+        proxy, export = export_reference(value)
+        return CBORTag(TAG_EXPORT, [target_of(proxy), export])
     cls = type(value)
     if isinstance(value, enum.Enum):
         return CBORTag(TAG_ENUM, [_class_path(cls), _wire(value.value)])
@@ -329,6 +334,8 @@ def _from_tag(tag: int, v: Any, receiver: Receiver) -> Any:
         return uuid.UUID(bytes=bytes(v))  # v: the 16 bytes
     if tag == TAG_PROXY:
         return receiver.make_proxy(v)
+    if tag == TAG_EXPORT:
+        return export_of(receiver.make_proxy(v[0]), v[1])
     if tag == TAG_ESCAPED_STR:
         return bytes(v).decode("utf-8", "surrogateescape")
     if tag == TAG_ENUM:
@@ -369,6 +376,8 @@ def wire_repr(wire: Any) -> str:
             wire_repr(x) for x in v) + "}"
     if tag == TAG_PROXY:
         return f"<proxy {v}>"
+    if tag == TAG_EXPORT:
+        return f"<export {v[0]}.{v[1]}>"
     if tag == TAG_JSON:
         return "json(" + ", ".join([wire_repr(x) for x in v[0]]
                                    + [f"{k}={wire_repr(x)}" for k, x in v[1].items()]) + ")"

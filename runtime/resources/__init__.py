@@ -28,6 +28,7 @@ from ._declare import declare as declare
 from ._declare import kv as kv
 from ._declare import secret as secret
 from ._declare import sql as sql
+from ._delivery import Rejected as Rejected
 from ._host import RESOURCES_FOLDER as RESOURCES_FOLDER
 from ._host import SECRETS_FOLDER as SECRETS_FOLDER
 from ._host import Declared as Declared
@@ -39,6 +40,11 @@ from ._kinds import ResourceError as ResourceError
 from ._kinds import kind as kind
 from ._kinds import kinds as kinds
 from ._kinds import register as register
+from ._messaging import Deliver as Deliver
+from ._messaging import Queue as Queue
+from ._messaging import Topic as Topic
+from ._messaging import queue as queue
+from ._messaging import topic as topic
 from ._postgres import DUMP_FILE as DUMP_FILE
 from ._postgres import PostgresServer as PostgresServer
 from ._postgres import is_fresh as is_fresh
@@ -49,11 +55,12 @@ from ._secret import SecretStore as SecretStore
 from ._secret import from_environment as from_environment
 from ._secret import generated as generated
 
-__all__ = ["sql", "kv", "secret", "declare", "SqlDatabase", "KeyValue", "Secret",
-           "ResourceHost", "Declared", "data_folder", "RESOURCES_FOLDER", "SECRETS_FOLDER",
-           "Backend", "Kind", "ResourceError", "kind", "kinds", "register", "VALUE_EXPORT",
-           "SecretStore", "from_environment", "generated", "DUMP_FILE", "PostgresServer",
-           "is_fresh", "load_dump", "remove_cluster", "is_postgres"]
+__all__ = ["sql", "kv", "secret", "queue", "topic", "Queue", "Topic", "Deliver", "Rejected",
+           "declare", "SqlDatabase", "KeyValue", "Secret", "ResourceHost", "Declared",
+           "data_folder", "RESOURCES_FOLDER", "SECRETS_FOLDER", "Backend", "Kind",
+           "ResourceError", "kind", "kinds", "register", "VALUE_EXPORT", "SecretStore",
+           "from_environment", "generated", "DUMP_FILE", "PostgresServer", "is_fresh",
+           "load_dump", "remove_cluster", "is_postgres"]
 
 
 def is_postgres(declared: Declared) -> bool:

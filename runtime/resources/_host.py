@@ -6,12 +6,12 @@ each call's outcome goes into the *caller's* journal."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import ExportError, MembraneError
-from ..membrane import call_arguments, error_info, to_wire
+from ..membrane import call_arguments, error_info, is_json_call, to_wire
 from ..service import CallFailed
 from ._kinds import Backend, Kind, kind
 from ._secret import VALUE_EXPORT
@@ -85,12 +85,39 @@ class ResourceHost:
                 f"{self.kind.name} resource {self.id} has no method {export!r}; it has: "
                 f"{', '.join(self.kind.exports)}")))
         try:
-            # JSON arguments (`distdev call`) are taken as the JSON values they are.
-            values, named = call_arguments(_as_given, args, kwargs, self._plain)
-            result = self.backend.call(caller, caller_seq, export, values, named)
+            call_wire = getattr(self.backend, "call_wire", None)
+            if call_wire is not None and not is_json_call(args, kwargs):
+                # A backend that keeps values as they were sent (a queue's messages).
+                result = call_wire(caller, caller_seq, export, args, kwargs)
+            else:
+                # JSON arguments (`distdev call`) are taken as the JSON values they are.
+                values, named = call_arguments(_as_given, args, kwargs, self._plain)
+                result = self.backend.call(caller, caller_seq, export, values, named)
             return to_wire(result, lambda: f"the value returned by {self.id}.{export}")
         except Exception as exc:
             raise CallFailed(error_info(exc)) from None
+
+    def settle(self) -> None:
+        """After the build: what its code wired into the resource (a queue's consumers,
+        ``Backend.wiring``) joins the declared options, which the manifest records and every
+        later host of it opens with."""
+        wiring = getattr(self.backend, "wiring", None)
+        if wiring is not None:
+            self.declared = dataclasses.replace(
+                self.declared, options={**self.declared.options, **wiring()})
+
+    def start_delivery(self, deliver: Callable[[str, str, str, list[Any]], Any],
+                       log: Callable[[str], None]) -> None:
+        """Let a resource that calls services (a queue delivering) start calling them, through
+        ``deliver`` (``_messaging.Deliver``); nothing for the other kinds."""
+        start = getattr(self.backend, "start_delivery", None)
+        if start is not None:
+            start(deliver, log)
+
+    def stop_delivery(self) -> None:
+        stop = getattr(self.backend, "stop_delivery", None)
+        if stop is not None:
+            stop()
 
     def close(self) -> None:
         self.backend.close()

@@ -340,7 +340,8 @@ def test_shop_on_ray_answers_and_ends_in_the_state_of_the_local_engine(
         ids = sorted(sid for sid, row in status.items() if row["kind"] == "service")
         assert ids == ["app", "app/billing", "app/billing/ledger", "app/catalog", "app/orders"]
         assert {sid: row["kind"] for sid, row in status.items() if sid not in ids} == {
-            "app/reviews": "sql", "app/billing/signing-key": "secret"}  # served by actors too
+            "app/reviews": "sql", "app/billing/signing-key": "secret",
+            "app/reviewed": "topic"}  # served by actors too
     statuses = [status for status, _ in answers["ray"]]
     assert 200 in statuses and 422 in statuses and 500 in statuses, answers["ray"]
     assert Normalizer()(answers["ray"]) == Normalizer()(answers["local"])

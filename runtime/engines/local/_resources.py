@@ -6,6 +6,9 @@ when the id is a resource's), supervised, restarted and logged like one. It rest
 PostgreSQL data folder) is its state, and ``STATE/secrets`` for a secret — and answers the
 services that hold a proxy to it, each proven by the key of its edge. A call re-sent after
 a crash is answered from the outcome its storage recorded with the first run.
+
+A resource that calls services (a queue or topic delivering its messages) calls them through
+the deployment's network as itself, with the key of each edge the manifest gives it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from ...resources import (
     is_postgres,
     load_dump,
 )
+from .._client import Network
 from .._confine import confine
+from .._delivering import network_deliverer
 from .._keys import ServiceKeys
 from .._restore import DedupTable
 from .._server import ServiceServer
@@ -71,12 +76,17 @@ def serve_resource(deployment: Deployment, resource_id: str, keys: ServiceKeys,
                            DedupTable(), log)
     thread = threading.Thread(target=served.serve_forever, name="distdev-resource", daemon=True)
     thread.start()
+    network = Network(resource_id, {k: v.address for k, v in deployment.services.items()},
+                      deployment.exports, keys)
+    host.start_delivery(network_deliverer(resource_id, network), log)
     log(f"serving {declared.kind} resource {resource_id}")
     log(ready)
     try:
         stop.wait()
     except KeyboardInterrupt:
         pass
+    host.stop_delivery()
+    network.close()
     served.shutdown()
     host.close()
     if server is not None:

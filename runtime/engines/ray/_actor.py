@@ -28,6 +28,7 @@ from ...build import APP_FILES
 from ...resources import SECRETS_FOLDER, Declared, ResourceHost
 from .._client import Connection, Network
 from .._confine import confine
+from .._delivering import network_deliverer
 from .._dispatch import InstanceNetwork
 from .._keys import ServiceKeys, read_key_file
 from .._live import ServedService, go_live
@@ -146,8 +147,8 @@ class ServiceActor:
 
 
 class ServedResource:
-    """A resource (SQLite, key-value, secret) served by an actor: its storage in the state
-    folder (``STATE/resources/<id>/``, ``STATE/secrets``), which the nodes share."""
+    """A resource (SQLite, key-value, secret, queue, topic) served by an actor: its storage in
+    the state folder (``STATE/resources/<id>/``, ``STATE/secrets``), which the nodes share."""
 
     def __init__(self, deployment: RayDeployment, resource_id: str, keys: ServiceKeys,
                  address: str, log: Callable[[str], None]) -> None:
@@ -162,12 +163,19 @@ class ServedResource:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True,
                                        name="distdev-resource")
         self.thread.start()
+        # A queue or topic calls its consumers as itself, wherever their actors are now.
+        self.network = RayNetwork(resource_id, AddressBook(Path(deployment.state),
+                                                           deployment.services),
+                                  deployment.exports, keys)
+        self.host.start_delivery(network_deliverer(resource_id, self.network), log)
 
     @property
     def port(self) -> int:
         return int(self.server.server.server_address[1])
 
     def stop(self) -> None:
+        self.host.stop_delivery()
+        self.network.close()
         self.server.shutdown()
         self.host.close()
 
