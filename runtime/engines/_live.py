@@ -10,8 +10,8 @@ from pathlib import Path
 
 from .._version import pin_zone
 from ..errors import DistdevError
-from ..journal import JournalWriter
-from ..replayer import ReplayedService, Transport, replay
+from ..journal import Checkpoint, JournalWriter
+from ..replayer import CheckpointPolicy, Checkpointer, ReplayedService, Transport, fresh_copy_digest, replay
 from ..service import Recorder, Service
 from ._client import Network
 from ._durable import GroupCommit
@@ -30,6 +30,7 @@ class LiveService:
     writer: JournalWriter
     commit: GroupCommit
     dedup: DedupTable
+    checkpoints: Checkpointer | None = None
 
     @property
     def service(self) -> Service:
@@ -37,22 +38,42 @@ class LiveService:
 
 
 def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Path | None,
-            log: Callable[[str], None]) -> LiveService:
+            log: Callable[[str], None],
+            checkpoints: CheckpointPolicy | None = CheckpointPolicy()) -> LiveService:
     """Restore a service from its state journal (cutting a torn tail and an unfinished call
-    aside), then let it journal again and reach the others through ``transport``, reading the
-    application's files from ``app_files`` (the build's copy of them)."""
+    aside; from its last checkpoint, if it has one), then let it journal again and reach the
+    others through ``transport``, reading the application's files from ``app_files`` (the
+    build's copy of them). It writes checkpoints as ``checkpoints`` says (None: none)."""
     contents = restorable_journal(journal, log)
     pin_zone(contents.header.tz)  # this process runs the service: in its journal's zone
     restored = replay(contents)
-    log(f"restored from {len(contents.events)} journal records")
+    if restored.checkpoint is None:
+        log(f"restored from {len(contents.events)} journal records")
+    else:
+        log(f"restored from the checkpoint at record {restored.checkpoint} and the "
+            f"{restored.events} records after it ({len(contents.events)} in the journal)")
     writer = JournalWriter.append_to(journal)
     commit = GroupCommit(writer, enabled=durable)
-    restored.service.tape = Recorder(writer)
+    restored.service.tape = Recorder(writer, _numbered(restored))
     restored.service.phase = "runtime"
     if app_files is not None and app_files.is_dir():
         restored.service.files.serve_from(app_files)
     restored.connect(transport, after_call=commit.wait_durable)
-    return LiveService(restored, writer, commit, DedupTable.from_journal(contents))
+    live = LiveService(restored, writer, commit, DedupTable.from_journal(contents))
+    if checkpoints is not None:
+        live.checkpoints = Checkpointer(restored.service, restored.top_level,
+                                        fresh_copy_digest(restored), live.dedup.kept, log,
+                                        checkpoints)
+        restored.service.at_idle = live.checkpoints
+    return live
+
+
+def _numbered(restored: ReplayedService) -> int:
+    """How many records of the service's history its journal no longer holds (compacted)."""
+    for event in reversed(restored.journal.events):
+        if type(event) is Checkpoint:
+            return event.numbered - event.seq
+    return 0
 
 
 class ServedService:

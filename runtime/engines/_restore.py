@@ -16,6 +16,7 @@ from typing import Any
 
 from ..journal import (
     CallIn,
+    Checkpoint,
     JournalContents,
     Raise,
     Return,
@@ -25,7 +26,12 @@ from ..journal import (
     repair_journal,
 )
 from ..membrane import ErrorInfo
-from ..service import same
+from ..replayer import checkpoint_answered
+from ..service import listed, same
+
+KEPT_PER_CALLER = 1000
+"""How many answered calls of each caller a checkpoint keeps for re-sends: a caller re-sends
+only the calls of its own unfinished call, cut back after a crash (see ``DedupTable``)."""
 
 
 def restorable_journal(path: Path, log: Any) -> JournalContents:
@@ -95,10 +101,17 @@ class DedupTable:
 
     @classmethod
     def from_journal(cls, contents: JournalContents) -> DedupTable:
+        """The table a journal's records make: from its last checkpoint on, that checkpoint's
+        kept calls and the calls answered after it."""
         table = cls()
         schedule = Schedule()  # which call an outcome ends, even when calls interleaved
         calls: dict[int, CallIn] = {}
         for event in contents.events:
+            if type(event) is Checkpoint:  # the calls before it are in it (no call is open)
+                table = cls()
+                for caller, caller_seq, args, kwargs, ok, outcome in checkpoint_answered(event):
+                    table.put(caller, caller_seq, args, kwargs, ok, outcome)
+                continue
             seq = schedule.see(event)
             if isinstance(event, CallIn):
                 calls[event.seq] = event
@@ -119,6 +132,22 @@ class DedupTable:
         if known is None or not (same(known[0], args) and same(known[1], kwargs)):
             return None
         return known[2], known[3]
+
+    def kept(self) -> list[list[Any]]:
+        """What a checkpoint keeps of the table: each caller's latest ``KEPT_PER_CALLER``
+        answered calls, as ``Checkpoint.answered`` holds them."""
+        with self._lock:
+            entries = list(self._outcomes.items())
+        per_caller: dict[str, int] = {}
+        kept: list[list[Any]] = []
+        for (caller, caller_seq), (args, kwargs, ok, outcome) in reversed(entries):
+            if per_caller.get(caller, 0) >= KEPT_PER_CALLER:
+                continue
+            per_caller[caller] = per_caller.get(caller, 0) + 1
+            kept.append([caller, caller_seq, args, kwargs, ok,
+                         outcome if ok else listed(outcome)])
+        kept.reverse()
+        return kept
 
     def put(self, caller: str, caller_seq: int | str | None, args: list[Any], kwargs: dict[str, Any],
             ok: bool, outcome: Any | ErrorInfo) -> None:

@@ -19,6 +19,7 @@ from ._events import READ_PAST as READ_PAST
 from ._events import READABLE_VERSIONS as READABLE_VERSIONS
 from ._events import BundleFile as BundleFile
 from ._events import CallIn as CallIn
+from ._events import Checkpoint as Checkpoint
 from ._events import CallOut as CallOut
 from ._events import Effect as Effect
 from ._events import ErrorIn as ErrorIn
@@ -49,7 +50,7 @@ from ._writer import JournalWriter as JournalWriter
 
 __all__ = [
     "Event", "EventBase", "Header", "CallIn", "Return", "Raise", "CallOut", "ResultIn", "ErrorIn",
-    "Effect", "Output", "Spawn", "Source", "StateDigest", "Switch", "BundleFile", "ErrorInfo", "EVENT_TYPES",
+    "Effect", "Output", "Checkpoint", "Spawn", "Source", "StateDigest", "Switch", "BundleFile", "ErrorInfo", "EVENT_TYPES",
     "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "describe", "encode_record",
     "READ_PAST", "is_boundary", "Schedule", "TOP_LEVEL",
     "JournalContents", "TornTail", "read_journal", "parse_journal", "JournalWriter",

@@ -69,6 +69,10 @@ class JournalWriter:
                 self._file.flush()
                 self.dirty = False
 
+    def size(self) -> int:
+        """Bytes written so far, buffered ones included."""
+        return self._file.tell()
+
     def fileno(self) -> int:
         return self._file.fileno()
 

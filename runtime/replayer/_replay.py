@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .._version import local_time, recorded_hash_seed
-from ..errors import HashSeedError, ReplayDivergenceError, ServiceUnavailableError
+from ..errors import HashSeedError, JournalError, ReplayDivergenceError, ServiceUnavailableError
 from ..journal import (
     CallIn,
+    Checkpoint,
     Event,
     Header,
     JournalContents,
@@ -39,7 +40,9 @@ from ..membrane import (
     service_state,
     with_the_outside,
 )
+from ..compartment import observing
 from ..service import CallFailed, Detached, Service, StopReplay
+from ._checkpoint import load_snapshot
 from ._replayer import Replayer
 
 __all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences"]
@@ -172,6 +175,10 @@ class ReplayedService:
         self.state_note: str | None = None
         """Replayed with other code: where its state first differed from the journal's
         digests (not a divergence: other code may hold other state)."""
+        self.top_level = 1
+        """The seq of the first record after the top level's (a checkpoint's ``top_level``)."""
+        self.checkpoint: int | None = None
+        """The seq of the checkpoint it was restored from (None: replayed whole)."""
 
     @property
     def torn(self) -> TornTail | None:
@@ -199,6 +206,28 @@ class ReplayedService:
         return make_proxy(self.id, self.service.router, None)
 
 
+def fresh_copy_digest(restored: ReplayedService) -> Callable[[bytes], dict[str, list[str]]]:
+    """What verifies ``restored``'s checkpoints: a snapshot is loaded into a fresh copy of the
+    service — its top level replayed from the journal's own records, as a restore does — and
+    the state digest of that copy is returned; the copy is then dropped."""
+    contents = restored.journal
+    top = restored.top_level
+    sources = [e for e in contents.events[top:] if type(e) is Source]
+    prefix = JournalContents(contents.path, contents.header, [*contents.events[:top], *sources],
+                             contents.offsets[:top], None, contents.size)
+
+    def digest_of(snapshot: bytes) -> dict[str, list[str]]:
+        copy = replay(prefix)
+        try:
+            with observing():
+                load_snapshot(copy.service, snapshot)
+            return copy.service.state_digest()
+        finally:
+            copy.service.compartment.unload()
+
+    return digest_of
+
+
 def check_hash_seed(header: Header) -> None:
     here = recorded_hash_seed()
     if header.hash_seed is not None and header.hash_seed != here:
@@ -216,8 +245,14 @@ def replay(
     source: str | os.PathLike[str] | None = None,
     before_start: Callable[[list[SourceDifference]], None] | None = None,
     before_event: Callable[[Service, Event], None] | None = None,
+    from_checkpoint: bool = True,
 ) -> ReplayedService:
     """Restore a service from its journal and return it live.
+
+    A journal with checkpoints is restored from the last one (before ``until``): its top
+    level replayed, the checkpoint's snapshot loaded, and only the records after it replayed
+    (``events`` counts those). ``from_checkpoint=False`` replays every record instead, checking
+    each checkpoint's state on the way (a compacted journal has no records to do that with).
 
     ``until`` stops after the event with that sequence number. ``source`` replays other code
     (a folder laid out like the application); ``before_start`` is told how it differs from the
@@ -242,30 +277,69 @@ def replay(
     service = Service(header.service, None, root, header.entry, router, app_root=header.app_root,
                       coverage=header.version, build_services=header.services)
     router.service = service
-    tape = Replayer(service, contents.events, 1, None if until is None else until + 1,
-                    before_event)
+    checkpoint = _checkpoint_to_use(contents, until, from_checkpoint)
+    end = None if until is None else until + 1
+    tape = Replayer(service, contents.events, 1, end if checkpoint is None else
+                    contents.events[checkpoint].top_level,  # type: ignore[union-attr]
+                    before_event if checkpoint is None else None)
     tape.same_code = not diffs
     service.tape = tape
     service.phase = "replay"
     with local_time(header.tz):
-        _run(service, tape)
+        top_level = _run(service, tape, checkpoint, end, before_event)
     service.tape = Detached()
     service.phase = "runtime"
-    restored = ReplayedService(service, contents, tape.pos - 1, tape.stopped_inside_call, diffs)
+    start = 1 if checkpoint is None else checkpoint + 1
+    restored = ReplayedService(service, contents, tape.pos - start, tape.stopped_inside_call,
+                               diffs)
     restored.state_note = tape.state_note
+    restored.top_level = top_level
+    restored.checkpoint = checkpoint
     return restored
 
 
-def _run(service: Service, tape: Replayer) -> None:
+def _checkpoint_to_use(contents: JournalContents, until: int | None,
+                       from_checkpoint: bool) -> int | None:
+    """The seq of the checkpoint a replay starts from (the last one at or before ``until``),
+    or None to replay every record. A compacted journal starts at a checkpoint: it has no
+    records to replay whole, or to stop before it."""
+    events = contents.events
+    first = last = None
+    for index, event in enumerate(events):
+        if type(event) is Checkpoint:
+            first = index if first is None else first
+            if until is None or index <= until:
+                last = index
+    if first is None:
+        return None
+    compacted = events[first].numbered != first  # type: ignore[union-attr]
+    if compacted and (last is None or not from_checkpoint):
+        stop = "stop before" if last is None else "replay every record up to"
+        raise JournalError(
+            f"{contents.path} was compacted: it starts at its checkpoint (record {first}), so "
+            f"a replay cannot {stop} it; the journal before compaction was kept beside it "
+            f"({contents.path.name}.before-compact-*): replay that one")
+    return last if from_checkpoint else None
+
+
+def _run(service: Service, tape: Replayer, checkpoint: int | None, end: int | None,
+         before_event: Callable[[Service, Event], None] | None) -> int:
+    """Replay the top level, then (from a checkpoint: after loading it) the calls; return the
+    seq of the first record after the top level's."""
+    top_level = 1
     try:
         try:
             service.run_top_level("replay")
+            top_level = tape.pos
         except (StopReplay, ReplayDivergenceError):
             raise
         except Exception as exc:
             if tape.divergence is None:
                 tape.diverge(None, f"raised {type(exc).__name__}: {exc} in its top level",
                              _where(exc, service))
+        if checkpoint is not None:
+            top_level = _load_checkpoint(service, tape, checkpoint, end)
+            tape.before_event = before_event
         while not tape.at_end:
             event: Event = tape._next()
             if type(event) is CallIn:
@@ -282,6 +356,20 @@ def _run(service: Service, tape: Replayer) -> None:
         tape.finish()
     if tape.divergence is not None:
         raise tape.divergence
+    return top_level
+
+
+def _load_checkpoint(service: Service, tape: Replayer, at: int, end: int | None) -> int:
+    """Load the checkpoint at ``at`` over the top level's state and move the tape past it;
+    its state must then have its digest, or the replay diverges there."""
+    checkpoint: Checkpoint = tape.events[at]  # type: ignore[assignment]
+    with observing():  # code a value's __setstate__ runs is not the service acting
+        load_snapshot(service, checkpoint.snapshot)
+    service.patches.update(checkpoint.patches)
+    tape.pos = at
+    tape.until = len(tape.events) if end is None else min(end, len(tape.events))
+    tape._skip_output()  # checks the state against the checkpoint's digest
+    return checkpoint.top_level
 
 
 def _where(exc: BaseException, service: Service) -> str:

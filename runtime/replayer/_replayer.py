@@ -19,6 +19,7 @@ from ..journal import (
     BundleFile,
     CallIn,
     CallOut,
+    Checkpoint,
     Effect,
     ErrorIn,
     Event,
@@ -38,8 +39,9 @@ from ._strands import Strands, threaded_calls
 
 __all__ = ["Replayer"]
 
-_PASSIVE = tuple(kind for kind in READ_PAST if kind is not StateDigest)
-"""What the replay reads past as it is; a digest it reads past too, checking the state."""
+_PASSIVE = tuple(kind for kind in READ_PAST if kind is not StateDigest and kind is not Checkpoint)
+"""What the replay reads past as it is; a digest it reads past too, checking the state (and a
+checkpoint, checking the state against its whole digest)."""
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
@@ -105,6 +107,9 @@ class Replayer:
     def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
         pass  # a replay checks digests (``_check_state``); it records none
 
+    def idle(self) -> bool:
+        return False  # a replay writes no checkpoint
+
     # -- cursor -------------------------------------------------------------------------
 
     @property
@@ -120,6 +125,9 @@ class Replayer:
             kind = type(event)
             if kind is StateDigest:
                 self._check_state(event)  # type: ignore[arg-type]
+            elif kind is Checkpoint:
+                self.expected_state = {}  # its digest is whole, not what changed
+                self._check_state(StateDigest(event.seq, event.digest))  # type: ignore[union-attr]
             elif kind not in _PASSIVE:
                 break
             self.pos += 1

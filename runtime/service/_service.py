@@ -157,6 +157,9 @@ class Service:
         self._held = _HeldProxies(self)
         self.patches: set[str] = set()
         """The changes (``distdev.patched``) its journal says its code has."""
+        self.at_idle: Callable[[], None] | None = None
+        """Run after a recorded call ends with no call left open (a checkpoint is taken
+        there), while the call still holds the gate."""
 
     def __repr__(self) -> str:
         return f"<Service {self.id} ({self.phase})>"
@@ -264,8 +267,17 @@ class Service:
     # -- state digests ---------------------------------------------------------------------
 
     def _after_call(self) -> None:
-        if not self.tape.replaying and self._digests.due():
+        if self.tape.replaying:
+            return
+        if self._digests.due():
             self.record_digest()
+        if self.at_idle is not None and self.tape.idle():
+            self.at_idle()
+
+    def digest_recorded(self, digest: dict[str, list[str]]) -> None:
+        """The journal holds ``digest`` whole here (a checkpoint's): the next digest records
+        what changed since it."""
+        self._digests.last, self._digests.recorded = digest, True
 
     def state_digest(self) -> dict[str, list[str]]:
         """The digest of the service's globals, taken as an observer: whatever a digest

@@ -86,6 +86,10 @@ class Tape(Protocol):
         journal says so from here on); replaying, only if the journal says so here."""
         ...
 
+    def idle(self) -> bool:
+        """Whether no call is open (a recorded journal may take a checkpoint here)."""
+        ...
+
     def deprecated_patch(self, change_id: str) -> None:
         """Read past the journal's record of ``change_id`` if it is here; record nothing."""
         ...
@@ -106,8 +110,12 @@ class Recorder:
 
     replaying = False
 
-    def __init__(self, writer: JournalWriter) -> None:
+    def __init__(self, writer: JournalWriter, numbered: int = 0) -> None:
         self.writer = writer
+        self.numbered = numbered
+        """How many more records the service wrote than its journal holds (records a
+        compaction left out): calls out are numbered by the record's seq in the journal as
+        first written, so that a callee never takes a new call for an earlier one."""
         self._schedule = Schedule()
         self._calls = threading.local()  # this thread's open calls here (call-in seqs)
 
@@ -125,6 +133,10 @@ class Recorder:
 
     def seq_of_next(self) -> int | None:
         return self.writer.next_seq
+
+    def _first_seq_of_next(self) -> int | None:
+        """The seq the next record has in the journal as first written."""
+        return self.writer.next_seq + self.numbered
 
     def _write(self, kind: str, *fields: Any) -> None:
         """Append ``[kind, seq, *fields]``; nested Structs must be given as lists (``_listed``)."""
@@ -163,7 +175,7 @@ class Recorder:
         that timed out, was refused or lost its peer answers the code as a callee's exception
         would, and a replay answers the same (a call-out left without an outcome would make
         the journal unreplayable)."""
-        call_id = next_callout_id(self.seq_of_next())
+        call_id = next_callout_id(self._first_seq_of_next())
         self._write("call-out", target, export, args, kwargs)
         calls = self._open_calls()
         mine = calls[-1] if calls else TOP_LEVEL
@@ -216,6 +228,9 @@ class Recorder:
     def deprecated_patch(self, change_id: str) -> None:
         pass
 
+    def idle(self) -> bool:
+        return not self._schedule.open
+
 
 class Detached(Recorder):
     """Performs effects and calls for real and writes nothing."""
@@ -223,6 +238,9 @@ class Detached(Recorder):
     def __init__(self) -> None:
         self._schedule = Schedule()
         self._calls = threading.local()
+
+    def idle(self) -> bool:
+        return False  # nothing is written, so there is no checkpoint to take
 
     def _write(self, kind: str, *fields: Any) -> None:
         pass
@@ -238,6 +256,9 @@ class Detached(Recorder):
         pass
 
     def seq_of_next(self) -> int | None:
+        return None
+
+    def _first_seq_of_next(self) -> int | None:
         return None
 
 
