@@ -16,7 +16,7 @@ from rich.tree import Tree
 from ..build import App, HostSpec, Manifest, ServiceSpec, read_manifest
 from ..engines import DevHost
 from ..errors import DistdevError, JournalError, ServiceLoadError
-from ..journal import describe, is_boundary, read_journal, repair_journal
+from ..journal import compact_journal, describe, is_boundary, read_journal, repair_journal
 from ..replayer import SourceDifference
 from ..replayer import replay as replay_journal
 from ._render import Out
@@ -238,4 +238,22 @@ def journal_repair(args: argparse.Namespace, out: Out) -> int:
     else:
         out.print(f"{args.journal}: kept {report.kept_events} records; moved {report.cut_bytes} "
                   f"bytes to {report.side_file}")
+    return 0
+
+
+def journal_compact(args: argparse.Namespace, out: Out) -> int:
+    def replays(compacted: Path) -> None:
+        replay_journal(compacted).service.compartment.unload()  # diverges, or it is sound
+
+    report = compact_journal(args.journal, verify=replays)
+    if out.json_mode:
+        out.json({"journal": str(report.path), "kept_aside": str(report.kept_aside),
+                  "checkpoint": report.checkpoint, "events_before": report.events_before,
+                  "events_after": report.events_after, "bytes_before": report.bytes_before,
+                  "bytes_after": report.bytes_after})
+    else:
+        out.print(f"{args.journal}: {report.events_before} records ({report.bytes_before:,} "
+                  f"bytes) -> {report.events_after} ({report.bytes_after:,} bytes), from the "
+                  f"checkpoint at record {report.checkpoint}; the old journal is kept as "
+                  f"{report.kept_aside}")
     return 0
