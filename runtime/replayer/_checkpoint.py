@@ -98,7 +98,11 @@ class _Pickler(pickle.Pickler):
 
 
 def _state_of(module: types.ModuleType) -> dict[str, Any]:
-    return {name: value for name, value in module.__dict__.items() if is_state(name, value)}
+    """A module's state globals, and the globals that hold a function or class (a handler a
+    call rebound, a lambda): the restored copy's top level binds them by name otherwise."""
+    return {name: value for name, value in module.__dict__.items()
+            if is_state(name, value) or isinstance(value, (types.FunctionType, type))
+            and not (name.startswith("__") and name.endswith("__"))}
 
 
 def _own(service: Service) -> dict[str, Any]:
@@ -164,6 +168,17 @@ class _Unpickler(pickle.Unpickler):
             return module
         found: Any = module
         for part in pid[2].split("."):
+            found = getattr(found, part)
+        return found
+
+    def find_class(self, module: str, name: str) -> Any:
+        """A class or function pickled by reference to a module of the service's copy (a
+        ``TypeVar``, a cached function): the same name in this copy."""
+        app_name = app_module_name(module)
+        if app_name == module:
+            return super().find_class(module, name)
+        found: Any = self._module(app_name)
+        for part in name.split("."):
             found = getattr(found, part)
         return found
 
