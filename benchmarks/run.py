@@ -39,6 +39,9 @@ What is measured (each module's docstring says exactly how):
    throughput and p50/p99 of a checkout and of an export that calls nothing. Goals
    (interleaving on): 4 clients >= 1.8x one client's throughput; the export that calls nothing
    keeps its p50 within 2x of its single-client p50.
+11. ``restore`` (bench_restore): restoring a service from a journal of 1k, 10k, 100k and 1M
+   records with checkpoints, beside replaying it whole; what checkpoints cost a call. Goal: a
+   restore after 1M records within 2x of one after 1k.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -63,7 +66,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest", "concurrency")
+                "digest", "concurrency", "restore")
 
 
 def ensure_hash_seed() -> None:
@@ -99,6 +102,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
     import bench_membrane
     import bench_ray
     import bench_replay
+    import bench_restore
 
     suites: dict[str, Callable[[Path, Settings], list[Row]]] = {
         "membrane": bench_membrane.measure,
@@ -111,6 +115,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "lsp": bench_lsp.measure,
         "digest": bench_digest.measure,
         "concurrency": bench_concurrency.measure,
+        "restore": bench_restore.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()
