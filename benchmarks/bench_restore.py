@@ -7,10 +7,12 @@ called from the outside until the journal holds about 1k, 10k, 100k and 1M recor
 call-in, effect, return; full run only for 1M). Its state stays the same size whatever the
 length (a dict of eight counters and a small window), as a long-lived service's often does.
 
-Restore is what a restarted service does before it serves: ``distdev.replay(journal)`` —
-reading and validating the journal, replaying the top level, loading the last checkpoint and
-replaying the records after it. The baseline is the same journal replayed whole
-(``from_checkpoint=False``: every record, as before checkpoints). The goal (issue 16): a restore
+Restore is what a restarted service does before it serves (``engines._restore``'s
+``restorable_journal``, then ``distdev.replay``): reading the header, the top level's records,
+the last checkpoint (found by the index beside the journal) and the records after it, each
+validated; replaying the top level, loading the checkpoint, replaying the records after it.
+The baseline is the same journal read and replayed whole (every record, as before
+checkpoints). The goal (issue 16): a restore
 after 1M records within 2x of one after 1k. A diagnostic row says what reading the journal
 alone takes, and what checkpoints cost a call (the recording time with the default policy
 beside the same calls without checkpoints).
@@ -27,6 +29,7 @@ from bench_util import Row, Settings, median_seconds, progress, write_app
 
 import distdev
 from distdev.engines._live import go_live
+from distdev.engines._restore import restorable_journal
 from distdev.replayer import CheckpointPolicy
 
 APP_FILES = {
@@ -87,12 +90,13 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
     reps = 3 if settings.quick else 5
     rows: list[Row] = []
     restore_ms: dict[int, float] = {}
+    whole_ms: dict[int, float] = {}
     with cache_home(tmp / "cache"):
         for size in sizes:
             progress(f"restore: recording ~{size:,} records with checkpoints")
             journal, _, _ = record(tmp / f"with-{size}", size, CheckpointPolicy())
             contents = distdev.read_journal(journal)
-            first = distdev.replay(journal)
+            first = distdev.replay(restorable_journal(journal, lambda line: None))
             tail, n = first.events, len(contents.events)
             first.service.compartment.unload()
             runs = reps if size < 1_000_000 else 3
@@ -100,7 +104,7 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
             with_ck = median_seconds(lambda j=journal: _restore(j, True), runs)
             whole = median_seconds(lambda j=journal: _restore(j, False), runs)
             read = median_seconds(lambda j=journal: distdev.read_journal(j), runs)
-            restore_ms[size] = with_ck * 1e3
+            restore_ms[size], whole_ms[size] = with_ck * 1e3, whole * 1e3
             rows.append(Row(
                 key=f"restore.{size}", title=f"restore after {n:,} records", unit="ms",
                 distdev=with_ck * 1e3, baseline_name="replayed whole (no checkpoint)",
@@ -111,10 +115,19 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
         ratio = restore_ms[largest] / restore_ms[sizes[0]]
         rows.append(Row(
             key="restore.growth", title=f"restore after {largest:,} / after 1,000 records",
-            unit="x", distdev=ratio, baseline_name="-", baseline=None, higher_is_better=False,
+            unit="x", distdev=ratio, baseline_name="replayed whole, the same ratio",
+            baseline=whole_ms[largest] / whole_ms[sizes[0]], higher_is_better=False,
             goal=f"<= {GOAL:g}x", met=ratio <= GOAL,
-            note="reading and validating the whole journal is still linear in its length; "
-                 "`distdev journal compact` bounds it"))
+            note="a restart reads only the top level, the last checkpoint and what follows; "
+                 "the tail it replays is at most what the policy lets pass between checkpoints, "
+                 "0 to ~1,500 records here, so the ratio depends on where each journal's last "
+                 "checkpoint fell"))
+        ratio_young = restore_ms[largest] / whole_ms[sizes[0]]
+        rows.append(Row(
+            key="restore.growth_young", unit="x", distdev=ratio_young, baseline_name="-",
+            baseline=None, higher_is_better=False, goal=f"<= {GOAL:g}x", met=ratio_young <= GOAL,
+            title=f"restore after {largest:,} / 1,000 records replayed whole",
+            note="against a young service that has no checkpoint yet and replays its 1,000"))
         calls_size = 10_000 if settings.quick else 100_000
         progress(f"restore: what checkpoints cost a call, ~{calls_size:,} records")
         _, with_s, calls = record(tmp / "cost-with", calls_size, CheckpointPolicy())
@@ -128,5 +141,6 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
 
 
 def _restore(journal: Path, from_checkpoint: bool) -> None:
-    restored = distdev.replay(journal, from_checkpoint=from_checkpoint)
+    contents = restorable_journal(journal, lambda line: None, whole=not from_checkpoint)
+    restored = distdev.replay(contents, from_checkpoint=from_checkpoint)
     restored.service.compartment.unload()

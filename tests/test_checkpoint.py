@@ -22,8 +22,8 @@ from support import run_distdev, write_files
 from support.engines import LocalDeployment, build, running, wait_until
 
 import distdev
-from distdev.engines._restore import DedupTable
 from distdev.engines._live import LiveService, go_live
+from distdev.engines._restore import DedupTable
 from distdev.journal import CallIn, Checkpoint, Raise, Return, read_journal
 from distdev.replayer import CheckpointPolicy
 
@@ -198,12 +198,32 @@ def test_a_restarted_service_takes_its_state_from_the_checkpoint_and_goes_on(bui
     second = live(built, log)
     assert second.restored.checkpoint is not None
     assert any("restored from the checkpoint at record" in line for line in log), log
+    # it read the header, the top level and the records from the checkpoint on, nothing else
+    assert second.restored.journal.skipped > 1000
+    assert len(second.restored.journal.events) < 250
     assert second.restored.state() == before
     deposit_many(second, 600, first=600)
     after = second.restored.state()
     stop(second)
     assert distdev.replay(built).state() == after
     assert distdev.replay(built, from_checkpoint=False).state() == after
+
+
+def test_an_index_that_names_no_checkpoint_makes_the_restart_read_the_whole_journal(
+        built: Path) -> None:
+    first = live(built, [])
+    deposit_many(first, 300)
+    before = first.restored.state()
+    stop(first)
+    index = built.with_name(built.name + ".checkpoint")
+    offset, seq = map(int, index.read_text().split())
+    for wrong in (f"{offset + 1} {seq}", f"{offset} {seq + 1}", "garbage"):
+        index.write_text(wrong)
+        again = live(built, [], events=10**9)  # no new checkpoint: the index stays wrong
+        assert again.restored.journal.skipped == 0
+        assert again.restored.checkpoint is not None  # from the checkpoint, read whole
+        assert again.restored.state() == before
+        stop(again)
 
 
 def test_compaction_shrinks_a_journal_to_its_state_and_replays_to_the_same_digest(

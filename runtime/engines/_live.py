@@ -11,7 +11,7 @@ from pathlib import Path
 from .._version import pin_zone
 from ..errors import DistdevError
 from ..journal import Checkpoint, JournalWriter
-from ..replayer import CheckpointPolicy, Checkpointer, ReplayedService, Transport, fresh_copy_digest, replay
+from ..replayer import Checkpointer, CheckpointPolicy, ReplayedService, Transport, fresh_copy_digest, replay
 from ..service import Recorder, Service
 from ._client import Network
 from ._durable import GroupCommit
@@ -20,6 +20,8 @@ from ._restore import DedupTable, restorable_journal
 from ._server import ServiceServer
 
 __all__ = ["LiveService", "go_live", "ServedService"]
+
+DEFAULT_POLICY = CheckpointPolicy()
 
 
 @dataclasses.dataclass
@@ -39,22 +41,32 @@ class LiveService:
 
 def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Path | None,
             log: Callable[[str], None],
-            checkpoints: CheckpointPolicy | None = CheckpointPolicy()) -> LiveService:
+            checkpoints: CheckpointPolicy | None = DEFAULT_POLICY) -> LiveService:
     """Restore a service from its state journal (cutting a torn tail and an unfinished call
     aside; from its last checkpoint, if it has one), then let it journal again and reach the
     others through ``transport``, reading the application's files from ``app_files`` (the
     build's copy of them). It writes checkpoints as ``checkpoints`` says (None: none)."""
     contents = restorable_journal(journal, log)
     pin_zone(contents.header.tz)  # this process runs the service: in its journal's zone
-    restored = replay(contents)
+    try:
+        restored = replay(contents)
+    except DistdevError as exc:
+        if not contents.skipped:
+            raise
+        # What the records the fast read left out hold (a file the code loaded lazily) was
+        # needed after all: the whole journal has it.
+        log(f"restoring from the checkpoint alone failed ({exc}); reading the whole journal")
+        contents = restorable_journal(journal, log, whole=True)
+        restored = replay(contents)
+    records = len(contents.events) + contents.skipped
     if restored.checkpoint is None:
-        log(f"restored from {len(contents.events)} journal records")
+        log(f"restored from {records} journal records")
     else:
-        log(f"restored from the checkpoint at record {restored.checkpoint} and the "
-            f"{restored.events} records after it ({len(contents.events)} in the journal)")
-    writer = JournalWriter.append_to(journal)
+        log(f"restored from the checkpoint at record {restored.checkpoint + contents.skipped} "
+            f"and the {restored.events} records after it ({records} in the journal)")
+    writer = JournalWriter(journal, open(journal, "ab"), records)  # noqa: SIM115 - it owns it
     commit = GroupCommit(writer, enabled=durable)
-    restored.service.tape = Recorder(writer, _numbered(restored))
+    restored.service.tape = Recorder(writer, _numbered(restored, contents.skipped))
     restored.service.phase = "runtime"
     if app_files is not None and app_files.is_dir():
         restored.service.files.serve_from(app_files)
@@ -68,11 +80,12 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
     return live
 
 
-def _numbered(restored: ReplayedService) -> int:
-    """How many records of the service's history its journal no longer holds (compacted)."""
+def _numbered(restored: ReplayedService, skipped: int) -> int:
+    """How many records of the service's history its journal file no longer holds (it was
+    compacted): its last checkpoint's first number beside its seq in the file."""
     for event in reversed(restored.journal.events):
         if type(event) is Checkpoint:
-            return event.numbered - event.seq
+            return event.numbered - (event.seq + skipped)
     return 0
 
 

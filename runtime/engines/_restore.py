@@ -22,6 +22,7 @@ from ..journal import (
     Return,
     Schedule,
     cut_journal,
+    read_from_checkpoint,
     read_journal,
     repair_journal,
 )
@@ -34,13 +35,15 @@ KEPT_PER_CALLER = 1000
 only the calls of its own unfinished call, cut back after a crash (see ``DedupTable``)."""
 
 
-def restorable_journal(path: Path, log: Any) -> JournalContents:
-    """Read the state journal, cutting a torn tail and an unfinished call aside."""
-    contents = read_journal(path)
+def restorable_journal(path: Path, log: Any, *, whole: bool = False) -> JournalContents:
+    """Read the state journal, cutting a torn tail and an unfinished call aside. Unless
+    ``whole``, only what a restore needs is read when the journal says where its last
+    checkpoint is (``read_from_checkpoint``), so a restart does not grow with its age."""
+    contents = _read(path, whole)
     if contents.torn is not None:
         report = repair_journal(path)
         log(f"cut a torn final record aside ({report.cut_bytes} bytes to {report.side_file})")
-        contents = read_journal(path)
+        contents = _read(path, whole)
     idle = _last_idle_offset(contents)
     if idle < contents.size:
         answered = _answered_after(contents, idle)
@@ -50,8 +53,13 @@ def restorable_journal(path: Path, log: Any) -> JournalContents:
             log(f"WARNING: {answered} call(s) of other chains ran to their end after that point, "
                 "while the unfinished call waited (the service interleaves its calls), and were "
                 f"cut with it: their callers may have been answered. They are in {side}.")
-        contents = read_journal(path)
+        contents = _read(path, whole)
     return contents
+
+
+def _read(path: Path, whole: bool) -> JournalContents:
+    contents = None if whole else read_from_checkpoint(path)
+    return contents if contents is not None else read_journal(path)
 
 
 def _last_idle_offset(contents: JournalContents) -> int:

@@ -23,8 +23,8 @@ from ._events import READ_PAST as READ_PAST
 from ._events import READABLE_VERSIONS as READABLE_VERSIONS
 from ._events import BundleFile as BundleFile
 from ._events import CallIn as CallIn
-from ._events import Checkpoint as Checkpoint
 from ._events import CallOut as CallOut
+from ._events import Checkpoint as Checkpoint
 from ._events import Effect as Effect
 from ._events import ErrorIn as ErrorIn
 from ._events import Event as Event
@@ -40,9 +40,11 @@ from ._events import StateDigest as StateDigest
 from ._events import Switch as Switch
 from ._events import describe as describe
 from ._events import is_boundary as is_boundary
+from ._reader import CHECKPOINT_INDEX as CHECKPOINT_INDEX
 from ._reader import JournalContents as JournalContents
 from ._reader import TornTail as TornTail
 from ._reader import parse_journal as parse_journal
+from ._reader import read_from_checkpoint as read_from_checkpoint
 from ._reader import read_journal as read_journal
 from ._repair import RepairReport as RepairReport
 from ._repair import check_journal as check_journal
@@ -58,7 +60,8 @@ __all__ = [
     "ErrorInfo", "EVENT_TYPES",
     "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "describe", "encode_record",
     "READ_PAST", "is_boundary", "Schedule", "TOP_LEVEL",
-    "JournalContents", "TornTail", "read_journal", "parse_journal", "JournalWriter",
+    "JournalContents", "TornTail", "read_journal", "read_from_checkpoint", "CHECKPOINT_INDEX",
+    "parse_journal", "JournalWriter",
     "check_journal", "repair_journal", "cut_journal", "RepairReport", "compact_journal",
     "compacted_events", "CompactReport",
 ]

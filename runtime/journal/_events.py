@@ -17,8 +17,9 @@ from ..membrane import ErrorInfo, wire_repr
 FORMAT_NAME = "distdev-journal"
 FORMAT_VERSION = 4
 """The version written. 4: a ``checkpoint`` record holds a verified snapshot of the service's
-state, from which a restore replays only the records after it. 3: a ``switch`` record says which call resumes when calls of a service
-that interleaves them do not end in the order they began. 2: what a journal covers is every line
+state, from which a restore replays only the records after it. 3: a ``switch`` record says
+which call resumes when calls of a service that interleaves them do not end in the order they
+began. 2: what a journal covers is every line
 run for the service (1: the service's own code only)."""
 READABLE_VERSIONS = (1, 2, 3, 4)
 """Every version this distdev reads and replays (tests/golden holds a journal of each)."""
@@ -186,7 +187,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
 
 READ_PAST = (Output, Source, StateDigest, Checkpoint)
 """Events a replay reads past, without code waiting for them (what was printed, a file the
-code loaded, a state digest — or a checkpoint's whole one — to check): a replay — and a debugger — never stops before one."""
+code loaded, a state digest — or a checkpoint's whole one — to check): a replay — and a
+debugger — never stops before one."""
 
 
 def is_boundary(event: Event) -> bool:

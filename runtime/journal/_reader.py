@@ -20,9 +20,10 @@ import msgspec
 
 from ..errors import JournalCorruptError, JournalError, JournalFormatError
 from ._codec import CRC_PREFIX, BadRecord, frame_at
-from ._events import EVENT_TYPES, FORMAT_NAME, READABLE_VERSIONS, Event, Header
+from ._events import EVENT_TYPES, FORMAT_NAME, READABLE_VERSIONS, Checkpoint, Event, Header, Switch
 
-__all__ = ["JournalContents", "TornTail", "read_journal", "parse_journal", "read_bytes"]
+__all__ = ["JournalContents", "TornTail", "read_journal", "parse_journal", "read_bytes",
+           "read_from_checkpoint", "CHECKPOINT_INDEX"]
 
 _WHAT_TO_PASS = (
     "Pass the journal.cbor of a service (OUT/services/<id>/ of a build, or <state>/<id>/)."
@@ -47,6 +48,9 @@ class JournalContents:
     offsets: list[int]
     torn: TornTail | None
     size: int
+    skipped: int = 0
+    """Records of the file that ``events`` leaves out (``read_from_checkpoint``: the ones
+    between the top level and the checkpoint); the file holds ``len(events) + skipped``."""
 
     @property
     def good_size(self) -> int:
@@ -94,9 +98,8 @@ def _damaged_journal(data: bytes) -> bool:
             or _valid_record_after(data, 0))
 
 
-def _iter_records(data: bytes, path: str) -> Iterator[tuple[int, Event]]:
-    offset = 0
-    seq = 0
+def _iter_records(data: bytes, path: str, offset: int = 0,
+                  seq: int = 0) -> Iterator[tuple[int, Event]]:
     while offset < len(data):
         try:
             payload, after = frame_at(data, offset)
@@ -191,3 +194,60 @@ def parse_journal(data: bytes, path: str = "<journal>") -> JournalContents:
     header = events[0]
     assert isinstance(header, Header)
     return JournalContents(Path(path), header, events, offsets, torn, len(data))
+
+
+CHECKPOINT_INDEX = ".checkpoint"
+"""The suffix of the file beside a journal that says where its last checkpoint is: "<byte
+offset> <seq>", written after the record. Only a hint: the record there is read and checked."""
+
+
+def read_from_checkpoint(path: str | os.PathLike[str]) -> JournalContents | None:
+    """The journal as a restore needs it, without reading what its last checkpoint holds: the
+    header, the top level's records, the checkpoint and every record after it, each checked,
+    numbered as ``distdev journal compact`` would write them (``skipped`` says how many are
+    left out). None when the index beside it is missing or does not name a checkpoint record
+    (then read the whole journal). Only a torn tail is tolerated, as ``read_journal`` does."""
+    p = Path(path)
+    try:
+        offset_text, seq_text = p.with_name(p.name + CHECKPOINT_INDEX).read_text().split()
+        offset, at = int(offset_text), int(seq_text)
+    except (OSError, ValueError):
+        return None
+    data = read_bytes(p)
+    try:
+        payload, after = frame_at(data, offset)
+        checkpoint = _decode_event(payload, at)
+        header_payload, position = frame_at(data, 0)
+        header = _decode_event(header_payload, 0)
+    except BadRecord:
+        return None
+    if type(checkpoint) is not Checkpoint or checkpoint.top_level > at:
+        return None
+    _check_header(header, str(p))
+    events: list[Event] = [header]
+    offsets = [0]
+    try:
+        for seq in range(1, checkpoint.top_level):
+            payload, next_position = frame_at(data, position)
+            events.append(_decode_event(payload, seq))
+            offsets.append(position)
+            position = next_position
+    except BadRecord:
+        return None  # read whole, it is reported as ``read_journal`` reports it
+    shift = at - len(events)
+    torn = None
+    try:
+        for file_offset, event in _iter_records(data, str(p), offset, at):
+            events.append(_shifted(event, shift, at))
+            offsets.append(file_offset)
+    except _TornAt as t:
+        torn = t.torn
+    return JournalContents(p, header, events, offsets, torn, len(data), shift)
+
+
+def _shifted(event: Event, shift: int, at: int) -> Event:
+    if not shift:
+        return event
+    if type(event) is Switch and event.call >= at:
+        return msgspec.structs.replace(event, seq=event.seq - shift, call=event.call - shift)
+    return msgspec.structs.replace(event, seq=event.seq - shift)

@@ -6,8 +6,9 @@ source, with the replaying tape (``_replayer``) answering every effect and outgo
 journal and re-delivering every incoming call; the first difference is a
 ``ReplayDivergenceError`` naming the event, what the journal expected, what the code did and
 the line that did it. A journal with checkpoints (``_checkpoint``: verified snapshots a live
-service writes where no call is open) is restored from its last one and the records after it. At the end the service is live and detached. ``check_journal``
-(``_check``) is the compatibility gate built on it: does other code still replay a journal?
+service writes where no call is open) is restored from its last one and the records after
+it. At the end the service is live and detached. ``check_journal`` (``_check``) is the
+compatibility gate built on it: does other code still replay a journal?
 
 Layer: above ``service``.
 """
@@ -15,15 +16,15 @@ Layer: above ``service``.
 from __future__ import annotations
 
 from ._check import Verdict as Verdict
-from ._checkpoint import CheckpointPolicy as CheckpointPolicy
+from ._check import check_journal as check_journal
+from ._check import journals_in as journals_in
 from ._checkpoint import Checkpointer as Checkpointer
+from ._checkpoint import CheckpointPolicy as CheckpointPolicy
 from ._checkpoint import SnapshotError as SnapshotError
 from ._checkpoint import checkpoint_answered as checkpoint_answered
 from ._checkpoint import latest_checkpoint as latest_checkpoint
 from ._checkpoint import load_snapshot as load_snapshot
 from ._checkpoint import take_snapshot as take_snapshot
-from ._check import check_journal as check_journal
-from ._check import journals_in as journals_in
 from ._replay import ReplayedService as ReplayedService
 from ._replay import SourceDifference as SourceDifference
 from ._replay import Transport as Transport

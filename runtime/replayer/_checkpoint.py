@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import pickle
 import time
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from ..compartment import environ_writes, observing, restore_environ_writes
 from ..errors import DistdevError
-from ..journal import Checkpoint, ErrorInfo, Event
+from ..journal import CHECKPOINT_INDEX, Checkpoint, ErrorInfo, Event
 from ..membrane import ServiceProxy, target_of
 from ..membrane._snapshot import is_state
 from ..rules import app_module_name
@@ -325,10 +327,11 @@ class Checkpointer:
                             f"global {differing[0]!r} loads from its snapshot with other state "
                             "than it holds (a value whose copy is not equal to it)")
             return False
-        seq = tape.writer.next_seq
-        tape.writer.write(Checkpoint(seq, self.top_level, snapshot, digest,
-                                     sorted(service.patches), self.answered(),
-                                     seq + tape.numbered))
+        writer = tape.writer
+        seq, offset = writer.next_seq, writer.size()
+        writer.write(Checkpoint(seq, self.top_level, snapshot, digest, sorted(service.patches),
+                                self.answered(), seq + tape.numbered))
+        _write_index(writer.path, offset, seq)
         service.digest_recorded(digest)
         self.written += 1
         return True
@@ -337,6 +340,16 @@ class Checkpointer:
         if key not in self._warned:
             self._warned.add(key)
             self.warn(f"WARNING: {message}")
+
+
+def _write_index(journal: Path, offset: int, seq: int) -> None:
+    """Say where the checkpoint is (``journal.read_from_checkpoint``), so that a restart reads
+    from it instead of the whole journal. Written before the record is durable: a restart
+    that finds no such record there reads the whole journal."""
+    index = journal.with_name(journal.name + CHECKPOINT_INDEX)
+    tmp = index.with_name(f".{index.name}.new")
+    tmp.write_text(f"{offset} {seq}\n")
+    os.replace(tmp, index)
 
 
 def checkpoint_answered(checkpoint: Checkpoint) -> list[tuple[str, int | str, list[Any],

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .._version import local_time, recorded_hash_seed
+from ..compartment import observing
 from ..errors import HashSeedError, JournalError, ReplayDivergenceError, ServiceUnavailableError
 from ..journal import (
     CallIn,
@@ -40,7 +41,6 @@ from ..membrane import (
     service_state,
     with_the_outside,
 )
-from ..compartment import observing
 from ..service import CallFailed, Detached, Service, StopReplay
 from ._checkpoint import load_snapshot
 from ._replayer import Replayer
