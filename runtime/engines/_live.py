@@ -66,12 +66,13 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
             f"and the {restored.events} records after it ({records} in the journal)")
     writer = JournalWriter(journal, open(journal, "ab"), records)  # noqa: SIM115 - it owns it
     commit = GroupCommit(writer, enabled=durable)
-    restored.service.tape = Recorder(writer, _numbered(restored, contents.skipped))
+    dedup = DedupTable.from_journal(contents)
+    restored.service.tape = Recorder(writer, _numbered(restored, contents.skipped), dedup.put)
     restored.service.phase = "runtime"
     if app_files is not None and app_files.is_dir():
         restored.service.files.serve_from(app_files)
     restored.connect(transport, after_call=commit.wait_durable)
-    live = LiveService(restored, writer, commit, DedupTable.from_journal(contents))
+    live = LiveService(restored, writer, commit, dedup)
     if checkpoints is not None:
         live.checkpoints = Checkpointer(restored.service, restored.top_level,
                                         fresh_copy_digest(restored), live.dedup.kept, log,

@@ -110,8 +110,14 @@ class Recorder:
 
     replaying = False
 
-    def __init__(self, writer: JournalWriter, numbered: int = 0) -> None:
+    def __init__(self, writer: JournalWriter, numbered: int = 0,
+                 answered: Callable[[str, int | str, list[Any], dict[str, Any], bool, Any], None]
+                 | None = None) -> None:
         self.writer = writer
+        self.answered = answered
+        """Told each call that carried an id as its outcome is journaled (caller, caller_seq,
+        args, kwargs, ok, value or ErrorInfo): a checkpoint taken right after it has it."""
+        self._ids: dict[int, tuple[str, int | str, list[Any], dict[str, Any]]] = {}
         self.numbered = numbered
         """How many more records the service wrote than its journal holds (records a
         compaction left out): calls out are numbered by the record's seq in the journal as
@@ -201,22 +207,26 @@ class Recorder:
                 kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
         seq = self.writer.next_seq
         self._write("call-in", caller, chain, export, args, kwargs, caller_seq)
+        if caller_seq is not None and self.answered is not None:
+            self._ids[seq] = (caller, caller_seq, args, kwargs)
         self._schedule.opened(seq)
         self._open_calls().append(seq)
 
     def returned(self, value: Any) -> None:
         self._write("return", value)
-        self._ended()
+        self._ended(True, value)
 
     def raised(self, info: ErrorInfo) -> None:
         self._write("raise", listed(info))
-        self._ended()
+        self._ended(False, info)
 
-    def _ended(self) -> None:
-        self._schedule.closed()
+    def _ended(self, ok: bool, outcome: Any) -> None:
+        ended = self._schedule.closed()
         calls = self._open_calls()
         if calls:
             calls.pop()
+        if ended is not None and ended in self._ids and self.answered is not None:
+            self.answered(*self._ids.pop(ended), ok, outcome)
 
     def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
         self._write("digest", changed, removed)
