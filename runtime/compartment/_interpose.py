@@ -387,7 +387,7 @@ def restore_environ_writes(service: ServiceSide, writes: dict[str, str | None]) 
         if not writes:
             return
         real = os.environ._real if isinstance(os.environ, _Environ) else os.environ
-        view = service.interposed["environ"] = _ServiceEnviron(service, real)  # type: ignore[arg-type]
+        view = service.interposed["environ"] = _ServiceEnviron(service, real)
     view._own = dict(writes)
 
 

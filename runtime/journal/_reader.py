@@ -224,6 +224,7 @@ def read_from_checkpoint(path: str | os.PathLike[str]) -> JournalContents | None
     if type(checkpoint) is not Checkpoint or checkpoint.top_level > at:
         return None
     _check_header(header, str(p))
+    assert isinstance(header, Header)
     events: list[Event] = [header]
     offsets = [0]
     try:

@@ -245,14 +245,17 @@ def replay(
     source: str | os.PathLike[str] | None = None,
     before_start: Callable[[list[SourceDifference]], None] | None = None,
     before_event: Callable[[Service, Event], None] | None = None,
-    from_checkpoint: bool = True,
+    from_checkpoint: bool | None = True,
+    checkpoint_before: int | None = None,
 ) -> ReplayedService:
     """Restore a service from its journal and return it live.
 
     A journal with checkpoints is restored from the last one (before ``until``): its top
     level replayed, the checkpoint's snapshot loaded, and only the records after it replayed
-    (``events`` counts those). ``from_checkpoint=False`` replays every record instead, checking
-    each checkpoint's state on the way (a compacted journal has no records to do that with).
+    (``events`` counts those); ``checkpoint_before`` takes the last one before that seq instead
+    (a debugger stopping there). ``from_checkpoint=False`` replays every record, checking each
+    checkpoint's state on the way (a compacted journal has no records to do that with); None
+    starts from a checkpoint only when it must (a compacted journal).
 
     ``until`` stops after the event with that sequence number. ``source`` replays other code
     (a folder laid out like the application); ``before_start`` is told how it differs from the
@@ -277,7 +280,7 @@ def replay(
     service = Service(header.service, None, root, header.entry, router, app_root=header.app_root,
                       coverage=header.version, build_services=header.services)
     router.service = service
-    checkpoint = _checkpoint_to_use(contents, until, from_checkpoint)
+    checkpoint = _checkpoint_to_use(contents, until, from_checkpoint, checkpoint_before)
     end = None if until is None else until + 1
     tape = Replayer(service, contents.events, 1, end if checkpoint is None else
                     contents.events[checkpoint].top_level,  # type: ignore[union-attr]
@@ -302,20 +305,22 @@ def replay(
 
 
 def _checkpoint_to_use(contents: JournalContents, until: int | None,
-                       from_checkpoint: bool) -> int | None:
-    """The seq of the checkpoint a replay starts from (the last one at or before ``until``),
-    or None to replay every record. A compacted journal starts at a checkpoint: it has no
-    records to replay whole, or to stop before it."""
+                       from_checkpoint: bool | None, before: int | None) -> int | None:
+    """The seq of the checkpoint a replay starts from (the last one at or before ``until``,
+    and before ``before``), or None to replay every record. A compacted journal starts at a
+    checkpoint: it has no records to replay whole, or to stop before it."""
     events = contents.events
     first = last = None
     for index, event in enumerate(events):
         if type(event) is Checkpoint:
             first = index if first is None else first
-            if until is None or index <= until:
+            if (until is None or index <= until) and (before is None or index < before):
                 last = index
     if first is None:
         return None
     compacted = events[first].numbered != first  # type: ignore[union-attr]
+    if from_checkpoint is None:
+        from_checkpoint = compacted
     if compacted and (last is None or not from_checkpoint):
         stop = "stop before" if last is None else "replay every record up to"
         raise JournalError(
@@ -366,8 +371,12 @@ def _load_checkpoint(service: Service, tape: Replayer, at: int, end: int | None)
     """Load the checkpoint at ``at`` over the top level's state and move the tape past it;
     its state must then have its digest, or the replay diverges there."""
     checkpoint: Checkpoint = tape.events[at]  # type: ignore[assignment]
-    with observing():  # code a value's __setstate__ runs is not the service acting
-        load_snapshot(service, checkpoint.snapshot)
+    try:
+        with observing():  # code a value's __setstate__ runs is not the service acting
+            load_snapshot(service, checkpoint.snapshot)
+    except Exception as exc:  # other code than the journal's: a class or global it lacks
+        tape.diverge(checkpoint, f"could not load the checkpoint's state: {type(exc).__name__}: "
+                     f"{exc}", service.entry)
     service.patches.update(checkpoint.patches)
     tape.pos = at
     tape.until = len(tape.events) if end is None else min(end, len(tape.events))
