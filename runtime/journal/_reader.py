@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import mmap
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,11 +214,20 @@ def read_from_checkpoint(path: str | os.PathLike[str]) -> JournalContents | None
         offset, at = int(offset_text), int(seq_text)
     except (OSError, ValueError):
         return None
-    data = read_bytes(p)
+    with open(p, "rb") as f:  # mapped: only the pages of the records read are read
+        try:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            return None
+    with data:
+        return _from_checkpoint(p, data, offset, at)
+
+
+def _from_checkpoint(p: Path, data: mmap.mmap, offset: int, at: int) -> JournalContents | None:
     try:
-        payload, after = frame_at(data, offset)
+        payload, after = frame_at(data, offset)  # type: ignore[arg-type]
         checkpoint = _decode_event(payload, at)
-        header_payload, position = frame_at(data, 0)
+        header_payload, position = frame_at(data, 0)  # type: ignore[arg-type]
         header = _decode_event(header_payload, 0)
     except BadRecord:
         return None
@@ -229,7 +239,7 @@ def read_from_checkpoint(path: str | os.PathLike[str]) -> JournalContents | None
     offsets = [0]
     try:
         for seq in range(1, checkpoint.top_level):
-            payload, next_position = frame_at(data, position)
+            payload, next_position = frame_at(data, position)  # type: ignore[arg-type]
             events.append(_decode_event(payload, seq))
             offsets.append(position)
             position = next_position
@@ -238,7 +248,7 @@ def read_from_checkpoint(path: str | os.PathLike[str]) -> JournalContents | None
     shift = at - len(events)
     torn = None
     try:
-        for file_offset, event in _iter_records(data, str(p), offset, at):
+        for file_offset, event in _iter_records(data, str(p), offset, at):  # type: ignore[arg-type]
             events.append(_shifted(event, shift, at))
             offsets.append(file_offset)
     except _TornAt as t:
