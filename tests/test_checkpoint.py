@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support import run_distdev, write_files
-from support.engines import LocalDeployment, build, running, wait_until
+from support.engines import TESTS, LocalDeployment, build, running, wait_until
 
 import distdev
 from distdev.engines._live import LiveService, go_live
 from distdev.engines._restore import DedupTable
-from distdev.journal import CallIn, Checkpoint, Raise, Return, read_journal
+from distdev.journal import CallIn, Checkpoint, Raise, Return, Switch, read_journal
 from distdev.replayer import CheckpointPolicy
 
 APP = {
@@ -462,3 +464,40 @@ def test_a_service_killed_after_many_calls_restores_from_checkpoint_and_tail(
         connection.close()
     assert deployment.call("app", "count") == 1200
     assert deployment.call("app", "add", 1) == total + 1  # and it goes on
+
+
+@pytest.mark.slow
+def test_an_interleaving_service_checkpoints_only_where_no_call_is_open(tmp_path: Path) -> None:
+    shutil.copytree(TESTS / "apps" / "interleaving", tmp_path / "src")
+    result = run_distdev("build", tmp_path / "src" / "app.py", "-o", tmp_path / "out",
+                         env={"ROOT_INTERLEAVE": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    with running(tmp_path / "out", tmp_path / "state") as deployment:
+        failures: list[BaseException] = []
+
+        def client(k: int) -> None:
+            connection = deployment.connect("app", f"client-{k}")
+            try:
+                for i in range(60):  # 6 clients at once: calls interleave in the root
+                    connection.call(f"client-{k}", f"chain-{k}-{i}", i, "relay",
+                                    [f"{k}.{i}", "left" if (k + i) % 2 else "right"], {})
+            except BaseException as exc:
+                failures.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        assert failures == []
+        journal = deployment.journal("app")
+        events = read_journal(journal).events
+        assert any(type(e) is Switch for e in events)  # the calls did interleave
+        depths = open_calls_at_checkpoints(journal)
+        assert depths and depths == [0] * len(depths)
+        history = deployment.call("app", "history")
+        deployment.kill_and_wait_for_restart("app")
+        assert "restored from the checkpoint at record" in deployment.log("app")
+        assert deployment.call("app", "history") == history
