@@ -501,3 +501,28 @@ def test_an_interleaving_service_checkpoints_only_where_no_call_is_open(tmp_path
         deployment.kill_and_wait_for_restart("app")
         assert "restored from the checkpoint at record" in deployment.log("app")
         assert deployment.call("app", "history") == history
+
+
+def test_distdev_check_of_a_compacted_journal_loads_its_checkpoint_into_the_new_code(
+        built: Path, tmp_path: Path) -> None:
+    service = live(built, [])
+    deposit_many(service, 300)
+    stop(service)
+    assert run_distdev("journal", "compact", built).returncode == 0
+    at = next(e.seq for e in read_journal(built).events if type(e) is Checkpoint)
+
+    compatible = write_files(tmp_path / "new", {**APP, "app.py": APP["app.py"] + '''
+
+        def owners() -> list[str]:
+            return sorted(accounts)
+    '''})
+    result = run_distdev("check", built, "--source", compatible, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    renamed = write_files(tmp_path / "renamed", {
+        **APP, "app.py": APP["app.py"].replace("Account", "Holding")})
+    result = run_distdev("check", built, "--source", renamed, "--json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    verdict = json.loads(result.stdout)
+    verdict = verdict[0] if isinstance(verdict, list) else verdict
+    assert "Account" in json.dumps(verdict) and str(at) in json.dumps(verdict)
