@@ -22,7 +22,7 @@ from pathlib import Path
 
 import msgspec
 
-from ..errors import JournalError
+from ..errors import DistdevError, JournalError
 from ._codec import encode_record, event_tree
 from ._events import Checkpoint, Event, Source, Switch
 from ._reader import JournalContents, read_journal
@@ -49,7 +49,7 @@ def compacted_events(contents: JournalContents) -> tuple[list[Event], int]:
     events = contents.events
     at = next((i for i in range(len(events) - 1, 0, -1) if type(events[i]) is Checkpoint), None)
     if at is None:
-        raise JournalError(
+        raise DistdevError(
             f"{contents.path} has no checkpoint to start a compacted journal at. A live "
             "service writes one every so many records (docs/journal-format.md, Checkpoints); "
             "run it longer, or check its log for the global that keeps it from taking one")

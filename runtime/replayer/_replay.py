@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from .._version import local_time, recorded_hash_seed
 from ..compartment import observing
-from ..errors import HashSeedError, JournalError, ReplayDivergenceError, ServiceUnavailableError
+from ..errors import DistdevError, HashSeedError, ReplayDivergenceError, ServiceUnavailableError
 from ..journal import (
     CallIn,
     Checkpoint,
@@ -323,7 +323,7 @@ def _checkpoint_to_use(contents: JournalContents, until: int | None,
         from_checkpoint = compacted
     if compacted and (last is None or not from_checkpoint):
         stop = "stop before" if last is None else "replay every record up to"
-        raise JournalError(
+        raise DistdevError(
             f"{contents.path} was compacted: it starts at its checkpoint (record {first}), so "
             f"a replay cannot {stop} it; the journal before compaction was kept beside it "
             f"({contents.path.name}.before-compact-*): replay that one")
