@@ -526,3 +526,4 @@ def test_distdev_check_of_a_compacted_journal_loads_its_checkpoint_into_the_new_
     verdict = json.loads(result.stdout)
     verdict = verdict[0] if isinstance(verdict, list) else verdict
     assert "Account" in json.dumps(verdict) and str(at) in json.dumps(verdict)
+

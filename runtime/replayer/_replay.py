@@ -22,6 +22,7 @@ from .._version import local_time, recorded_hash_seed
 from ..compartment import observing
 from ..errors import DistdevError, HashSeedError, ReplayDivergenceError, ServiceUnavailableError
 from ..journal import (
+    BundleFile,
     CallIn,
     Checkpoint,
     Event,
@@ -212,12 +213,17 @@ def fresh_copy_digest(restored: ReplayedService) -> Callable[[bytes], dict[str, 
     the state digest of that copy is returned; the copy is then dropped."""
     contents = restored.journal
     top = restored.top_level
-    sources = [e for e in contents.events[top:] if type(e) is Source]
-    prefix = JournalContents(contents.path, contents.header, [*contents.events[:top], *sources],
-                             contents.offsets[:top], None, contents.size)
+    prefix = contents.events[:top]
+    in_header = {f.path for f in contents.header.bundle}
 
     def digest_of(snapshot: bytes) -> dict[str, list[str]]:
-        copy = replay(prefix)
+        # The files the live service has loaded since its header (lazily imported modules,
+        # data files), whether or not the records read at its restore hold them.
+        loaded = [Source(0, BundleFile(rel, hashlib.sha256(data).hexdigest(), data))
+                  for rel, data in restored.service.compartment.bundle.items()
+                  if rel not in in_header]
+        copy = replay(JournalContents(contents.path, contents.header, [*prefix, *loaded],
+                                      contents.offsets[:top], None, contents.size))
         try:
             with observing():
                 load_snapshot(copy.service, snapshot)
