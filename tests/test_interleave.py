@@ -176,14 +176,15 @@ class _Held:
     """A call of ``root.slow`` made on a thread of its own, held inside a child."""
 
     def __init__(self, deployment: LocalDeployment, gates: Path, name: str,
-                 via: str = "left") -> None:
+                 via: str = "left", export: str = "slow") -> None:
         self.gates, self.name = gates, name
         self.result: list[Any] = []
         self.error: list[BaseException] = []
+        args = (str(gates), name, via) if export == "slow" else (str(gates), name)
 
         def call() -> None:
             try:
-                self.result.append(deployment.call("app", "slow", str(gates), name, via))
+                self.result.append(deployment.call("app", export, *args))
             except (OSError, EOFError) as exc:  # the root was killed while it waited
                 self.error.append(exc)
 
@@ -269,9 +270,13 @@ def test_many_clients_at_once_leave_a_journal_that_replays_and_restores_exactly(
 
 
 @pytest.mark.slow
-def test_a_restart_that_cuts_calls_which_ended_while_another_waited_says_so(
+def test_a_restart_inside_interleaved_calls_keeps_those_answered_and_resumes_the_open_ones(
     tmp_path: Path,
 ) -> None:
+    """Killed while two calls wait in the children, after others were answered: nothing
+    answered is cut. The restore replays to the journal's end and the open calls go on live,
+    each sending its call-out again under its id, which the child, still running it, answers
+    once; the journal then replays, and restores, to the same state."""
     out = _build(tmp_path, interleave=True)
     gates = tmp_path / "gates"
     gates.mkdir()
@@ -279,13 +284,34 @@ def test_a_restart_that_cuts_calls_which_ended_while_another_waited_says_so(
         deployment.call("app", "fast", "before")
         a = _Held(deployment, gates, "a")
         assert deployment.call("app", "fast", "x") == 3  # answered while a waits
-        deployment.kill_and_wait_for_restart("app")  # a never ended: the journal ends inside it
+        b = _Held(deployment, gates, "b", "right")
+        assert deployment.call("app", "fast", "z") == 5  # and while both wait: b is durable
+        deployment.kill_and_wait_for_restart("app")
         a.thread.join(60)
-        log = deployment.wait_for_log("app", "WARNING: 1 call(s) of other chains")
-        assert "cut it back to the last idle point" in log
-        assert deployment.call("app", "history") == ["fast before"]
-        assert a.error  # its caller was told the connection broke, not that it ran
-        (gates / "a").touch()  # let the child finish the call nobody waits for any more
+        b.thread.join(60)
+        assert a.error and b.error  # their callers were told the connection broke
+        log = deployment.wait_for_log("app", "the calls still open go on from where they stood")
+        assert "cut it back" not in log
+        assert deployment.call("app", "history") == ["fast before", "start a", "fast x",
+                                                     "start b", "fast z"]
+        (gates / "b").touch()  # the child ends the call it ran; the re-send gets that outcome
+        wait_until(lambda: deployment.call("app", "history")[-1] == "end b", 30,
+                   "slow(b) to go on to its end")
+        assert deployment.call("app", "fast", "y") == 7  # between the two
+        (gates / "a").touch()
+        wait_until(lambda: deployment.call("app", "history")[-1] == "end a", 30,
+                   "slow(a) to go on to its end")
+        assert deployment.call("app/left", "seen_so_far") == ["a"]  # each ran once
+        assert deployment.call("app/right", "seen_so_far") == ["b"]
+        history = ["fast before", "start a", "fast x", "start b", "fast z", "end b", "fast y",
+                   "end a"]
+        assert deployment.call("app", "history") == history
+        wait_until(lambda: deployment.log("app").count("went on to its end") == 2, 30,
+                   "both resumed calls to be logged")
+        journal = deployment.journal("app")
+        assert _replayed_state(journal)["log"] == history
+        deployment.kill_and_wait_for_restart("app")
+        assert deployment.call("app", "history") == history
 
 
 @pytest.mark.slow

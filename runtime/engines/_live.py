@@ -7,11 +7,19 @@ import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from .._version import pin_zone
 from ..errors import DistdevError
-from ..journal import Checkpoint, JournalWriter
-from ..replayer import Checkpointer, CheckpointPolicy, ReplayedService, Transport, fresh_copy_digest, replay
+from ..journal import CallIn, Checkpoint, JournalWriter
+from ..replayer import (
+    Checkpointer,
+    CheckpointPolicy,
+    ReplayedService,
+    Transport,
+    fresh_copy_digest,
+    replay,
+)
 from ..service import Recorder, Service
 from ._client import Network
 from ._durable import GroupCommit
@@ -43,21 +51,24 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
             log: Callable[[str], None],
             checkpoints: CheckpointPolicy | None = DEFAULT_POLICY) -> LiveService:
     """Restore a service from its state journal (cutting a torn tail and an unfinished call
-    aside; from its last checkpoint, if it has one), then let it journal again and reach the
-    others through ``transport``, reading the application's files from ``app_files`` (the
-    build's copy of them). It writes checkpoints as ``checkpoints`` says (None: none)."""
-    contents = restorable_journal(journal, log)
+    aside, or resuming calls it must; from its last checkpoint, if it has one), then let it
+    journal again and reach the others through ``transport``, reading the application's files
+    from ``app_files`` (the build's copy of them). It writes checkpoints as ``checkpoints``
+    says (None: none)."""
+    restore = restorable_journal(journal, log)
+    contents = restore.contents
     pin_zone(contents.header.tz)  # this process runs the service: in its journal's zone
     try:
-        restored = replay(contents)
+        restored = replay(contents, resume_open=restore.resume_open)
     except DistdevError as exc:
         if not contents.skipped:
             raise
         # What the records the fast read left out hold (a file the code loaded lazily) was
         # needed after all: the whole journal has it.
         log(f"restoring from the checkpoint alone failed ({exc}); reading the whole journal")
-        contents = restorable_journal(journal, log, whole=True)
-        restored = replay(contents)
+        restore = restorable_journal(journal, log, whole=True)
+        contents = restore.contents
+        restored = replay(contents, resume_open=restore.resume_open)
     records = len(contents.events) + contents.skipped
     if restored.checkpoint is None:
         log(f"restored from {records} journal records")
@@ -66,16 +77,29 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
             f"and the {restored.events} records after it ({records} in the journal)")
     writer = JournalWriter(journal, open(journal, "ab"), records)  # noqa: SIM115 - it owns it
     commit = GroupCommit(writer, enabled=durable)
-    dedup = DedupTable.from_journal(contents)
-    restored.service.tape = Recorder(writer, _numbered(restored, contents.skipped), dedup.put)
+    # The outcomes as the journal holds them, for checkpoints; the served table (``dedup``)
+    # publishes one only once it is durable.
+    journaled = DedupTable.from_journal(contents)
+    recorder = Recorder(writer, _numbered(restored, contents.skipped), journaled.put)
+    restored.service.tape = recorder
     restored.service.phase = "runtime"
     if app_files is not None and app_files.is_dir():
         restored.service.files.serve_from(app_files)
     restored.connect(transport, after_call=commit.wait_durable)
+    dedup = DedupTable.from_journal(contents)  # the open calls are running: re-sends wait
+
+    def ended(call: CallIn, ok: bool, outcome: Any) -> None:
+        journaled.put(call.caller, call.caller_seq, call.args, call.kwargs, ok, outcome)
+        commit.wait_durable()  # its outcome goes to a re-sent call: a promise it happened
+        dedup.put(call.caller, call.caller_seq, call.args, call.kwargs, ok, outcome)
+        log(f"a call of {call.export} open when the service stopped went on to its end "
+            f"({'returned' if ok else 'raised'})")
+
+    restored.resume_open_calls(recorder, ended)
     live = LiveService(restored, writer, commit, dedup)
     if checkpoints is not None:
         live.checkpoints = Checkpointer(restored.service, restored.top_level,
-                                        fresh_copy_digest(restored), live.dedup.kept, log,
+                                        fresh_copy_digest(restored), journaled.kept, log,
                                         checkpoints)
         restored.service.at_idle = live.checkpoints
     return live

@@ -6,11 +6,19 @@ is cut back to where the service was last idle — the cut bytes kept in a side 
 caller's re-sent call runs again from the start. Its outgoing calls get the same call-out seqs as
 before, so callees that already ran them answer from their own records instead of running them
 twice (see ``DedupTable``).
+
+A service that interleaves its calls may have answered other calls after the unfinished one
+began: their callers were told they ran, so nothing after that call may be cut. Such a journal
+is replayed to its end and each call still open there goes on live from where it stood
+(``Restore.resume_open``): a call-out that had no outcome is sent again under its id, and
+a caller's re-sent call waits for the resumed one's outcome instead of running it twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,27 +42,40 @@ KEPT_PER_CALLER = 1000
 """How many answered calls of each caller a checkpoint keeps for re-sends: a caller re-sends
 only the calls of its own unfinished call, cut back after a crash (see ``DedupTable``)."""
 
+__all__ = ["Restore", "restorable_journal", "DedupTable", "StillRunning"]
 
-def restorable_journal(path: Path, log: Any, *, whole: bool = False) -> JournalContents:
-    """Read the state journal, cutting a torn tail and an unfinished call aside. Unless
-    ``whole``, only what a restore needs is read when the journal says where its last
-    checkpoint is (``read_from_checkpoint``), so a restart does not grow with its age."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Restore:
+    """A state journal ready to restore from, and how."""
+
+    contents: JournalContents
+    resume_open: bool
+    """The journal ends inside calls that must go on live (it could not be cut back)."""
+
+
+def restorable_journal(path: Path, log: Any, *, whole: bool = False) -> Restore:
+    """Read the state journal, cutting a torn tail aside, and an unfinished call too unless
+    calls answered after it began would be cut with it. Unless ``whole``, only what a restore
+    needs is read when the journal says where its last checkpoint is (``read_from_checkpoint``),
+    so a restart does not grow with its age."""
     contents = _read(path, whole)
     if contents.torn is not None:
         report = repair_journal(path)
         log(f"cut a torn final record aside ({report.cut_bytes} bytes to {report.side_file})")
         contents = _read(path, whole)
     idle = _last_idle_offset(contents)
-    if idle < contents.size:
-        answered = _answered_after(contents, idle)
-        side = cut_journal(path, path.read_bytes(), idle)
-        log(f"the journal ended inside a call; cut it back to the last idle point ({side})")
-        if answered:
-            log(f"WARNING: {answered} call(s) of other chains ran to their end after that point, "
-                "while the unfinished call waited (the service interleaves its calls), and were "
-                f"cut with it: their callers may have been answered. They are in {side}.")
-        contents = _read(path, whole)
-    return contents
+    if idle == contents.size:
+        return Restore(contents, resume_open=False)
+    answered = _answered_after(contents, idle)
+    if answered:
+        log(f"the journal ended inside interleaved calls, after {answered} call(s) of other "
+            "chains had ended: the calls still open go on from where they stood")
+        return Restore(contents, resume_open=True)
+    side = cut_journal(path, path.read_bytes(), idle)
+    log(f"the journal ended inside a call; cut it back to the last idle point ({side})")
+    return Restore(_read(path, whole), resume_open=False)
 
 
 def _read(path: Path, whole: bool) -> JournalContents:
@@ -79,7 +100,7 @@ def _last_idle_offset(contents: JournalContents) -> int:
 
 def _answered_after(contents: JournalContents, idle: int) -> int:
     """How many calls that began after ``idle`` ended, on chains other than those of the calls
-    still open at the end: with interleaving, calls the cut loses although they finished."""
+    still open at the end: with interleaving, calls a cut would lose although they finished."""
     schedule = Schedule()  # no call is open at ``idle``: the model starts afresh there
     calls: dict[int, CallIn] = {}
     ended: list[CallIn] = []
@@ -95,28 +116,45 @@ def _answered_after(contents: JournalContents, idle: int) -> int:
     return sum(1 for call in ended if call.chain not in unfinished)
 
 
-class DedupTable:
-    """Outcomes of calls that arrived with an id (caller, caller's call-out seq).
+class StillRunning(Exception):
+    """A re-sent call's first delivery was still running when the caller stopped waiting."""
 
-    A re-sent call gets the recorded outcome. A call that reuses an id with other arguments
-    comes from a caller that crashed and, cut back to its last idle point, went on differently:
-    the call recorded under that id was never acknowledged to anyone, so the new one runs.
+
+@dataclasses.dataclass
+class _Entry:
+    args: list[Any]
+    kwargs: dict[str, Any]
+    ended: threading.Event
+    ok: bool = False
+    outcome: Any = None
+
+
+class DedupTable:
+    """Outcomes of calls that arrived with an id (caller, caller's call-out seq), and the calls
+    with an id that are running now.
+
+    A re-sent call gets the recorded outcome; one re-sent while its first delivery still runs
+    (its caller lost the connection, or restarted, meanwhile) waits for that outcome instead of
+    running a second time. A call that reuses an id with other arguments comes from a caller
+    that crashed and, cut back to its last idle point, went on differently: the call recorded
+    under that id was never acknowledged to anyone, so the new one runs.
     """
 
     def __init__(self) -> None:
-        self._outcomes: dict[tuple[str, int | str], tuple[list[Any], dict[str, Any], bool, Any]] = {}
+        self._entries: dict[tuple[str, int | str], _Entry] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_journal(cls, contents: JournalContents) -> DedupTable:
-        """The table a journal's records make: from its last checkpoint on, that checkpoint's
-        kept calls and the calls answered after it."""
+        """The outcomes the journal holds — from its last checkpoint on, that checkpoint's
+        kept calls and the calls answered after it; the calls still open at its end are
+        running (they go on live, ``Restore.resume_open``), and their ``put`` ends them."""
         table = cls()
         schedule = Schedule()  # which call an outcome ends, even when calls interleaved
         calls: dict[int, CallIn] = {}
         for event in contents.events:
             if type(event) is Checkpoint:  # the calls before it are in it (no call is open)
-                table = cls()
+                table, calls = cls(), {}
                 for caller, caller_seq, args, kwargs, ok, outcome in checkpoint_answered(event):
                     table.put(caller, caller_seq, args, kwargs, ok, outcome)
                 continue
@@ -128,37 +166,88 @@ class DedupTable:
                 ok, outcome = ((True, event.value) if isinstance(event, Return)
                                else (False, event.error))
                 table.put(call.caller, call.caller_seq, call.args, call.kwargs, ok, outcome)
+        for call in calls.values():
+            table.claim(call.caller, call.caller_seq, call.args, call.kwargs)
         return table
 
-    def get(self, caller: str, caller_seq: int | str | None, args: list[Any],
-            kwargs: dict[str, Any]) -> tuple[bool, Any] | None:
-        """The recorded (ok, outcome) of this very call, or None if it must run."""
+    def claim(self, caller: str, caller_seq: int | str | None, args: list[Any],
+              kwargs: dict[str, Any], *, deadline: float | None = None
+              ) -> tuple[bool, Any] | None:
+        """The recorded (ok, outcome) of this very call — waited for, up to ``deadline``
+        (wall clock), if it is running — or None: it must run, and this caller runs it (its
+        ``put`` records the outcome; ``abandon`` if it ends without one). Raises
+        ``StillRunning`` at the deadline."""
         if caller_seq is None:
             return None
+        key = (caller, caller_seq)
         with self._lock:
-            known = self._outcomes.get((caller, caller_seq))
-        if known is None or not (same(known[0], args) and same(known[1], kwargs)):
-            return None
-        return known[2], known[3]
+            entry = self._entries.get(key)
+            if entry is None or not (same(entry.args, args) and same(entry.kwargs, kwargs)):
+                self._entries[key] = _Entry(args, kwargs, threading.Event())
+                return None
+        timeout = None if deadline is None else max(0.0, deadline - time.time())
+        if not entry.ended.wait(timeout):
+            raise StillRunning(f"call {caller_seq} from {caller}")
+        if entry.outcome is _ABANDONED:
+            return self.claim(caller, caller_seq, args, kwargs, deadline=deadline)
+        return entry.ok, entry.outcome
 
     def kept(self) -> list[list[Any]]:
         """What a checkpoint keeps of the table: each caller's latest ``KEPT_PER_CALLER``
         answered calls, as ``Checkpoint.answered`` holds them."""
         with self._lock:
-            entries = list(self._outcomes.items())
+            entries = [(key, entry) for key, entry in self._entries.items()
+                       if entry.ended.is_set() and entry.outcome is not _ABANDONED]
         per_caller: dict[str, int] = {}
         kept: list[list[Any]] = []
-        for (caller, caller_seq), (args, kwargs, ok, outcome) in reversed(entries):
+        for (caller, caller_seq), entry in reversed(entries):
             if per_caller.get(caller, 0) >= KEPT_PER_CALLER:
                 continue
             per_caller[caller] = per_caller.get(caller, 0) + 1
-            kept.append([caller, caller_seq, args, kwargs, ok,
-                         outcome if ok else listed(outcome)])
+            kept.append([caller, caller_seq, entry.args, entry.kwargs, entry.ok,
+                         entry.outcome if entry.ok else listed(entry.outcome)])
         kept.reverse()
         return kept
 
     def put(self, caller: str, caller_seq: int | str | None, args: list[Any], kwargs: dict[str, Any],
             ok: bool, outcome: Any | ErrorInfo) -> None:
-        if caller_seq is not None:
-            with self._lock:
-                self._outcomes[(caller, caller_seq)] = (args, kwargs, ok, outcome)
+        """Record a call's outcome; a re-send waiting for it gets it."""
+        if caller_seq is None:
+            return
+        with self._lock:
+            entry = self._entries.get((caller, caller_seq))
+            if entry is None or entry.ended.is_set() or not (
+                    same(entry.args, args) and same(entry.kwargs, kwargs)):
+                entry = self._entries[(caller, caller_seq)] = _Entry(args, kwargs,
+                                                                     threading.Event())
+            entry.ok, entry.outcome = ok, outcome
+        entry.ended.set()
+
+    def abandon(self, caller: str, caller_seq: int | str | None) -> None:
+        """A claimed call ended without an outcome (the service is stopping): a re-send runs
+        it afresh."""
+        if caller_seq is None:
+            return
+        with self._lock:
+            entry = self._entries.get((caller, caller_seq))
+            if entry is None or entry.ended.is_set():
+                return
+            del self._entries[(caller, caller_seq)]
+            entry.outcome = _ABANDONED
+        entry.ended.set()
+
+    def get(self, caller: str, caller_seq: int | str | None, args: list[Any],
+            kwargs: dict[str, Any]) -> tuple[bool, Any] | None:
+        """The recorded (ok, outcome) of this very call if it ended, else None."""
+        if caller_seq is None:
+            return None
+        with self._lock:
+            entry = self._entries.get((caller, caller_seq))
+        if entry is None or not entry.ended.is_set() or entry.outcome is _ABANDONED or not (
+                same(entry.args, args) and same(entry.kwargs, kwargs)):
+            return None
+        return entry.ok, entry.outcome
+
+
+_ABANDONED = object()
+"""The outcome of a claimed call that ended without one."""

@@ -28,7 +28,7 @@ from . import _wire as wire
 from ._client import serving_until
 from ._durable import GroupCommit
 from ._keys import ServiceKeys
-from ._restore import DedupTable
+from ._restore import DedupTable, StillRunning
 from ._wire import Auth, Call, Challenge, Refused, Reply, Welcome
 
 
@@ -115,10 +115,22 @@ class ServiceServer:
             type(k) is str for k in kwargs
         ):
             raise wire.FrameError("a call whose arguments are not a list and a dict of names")
-        known = self.dedup.get(call.caller, call.caller_seq, args, kwargs)
-        if known is not None:  # a re-sent call that already ran: answer from the record
+        try:
+            known = self.dedup.claim(call.caller, call.caller_seq, args, kwargs,
+                                     deadline=call.deadline)
+        except StillRunning:
+            late = CallTimeoutError(f"the call is still running in {self.service.id}, from "
+                                    "before it was sent again", may_have_run=True)
+            return self._reply(call, False, error_info(late))
+        if known is not None:  # a re-sent call that ran, or ran on meanwhile: its outcome
             ok, outcome = known
             return self._reply(call, ok, outcome)
+        try:
+            return self._run(call, args, kwargs)
+        finally:
+            self.dedup.abandon(call.caller, call.caller_seq)  # if it ended without an outcome
+
+    def _run(self, call: Call, args: list[Any], kwargs: dict[str, Any]) -> Reply:
         if call.deadline is not None and time.time() > call.deadline:
             # Its caller has stopped waiting and told its code the call timed out: starting it
             # now would do what the caller's journal says may not have happened.
@@ -134,8 +146,8 @@ class ServiceServer:
             ok, outcome = True, result
         except CallFailed as failed:
             ok, outcome = False, failed.info
-        self.dedup.put(call.caller, call.caller_seq, args, kwargs, ok, outcome)
         self.commit.wait_durable()  # the reply is a promise that the call happened
+        self.dedup.put(call.caller, call.caller_seq, args, kwargs, ok, outcome)
         if call.deadline is not None and time.time() > call.deadline:
             # The reconciliation the caller cannot make itself: its journal holds a timeout,
             # this one the call's outcome, and this log says which call that is.

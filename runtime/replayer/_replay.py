@@ -44,7 +44,7 @@ from ..membrane import (
 )
 from ..service import CallFailed, Detached, Service, StopReplay
 from ._checkpoint import load_snapshot
-from ._replayer import Replayer
+from ._replayer import LiveTape, Replayer
 
 __all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences"]
 
@@ -148,17 +148,18 @@ class _JournalRouter:
 
     def _sender(self, holder: Service, target: str, export: str, args: list[Any],
                 kwargs: dict[str, Any]) -> Callable[[int | str | None], Any]:
-        transport = self.transport
-        if transport is not None:
-            return lambda seq: transport.send(holder, target, export, args, kwargs, seq)
+        def send(call_seq: int | str | None) -> Any:
+            # Looked up when sent: a call that was out when the journal ended is sent once the
+            # restored service is connected (``ReplayedService.resume_open_calls``).
+            transport = self.transport
+            if transport is None:
+                raise ServiceUnavailableError(
+                    f"{holder.id} was restored alone from its journal, so {target} is not "
+                    f"reachable from here; run the application (distdev dev / up) to call it"
+                )
+            return transport.send(holder, target, export, args, kwargs, call_seq)
 
-        def unreachable(call_seq: int | str | None) -> Any:
-            raise ServiceUnavailableError(
-                f"{holder.id} was restored alone from its journal, so {target} is not "
-                f"reachable from here; run the application (distdev dev / up) to call it"
-            )
-
-        return unreachable
+        return send
 
 
 class ReplayedService:
@@ -180,6 +181,7 @@ class ReplayedService:
         """The seq of the first record after the top level's (a checkpoint's ``top_level``)."""
         self.checkpoint: int | None = None
         """The seq of the checkpoint it was restored from (None: replayed whole)."""
+        self._replayer: Replayer | None = None
 
     @property
     def torn(self) -> TornTail | None:
@@ -201,6 +203,15 @@ class ReplayedService:
         assert isinstance(router, _JournalRouter)
         router.transport = transport
         router.after_call = after_call
+
+    def resume_open_calls(self, tape: LiveTape,
+                          ended: Callable[[CallIn, bool, Any], None]) -> None:
+        """Let the calls a ``resume_open`` replay left waiting at the journal's end go on
+        live, recording to ``tape`` (the service's own, by now) under the service's gate;
+        ``ended`` is told each one's outcome. Connect first: a call that was out when the
+        journal ended is sent again."""
+        if self._replayer is not None:
+            self._replayer.resume(tape, self.service.gate, ended)
 
     def proxy(self) -> ServiceProxy:
         """A proxy for calling the restored service; nothing it does is journaled."""
@@ -253,6 +264,7 @@ def replay(
     before_event: Callable[[Service, Event], None] | None = None,
     from_checkpoint: bool | None = True,
     checkpoint_before: int | None = None,
+    resume_open: bool = False,
 ) -> ReplayedService:
     """Restore a service from its journal and return it live.
 
@@ -268,8 +280,10 @@ def replay(
     journal's code before replay begins. ``before_event`` is called with the service and each event
     (output and source records aside) just before it is delivered, on the service's thread with the
     code waiting for it on the stack: a debugger stops there, and raising ``StopReplay`` in it
-    ends the replay where it stands. Raises ``ReplayDivergenceError`` if the code does not
-    do what the journal says.
+    ends the replay where it stands. ``resume_open``: calls still open at the journal's end
+    wait there, to go on live once the service is (``ReplayedService.resume_open_calls``),
+    instead of unwinding. Raises ``ReplayDivergenceError`` if the code does not do what the
+    journal says.
     """
     contents = journal if isinstance(journal, JournalContents) else read_journal(journal)
     header = contents.header
@@ -288,9 +302,10 @@ def replay(
     router.service = service
     checkpoint = _checkpoint_to_use(contents, until, from_checkpoint, checkpoint_before)
     end = None if until is None else until + 1
-    tape = Replayer(service, contents.events, 1, end if checkpoint is None else
-                    contents.events[checkpoint].top_level,  # type: ignore[union-attr]
-                    before_event if checkpoint is None else None)
+    tape = Replayer(service, contents.events, 1, end,
+                    before_event if checkpoint is None else None, resume_open=resume_open)
+    if checkpoint is not None:
+        tape.until = contents.events[checkpoint].top_level  # type: ignore[union-attr]
     tape.same_code = not diffs
     service.tape = tape
     service.phase = "replay"
@@ -307,6 +322,7 @@ def replay(
     restored.state_note = tape.state_note
     restored.top_level = top_level
     restored.checkpoint = checkpoint
+    restored._replayer = tape
     return restored
 
 
@@ -362,7 +378,7 @@ def _run(service: Service, tape: Replayer, checkpoint: int | None, end: int | No
                 tape.switch(event)
             else:
                 tape.diverge(event, "had finished and was waiting for calls")
-        if tape.strands is not None and tape.strands.threaded_open():
+        if tape.strands is not None and tape.strands.threaded_open() and not tape.resume_open:
             tape.stopped_inside_call = tape.until == len(tape.events)
     except StopReplay:
         pass
@@ -384,6 +400,7 @@ def _load_checkpoint(service: Service, tape: Replayer, at: int, end: int | None)
         tape.diverge(checkpoint, f"could not load the checkpoint's state: {type(exc).__name__}: "
                      f"{exc}", service.entry)
     service.patches.update(checkpoint.patches)
+    tape.numbered = checkpoint.numbered - checkpoint.seq
     tape.pos = at
     tape.until = len(tape.events) if end is None else min(end, len(tape.events))
     tape._skip_output()  # checks the state against the checkpoint's digest

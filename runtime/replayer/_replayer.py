@@ -7,11 +7,13 @@ the event, what the journal expected, what the code did and the line that did it
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
+from ..compartment import next_callout_id
 from ..errors import ReplayDivergenceError
 from ..journal import (
     READ_PAST,
@@ -34,10 +36,10 @@ from ..journal import (
     describe,
 )
 from ..membrane import ErrorInfo, rebuild_exception, wire_repr
-from ..service import PATCH_MARKER, CallFailed, Service, StopReplay, same
+from ..service import PATCH_MARKER, CallFailed, CallGate, Service, StopReplay, same
 from ._strands import Strands, threaded_calls
 
-__all__ = ["Replayer"]
+__all__ = ["Replayer", "LiveTape"]
 
 _PASSIVE = tuple(kind for kind in READ_PAST if kind is not StateDigest and kind is not Checkpoint)
 """What the replay reads past as it is; a digest it reads past too, checking the state (and a
@@ -57,7 +59,8 @@ class Replayer:
     replaying = True
 
     def __init__(self, service: Service, events: list[Event], start: int, until: int | None,
-                 before_event: Callable[[Service, Event], None] | None = None):
+                 before_event: Callable[[Service, Event], None] | None = None, *,
+                 resume_open: bool = False):
         self.service = service
         self.before_event = before_event
         self.events = events
@@ -73,10 +76,17 @@ class Replayer:
         self.schedule = Schedule()
         """Which call the records read so far belong to (the journal's own model; followed only
         when calls interleaved: otherwise it is the stack of calls being delivered)."""
-        threaded = threaded_calls(events)
+        self.resume_open = resume_open and until is None
+        """Calls still open at the journal's end wait there to go on live (``resume``),
+        instead of unwinding: each runs on a thread of its own, so the replay can end."""
+        threaded = threaded_calls(events, open_at_end=self.resume_open)
         self.strands = Strands(threaded, self.schedule, self._stopped) if threaded else None
         """The threads of the calls that interleaved (None: every call nests, on one thread)."""
         self._local = threading.local()
+        self._live: _LiveTape | None = None
+        self.numbered = 0
+        """How many records of the service's history come before ``events``' own numbering
+        (after a checkpoint of a compacted journal): call-outs are numbered as first recorded."""
 
     @property
     def delivering(self) -> list[tuple[int, str]]:
@@ -252,6 +262,9 @@ class Replayer:
         def doing() -> str:
             return f"asked for effect {kind}({', '.join(map(wire_repr, args))})"
 
+        live = self._live_here()
+        if live is not None:
+            return live.effect(kind, args, real)
         event: Effect = self._expect(Effect, doing)
         if event.effect != kind or not same(event.args, args):
             self.diverge(event, doing())
@@ -262,6 +275,9 @@ class Replayer:
     def patched(self, change_id: str) -> bool:
         """True if the journal recorded, here, that live code first asked for ``change_id``
         (read, then); else False: this history was recorded before the code had it."""
+        live = self._live_here()
+        if live is not None:
+            return live.patched(change_id)
         if self._skip_output() < self.until and self._is_patch(self.events[self.pos], change_id):
             self._next()
             return True
@@ -277,6 +293,9 @@ class Replayer:
             change_id]
 
     def output(self, stream: str, text: str) -> bool:
+        live = self._live_here()
+        if live is not None:
+            return live.output(stream, text)
         if self.pos < self.until and type(self.events[self.pos]) is Output:
             self.pos += 1
         return False
@@ -299,16 +318,37 @@ class Replayer:
         def doing() -> str:
             return f"called {target}.{export}({_call_args(args, kwargs)})"
 
+        live = self._live_here()
+        if live is not None:
+            return live.call_out(target, export, args, kwargs, perform)
         event: CallOut = self._expect(CallOut, doing)
         if (event.target, event.export) != (target, export) or not (
             same(event.args, args) and same(event.kwargs, kwargs)
         ):
             self.diverge(event, doing())
-        return self.await_result(lambda: f"waited for the result of {target}.{export}")
+        call_id = next_callout_id(event.seq + self.numbered)  # as the recording numbered it
+        try:
+            return self.await_result(lambda: f"waited for the result of {target}.{export}")
+        except _OutcomePending as pending:
+            # The journal ended while this call was out: send it again, under its id (a callee
+            # that ran it answers from its records), the gate let go meanwhile.
+            gate = pending.live.gate
+
+            def send(call: int | str | None) -> Any:
+                gate.suspend()
+                try:
+                    return perform(call)
+                finally:
+                    gate.resume()
+
+            return pending.live.tape.complete_call_out(call_id, send)
 
     def await_result(self, doing: Callable[[], str]) -> Any:
         """Deliver re-entrant calls until the journal gives the pending call's outcome."""
         while True:
+            if self._live_here() is not None:
+                assert self._live is not None
+                raise _OutcomePending(self._live)
             event = self._next()
             if isinstance(event, CallIn):
                 self.deliver(event)
@@ -335,14 +375,19 @@ class Replayer:
     def _deliver_here(self, event: CallIn) -> None:
         self.delivering.append((event.seq, event.export))
         try:
-            self.service.handle_call(
+            result = self.service.handle_call(
                 event.caller, event.chain, event.export, event.args, event.kwargs,
                 event.caller_seq,
             )
-        except CallFailed:
-            pass  # the journal recorded that it raised; ``raised`` checked it
-        finally:
+        except CallFailed as failed:
             self.delivering.pop()
+            self._ended_live(event, False, failed.info)  # replaying: ``raised`` checked it
+            return
+        except BaseException:
+            self.delivering.pop()
+            raise
+        self.delivering.pop()
+        self._ended_live(event, True, result)
 
     def switch(self, event: Switch) -> None:
         """The journal resumes another call here: hand it the turn, and wait for this one's."""
@@ -357,9 +402,62 @@ class Replayer:
         strands.hand_to(event.call, me)
 
     def finish(self) -> None:
-        """The replay ends: calls still waiting for a call-out's result unwind."""
-        if self.strands is not None:
-            self.strands.unwind()
+        """The replay ends: calls still waiting for a call-out's result unwind — unless
+        they are to go on live (``resume``) and the replay reached the end whole."""
+        if self.strands is None:
+            return
+        if self.resume_open and self.divergence is None and not self.strands.halted:
+            return
+        self.strands.unwind()
+
+    # -- going on live --------------------------------------------------------------------
+
+    def resume(self, tape: LiveTape, gate: CallGate,
+               ended: Callable[[CallIn, bool, Any], None]) -> None:
+        """Let the calls open at the journal's end go on live, each on its thread, recording
+        to ``tape`` under ``gate`` like any live call; ``ended(call, ok, outcome)`` is told
+        each one's outcome once it has one. Every record they ask for from here is past the
+        journal's end, so this tape hands it to ``tape``."""
+        if not self.resume_open or self.strands is None:
+            return
+        tape.follow(self.schedule)
+        self._live = _LiveTape(tape, gate, ended)
+        self.strands.go_live()
+
+    def _live_here(self) -> LiveTape | None:
+        """Past the journal's end of a restore that resumes its open calls: the live tape,
+        once this thread's call has taken the gate (the first time, it waits here for
+        ``resume``, giving the replay's thread the turn so that the replay can end)."""
+        if not self.resume_open or self._skip_output() < self.until:
+            return None
+        live = self._live
+        if live is None:
+            strands = self.strands
+            me = self._strand()
+            if strands is None or me == TOP_LEVEL:
+                return None  # nothing is open on this thread: the replay's end, as usual
+            strands.park(me)
+            live = self._live
+            assert live is not None
+        if not getattr(self._local, "live", False):
+            self._local.live = True
+            self._local.live_calls = [seq for seq, _ in self.delivering]
+            live.gate.enter("")
+            live.tape.continue_calls(self._local.live_calls)
+        return live.tape
+
+    def _ended_live(self, event: CallIn, ok: bool, outcome: Any) -> None:
+        """A delivery on this thread ended: if it went on live, report its outcome, and let
+        the gate go once the thread's last live call is over."""
+        calls: list[int] | None = getattr(self._local, "live_calls", None)
+        if not calls or event.seq not in calls:
+            return
+        calls.remove(event.seq)
+        live = self._live
+        assert live is not None
+        if not calls:
+            live.gate.exit()
+        live.ended(event, ok, outcome)
 
     def outcome_location(self) -> str | None:
         """Where the outcome of the call being delivered comes from: its export's ``def``."""
@@ -371,6 +469,9 @@ class Replayer:
         pass  # the replayer itself read the CallIn it is delivering
 
     def returned(self, value: Any) -> None:
+        live = self._live_here()
+        if live is not None:
+            return live.returned(value)
         event: Return = self._expect(Return, lambda: f"returned {wire_repr(value)}",
                                      self.outcome_location)
         if not same(event.value, value):
@@ -381,6 +482,9 @@ class Replayer:
         def doing() -> str:
             return f"raised {info.type}: {info.message}"
 
+        live = self._live_here()
+        if live is not None:
+            return live.raised(info)
         event: Raise = self._expect(Raise, doing, self.outcome_location)
         if (event.error.type, _without_addresses(event.error.message)) != (
                 info.type, _without_addresses(info.message)):
@@ -392,3 +496,41 @@ def _call_args(args: list[Any], kwargs: dict[str, Any]) -> str:
     return ", ".join(
         [wire_repr(a) for a in args] + [f"{k}={wire_repr(v)}" for k, v in kwargs.items()]
     )
+
+
+class LiveTape(Protocol):
+    """The recording tape the calls open at a journal's end go on with (``Recorder``)."""
+
+    def follow(self, schedule: Schedule) -> None: ...
+
+    def continue_calls(self, calls: list[int]) -> None: ...
+
+    def complete_call_out(self, call_id: int | str | None,
+                          perform: Callable[[int | str | None], Any]) -> Any: ...
+
+    def effect(self, kind: str, args: list[Any], real: Callable[[], Any]) -> Any: ...
+
+    def patched(self, change_id: str) -> bool: ...
+
+    def output(self, stream: str, text: str) -> bool: ...
+
+    def call_out(self, target: str, export: str, args: list[Any], kwargs: dict[str, Any],
+                 perform: Callable[[int | str | None], Any]) -> Any: ...
+
+    def returned(self, value: Any) -> None: ...
+
+    def raised(self, info: ErrorInfo) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class _LiveTape:
+    tape: LiveTape
+    gate: CallGate
+    ended: Callable[[CallIn, bool, Any], None]
+
+
+class _OutcomePending(BaseException):
+    """The journal ended while this call was out: its outcome is to be had live."""
+
+    def __init__(self, live: _LiveTape) -> None:
+        self.live = live

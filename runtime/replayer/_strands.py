@@ -28,9 +28,11 @@ from ..journal import TOP_LEVEL, CallIn, Event, Raise, Return, Schedule, Switch
 __all__ = ["Strands", "threaded_calls"]
 
 
-def threaded_calls(events: Iterable[Event]) -> set[int]:
+def threaded_calls(events: Iterable[Event], *, open_at_end: bool = False) -> set[int]:
     """The calls (their ``call-in`` seqs) during whose lifetime the journal switches: the ones
-    a replay runs on threads of their own. Empty for a journal without a ``switch``."""
+    a replay runs on threads of their own. Empty for a journal without a ``switch``.
+    ``open_at_end``: every call still open at the journal's end too (each is to go on live
+    where it stands, so none may sit under another's frames)."""
     schedule = Schedule()
     switches = 0
     began: dict[int, int] = {}  # open call -> switches seen before it began
@@ -46,7 +48,7 @@ def threaded_calls(events: Iterable[Event]) -> set[int]:
             continue
         if began.pop(call) != switches:
             threaded.add(call)
-    threaded.update(call for call, seen in began.items() if seen != switches)
+    threaded.update(call for call, seen in began.items() if open_at_end or seen != switches)
     return threaded
 
 
@@ -84,6 +86,8 @@ class Strands:
         self._running: dict[int, _Worker] = {}
         self._idle: list[_Worker] = []
         self._halted = False
+        self._live = False
+        """The replay is over and its open calls went on live: nobody passes a turn."""
         self.failure: BaseException | None = None
         """What ended the delivery that stopped the replay (a ``StopReplay``, a divergence, or
         anything else the replayed code let out)."""
@@ -120,6 +124,21 @@ class Strands:
         self._batons[strand].release()
         self._wait(me)
 
+    def park(self, me: int) -> None:
+        """``me`` reached the journal's end: give the replay's thread the turn (the replay
+        ends) and wait for ``go_live``."""
+        self._waiting.add(me)
+        self._batons[TOP_LEVEL].release()
+        self._wait(me)
+
+    def go_live(self) -> None:
+        """Wake every waiting strand at once: from here they run live, taking turns by the
+        service's gate, not by batons."""
+        self._live = True
+        for strand in list(self._waiting):
+            if strand != TOP_LEVEL:
+                self._batons[strand].release()
+
     def _wait(self, me: int) -> None:
         self._batons[me].acquire()
         self._waiting.discard(me)
@@ -140,6 +159,8 @@ class Strands:
                     self.failure = exc
                 self._halted = True  # the replay stops; ``stopped`` says why
             del self._running[call], self._batons[call]
+            if self._live:
+                return  # it ran on live: nothing more comes to this thread
             self._idle.append(worker)
             following = self._schedule.running
             if self._halted or following is None or following not in self._waiting:

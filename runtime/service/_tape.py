@@ -144,6 +144,17 @@ class Recorder:
         """The seq the next record has in the journal as first written."""
         return self.writer.next_seq + self.numbered
 
+    def follow(self, schedule: Schedule) -> None:
+        """Go on from ``schedule``: the journal this appends to was left with calls open."""
+        self._schedule = schedule
+
+    def continue_calls(self, calls: list[int]) -> None:
+        """This thread goes on with ``calls`` (open, innermost last), begun before the journal
+        was reopened; it has the gate now, so say so if the journal would name another."""
+        self._calls.open = list(calls)
+        if calls:
+            self._resumed(calls[-1])
+
     def _write(self, kind: str, *fields: Any) -> None:
         """Append ``[kind, seq, *fields]``; nested Structs must be given as lists (``_listed``)."""
         writer = self.writer
@@ -183,6 +194,13 @@ class Recorder:
         the journal unreplayable)."""
         call_id = next_callout_id(self._first_seq_of_next())
         self._write("call-out", target, export, args, kwargs)
+        return self.complete_call_out(call_id, perform)
+
+    def complete_call_out(self, call_id: int | str | None,
+                          perform: Callable[[int | str | None], Any]) -> Any:
+        """``perform(call_id)`` for the call-out journaled last by this thread's call, and
+        journal its outcome (``call_out``; and a call-out that had none when its journal was
+        reopened, sent again)."""
         calls = self._open_calls()
         mine = calls[-1] if calls else TOP_LEVEL
         try:

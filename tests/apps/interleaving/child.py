@@ -31,3 +31,7 @@ def wait_for(gates: str, name: str) -> str:
 def echo(n: int) -> int:
     seen.append(str(n))
     return n
+
+
+def seen_so_far() -> list[str]:
+    return list(seen)
