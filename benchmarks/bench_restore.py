@@ -99,7 +99,7 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
             progress(f"restore: recording ~{size:,} records with checkpoints")
             journal, _, _, _ = record(tmp / f"with-{size}", size, CheckpointPolicy())
             contents = distdev.read_journal(journal)
-            first = distdev.replay(restorable_journal(journal, lambda line: None))
+            first = distdev.replay(restorable_journal(journal, lambda line: None).contents)
             tail, n = first.events, len(contents.events)
             first.service.compartment.unload()
             runs = reps if size < 1_000_000 else 3
@@ -147,6 +147,6 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
 
 
 def _restore(journal: Path, from_checkpoint: bool) -> None:
-    contents = restorable_journal(journal, lambda line: None, whole=not from_checkpoint)
+    contents = restorable_journal(journal, lambda line: None, whole=not from_checkpoint).contents
     restored = distdev.replay(contents, from_checkpoint=from_checkpoint)
     restored.service.compartment.unload()
