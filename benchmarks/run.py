@@ -39,7 +39,14 @@ What is measured (each module's docstring says exactly how):
    throughput and p50/p99 of a checkout and of an export that calls nothing. Goals
    (interleaving on): 4 clients >= 1.8x one client's throughput; the export that calls nothing
    keeps its p50 within 2x of its single-client p50.
-11. ``restore`` (bench_restore): restoring a service from a journal of 1k, 10k, 100k and 1M
+11. ``functions`` (bench_functions): a function (``host.function``) under 16 concurrent clients
+   with ``max_instances=4`` beside ``max_instances=1``, for calls that wait and calls bound by
+   the CPU; the pool's hop beside a call to the instance itself; the frozen-globals check
+   beside the same module hosted as a process. Goal: four instances > one.
+12. ``upgrade`` (bench_upgrade): ``distdev upgrade`` of examples/shop holding ~10k journal
+   events, every service's module changed, beside a restart (``down`` + ``up``) of the same
+   deployment: what the compatibility gate adds to the restart an upgrade needs anyway.
+13. ``restore`` (bench_restore): restoring a service from a journal of 1k, 10k, 100k and 1M
    records with checkpoints, beside replaying it whole; what checkpoints cost a call. Goal: a
    restore after 1M records within 2x of one after 1k.
 
@@ -66,7 +73,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest", "concurrency", "restore")
+                "digest", "concurrency", "functions", "upgrade", "restore")
 
 
 def ensure_hash_seed() -> None:
@@ -97,12 +104,14 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
     import bench_debugger
     import bench_digest
     import bench_engine
+    import bench_functions
     import bench_journal
     import bench_lsp
     import bench_membrane
     import bench_ray
     import bench_replay
     import bench_restore
+    import bench_upgrade
 
     suites: dict[str, Callable[[Path, Settings], list[Row]]] = {
         "membrane": bench_membrane.measure,
@@ -115,6 +124,8 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "lsp": bench_lsp.measure,
         "digest": bench_digest.measure,
         "concurrency": bench_concurrency.measure,
+        "functions": bench_functions.measure,
+        "upgrade": bench_upgrade.measure,
         "restore": bench_restore.measure,
     }
     rows: list[Row] = []

@@ -41,6 +41,8 @@ class LaunchConfig(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     env: dict[str, str | None] = {}
     cwd: str | None = None
     port: int | None = None
+    watch: bool = False
+    """Application launch: reload a service whose files change, keeping its state."""
     out: str | None = None
     state: str | None = None
     python: str | None = None
@@ -87,6 +89,9 @@ def parse_launch(arguments: dict[str, Any]) -> LaunchConfig:
             '"stopOnEntry" applies to an application launch ("app"); a replay stops where '
             '"stopAtEvent" says'
         )
+    if config.watch and config.journal is not None:
+        raise ConfigError('"watch" applies to an application launch ("app"): a replay runs '
+                          "the journal's code as it is")
     if config.port is not None and not 0 <= config.port <= 65535:
         raise ConfigError(f'"port" must be between 0 and 65535 (0: any free port), '
                           f"not {config.port}")
@@ -131,6 +136,7 @@ def plan_launch(config: LaunchConfig, workspace: Path | None = None) -> Debuggee
         args = ["dev", str(app), "--out", str(base / out), "--state", str(base / state)]
         if config.port is not None:
             args += ["--port", str(config.port)]
+        args += ["--watch"] if config.watch else []
         return DebuggeeLaunch(args, str(base), env, python, "dev", config.stop_on_entry, str(app))
     assert config.journal is not None
     journal = _resolve(base, config.journal, '"journal"', "file")

@@ -12,7 +12,9 @@ distdev.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,17 +40,31 @@ def journal_positions(host: DevHost | None) -> JournalPositions | None:
     return JournalPositions(service=here, seq=positions[here], positions=positions)
 
 
+@contextlib.contextmanager
+def untraced() -> Iterator[None]:
+    """This thread unseen by the debugger meanwhile: a reload replays a service's history to
+    restore it, and the user's breakpoints are for the code that serves, not for that."""
+    import debugpy
+
+    debugpy.trace_this_thread(False)
+    try:
+        yield
+    finally:
+        debugpy.trace_this_thread(True)
+
+
 def _dev(args: argparse.Namespace) -> int:
     from distdev.tools import DevHost
 
     host = DevHost(Path(args.app), out=Path(args.out), state=Path(args.state), port=args.port,
-                   report=lambda text: print(f"distdev: {text}", flush=True))
+                   report=lambda text: print(f"distdev: {text}", flush=True),
+                   unwatched=untraced)
     JOURNAL_POSITIONS.answered_by(lambda: journal_positions(host))
 
     def on_error(exc: BaseException) -> None:
         print(f"distdev: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
-    host.run(watch=False, on_error=on_error)
+    host.run(watch=args.watch, on_error=on_error)
     return 0
 
 
@@ -69,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--out", required=True)
     dev.add_argument("--state", required=True)
     dev.add_argument("--port", type=int)
+    dev.add_argument("--watch", action="store_true")
     rep = sub.add_parser("replay")
     rep.add_argument("journal")
     rep.add_argument("--stop-at", type=int)

@@ -40,6 +40,9 @@ from .errors import (
     ExportError as ExportError,
 )
 from .errors import (
+    FrozenStateError as FrozenStateError,
+)
+from .errors import (
     HashSeedError as HashSeedError,
 )
 from .errors import (
@@ -119,6 +122,7 @@ __all__ = [
     "DeploymentError",
     "DeterminismError",
     "ExportError",
+    "FrozenStateError",
     "HashSeedError",
     "HTTPError",
     "JournalCorruptError",

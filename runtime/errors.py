@@ -9,6 +9,7 @@ Every message says what happened and what to do next. The tree::
     ├── MembraneError               a value that cannot cross a membrane
     ├── ExportError (AttributeError) a proxy asked for something its service does not export
     ├── DeterminismError            service code tried something that would break replay
+    │   └── FrozenStateError        a call to a function service changed its globals
     ├── ServiceError                an exception raised inside another service, carried back
     ├── ServiceUnavailableError     a proxy whose service is not reachable from here
     ├── DeploymentError             a deployment that cannot start: a service that cannot be
@@ -35,6 +36,7 @@ __all__ = [
     "MembraneError",
     "ExportError",
     "DeterminismError",
+    "FrozenStateError",
     "ServiceError",
     "ServiceUnavailableError",
     "DeploymentError",
@@ -76,6 +78,11 @@ class ExportError(DistdevError, AttributeError):
 
 class DeterminismError(DistdevError):
     """Service code did something replay could not reproduce (a thread, a socket, a write)."""
+
+
+class FrozenStateError(DeterminismError):
+    """A call to a function service (``host.function``) changed its globals, which its build
+    froze: its instances are interchangeable only while they all hold the build's state."""
 
 
 class ServiceUnavailableError(DistdevError):

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -527,3 +528,39 @@ def test_distdev_check_of_a_compacted_journal_loads_its_checkpoint_into_the_new_
     verdict = verdict[0] if isinstance(verdict, list) else verdict
     assert "Account" in json.dumps(verdict) and str(at) in json.dumps(verdict)
 
+
+
+def test_after_an_upgrade_a_restart_replays_the_history_with_the_new_code_then_checkpoints_it(
+        built: Path) -> None:
+    import hashlib
+
+    from distdev.journal import BundleFile, JournalWriter, Source
+
+    first = live(built, [])
+    deposit_many(first, 300)
+    before = first.restored.state()
+    stop(first)
+    # what `distdev upgrade` does: the new code joins the journal as source records
+    new = APP["app.py"].replace("started = time.time()",
+                                "started = time.time()\n        BONUS = 7")
+    new = new.replace("    return store.total\n", "    return store.total + BONUS\n")
+    code = textwrap.dedent(new).lstrip().encode()
+    writer = JournalWriter.append_to(built)
+    writer.write(Source(writer.next_seq, BundleFile("app.py", hashlib.sha256(code).hexdigest(),
+                                                    code)))
+    writer.close()
+
+    second = live(built, [])
+    assert second.restored.checkpoint is None  # taken with the old code: the history replays
+    assert second.restored.state()["accounts"] == before["accounts"]
+    assert second.restored.namespace["BONUS"] == 7
+    deposit_many(second, 300, first=300)
+    after = second.restored.state()
+    stop(second)
+
+    third = live(built, [])  # from a checkpoint the new code took, with the new code
+    assert third.restored.checkpoint is not None and third.restored.journal.skipped > 0
+    assert third.restored.namespace["BONUS"] == 7
+    assert third.restored.proxy().total() == third.restored.namespace["store"].total + 7
+    assert third.restored.state() == after
+    stop(third)

@@ -29,7 +29,8 @@ def test_build_writes_manifest_secret_journals_and_bundles(built: Path) -> None:
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     assert len(secret.read_text().strip()) == 64
     services = {s["id"]: s for s in manifest["services"]}
-    assert services["app"]["host"] == {"kind": "process", "http": 8080, "interleave": True}
+    assert services["app"]["host"] == {"kind": "process", "http": 8080, "interleave": True,
+                                       "max_instances": None}
     assert services["app/billing/ledger"]["parent"] == "app/billing"
     assert services["app/orders"]["proxies"] == ["app/billing", "app/catalog"]
     place = next(e for e in services["app"]["exports"] if e["name"] == "place_order")

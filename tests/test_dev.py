@@ -1,5 +1,7 @@
 """`distdev dev`: the one-process host serves the root's ingress on loopback, writes the same
-build output as `distdev build`, journals runtime events, rebuilds on change, stops cleanly."""
+build output as `distdev build`, journals runtime events, reloads the changed services on change
+keeping every service's state (or, when the new code does not replay, keeps the old code
+serving), stops cleanly."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import DISTDEV, SHOP
+from support import DISTDEV, SHOP, write_files
 from support.dev import DevServer
 
 import distdev
@@ -77,7 +79,7 @@ def test_dev_writes_build_output_and_journals_runtime_events_then_stops_cleanly(
     assert runtime.events[: len(build.events)] == build.events
 
 
-def test_watch_rebuilds_on_change(tmp_path: Path) -> None:
+def test_watch_reloads_the_root_with_a_new_export(tmp_path: Path) -> None:
     shop = tmp_path / "shop"
     shutil.copytree(SHOP, shop)
     server = DevServer(shop / "app.py", tmp_path / "work", "--watch")
@@ -85,17 +87,17 @@ def test_watch_rebuilds_on_change(tmp_path: Path) -> None:
         assert server.post("ping", {})[0] == 404
         with open(shop / "app.py", "a") as f:
             f.write("\n\ndef ping() -> str:\n    return 'pong'\n")
-        server.url = server.wait_for(r"serving app on (http://127\.0\.0\.1:\d+)")
-        assert server.post("ping", {}) == (200, "pong")
+        server.wait_for(r"reloaded app: state kept")
+        assert server.post("ping", {}) == (200, "pong")  # the ingress serves the new export
     finally:
         code, output = server.stop()
     assert code == 0, output
-    assert "rebuilding" in output
+    assert "change detected (app.py): reloading app from its journal" in output
 
 
-def test_watch_with_the_output_inside_the_app_rebuilds_once_per_save(tmp_path: Path) -> None:
+def test_watch_with_the_output_inside_the_app_reloads_once_per_save(tmp_path: Path) -> None:
     """Its own build output (.distdev/ inside the app, bundles of .py files) never triggers a
-    rebuild; saves by writing, by rename (os.replace, as editors do) and by `sed -i` each do,
+    reload; saves by writing, by rename (os.replace, as editors do) and by `sed -i` each do,
     once."""
     names = [f"part{i}" for i in range(8)]
     files = {"app.py": "from distdev import host, import_service\n\nhost.process(http=8080)\n"
@@ -109,25 +111,25 @@ def test_watch_with_the_output_inside_the_app_rebuilds_once_per_save(tmp_path: P
     saves = 0
     try:
         assert (tmp_path / ".distdev" / "build" / "services").is_dir()
-        assert server.post("total", {}) == (200, sum(range(8)))
 
-        def saved(file: str, expected: int) -> None:
+        def saved(file: str) -> None:
             nonlocal saves
             saves += 1
-            # Each rebuild names what changed: one of the build's own files would show here.
-            assert server.wait_for(r"change detected \((.*)\): rebuilding") == file
-            server.url = server.wait_for(r"serving app on (http://127\.0\.0\.1:\d+)")
-            assert server.post("total", {}) == (200, expected)
+            # Each reload names what changed: one of the build's own files would show here.
+            assert server.wait_for(r"change detected \((.*)\): reloading") == file
+            server.wait_for(r"reloaded .*: state kept")
 
+        # No call has read a value yet, so each new one replays the journal (docs/versioning.md)
         (tmp_path / "part0.py").write_text("def value() -> int:\n    return 100\n")
-        saved("part0.py", 100 + sum(range(1, 8)))
+        saved("part0.py")
         replacement = tmp_path / ".part1.py.swp"  # an editor's save: write aside, rename over
         replacement.write_text("def value() -> int:\n    return 200\n")
         os.replace(replacement, tmp_path / "part1.py")
-        saved("part1.py", 300 + sum(range(2, 8)))
+        saved("part1.py")
         subprocess.run(["sed", "-i", "s/return 2$/return 400/", str(tmp_path / "part2.py")],
                        check=True)
-        saved("part2.py", 700 + sum(range(3, 8)))
+        saved("part2.py")
+        assert server.post("total", {}) == (200, 700 + sum(range(3, 8)))
     finally:
         code, output = server.stop()
     assert code == 0, output
@@ -144,3 +146,123 @@ def test_dev_without_ingress_stays_live_until_interrupted(tmp_path: Path) -> Non
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert sys.platform.startswith("linux")
+
+
+KEPT = {
+    "app.py": """
+        from distdev import host, import_service
+
+        host.process(http=8080)
+        counter = import_service("./counter.py")
+        notes = import_service("./notes.py")
+        calls = 0
+
+        def bump(n: int) -> int:
+            global calls
+            calls += 1
+            return counter.add(n)
+
+        def note(text: str) -> int:
+            return notes.add(text)
+
+        def served() -> int:
+            return calls
+    """,
+    "counter.py": """
+        label = "counter"
+        total = 0
+
+        def add(n: int) -> int:
+            global total
+            total += n
+            return total
+    """,
+    "notes.py": """
+        texts: list[str] = []
+
+        def add(text: str) -> int:
+            texts.append(text)
+            return len(texts)
+    """,
+}
+
+PATCHED_COUNTER = """import distdev
+
+step = 2  # a global the old code had not; and its `label` is gone
+total = 0
+
+
+def add(n: int) -> int:
+    global total
+    if distdev.patched("add-twice"):
+        total += step * n
+    else:
+        total += n
+    return total
+"""
+
+TRIPLED_COUNTER = """total = 0
+
+
+def add(n: int) -> int:
+    global total
+    total += 3 * n
+    return total
+"""
+
+
+def test_watch_reload_keeps_every_service_state_and_refuses_what_does_not_replay(
+    tmp_path: Path,
+) -> None:
+    app = write_files(tmp_path / "app", KEPT)
+    server = DevServer(app / "app.py", tmp_path / "work", "--watch")
+    try:
+        assert server.post("bump", {"n": 1}) == (200, 1)
+        assert server.post("bump", {"n": 2}) == (200, 3)
+        assert server.post("note", {"text": "first"}) == (200, 1)
+
+        (app / "counter.py").write_text(PATCHED_COUNTER)  # compatible: behind distdev.patched
+        assert server.wait_for(r"change detected \((.*)\): reloading") == "counter.py"
+        server.wait_for(r"reloaded app/counter: state kept")
+        assert server.post("bump", {"n": 1}) == (200, 5)  # its state (3), the new code (+2)
+        assert server.post("served", {}) == (200, 3)  # the root kept its state
+        assert server.post("note", {"text": "second"}) == (200, 2)  # so did notes
+
+        (app / "counter.py").write_text(TRIPLED_COUNTER)  # incompatible: history's answers change
+        server.wait_for(r"reload refused")
+        divergence = server.wait_for(r"(app/counter: at event .*)")
+        assert "the journal holds return 1" in divergence, divergence
+        assert "its code was at counter.py:" in divergence, divergence  # both lines
+        assert "the new code returned 3 at counter.py:" in divergence, divergence
+        assert server.post("bump", {"n": 1}) == (200, 7)  # the old code, its state, serve on
+    finally:
+        code, output = server.stop()
+    assert code == 0, output
+    journal = tmp_path / "work" / "state" / "app" / "counter" / "journal.cbor"
+    replayed = subprocess.run([str(DISTDEV), "replay", str(journal), "--json"],
+                              capture_output=True, text=True)
+    assert replayed.returncode == 0, replayed.stderr  # it carries the code it ran
+    assert json.loads(replayed.stdout)["state"]["total"] == 7
+
+
+def test_reload_refuses_a_call_that_reaches_the_replaced_instance(tmp_path: Path) -> None:
+    """A call that was waiting for the old instance's gate while it was replaced must not run
+    the old code after the new code's records: it is refused, saying to call again."""
+    from distdev.build import App
+    from distdev.engines._reload import reload_services
+    from distdev.errors import ServiceUnavailableError
+
+    folder = write_files(tmp_path / "app", KEPT)
+    app = App(folder / "app.py", out=tmp_path / "out", state=tmp_path / "state").start()
+    try:
+        counter = app.service("app/counter")
+        assert counter.add(2) == 2
+        old = app.services["app/counter"]
+        (folder / "counter.py").write_text(PATCHED_COUNTER)
+        assert reload_services(app, ["app/counter"]).reloaded == ["app/counter"]
+        with pytest.raises(ServiceUnavailableError, match="reloaded with new code"):
+            old.handle_call("", "a-chain", "add", [1], {})
+        assert counter.add(1) == 4  # the new instance: its state (2), the new code (+2)
+        assert app.state("app/counter")["total"] == 4
+    finally:
+        app.close()

@@ -34,7 +34,7 @@ from ..membrane import (
     with_the_outside,
 )
 from ..rules import NOT_IMPORTED
-from ..service import CallFailed, Recorder, Service
+from ..service import BUILD_CHAIN, CallFailed, Recorder, Service
 from ._output import BuildOutput, clear_build_output, write_build_output
 
 __all__ = ["App"]
@@ -114,7 +114,7 @@ class App:
         clear_build_output(self.out)
         try:
             root = self.create_service(self.root_id, None, self.entry)
-            root.run_top_level("build")
+            root.run_top_level(BUILD_CHAIN)
         except BaseException:
             self._close_writers()
             raise
@@ -169,7 +169,7 @@ class App:
         service = Service(service_id, parent, self.root, entry, self, Recorder(writer))
         self.services[service_id] = service
         if parent is not None:
-            service.run_top_level(thread_state.chain or "build")
+            service.run_top_level(thread_state.chain or BUILD_CHAIN)
         return service
 
     def _refuse_cycle(self, service_id: str, parent: str, entry: str) -> None:

@@ -21,12 +21,20 @@ MANIFEST_FILE = "manifest.json"
 
 
 class HostSpec(msgspec.Struct, frozen=True):
-    """How a service declared it is hosted (``host.process(http=..., interleave=...)``)."""
+    """How a service declared it is hosted: ``host.process(http=..., interleave=...)`` (kind
+    ``process``) or ``host.function(max_instances=..., http=...)`` (kind ``function``)."""
 
     kind: str
     http: int | None = None
     interleave: bool = False
     """Whether its calls may interleave at call-outs (one at a time, switching only there)."""
+    max_instances: int | None = None
+    """A function's: how many instances of it an engine may run at once."""
+
+    @property
+    def instances(self) -> int:
+        """How many copies of the service an engine may run: one, unless it is a function."""
+        return (self.max_instances or 1) if self.kind == "function" else 1
 
 
 class ParamSpec(msgspec.Struct, frozen=True):

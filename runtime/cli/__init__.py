@@ -34,7 +34,7 @@ def _wanted_hash_seed(args: list[str]) -> str | None:
     from .._version import PINNED_HASH_SEED
 
     command = next((a for a in args if not a.startswith("-")), None)
-    if command in ("replay", "check") or args[:2] == ["journal", "compact"]:
+    if command in ("replay", "check", "upgrade") or args[:2] == ["journal", "compact"]:
         seed = _journal_seed(args)
         if seed is not None:
             return seed
@@ -51,6 +51,11 @@ def _journal_seed(args: list[str]) -> str | None:
         return None  # argparse would print the help here, and again after re-executing
     try:
         parsed = build_parser().parse_args(args)
+        if parsed.command == "upgrade":  # the deployment's journals were recorded under it
+            import json
+
+            seed = json.loads((parsed.state / "deployment.json").read_text())["hash_seed"]
+            return str(seed) if seed is not None else None
         if parsed.command == "check":  # several journals: the first one's (``_check``)
             from ._check import first_journal_seed
 

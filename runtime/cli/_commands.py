@@ -67,7 +67,8 @@ def build(args: argparse.Namespace, out: Out) -> int:
 def _host(host: HostSpec | None) -> str:
     if host is None:
         return "-"
-    return "process" + (f" http={host.http}" if host.http is not None else "")
+    how = f"function max_instances={host.instances}" if host.kind == "function" else host.kind
+    return how + (f" http={host.http}" if host.http is not None else "")
 
 
 def dev(args: argparse.Namespace, out: Out) -> int:

@@ -67,6 +67,8 @@ def _status_table(rows: list[dict[str, Any]]) -> Table:
         http = row.get("http")
         url = f"http://127.0.0.1:{http}" if isinstance(http, int) else http
         state = row.get("state") or ("ready" if row["alive"] else "down")
+        if row.get("hosting") == "function":  # a function: how many of its instances run
+            state += f" ({len(row.get('instances') or [])}/{row['max_instances']} instances)"
         table.add_row(row["id"], state, str(row["pid"] or "-"), str(row["events"]),
                       str(row["restarts"]), row["address"] or "-", url or "-",
                       row.get("last_error") or "-")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import DistdevError, JournalError, ReplayDivergenceError
-from . import _check, _commands, _engine
+from . import _check, _commands, _engine, _upgrade
 from ._render import Out
 
 EXIT_OK, EXIT_USER, EXIT_DAMAGE = 0, 1, 2
@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dev", help="build and keep every service live in this process")
     p.add_argument("app", type=Path, metavar="APP.py")
-    p.add_argument("--watch", action="store_true", help="rebuild when a .py file changes")
+    p.add_argument("--watch", action="store_true",
+                   help="when a .py file changes, reload the services it is code of: each "
+                   "replays its journal against the new code and keeps its state")
     p.add_argument("--port", type=int, help="serve the ingress on this port (0: any free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default loopback)")
     p.add_argument("-o", "--out", type=Path, default=Path(".distdev/build"))
@@ -79,6 +81,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sync", action="store_true",
                    help="journal without fdatasync (faster; a crash may lose recent calls)")
     p.set_defaults(handler=_engine.up)
+
+    p = sub.add_parser(
+        "upgrade", help="move a deployment to a new build, keeping every service's state",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Move the deployment in --state to the build in OUT, keeping its state.",
+        epilog="""Every service whose code changed has its whole journal replayed against the new
+code first, while the deployment still serves; if any diverges, nothing is changed and the
+command exits 2, naming per service the first divergence (the event, what the journal holds,
+what the new code did, and where). Otherwise the deployment stops, the new code is appended to
+the changed services' journals, services the new build no longer has are retired (their state
+moved under STATE/retired/, never deleted), and the new build starts over the state folder:
+changed services restore from their journals with the new code, new services start from the
+build. A deployment that was not running is only upgraded; start it with `distdev up OUT`.
+
+example:
+  distdev build app.py -o .distdev/build-2
+  distdev upgrade .distdev/build-2 --state .distdev/state""")
+    p.add_argument("out", type=Path, metavar="OUT", help="the new build")
+    p.add_argument("--state", type=Path, default=Path(".distdev/state"),
+                   help="the deployment's state folder (default .distdev/state)")
+    p.add_argument("--port", type=int, help="serve the root's ingress on this port instead")
+    p.add_argument("--no-sync", action="store_true",
+                   help="journal without fdatasync (faster; a crash may lose recent calls)")
+    p.add_argument("--json", action="store_true")
+    _engine_option(p)
+    p.set_defaults(handler=_upgrade.upgrade)
 
     p = sub.add_parser("deploy", help="deploy a build in the background on an engine")
     p.add_argument("out", type=Path, nargs="?", default=Path(".distdev/build"), metavar="OUT")

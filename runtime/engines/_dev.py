@@ -1,9 +1,12 @@
-"""``distdev dev``: build in-process, keep every service live, serve the ingress, rebuild on
+"""``distdev dev``: build in-process, keep every service live, serve the ingress, reload on
 change.
 
 Every service runs in this one process, so a call between services runs on the caller's thread
 (what the debugger's Step Into relies on). The build writes the same output as ``distdev build``;
-runtime events are journaled in a state folder of the dev host's own.
+runtime events are journaled in a state folder of the dev host's own. With ``--watch`` an edit
+reloads only the services whose files it changed, each restored by replaying its journal
+against its new code (``_reload``): every service keeps its state. An edit the journal does not
+replay is reported, and the old code keeps serving.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from .. import rules
 from ..build import App
 from ._ingress import Ingress
+from ._reload import affected_services, reload_services
 
 __all__ = ["DevHost"]
 
@@ -34,8 +39,12 @@ class DevHost:
         port: int | None = None,
         host: str = "127.0.0.1",
         report: Callable[[str], None] = print,
+        unwatched: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
+        """``unwatched``: how to run a reload's replays unseen by a debugger (its breakpoints
+        are for the code that serves, not for history replayed to restore a service)."""
         self.entry = entry
+        self.unwatched = unwatched
         self.out = out
         self.state = state
         self.port = port
@@ -90,19 +99,48 @@ class DevHost:
         try:
             while not self._stop.is_set():
                 if self._changed.wait(0.2):
-                    self._stop.wait(0.2)  # let an editor finish saving; one rebuild per burst
+                    self._stop.wait(0.2)  # let an editor finish saving; one reload per burst
                     with self._changed_lock:
                         self._changed.clear()
                         files, self._changed_files = sorted(self._changed_files), set()
-                    self.report(f"change detected ({', '.join(files)}): rebuilding")
-                    self.stop()
-                    try:
-                        self.start()
-                    except Exception as exc:  # a broken edit: report, wait for the next one
-                        on_error(exc)
+                    self._changed_code(files, on_error)
         except KeyboardInterrupt:
             pass
         self.report("stopped")
+
+    def _changed_code(self, files: list[str], on_error: Callable[[BaseException], None]) -> None:
+        """Reload the services whose code ``files`` are; build afresh if no build is live (the
+        last one failed)."""
+        changed = ", ".join(files)
+        if self.app is None:
+            self.report(f"change detected ({changed}): rebuilding")
+            try:
+                self.start()
+            except Exception as exc:  # a broken edit: report, wait for the next one
+                on_error(exc)
+            return
+        targets = affected_services(self.app, files)
+        if not targets:
+            self.report(f"change detected ({changed}): no service runs it; nothing to reload")
+            return
+        self.report(f"change detected ({changed}): reloading {', '.join(targets)} from "
+                    f"{'its journal' if len(targets) == 1 else 'their journals'}")
+        try:
+            with self.unwatched():
+                reload = reload_services(self.app, targets)
+        except Exception as exc:
+            on_error(exc)
+            return
+        if reload.refused:
+            self.report(f"reload refused: the new code does not replay the journal, so the old "
+                        f"code keeps serving, with its state:\n{reload.refusal()}\nMake the "
+                        f"change compatible (distdev.patched: docs/versioning.md), or restart "
+                        f"`distdev dev` to build afresh (its runtime state is then lost)")
+            return
+        root = self.app.root_id
+        if root in targets and self.ingress is not None:
+            self.ingress.serve_exports(self.app.services[root].exports())
+        self.report(f"reloaded {', '.join(targets)}: state kept, the new code answers")
 
     def _watch(self) -> Any:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler

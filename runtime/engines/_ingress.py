@@ -89,6 +89,12 @@ class Ingress:
         host, port = self.address
         return f"http://{host}:{port}"
 
+    def serve_exports(self, exports: dict[str, Callable[..., Any]]) -> None:
+        """Serve these exports from now on (the service was reloaded with new code): their
+        signatures are what requests are converted by, and what the OpenAPI document says."""
+        self.exports = exports
+        self._openapi = None
+
     def start(self) -> None:
         self._thread = threading.Thread(
             target=self.server.serve_forever, name="distdev-ingress", daemon=True

@@ -98,7 +98,7 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
     restored.resume_open_calls(recorder, ended)
     live = LiveService(restored, writer, commit, dedup)
     if checkpoints is not None:
-        live.checkpoints = Checkpointer(restored.service, restored.top_level,
+        live.checkpoints = Checkpointer(restored.service, contents.header, restored.top_level,
                                         fresh_copy_digest(restored), journaled.kept, log,
                                         checkpoints)
         restored.service.at_idle = live.checkpoints

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ._keys import OperatorKey
+from ._upgrade import UpgradePlan
 
 __all__ = ["Engine", "DeployOptions", "Echo"]
 
@@ -32,6 +33,13 @@ class Engine(Protocol):
     def deploy(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> str:
         """Start the build in ``out`` in the background, with its state in ``state``; return
         once every service serves, with a line that says what runs where."""
+        ...
+
+    def upgrade(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> UpgradePlan:
+        """Move the deployment in ``state`` to the build in ``out``, keeping every service's
+        state (``_upgrade``); raise ``UpgradeRefused`` having changed nothing if the new code
+        does not replay a changed service's journal. A running deployment runs the new build
+        when this returns."""
         ...
 
     def down(self, state: Path, echo: Echo) -> str:

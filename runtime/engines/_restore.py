@@ -42,7 +42,8 @@ KEPT_PER_CALLER = 1000
 """How many answered calls of each caller a checkpoint keeps for re-sends: a caller re-sends
 only the calls of its own unfinished call, cut back after a crash (see ``DedupTable``)."""
 
-__all__ = ["Restore", "restorable_journal", "DedupTable", "StillRunning"]
+__all__ = ["Restore", "restorable_journal", "last_idle_offset", "answered_after", "DedupTable",
+           "StillRunning"]
 
 
 
@@ -65,10 +66,10 @@ def restorable_journal(path: Path, log: Any, *, whole: bool = False) -> Restore:
         report = repair_journal(path)
         log(f"cut a torn final record aside ({report.cut_bytes} bytes to {report.side_file})")
         contents = _read(path, whole)
-    idle = _last_idle_offset(contents)
+    idle = last_idle_offset(contents)
     if idle == contents.size:
         return Restore(contents, resume_open=False)
-    answered = _answered_after(contents, idle)
+    answered = answered_after(contents, idle)
     if answered:
         log(f"the journal ended inside interleaved calls, after {answered} call(s) of other "
             "chains had ended: the calls still open go on from where they stood")
@@ -83,7 +84,7 @@ def _read(path: Path, whole: bool) -> JournalContents:
     return contents if contents is not None else read_journal(path)
 
 
-def _last_idle_offset(contents: JournalContents) -> int:
+def last_idle_offset(contents: JournalContents) -> int:
     """Where the journal last had no call open at all. Calls that interleave end in any
     order, so this counts open calls; it never asks which one ended."""
     depth = 0
@@ -98,7 +99,7 @@ def _last_idle_offset(contents: JournalContents) -> int:
     return idle if depth else contents.size
 
 
-def _answered_after(contents: JournalContents, idle: int) -> int:
+def answered_after(contents: JournalContents, idle: int) -> int:
     """How many calls that began after ``idle`` ended, on chains other than those of the calls
     still open at the end: with interleaving, calls a cut would lose although they finished."""
     schedule = Schedule()  # no call is open at ``idle``: the model starts afresh there

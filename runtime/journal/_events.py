@@ -171,6 +171,9 @@ class Checkpoint(EventBase, frozen=True, tag="checkpoint"):
     """[caller, caller_seq, args, kwargs, ok, outcome] of answered calls that carried an id."""
     numbered: int
     """The seq this record had in the journal it was first written in."""
+    sources: list[BundleFile] = []
+    """The service's code where it differs from the header's bundle (an upgrade, a lazy
+    import): the code the snapshot was taken with, whatever records a restore leaves out."""
 
 
 Event = (Header | CallIn | Return | Raise | CallOut | ResultIn | ErrorIn | Effect | Output | Spawn

@@ -14,6 +14,7 @@ Layer: the lowest of the runtime; imports only ``distdev.errors`` and ``distdev.
 from __future__ import annotations
 
 from ._digest import Digest as Digest
+from ._digest import global_hash as global_hash
 from ._digest import state_digest as state_digest
 from ._failures import ErrorInfo as ErrorInfo
 from ._failures import error_info as error_info
@@ -29,6 +30,7 @@ from ._proxy import ServiceProxy as ServiceProxy
 from ._proxy import holder_of as holder_of
 from ._proxy import make_proxy as make_proxy
 from ._proxy import target_of as target_of
+from ._snapshot import is_state as is_state
 from ._snapshot import service_state as service_state
 from ._snapshot import to_json as to_json
 from ._values import Receiver as Receiver
@@ -41,9 +43,10 @@ from ._values import wire_repr as wire_repr
 from ._values import with_the_outside as with_the_outside
 
 __all__ = [
-    "Digest", "state_digest", "ErrorInfo", "error_info", "rebuild_exception", "call_arguments",
-    "decode_arguments", "json_call", "json_ready", "value_to_json", "wire_to_json", "Router",
-    "ServiceProxy", "holder_of", "make_proxy", "target_of", "service_state", "to_json",
+    "Digest", "state_digest", "global_hash", "ErrorInfo", "error_info", "rebuild_exception",
+    "call_arguments", "decode_arguments", "json_call", "json_ready", "value_to_json",
+    "wire_to_json", "Router", "ServiceProxy", "holder_of", "make_proxy", "target_of", "is_state",
+    "service_state", "to_json",
     "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
     "with_the_outside",
 ]

@@ -34,7 +34,7 @@ import msgspec
 from ._proxy import ServiceProxy, target_of
 from ._snapshot import is_state
 
-__all__ = ["state_digest", "Digest"]
+__all__ = ["state_digest", "global_hash", "Digest"]
 
 Digest = dict[str, list[str]]
 """Global name -> [its hash, a short preview of its value]."""
@@ -51,11 +51,20 @@ def state_digest(namespace: dict[str, Any]) -> Digest:
         if not is_state(name, value):
             continue
         form = _encoded(value)
-        raw = form.encode("utf-8", "surrogatepass")  # a lone surrogate (a non-UTF-8 value)
         preview = form if len(form) <= _PREVIEW else form[: _PREVIEW - 3] + "..."
-        digest[name] = [hashlib.blake2b(raw, digest_size=12).hexdigest(),
-                        preview.encode("utf-8", "backslashreplace").decode("utf-8")]
+        digest[name] = [_hash(form), preview.encode("utf-8", "backslashreplace").decode("utf-8")]
     return digest
+
+
+def global_hash(value: Any) -> str:
+    """The hash one global's entry in a state digest holds: what a function service's frozen
+    globals are compared by after each call, without building the whole digest."""
+    return _hash(_encoded(value))
+
+
+def _hash(form: str) -> str:
+    raw = form.encode("utf-8", "surrogatepass")  # a lone surrogate (a non-UTF-8 value)
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 
 def _encoded(value: Any) -> str:

@@ -23,6 +23,7 @@ state digest covers.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import os
 import pickle
@@ -36,7 +37,7 @@ import msgspec
 
 from ..compartment import environ_writes, observing, restore_environ_writes
 from ..errors import DistdevError
-from ..journal import CHECKPOINT_INDEX, Checkpoint, ErrorInfo, Event
+from ..journal import CHECKPOINT_INDEX, BundleFile, Checkpoint, ErrorInfo, Event, Header
 from ..membrane import ServiceProxy, target_of
 from ..membrane._snapshot import is_state
 from ..rules import app_module_name
@@ -191,16 +192,19 @@ class _Unpickler(pickle.Unpickler):
         return compartment.modules[name]
 
 
-def load_snapshot(service: Service, data: bytes) -> None:
-    """Put a snapshot's state into ``service``, whose top level has run (from its journal)."""
+def load_snapshot(service: Service, data: bytes, *, same_code: bool = True) -> None:
+    """Put a snapshot's state into ``service``, whose top level has run (from its journal).
+    With other code than the snapshot's (a compacted journal upgraded), a global the snapshot
+    does not know is the new code's, and stays."""
     modules, own = _Unpickler(io.BytesIO(data), service).load()
     compartment = service.compartment
     for name, state in modules.items():
         if name not in compartment.modules:
             compartment.resolve_class(name, "__class__")
         namespace = compartment.modules[name].__dict__
-        for gone in [k for k, v in namespace.items() if is_state(k, v) and k not in state]:
-            del namespace[gone]  # the top level set it; a call deleted it since
+        gone = [k for k, v in namespace.items() if is_state(k, v) and k not in state]
+        for name_gone in gone if same_code else ():
+            del namespace[name_gone]  # the top level set it; a call deleted it since
         namespace.update(state)
     held = service.interposed
     for key in ("random", "argv", "flags", "decimal"):
@@ -255,9 +259,11 @@ class Checkpointer:
     that differs, writes no checkpoint: ``warn`` is told once, naming the global, and the
     journal goes on without (a restore replays it whole from its last good checkpoint)."""
 
-    def __init__(self, service: Service, top_level: int, verify: Verifier, answered: Answered,
-                 warn: Callable[[str], None], policy: CheckpointPolicy | None = None) -> None:
+    def __init__(self, service: Service, header: Header, top_level: int, verify: Verifier,
+                 answered: Answered, warn: Callable[[str], None],
+                 policy: CheckpointPolicy | None = None) -> None:
         self.service = service
+        self.header = header
         self.top_level = top_level
         self.verify = verify
         self.answered = answered
@@ -336,11 +342,21 @@ class Checkpointer:
         writer = tape.writer
         seq, offset = writer.next_seq, writer.size()
         writer.write(Checkpoint(seq, self.top_level, snapshot, digest, sorted(service.patches),
-                                self.answered(), seq + tape.numbered))
+                                self.answered(), seq + tape.numbered, self._sources()))
         _write_index(writer.path, offset, seq)
         service.digest_recorded(digest)
         self.written += 1
         return True
+
+    def _sources(self) -> list[BundleFile]:
+        """The service's code where it differs from its journal's header."""
+        header = {f.path: f.sha256 for f in self.header.bundle}
+        files = []
+        for rel, data in self.service.compartment.bundle.items():
+            sha = hashlib.sha256(data).hexdigest()
+            if header.get(rel) != sha:
+                files.append(BundleFile(rel, sha, data))
+        return files
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:

@@ -46,7 +46,8 @@ from ..service import CallFailed, Detached, Service, StopReplay
 from ._checkpoint import load_snapshot
 from ._replayer import LiveTape, Replayer
 
-__all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences"]
+__all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences",
+           "code_changed_at"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +64,33 @@ def bundle_files(contents: JournalContents) -> dict[str, tuple[str, bytes]]:
     for event in contents.events:
         if type(event) is Source:
             files[event.file.path] = (event.file.sha256, event.file.source)
+        elif type(event) is Checkpoint:
+            files.update((f.path, (f.sha256, f.source)) for f in event.sources)
     return files
+
+
+def _same_code(contents: JournalContents, at: int) -> bool:
+    """Whether the checkpoint at ``at`` was taken with the code the journal ends with (no
+    upgrade since): only then does loading it equal replaying the records before it."""
+    checkpoint: Checkpoint = contents.events[at]  # type: ignore[assignment]
+    then = {f.path: f.sha256 for f in contents.header.bundle}
+    then.update((f.path, f.sha256) for f in checkpoint.sources)
+    return all(then.get(path) == sha for path, (sha, _) in bundle_files(contents).items())
+
+
+def code_changed_at(contents: JournalContents) -> int:
+    """The seq of the last source record that replaced a file the journal already carried
+    with other content: where ``distdev upgrade`` gave the service new code (0: never). The
+    state digests before it were recorded by the code it replaced."""
+    digests = {f.path: f.sha256 for f in contents.header.bundle}
+    changed_at = 0
+    for event in contents.events:
+        if type(event) is Source:
+            known = digests.get(event.file.path)
+            if known is not None and known != event.file.sha256:
+                changed_at = event.seq
+            digests[event.file.path] = event.file.sha256
+    return changed_at
 
 
 def source_differences(contents: JournalContents, source: Path) -> list[SourceDifference]:
@@ -301,12 +328,15 @@ def replay(
                       coverage=header.version, build_services=header.services)
     router.service = service
     checkpoint = _checkpoint_to_use(contents, until, from_checkpoint, checkpoint_before)
+    if checkpoint is not None and diffs and not _compacted(contents):
+        checkpoint = None  # other code: it replays the history, not a snapshot of another's
     end = None if until is None else until + 1
     tape = Replayer(service, contents.events, 1, end,
                     before_event if checkpoint is None else None, resume_open=resume_open)
     if checkpoint is not None:
         tape.until = contents.events[checkpoint].top_level  # type: ignore[union-attr]
     tape.same_code = not diffs
+    tape.code_since = code_changed_at(contents)
     service.tape = tape
     service.phase = "replay"
     with local_time(header.tz):
@@ -343,6 +373,14 @@ def _checkpoint_to_use(contents: JournalContents, until: int | None,
     compacted = events[first].numbered != first  # type: ignore[union-attr]
     if from_checkpoint is None:
         from_checkpoint = compacted
+    if from_checkpoint and last is not None and not _same_code(contents, last):
+        # The code changed since (an upgrade): the history replays with the new code, where
+        # the journal still has it (read whole: records read from the checkpoint on do not).
+        if contents.skipped:
+            raise DistdevError(f"{contents.path}'s last checkpoint was taken with other code "
+                               "than the journal's own now: its history replays whole")
+        if not compacted:
+            return None
     if compacted and (last is None or not from_checkpoint):
         stop = "stop before" if last is None else "replay every record up to"
         raise DistdevError(
@@ -350,6 +388,24 @@ def _checkpoint_to_use(contents: JournalContents, until: int | None,
             f"a replay cannot {stop} it; the journal before compaction was kept beside it "
             f"({contents.path.name}.before-compact-*): replay that one")
     return last if from_checkpoint else None
+
+
+def _same_code_here(tape: Replayer, at: int) -> bool:
+    checkpoint: Checkpoint = tape.events[at]  # type: ignore[assignment]
+    header = tape.events[0]
+    assert isinstance(header, Header)
+    then = {f.path: f.sha256 for f in header.bundle}
+    then.update((f.path, f.sha256) for f in checkpoint.sources)
+    now = dict(then)
+    for event in tape.events[at:]:
+        if type(event) is Source:
+            now[event.file.path] = event.file.sha256
+    return now == then
+
+
+def _compacted(contents: JournalContents) -> bool:
+    first = next((e for e in contents.events if type(e) is Checkpoint), None)
+    return first is not None and first.numbered != first.seq
 
 
 def _run(service: Service, tape: Replayer, checkpoint: int | None, end: int | None,
@@ -395,7 +451,8 @@ def _load_checkpoint(service: Service, tape: Replayer, at: int, end: int | None)
     checkpoint: Checkpoint = tape.events[at]  # type: ignore[assignment]
     try:
         with observing():  # code a value's __setstate__ runs is not the service acting
-            load_snapshot(service, checkpoint.snapshot)
+            load_snapshot(service, checkpoint.snapshot,
+                          same_code=tape.same_code and _same_code_here(tape, at))
     except Exception as exc:  # other code than the journal's: a class or global it lacks
         tape.diverge(checkpoint, f"could not load the checkpoint's state: {type(exc).__name__}: "
                      f"{exc}", service.entry)

@@ -70,6 +70,10 @@ class Replayer:
         self.expected_state: dict[str, list[str]] = {}
         self.same_code = True
         """Whether the code replayed is the journal's own (then a divergence is not a change)."""
+        self.code_since = 0
+        """The seq from which the journal's own code recorded it: digests before it are from the
+        code an upgrade replaced (``code_changed_at``), and hold that code's state."""
+        self._digested_before = 0  # the seq of the last digest checked
         self.stopped_inside_call = False
         self.state_note: str | None = None
         """Replaying other code: where its state first differs from the journal's digests."""
@@ -149,8 +153,9 @@ class Replayer:
         if self.divergence is not None:
             raise self.divergence  # the first one, even if the code caught it
         self.expected_state = self._recorded_state(event)
+        self._digested_before = event.seq
         differing = self._differing(self.expected_state)
-        if differing and not self.same_code:
+        if differing and (not self.same_code or event.seq < self.code_since):
             # Other code may hold other state by design (a fix, a new constant): replayed
             # against history, what counts is that it accepts every event; the state it ends
             # in is its own. The first difference is kept, to be reported.
@@ -171,8 +176,11 @@ class Replayer:
             raise self.divergence
 
     def _recorded_state(self, event: StateDigest) -> dict[str, list[str]]:
-        """The whole digest the journal holds at ``event`` (each digest records changes)."""
-        recorded = dict(self.expected_state)
+        """The whole digest the journal holds at ``event`` (each digest records changes).
+        The first digest after the code changed is whole (a restored service digests every
+        global first): what the old code's digests held is not carried past it."""
+        first_of_new_code = self._digested_before < self.code_since < event.seq
+        recorded = {} if first_of_new_code else dict(self.expected_state)
         recorded.update(event.changed)
         for name in event.removed:
             recorded.pop(name, None)

@@ -3,8 +3,8 @@
 ``Service`` (``_service``) is the callee side of every call and the owner of its effect seam;
 the ``CallGate`` (``_gate``) gives it actor semantics, one call at a time, re-entry on the chain
 already inside; the ``Tape`` (``_tape``) decides whether what it does is recorded or just
-performed. ``_api`` holds what service code itself calls: ``import_service``, ``host``,
-``effect``, ``phase``, ``patched``.
+performed; a function's globals are frozen after its build (``_frozen``). ``_api`` holds what
+service code itself calls: ``import_service``, ``host``, ``effect``, ``phase``, ``patched``.
 
 Layer: above ``compartment`` (a service lives in one) and ``journal`` (a recorder writes one).
 """
@@ -17,6 +17,7 @@ from ._api import host as host
 from ._api import import_service as import_service
 from ._api import patched as patched
 from ._api import phase as phase
+from ._frozen import BUILD_CHAIN as BUILD_CHAIN
 from ._gate import CallGate as CallGate
 from ._service import Service as Service
 from ._service import ServiceRouter as ServiceRouter
@@ -29,6 +30,6 @@ from ._tape import Tape as Tape
 from ._tape import listed as listed
 from ._tape import same as same
 
-__all__ = ["effect", "host", "import_service", "patched", "deprecated_patch", "phase", "CallGate",
-           "Service", "ServiceRouter", "CallFailed", "Detached", "PATCH_MARKER", "Recorder",
-           "StopReplay", "Tape", "listed", "same"]
+__all__ = ["effect", "host", "import_service", "patched", "deprecated_patch", "phase",
+           "BUILD_CHAIN", "CallGate", "Service", "ServiceRouter", "CallFailed", "Detached",
+           "PATCH_MARKER", "Recorder", "StopReplay", "Tape", "listed", "same"]

@@ -47,8 +47,7 @@ class _Host:
         run: calls still run one at a time, switching only at call-outs, and the journal
         records each switch so a replay follows it. Its code must then not assume that its
         globals stay as they were across a call-out (docs/local-engine.md, "Interleaving")."""
-        if http is not None and (not isinstance(http, int) or not 0 < http < 65536):
-            raise ValueError(f"host.process(http=...) needs a port number, not {http!r}")
+        _check_port("host.process", http)
         if not isinstance(interleave, bool):
             raise ValueError(f"host.process(interleave=...) needs True or False, not "
                              f"{interleave!r}")
@@ -57,11 +56,35 @@ class _Host:
             declaration["interleave"] = True
         _calling_service("host.process").declare_host(declaration)
 
+    def function(self, *, max_instances: int = 4, http: int | None = None) -> None:
+        """Host this service as a function: stateless after its build, so that an engine may
+        run up to ``max_instances`` copies of it and hand each call to any of them (the local
+        engine starts more processes as calls queue and stops idle ones; Ray runs actors).
+
+        Its globals are frozen once the build is over: a call that changes one (binds it,
+        appends to it, sets an attribute of what it holds) fails with ``FrozenStateError``
+        naming it. ``http`` serves its exports over HTTP as ``host.process(http=...)`` does
+        (the root's ingress), spread over its instances (docs/local-engine.md, "Functions")."""
+        if isinstance(max_instances, bool) or not isinstance(max_instances, int) \
+                or max_instances < 1:
+            raise ValueError(f"host.function(max_instances=...) needs a whole number of "
+                             f"instances, 1 or more, not {max_instances!r}")
+        _check_port("host.function", http)
+        declaration: dict[str, Any] = {"kind": "function", "http": http,
+                                       "max_instances": max_instances}
+        _calling_service("host.function").declare_host(declaration)
+
     def __repr__(self) -> str:
         return "<distdev.host>"
 
 
 host = _Host()
+
+
+def _check_port(declaration: str, http: object) -> None:
+    if http is not None and (isinstance(http, bool) or not isinstance(http, int)
+                             or not 0 < http < 65536):
+        raise ValueError(f"{declaration}(http=...) needs a port number, not {http!r}")
 
 
 def phase() -> str:

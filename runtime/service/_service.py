@@ -50,6 +50,7 @@ from ..membrane import (
     to_wire,
     with_the_outside,
 )
+from ._frozen import BUILD_CHAIN, FrozenGlobals
 from ._gate import CallGate
 from ._tape import CallFailed, Detached, Tape
 
@@ -157,6 +158,9 @@ class Service:
         self._held = _HeldProxies(self)
         self.patches: set[str] = set()
         """The changes (``distdev.patched``) its journal says its code has."""
+        self.frozen: FrozenGlobals | None = None
+        """A function's globals as its build left them, once its first call after the build
+        has begun (``_frozen``)."""
         self.at_idle: Callable[[], None] | None = None
         """Run after a recorded call ends with no call left open (a checkpoint is taken
         there), while the call still holds the gate."""
@@ -226,6 +230,8 @@ class Service:
                  thread.callouts)
         decimal_context = None
         try:
+            if self.frozen is None and chain != BUILD_CHAIN and self.is_function:
+                self.frozen = FrozenGlobals(self.id, self.module.__dict__)
             self.tape.call_in(caller, chain, export, args, kwargs, caller_seq)
             if saved[0] is None:
                 enter_from_outside()
@@ -236,7 +242,11 @@ class Service:
             try:
                 function = self.exports()[export]
                 call_args, call_kwargs = call_arguments(function, args, kwargs, self)
+                if self.frozen is not None:
+                    self.frozen.check_intact()
                 result = function(*call_args, **call_kwargs)
+                if self.frozen is not None:
+                    self.frozen.check(self.module.__dict__, export)
                 wire = self._result_wire(result, caller, export)
             except Exception as exc:
                 info = error_info(exc)
@@ -399,14 +409,24 @@ class Service:
                 "service's folder")
 
     def declare_host(self, declaration: dict[str, Any]) -> None:
+        how = f"host.{declaration['kind']}()"
         if self.phase == "runtime":
             raise PhaseError(
-                f"host.process() was called by {self.id} at runtime; it declares how the service "
+                f"{how} was called by {self.id} at runtime; it declares how the service "
                 "is hosted, at build time: call it at the top level of the module"
             )
+        if self.host is not None and self.host["kind"] != declaration["kind"]:
+            raise PhaseError(
+                f"{self.id} declared {how} after host.{self.host['kind']}(): a service is "
+                "hosted one way; keep one of the two declarations")
         self.host = declaration
         if declaration.get("interleave"):
             self.gate.interleave()
+
+    @property
+    def is_function(self) -> bool:
+        """Whether it is a function (``host.function``): stateless after its build."""
+        return self.host is not None and self.host.get("kind") == "function"
 
     # -- receiving values -------------------------------------------------------------------
 

@@ -18,6 +18,11 @@ from .._keys import KEYS_FOLDER, key_file
 
 FILE = "deployment.json"
 
+READY = "distdev-service-ready"
+"""The line a service process (or a function's pool) prints once it serves: its supervisor
+waits for it. Defined here, not in ``_host``, so that running ``_host`` as a module does not
+find it imported already."""
+
 
 STATES = ("starting", "ready", "restarting", "crash-loop", "stopped")
 """A service's state as its supervisor sees it: ``starting`` (its first process, not serving
@@ -36,6 +41,9 @@ class ServiceEntry:
     state: str = "starting"
     last_error: str | None = None
     """Why its last process exited, as it said."""
+    max_instances: int | None = None
+    """A function's (``host.function``): its process is then its pool (``_pool``), which runs
+    up to this many instances of it."""
 
 
 @dataclasses.dataclass

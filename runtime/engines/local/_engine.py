@@ -9,8 +9,11 @@ from ...errors import DistdevError, JournalError
 from ...journal import read_journal
 from .._keys import OperatorKey
 from .._protocol import DeployOptions, Echo
+from .._upgrade import UpgradePlan
 from . import _supervisor as supervisor
-from ._deployment import Deployment
+from . import _upgrade
+from ._deployment import Deployment, ServiceEntry
+from ._pool import pool_status
 
 __all__ = ["LocalEngine"]
 
@@ -27,6 +30,9 @@ class LocalEngine:
         count = len(deployment.services)
         return (f"deployment up in the background: {count} service{'' if count == 1 else 's'} "
                 f"(supervisor pid {deployment.supervisor}); `distdev down` stops it")
+
+    def upgrade(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> UpgradePlan:
+        return _upgrade.upgrade(out, state, options, echo)
 
     def down(self, state: Path, echo: Echo) -> str:
         stopped = supervisor.down(state, echo)
@@ -46,7 +52,8 @@ class LocalEngine:
                          # a supervisor that is gone left its last word: nothing runs
                          "state": entry.state if running else "stopped",
                          "restarts": entry.restarts, "last_error": entry.last_error,
-                         "address": entry.address, "http": entry.http})
+                         "address": entry.address, "http": entry.http,
+                         **_hosting(state, entry, running)})
         return {"engine": "local", "supervisor": deployment.supervisor,
                 "running": running, "services": rows}
 
@@ -57,3 +64,13 @@ class LocalEngine:
             raise DistdevError(f"no service {service_id!r} (services: "
                                f"{', '.join(deployment.services)})")
         return entry.address, OperatorKey(deployment.secret())
+
+
+def _hosting(state: Path, entry: ServiceEntry, running: bool) -> dict[str, Any]:
+    """How a service is hosted; a function's instances, as its pool last said."""
+    if entry.max_instances is None:
+        return {"hosting": "process"}
+    report = pool_status(state, entry.id) if running else None
+    instances = [] if report is None else [row for row in report["instances"] if row["alive"]]
+    return {"hosting": "function", "max_instances": entry.max_instances,
+            "instances": instances}

@@ -36,8 +36,8 @@ from ...build import read_manifest
 from ...errors import DeploymentError, DistdevError
 from .._keys import read_key_file
 from .._state import ingress_port, seed_state
-from ._deployment import Deployment, ServiceEntry
-from ._host import READY
+from ._deployment import READY, Deployment, ServiceEntry
+from ._pool import function_instances, leftover_instances
 from ._standin import StandIn
 
 _UNIX_PATH_MAX = 100
@@ -129,13 +129,12 @@ def refuse_if_running(state: Path) -> None:
         )
 
 
-def prepare(out: Path, state: Path, transport: str, http: int | None,
-            warn: Callable[[str], None] = print) -> Deployment:
+def prepare(out: Path, state: Path, transport: str, http: int | None) -> Deployment:
     """Write the deployment file and seed each service's state journal from the build."""
     out, state = out.resolve(), state.resolve()
     manifest = read_manifest(out)
     refuse_if_running(state)
-    seed_state(out, state, manifest, warn)
+    seed_state(out, state, manifest)
     addresses = _addresses([s.id for s in manifest.services], state, transport)
     port = ingress_port(manifest, http)
     if port == 0:
@@ -143,7 +142,8 @@ def prepare(out: Path, state: Path, transport: str, http: int | None,
     if port is not None:
         check_port_free(port, manifest.root)
     services = {s.id: ServiceEntry(s.id, addresses[s.id], http=port if s.id == manifest.root
-                                   else None) for s in manifest.services}
+                                   else None, max_instances=function_instances(s))
+                for s in manifest.services}
     deployment = Deployment(
         out=str(out), state=str(state), secret_file=str((out / manifest.secret).resolve()),
         hash_seed=manifest.hash_seed, root=manifest.root, services=services,
@@ -225,7 +225,8 @@ class Supervisor:
         env = dict(os.environ)
         if self.deployment.hash_seed is not None:
             env["PYTHONHASHSEED"] = self.deployment.hash_seed
-        command = python_module("distdev.engines.local._host", "--state", self.deployment.state,
+        host = "_host" if self.deployment.services[service_id].max_instances is None else "_pool"
+        command = python_module(f"distdev.engines.local.{host}", "--state", self.deployment.state,
                                 "--id", service_id,
                                 "--keys", str(self.deployment.key_file(service_id)))
         if not self.durable:
@@ -469,10 +470,15 @@ def down(state: Path, echo: Callable[[str], None]) -> int:
         stopped += 1
         deployment = Deployment.load(state)
     for entry in deployment.services.values():  # whatever a dead supervisor left behind
-        if pid_alive(entry.pid) and _cmdline_has(entry.pid, b"distdev.engines.local._host"):
+        if pid_alive(entry.pid) and (_cmdline_has(entry.pid, b"distdev.engines.local._host")
+                                     or _cmdline_has(entry.pid, b"distdev.engines.local._pool")):
             os.kill(entry.pid, signal.SIGKILL)  # type: ignore[arg-type]
             stopped += 1
             echo(f"killed {entry.id} (pid {entry.pid}), left by a supervisor that is gone")
+        for pid in leftover_instances(state, entry.id):  # and by a function's pool
+            os.kill(pid, signal.SIGKILL)
+            stopped += 1
+            echo(f"killed an instance of {entry.id} (pid {pid}), left by a pool that is gone")
         entry.pid = None
         entry.state = "stopped"
     deployment.supervisor = None

@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..._spawn import python_module
 from ...build import read_manifest
 from ...errors import DistdevError, JournalError
 from ...journal import read_journal
 from .._client import Connection
+from .._dispatch import read_status
 from .._keys import OperatorKey
 from .._state import ingress_port, seed_state
+from .._upgrade import UpgradePlan, upgrade_deployment
 from . import _cluster as cluster
 from ._layout import PENDING, SECRET_FILE, ActorInfo, AddressBook, RayDeployment
 
@@ -43,12 +47,12 @@ def _refuse_if_deployed(state: Path) -> None:
         )
 
 
-def prepare(out: Path, state: Path, address: str | None, http: int | None, durable: bool,
-            warn: Callable[[str], None]) -> RayDeployment:
+def prepare(out: Path, state: Path, address: str | None, http: int | None,
+            durable: bool) -> RayDeployment:
     """Seed the state folder and describe the deployment (not yet running)."""
     manifest = read_manifest(out)
     _refuse_if_deployed(state)
-    seed_state(out, state, manifest, warn)
+    seed_state(out, state, manifest)
     for spec in manifest.services:
         ActorInfo.path(state, spec.id).unlink(missing_ok=True)
     secret = state / SECRET_FILE
@@ -61,6 +65,8 @@ def prepare(out: Path, state: Path, address: str | None, http: int | None, durab
         services=[s.id for s in manifest.services], exports=manifest.exports(),
         http=ingress_port(manifest, http), durable=durable,
         build_secret=str(out / manifest.secret),
+        functions={s.id: s.host.instances for s in manifest.services
+                   if s.host is not None and s.host.kind == "function"},
     )
 
 
@@ -69,7 +75,7 @@ def deploy(out: Path, state: Path, address: str | None, http: int | None, durabl
     """Deploy the build in ``out`` on Ray; return once every service serves."""
     cluster.require_ray()
     out, state = out.resolve(), state.resolve()
-    deployment = prepare(out, state, address, http, durable, echo)
+    deployment = prepare(out, state, address, http, durable)
     if address is None:
         echo("starting a local Ray instance (no --address given)")
         deployment.address, deployment.head_pid, temp = cluster.start_local(
@@ -93,14 +99,12 @@ def deploy(out: Path, state: Path, address: str | None, http: int | None, durabl
 
 def _start_actors(ray: Any, deployment: RayDeployment) -> None:
     from ._actor import ServiceActor
+    from ._function import FunctionActor, actor_env
 
-    remote = ray.remote(ServiceActor)
-    env = {"PYTHONHASHSEED": deployment.hash_seed} if deployment.hash_seed is not None else {}
-    for key in ("DISTDEV_CALL_TIMEOUT", "XDG_CACHE_HOME"):
-        if key in os.environ:
-            env[key] = os.environ[key]
+    service, function = ray.remote(ServiceActor), ray.remote(FunctionActor)
+    env = actor_env(deployment.hash_seed)
     actors = {
-        sid: remote.options(
+        sid: (function if sid in deployment.functions else service).options(
             name=deployment.actor_name(sid), namespace=deployment.namespace,
             lifetime="detached", num_cpus=0, max_restarts=-1, max_concurrency=2,
             scheduling_strategy="SPREAD", runtime_env={"env_vars": env},
@@ -122,6 +126,46 @@ def _start_actors(ray: Any, deployment: RayDeployment) -> None:
         for actor in actors.values():
             ray.kill(actor, no_restart=True)
         raise
+
+
+def upgrade(out: Path, state: Path, http: int | None, durable: bool,
+            echo: Callable[[str], None]) -> UpgradePlan:
+    """Move the Ray deployment in ``state`` to the build in ``out`` (``upgrade_deployment``):
+    its actors are stopped and the build deployed again on the same cluster — a local Ray
+    instance started for it is stopped with them and started afresh.
+
+    ``down`` and ``deploy`` run as commands of their own: the gate has loaded the services'
+    code into this process, whose interposition (``datetime.date`` among others) Ray's
+    serializers cannot be imported beside."""
+    out, state = out.resolve(), state.resolve()
+    before = RayDeployment.load(state)
+    journals = {sid: before.journal(sid) for sid in before.services}
+    where = [] if before.head_pid is not None else ["--address", before.address]
+    port = http if http is not None else before.http
+
+    def start(build: Path) -> None:
+        _command(echo, "deploy", str(build), "--engine", "ray", "--state", str(state), *where,
+                 *(["--port", str(port)] if port is not None else []),
+                 *([] if durable else ["--no-sync"]))
+
+    def stop() -> None:
+        _command(echo, "down", "--engine", "ray", "--state", str(state))
+
+    return upgrade_deployment(out, Path(before.out), state, journals, before.hash_seed,
+                              before.running, stop, start, echo)
+
+
+def _command(echo: Callable[[str], None], *argv: str) -> None:
+    """Run ``distdev ARGV`` in a child process; relay what it says; raise with its error."""
+    done = subprocess.run(python_module("distdev.cli", *argv), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, check=False)
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    for line in lines:
+        echo(line)
+    if done.returncode != 0:
+        said = next((line for line in reversed(lines) if line.startswith("error")), None)
+        raise DistdevError(f"`distdev {argv[0]} --engine ray` failed: "
+                           f"{said or f'exit code {done.returncode}'}")
 
 
 def _cause(exc: BaseException) -> str:
@@ -197,10 +241,22 @@ def status(state: Path) -> dict[str, Any]:
             "alive": info is not None and _answers(info.address, sid, operator),
             "events": events, "restarts": info.starts - 1 if info else 0,
             "address": info.address if info else None, "http": info.http if info else None,
+            **_hosting(deployment, sid, info is not None),
         })
     return {"engine": "ray", "ray": deployment.address, "namespace": deployment.namespace,
             "running": deployment.running, "local_ray": deployment.head_pid is not None,
             "services": rows}
+
+
+def _hosting(deployment: RayDeployment, sid: str, running: bool) -> dict[str, Any]:
+    """How a service is hosted; a function's instances, as its dispatcher last said."""
+    if sid not in deployment.functions:
+        return {"hosting": "process"}
+    report = read_status(Path(deployment.state) / sid) if running else None
+    instances = [] if report is None else [row for row in report["instances"]
+                                           if row["state"] != "stopping"]
+    return {"hosting": "function", "max_instances": deployment.functions[sid],
+            "instances": instances}
 
 
 def _answers(address: str, service_id: str, operator: OperatorKey) -> bool:

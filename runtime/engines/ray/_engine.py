@@ -9,6 +9,7 @@ from typing import Any
 from ...errors import DistdevError
 from .._keys import OperatorKey
 from .._protocol import DeployOptions, Echo
+from .._upgrade import UpgradePlan
 from . import _cluster as cluster
 
 __all__ = ["RayEngine"]
@@ -30,6 +31,12 @@ class RayEngine:
         count = len(deployment.services)
         return (f"deployment up on {where}: {count} service{'' if count == 1 else 's'} as "
                 f"actors; `distdev down --engine ray --state {state}` stops it")
+
+    def upgrade(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> UpgradePlan:
+        cluster.require_ray()
+        from . import _deploy
+
+        return _deploy.upgrade(out, state, options.port, options.durable, echo)
 
     def down(self, state: Path, echo: Echo) -> str:
         cluster.require_ray()

@@ -49,6 +49,9 @@ class RayDeployment:
     temp_dir: str | None = None
     running: bool = False
     build_secret: str | None = None  # OUT/secret, where the build wrote it
+    functions: dict[str, int] = dataclasses.field(default_factory=dict)
+    """The services that are functions (``host.function``), each with its ``max_instances``:
+    each an actor of its dispatcher that runs up to that many instance actors."""
 
     @property
     def path(self) -> Path:

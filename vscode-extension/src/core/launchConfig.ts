@@ -23,6 +23,8 @@ export interface DistdevLaunchOptions {
   cwd?: string;
   /** Application launch: the HTTP ingress port (0: any free port). */
   port?: number;
+  /** Application launch: reload a service whose files change, keeping its state. */
+  watch?: boolean;
 }
 
 export interface DistdevLaunchConfig extends DistdevLaunchOptions {
@@ -51,6 +53,7 @@ export const LAUNCH_OPTION_TYPES = {
   env: 'object',
   cwd: 'string',
   port: 'integer',
+  watch: 'boolean',
 } as const satisfies OptionTypes;
 
 export const DEBUG_TYPE = 'distdev';

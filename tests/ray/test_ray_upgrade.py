@@ -1,0 +1,111 @@
+"""`distdev upgrade --engine ray`: a Ray deployment moves to a new build and keeps its state;
+an incompatible build is refused, the old deployment answering on.
+
+Deployed with the real console script on the session's Ray instance (``ray_address``), called
+with `distdev call --engine ray`, stopped with `distdev down --engine ray`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import run_distdev, write_files
+from support.engines import build
+
+from distdev.engines.ray._layout import RayDeployment
+
+V1 = {
+    "app.py": """
+        from distdev import import_service
+
+        counter = import_service("./counter.py")
+
+        def bump(n: int) -> int:
+            return counter.add(n)
+    """,
+    "counter.py": """
+        total = 0
+
+        def add(n: int) -> int:
+            global total
+            total += n
+            return total
+    """,
+}
+
+V2 = {"counter.py": """
+    import distdev
+
+    total = 0
+
+    def add(n: int) -> int:
+        global total
+        if distdev.patched("add-twice"):
+            total += 2 * n
+        else:
+            total += n
+        return total
+
+    def peek() -> int:
+        return total
+"""}
+
+V3 = {"counter.py": """
+    total = 0
+
+    def add(n: int) -> int:
+        global total
+        total += 3 * n
+        return total
+"""}
+
+
+def _call(state: Path, target: str, *args: str) -> object:
+    result = run_distdev("call", target, *args, "--engine", "ray", "--state", state)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def deployment(ray_address: str, tmp_path: Path) -> Iterator[tuple[Path, dict[str, Path]]]:
+    outs = {}
+    for name, files in (("v1", V1), ("v2", {**V1, **V2}), ("v3", {**V1, **V3})):
+        source = write_files(tmp_path / name, files)
+        outs[name] = tmp_path / f"out-{name}"
+        build(source / "app.py", outs[name])
+    state = tmp_path / "state"
+    result = run_distdev("deploy", outs["v1"], "--engine", "ray", "--address", ray_address,
+                         "--state", state, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    try:
+        assert _call(state, "app.bump", "1") == 1
+        assert _call(state, "app.bump", "2") == 3
+        yield state, outs
+    finally:
+        result = run_distdev("down", "--engine", "ray", "--state", state, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ray_upgrade_keeps_state_and_answers_with_the_new_code(
+    deployment: tuple[Path, dict[str, Path]],
+) -> None:
+    state, outs = deployment
+    result = run_distdev("upgrade", outs["v2"], "--engine", "ray", "--state", state, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert RayDeployment.load(state).out == str(outs["v2"].resolve())
+    assert _call(state, "app/counter.peek") == 3
+    assert _call(state, "app.bump", "1") == 5
+
+
+def test_ray_upgrade_refuses_an_incompatible_build_changing_nothing(
+    deployment: tuple[Path, dict[str, Path]],
+) -> None:
+    state, outs = deployment
+    result = run_distdev("upgrade", outs["v3"], "--engine", "ray", "--state", state, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "app/counter: at event" in " ".join(result.stderr.split())
+    assert RayDeployment.load(state).out == str(outs["v1"].resolve())
+    assert _call(state, "app.bump", "1") == 4
