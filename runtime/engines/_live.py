@@ -56,6 +56,11 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
     from ``app_files`` (the build's copy of them). It writes checkpoints as ``checkpoints``
     says (None: none)."""
     restore = restorable_journal(journal, log)
+    if restore.resume_open and restore.contents.skipped:
+        # Calls open at the end go on live, and the journal names them by their seqs in the
+        # file: read it whole, numbered as the file is (records read from the checkpoint on
+        # are numbered as a compacted journal would be).
+        restore = restorable_journal(journal, log, whole=True)
     contents = restore.contents
     pin_zone(contents.header.tz)  # this process runs the service: in its journal's zone
     try:

@@ -28,6 +28,8 @@ from ..journal import (
     Event,
     Header,
     JournalContents,
+    Raise,
+    Return,
     Source,
     Switch,
     TornTail,
@@ -363,10 +365,17 @@ def _checkpoint_to_use(contents: JournalContents, until: int | None,
     checkpoint: it has no records to replay whole, or to stop before it."""
     events = contents.events
     first = last = None
+    depth = 0  # calls open: a checkpoint where the records say one is open is not used
     for index, event in enumerate(events):
-        if type(event) is Checkpoint:
+        kind = type(event)
+        if kind is CallIn:
+            depth += 1
+        elif kind is Return or kind is Raise:
+            depth -= 1
+        elif kind is Checkpoint:
             first = index if first is None else first
-            if (until is None or index <= until) and (before is None or index < before):
+            if (until is None or index <= until) and (before is None or index < before) \
+                    and depth == 0:
                 last = index
     if first is None:
         return None

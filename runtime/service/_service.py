@@ -281,7 +281,7 @@ class Service:
             return
         if self._digests.due():
             self.record_digest()
-        if self.at_idle is not None and self.tape.idle():
+        if self.at_idle is not None and self.tape.idle() and self.gate.alone():
             self.at_idle()
 
     def digest_recorded(self, digest: dict[str, list[str]]) -> None:
