@@ -55,6 +55,9 @@ What is measured (each module's docstring says exactly how):
 14. ``queue`` (bench_queue): queue throughput, messages handled per second with every push and
    delivery durable, through the store a queue resource keeps, beside a plain SQLite-table queue
    (WAL, ``synchronous=FULL``) with the same producer and consumer threads.
+15. ``restore`` (bench_restore): restoring a service from a journal of 1k, 10k, 100k and 1M
+   records with checkpoints, beside replaying it whole; what checkpoints cost a call. Goal: a
+   restore after 1M records within 2x of one after 1k.
 
 Every figure is the median of several repetitions, measured in this run beside its baseline.
 Nothing is asserted: the suite prints, it never fails on a timing. ``PYTHONHASHSEED`` must be
@@ -79,7 +82,7 @@ if str(HERE) not in sys.path:
 from bench_util import FULL, QUICK, Row, Settings  # noqa: E402  (needs HERE on sys.path)
 
 MEASUREMENTS = ("membrane", "journal", "replay", "build", "engine", "debugger", "ray", "lsp",
-                "digest", "concurrency", "functions", "upgrade", "resources", "queue")
+                "digest", "concurrency", "functions", "upgrade", "resources", "queue", "restore")
 
 
 def ensure_hash_seed() -> None:
@@ -118,6 +121,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
     import bench_ray
     import bench_replay
     import bench_resources
+    import bench_restore
     import bench_upgrade
 
     suites: dict[str, Callable[[Path, Settings], list[Row]]] = {
@@ -135,6 +139,7 @@ def run(selected: tuple[str, ...], settings: Settings) -> tuple[list[Row], float
         "upgrade": bench_upgrade.measure,
         "resources": bench_resources.measure,
         "queue": bench_queue.measure,
+        "restore": bench_restore.measure,
     }
     rows: list[Row] = []
     start = time.perf_counter()

@@ -429,7 +429,9 @@ class Client(Component):
         top = server.top_frame(thread_id)
         if top is None:
             raise RequestError("the thread is not stopped in the replay")
-        rewound = server.evaluate(top, REWIND.expression(before))
+        # Only a step back may start from a checkpoint: the other trips count breakpoint hits
+        # from the start of the journal.
+        rewound = server.evaluate(top, REWIND.expression(before, trip.kind == "stepBack"))
         if REWIND.read(rewound.result()) != trip.run:
             raise RequestError("the replay could not be run again: "
                                f"{rewound.wait().get('message') or rewound.result()}")

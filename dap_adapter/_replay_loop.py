@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from distdev.journal import Event, JournalContents, describe
+from distdev.journal import Checkpoint, Event, JournalContents, describe, is_boundary
 from distdev.tools import ReplayedService, Service, StopReplay, in_effect, replay
 
 from ._evaluate import JOURNAL_POSITION, REWIND
@@ -42,6 +42,8 @@ class Rewind:
     before in the new run (None: stop only where the debugger stops it)."""
 
     before: int | None
+    from_checkpoint: bool = False
+    """The run may start from the journal's last checkpoint before ``before`` (a step back)."""
 
 
 class ReplayLoop:
@@ -60,15 +62,20 @@ class ReplayLoop:
         self.next_event: int | None = None
         """While stopped at a boundary: the event about to be delivered."""
         self.pending: Rewind | None = None
+        self.from_checkpoint = False
+        self.checkpoint: int | None = None
+        """The checkpoint the current run started from (None: the journal's start)."""
 
     # -- asked by the debug adapter, on a stopped thread ------------------------------------
 
     def position(self) -> Position:
-        return Position(self.service, self.delivered, self.run, self.stopped_at, self.next_event)
+        return Position(self.service, self.delivered, self.run, self.stopped_at, self.next_event,
+                        self.checkpoint)
 
-    def rewind(self, before: int | None) -> int:
-        """Abandon this run when the program continues, and run again from the start."""
-        self.pending = Rewind(before)
+    def rewind(self, before: int | None, from_checkpoint: bool = False) -> int:
+        """Abandon this run when the program continues, and run again from the start (or, if
+        ``from_checkpoint``, from the last checkpoint before ``before``)."""
+        self.pending = Rewind(before, from_checkpoint)
         return self.run + 1
 
     # -- running ------------------------------------------------------------------------------
@@ -78,7 +85,14 @@ class ReplayLoop:
         while True:
             self.run += 1
             self.delivered = 0
-            restored = replay(self.contents, source=self.source, before_event=self._before_event)
+            self.checkpoint = self._checkpoint_to_start_from()
+            if self.checkpoint is not None:
+                print(f"distdev: {self.service} run {self.run} starts from the checkpoint at "
+                      f"record {self.checkpoint}", flush=True)
+                self.delivered = self._delivered_before(self.checkpoint)
+            restored = replay(self.contents, source=self.source, before_event=self._before_event,
+                              from_checkpoint=None if self.checkpoint is None else True,
+                              checkpoint_before=self.target)
             if self._take_rewind():
                 continue
             events = restored.events
@@ -93,7 +107,22 @@ class ReplayLoop:
         pending, self.pending = self.pending, None
         if pending is not None:
             self.target = pending.before
+            self.from_checkpoint = pending.from_checkpoint and pending.before is not None
         return pending is not None
+
+    def _delivered_before(self, seq: int) -> int:
+        """The last event delivered before record ``seq``, had the run started at the start."""
+        events = self.contents.events
+        return next((e.seq for e in reversed(events[:seq]) if is_boundary(e)), 0)
+
+    def _checkpoint_to_start_from(self) -> int | None:
+        """The last checkpoint before the target, if this run may start from one (otherwise
+        the replay starts from the journal's start, or where a compacted journal must)."""
+        if not self.from_checkpoint:
+            return None
+        found = [e.seq for e in self.contents.events
+                 if type(e) is Checkpoint and self.target is not None and e.seq < self.target]
+        return found[-1] if found else None
 
     def _before_event(self, service: Service, event: Event) -> None:
         if self.pending is not None:

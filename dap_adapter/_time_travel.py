@@ -6,6 +6,8 @@ start (``_replay_loop``). This module is the adapter's bookkeeping for that, fre
 - **Step Back** goes to the previous journal event boundary: just before the last event the
   service was delivered. From a stop "before event N" that is before the event delivered
   before N; from a stop in the middle of the code, before the event that code is running after.
+  Its run starts from the journal's last checkpoint before that event, when it has one, instead
+  of the start: the time a step takes does not grow with the journal's length.
 - **Reverse Continue** goes to the previous breakpoint hit, or to the first event boundary
   when there was none. Hits are counted in the order a run meets them; a run again from the
   start meets the same hits in the same order, so "hit number k" names one moment. The hits the
@@ -52,6 +54,9 @@ class Position:
     a step, an exception)."""
     next: int | None = None
     """At a boundary: the event about to be delivered."""
+    checkpoint: int | None = None
+    """The journal's checkpoint this run started from (None: its start): its breakpoint hits
+    are not all of the past's."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,8 @@ class Timeline:
         trip = self.trip
         if trip is not None and position.run < trip.run:
             return None  # the abandoned run, on its way out
+        if position.checkpoint is not None:
+            self._hits_counted = False  # the hits before the checkpoint were not met again
         if hit:
             self._hit_seqs.append(position.seq)
         if trip is not None:

@@ -24,7 +24,17 @@ from support.engines import TESTS, LocalDeployment, running, wait_until
 import distdev
 from distdev import ReplayDivergenceError
 from distdev.engines._restore import DedupTable
-from distdev.journal import TOP_LEVEL, CallIn, CallOut, ResultIn, Return, Schedule, Switch, read_journal
+from distdev.journal import (
+    FORMAT_VERSION,
+    TOP_LEVEL,
+    CallIn,
+    CallOut,
+    ResultIn,
+    Return,
+    Schedule,
+    Switch,
+    read_journal,
+)
 from distdev.replayer._strands import threaded_calls
 from distdev.service import CallGate, StopReplay
 
@@ -332,7 +342,7 @@ def test_a_root_that_does_not_interleave_still_serializes_and_writes_no_switch(
         assert fast == [3]
         journal = deployment.journal("app")
         assert Switch not in [type(e) for e in read_journal(journal).events]
-        assert read_journal(journal).header.version == 3
+        assert read_journal(journal).header.version == FORMAT_VERSION
 
 
 # -- replaying an interleaved journal with other code --------------------------------------------

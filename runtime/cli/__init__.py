@@ -34,7 +34,7 @@ def _wanted_hash_seed(args: list[str]) -> str | None:
     from .._version import PINNED_HASH_SEED
 
     command = next((a for a in args if not a.startswith("-")), None)
-    if command in ("replay", "check", "upgrade"):
+    if command in ("replay", "check", "upgrade") or args[:2] == ["journal", "compact"]:
         seed = _journal_seed(args)
         if seed is not None:
             return seed

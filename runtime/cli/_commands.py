@@ -19,7 +19,7 @@ from rich.tree import Tree
 from ..build import App, HostSpec, Manifest, ResourceSpec, ServiceSpec, read_manifest
 from ..engines import DevHost
 from ..errors import DistdevError, JournalError, ServiceLoadError
-from ..journal import describe, is_boundary, read_journal, repair_journal
+from ..journal import compact_journal, describe, is_boundary, read_journal, repair_journal
 from ..replayer import SourceDifference
 from ..replayer import replay as replay_journal
 from ..resources import SECRETS_FOLDER, SecretStore
@@ -307,3 +307,21 @@ def _deployed_secrets(state: Path) -> list[str]:
         raise DistdevError(f"no deployment in {state}: start one with `distdev up` (or pass "
                            "--state)") from None
     return sorted(rid for rid, r in described.items() if r.get("kind") == "secret")
+
+
+def journal_compact(args: argparse.Namespace, out: Out) -> int:
+    def replays(compacted: Path) -> None:
+        replay_journal(compacted).service.compartment.unload()  # diverges, or it is sound
+
+    report = compact_journal(args.journal, verify=replays)
+    if out.json_mode:
+        out.json({"journal": str(report.path), "kept_aside": str(report.kept_aside),
+                  "checkpoint": report.checkpoint, "events_before": report.events_before,
+                  "events_after": report.events_after, "bytes_before": report.bytes_before,
+                  "bytes_after": report.bytes_after})
+    else:
+        out.print(f"{args.journal}: {report.events_before} records ({report.bytes_before:,} "
+                  f"bytes) -> {report.events_after} ({report.bytes_after:,} bytes), from the "
+                  f"checkpoint at record {report.checkpoint}; the old journal is kept as "
+                  f"{report.kept_aside}")
+    return 0

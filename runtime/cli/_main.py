@@ -214,6 +214,22 @@ example:
     p.add_argument("--force", action="store_true", help="also cut at corruption mid-file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_commands.journal_repair)
+    p = jsub.add_parser(
+        "compact", help="rewrite a journal to start at its last checkpoint (the old one kept)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Rewrite JOURNAL to start at its last checkpoint: the header, the top level's records, the
+checkpoint and the records after it. The compacted journal is replayed before it replaces the
+old one, which is kept beside it as JOURNAL.before-compact-<seq> (never deleted). Compact the
+journal of a stopped service (after `distdev down`): records a live service writes meanwhile
+would be lost. A live service writes checkpoints by itself (docs/journal-format.md).""",
+        epilog="""\
+example:
+  distdev down --state .distdev/state
+  distdev journal compact .distdev/state/app/orders/journal.cbor""")
+    p.add_argument("journal", type=Path, metavar="JOURNAL")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=_commands.journal_compact)
     return parser
 
 

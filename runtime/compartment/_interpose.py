@@ -30,7 +30,7 @@ from ._context import ServiceSide, state
 from ._surface import MODULES, SURFACE, Journaled, Refused, Rule
 
 __all__ = ["acting_service", "install_interposition", "installed", "enter_decimal",
-           "leave_decimal"]
+           "leave_decimal", "environ_writes", "restore_environ_writes"]
 
 _INTERNAL = ("distdev.", "pydevd", "_pydevd", "_pydev", "debugpy", "coverage.",
              "importlib._bootstrap", "zipimport", "_distutils_hack")
@@ -371,6 +371,24 @@ class _ServiceEnviron(MutableMapping[str, str]):
     def __delitem__(self, key: str) -> None:
         self[key]  # KeyError if absent, as os.environ does
         self._own[key] = None
+
+
+def environ_writes(service: ServiceSide) -> dict[str, str | None]:
+    """What the service's code set (a str) or deleted (None) in its ``os.environ``: state of its
+    own that no journal record holds, so a checkpoint carries it."""
+    view = service.interposed.get("environ")
+    return dict(view._own) if isinstance(view, _ServiceEnviron) else {}
+
+
+def restore_environ_writes(service: ServiceSide, writes: dict[str, str | None]) -> None:
+    """Give a restored service the ``os.environ`` writes a checkpoint carries."""
+    view = service.interposed.get("environ")
+    if not isinstance(view, _ServiceEnviron):
+        if not writes:
+            return
+        real = os.environ._real if isinstance(os.environ, _Environ) else os.environ
+        view = service.interposed["environ"] = _ServiceEnviron(service, real)
+    view._own = dict(writes)
 
 
 class _Metaclass(type):

@@ -11,8 +11,15 @@ from typing import Any
 
 from .._version import pin_zone
 from ..errors import DistdevError
-from ..journal import CallIn, JournalWriter
-from ..replayer import ReplayedService, Transport, replay
+from ..journal import CallIn, Checkpoint, JournalWriter
+from ..replayer import (
+    Checkpointer,
+    CheckpointPolicy,
+    ReplayedService,
+    Transport,
+    fresh_copy_digest,
+    replay,
+)
 from ..service import Recorder, Service
 from ._client import Network
 from ._durable import GroupCommit
@@ -21,6 +28,8 @@ from ._restore import DedupTable, restorable_journal
 from ._server import ServiceServer
 
 __all__ = ["LiveService", "go_live", "ServedService"]
+
+DEFAULT_POLICY = CheckpointPolicy()
 
 
 @dataclasses.dataclass
@@ -31,6 +40,7 @@ class LiveService:
     writer: JournalWriter
     commit: GroupCommit
     dedup: DedupTable
+    checkpoints: Checkpointer | None = None
 
     @property
     def service(self) -> Service:
@@ -39,19 +49,44 @@ class LiveService:
 
 def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Path | None,
             log: Callable[[str], None],
-            secrets: Callable[[str, int], str] | None = None) -> LiveService:
+            secrets: Callable[[str, int], str] | None = None,
+            checkpoints: CheckpointPolicy | None = DEFAULT_POLICY) -> LiveService:
     """Restore a service from its state journal (cutting a torn tail and an unfinished call
-    aside), then let it journal again and reach the others through ``transport``, reading the
-    application's files from ``app_files`` (the build's copy of them), and the values of the
-    secrets it reveals through ``secrets``."""
+    aside, or resuming calls it must; from its last checkpoint, if it has one), then let it
+    journal again and reach the others through ``transport``, reading the application's files
+    from ``app_files`` (the build's copy of them), and the values of the secrets it reveals
+    through ``secrets``. It writes checkpoints as ``checkpoints`` says (None: none)."""
     restore = restorable_journal(journal, log)
+    if restore.resume_open and restore.contents.skipped:
+        # Calls open at the end go on live, and the journal names them by their seqs in the
+        # file: read it whole, numbered as the file is (records read from the checkpoint on
+        # are numbered as a compacted journal would be).
+        restore = restorable_journal(journal, log, whole=True)
     contents = restore.contents
     pin_zone(contents.header.tz)  # this process runs the service: in its journal's zone
-    restored = replay(contents, resume_open=restore.resume_open, secrets=secrets)
-    log(f"restored from {len(contents.events)} journal records")
-    writer = JournalWriter.append_to(journal)
+    try:
+        restored = replay(contents, resume_open=restore.resume_open, secrets=secrets)
+    except DistdevError as exc:
+        if not contents.skipped:
+            raise
+        # What the records the fast read left out hold (a file the code loaded lazily) was
+        # needed after all: the whole journal has it.
+        log(f"restoring from the checkpoint alone failed ({exc}); reading the whole journal")
+        restore = restorable_journal(journal, log, whole=True)
+        contents = restore.contents
+        restored = replay(contents, resume_open=restore.resume_open, secrets=secrets)
+    records = len(contents.events) + contents.skipped
+    if restored.checkpoint is None:
+        log(f"restored from {records} journal records")
+    else:
+        log(f"restored from the checkpoint at record {restored.checkpoint + contents.skipped} "
+            f"and the {restored.events} records after it ({records} in the journal)")
+    writer = JournalWriter.append_to(journal, contents)
     commit = GroupCommit(writer, enabled=durable)
-    recorder = Recorder(writer)
+    # The outcomes as the journal holds them, for checkpoints; the served table (``dedup``)
+    # publishes one only once it is durable.
+    journaled = DedupTable.from_journal(contents)
+    recorder = Recorder(writer, _numbered(restored, contents.skipped), journaled.put)
     restored.service.tape = recorder
     restored.service.phase = "runtime"
     if app_files is not None and app_files.is_dir():
@@ -60,13 +95,29 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
     dedup = DedupTable.from_journal(contents)  # the open calls are running: re-sends wait
 
     def ended(call: CallIn, ok: bool, outcome: Any) -> None:
+        journaled.put(call.caller, call.caller_seq, call.args, call.kwargs, ok, outcome)
         commit.wait_durable()  # its outcome goes to a re-sent call: a promise it happened
         dedup.put(call.caller, call.caller_seq, call.args, call.kwargs, ok, outcome)
         log(f"a call of {call.export} open when the service stopped went on to its end "
             f"({'returned' if ok else 'raised'})")
 
     restored.resume_open_calls(recorder, ended)
-    return LiveService(restored, writer, commit, dedup)
+    live = LiveService(restored, writer, commit, dedup)
+    if checkpoints is not None:
+        live.checkpoints = Checkpointer(restored.service, contents.header, restored.top_level,
+                                        fresh_copy_digest(restored), journaled.kept, log,
+                                        checkpoints)
+        restored.service.at_idle = live.checkpoints
+    return live
+
+
+def _numbered(restored: ReplayedService, skipped: int) -> int:
+    """How many records of the service's history its journal file no longer holds (it was
+    compacted): its last checkpoint's first number beside its seq in the file."""
+    for event in reversed(restored.journal.events):
+        if type(event) is Checkpoint:
+            return event.numbered - (event.seq + skipped)
+    return 0
 
 
 class ServedService:

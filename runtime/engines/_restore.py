@@ -24,19 +24,27 @@ from typing import Any
 
 from ..journal import (
     CallIn,
+    Checkpoint,
     JournalContents,
     Raise,
     Return,
     Schedule,
     cut_journal,
+    read_from_checkpoint,
     read_journal,
     repair_journal,
 )
 from ..membrane import ErrorInfo
-from ..service import same
+from ..replayer import checkpoint_answered
+from ..service import listed, same
+
+KEPT_PER_CALLER = 1000
+"""How many answered calls of each caller a checkpoint keeps for re-sends: a caller re-sends
+only the calls of its own unfinished call, cut back after a crash (see ``DedupTable``)."""
 
 __all__ = ["Restore", "restorable_journal", "last_idle_offset", "answered_after", "DedupTable",
            "StillRunning"]
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,14 +56,16 @@ class Restore:
     """The journal ends inside calls that must go on live (it could not be cut back)."""
 
 
-def restorable_journal(path: Path, log: Any) -> Restore:
+def restorable_journal(path: Path, log: Any, *, whole: bool = False) -> Restore:
     """Read the state journal, cutting a torn tail aside, and an unfinished call too unless
-    calls answered after it began would be cut with it."""
-    contents = read_journal(path)
+    calls answered after it began would be cut with it. Unless ``whole``, only what a restore
+    needs is read when the journal says where its last checkpoint is (``read_from_checkpoint``),
+    so a restart does not grow with its age."""
+    contents = _read(path, whole)
     if contents.torn is not None:
         report = repair_journal(path)
         log(f"cut a torn final record aside ({report.cut_bytes} bytes to {report.side_file})")
-        contents = read_journal(path)
+        contents = _read(path, whole)
     idle = last_idle_offset(contents)
     if idle == contents.size:
         return Restore(contents, resume_open=False)
@@ -66,7 +76,12 @@ def restorable_journal(path: Path, log: Any) -> Restore:
         return Restore(contents, resume_open=True)
     side = cut_journal(path, path.read_bytes(), idle)
     log(f"the journal ended inside a call; cut it back to the last idle point ({side})")
-    return Restore(read_journal(path), resume_open=False)
+    return Restore(_read(path, whole), resume_open=False)
+
+
+def _read(path: Path, whole: bool) -> JournalContents:
+    contents = None if whole else read_from_checkpoint(path)
+    return contents if contents is not None else read_journal(path)
 
 
 def last_idle_offset(contents: JournalContents) -> int:
@@ -132,12 +147,18 @@ class DedupTable:
 
     @classmethod
     def from_journal(cls, contents: JournalContents) -> DedupTable:
-        """The outcomes the journal holds; the calls still open at its end are running (they
-        go on live, ``Restore.resume_open``), and their ``put`` ends them."""
+        """The outcomes the journal holds — from its last checkpoint on, that checkpoint's
+        kept calls and the calls answered after it; the calls still open at its end are
+        running (they go on live, ``Restore.resume_open``), and their ``put`` ends them."""
         table = cls()
         schedule = Schedule()  # which call an outcome ends, even when calls interleaved
         calls: dict[int, CallIn] = {}
         for event in contents.events:
+            if type(event) is Checkpoint:  # the calls before it are in it (no call is open)
+                table, calls = cls(), {}
+                for caller, caller_seq, args, kwargs, ok, outcome in checkpoint_answered(event):
+                    table.put(caller, caller_seq, args, kwargs, ok, outcome)
+                continue
             seq = schedule.see(event)
             if isinstance(event, CallIn):
                 calls[event.seq] = event
@@ -171,6 +192,23 @@ class DedupTable:
         if entry.outcome is _ABANDONED:
             return self.claim(caller, caller_seq, args, kwargs, deadline=deadline)
         return entry.ok, entry.outcome
+
+    def kept(self) -> list[list[Any]]:
+        """What a checkpoint keeps of the table: each caller's latest ``KEPT_PER_CALLER``
+        answered calls, as ``Checkpoint.answered`` holds them."""
+        with self._lock:
+            entries = [(key, entry) for key, entry in self._entries.items()
+                       if entry.ended.is_set() and entry.outcome is not _ABANDONED]
+        per_caller: dict[str, int] = {}
+        kept: list[list[Any]] = []
+        for (caller, caller_seq), entry in reversed(entries):
+            if per_caller.get(caller, 0) >= KEPT_PER_CALLER:
+                continue
+            per_caller[caller] = per_caller.get(caller, 0) + 1
+            kept.append([caller, caller_seq, entry.args, entry.kwargs, entry.ok,
+                         entry.outcome if entry.ok else listed(entry.outcome)])
+        kept.reverse()
+        return kept
 
     def put(self, caller: str, caller_seq: int | str | None, args: list[Any], kwargs: dict[str, Any],
             ok: bool, outcome: Any | ErrorInfo) -> None:

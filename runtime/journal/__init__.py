@@ -2,7 +2,8 @@
 
 This is a public module, for tools as much as for the runtime: the typed event union
 (``Event`` and its members), reading with validation (``read_journal``), writing
-(``JournalWriter``), checking and repairing (``check_journal``, ``repair_journal``).
+(``JournalWriter``), checking and repairing (``check_journal``, ``repair_journal``), and
+compacting a journal to start at its last checkpoint (``compact_journal``).
 
 Layer: above ``membrane`` (events hold values in their wire form and exceptions as
 ``ErrorInfo``); imports nothing of the layers above.
@@ -12,6 +13,9 @@ from __future__ import annotations
 
 from ..membrane import ErrorInfo as ErrorInfo
 from ._codec import encode_record as encode_record
+from ._compact import CompactReport as CompactReport
+from ._compact import compact_journal as compact_journal
+from ._compact import compacted_events as compacted_events
 from ._events import EVENT_TYPES as EVENT_TYPES
 from ._events import FORMAT_NAME as FORMAT_NAME
 from ._events import FORMAT_VERSION as FORMAT_VERSION
@@ -20,6 +24,7 @@ from ._events import READABLE_VERSIONS as READABLE_VERSIONS
 from ._events import BundleFile as BundleFile
 from ._events import CallIn as CallIn
 from ._events import CallOut as CallOut
+from ._events import Checkpoint as Checkpoint
 from ._events import Effect as Effect
 from ._events import ErrorIn as ErrorIn
 from ._events import Event as Event
@@ -35,9 +40,11 @@ from ._events import StateDigest as StateDigest
 from ._events import Switch as Switch
 from ._events import describe as describe
 from ._events import is_boundary as is_boundary
+from ._reader import CHECKPOINT_INDEX as CHECKPOINT_INDEX
 from ._reader import JournalContents as JournalContents
 from ._reader import TornTail as TornTail
 from ._reader import parse_journal as parse_journal
+from ._reader import read_from_checkpoint as read_from_checkpoint
 from ._reader import read_journal as read_journal
 from ._repair import RepairReport as RepairReport
 from ._repair import check_journal as check_journal
@@ -49,9 +56,12 @@ from ._writer import JournalWriter as JournalWriter
 
 __all__ = [
     "Event", "EventBase", "Header", "CallIn", "Return", "Raise", "CallOut", "ResultIn", "ErrorIn",
-    "Effect", "Output", "Spawn", "Source", "StateDigest", "Switch", "BundleFile", "ErrorInfo", "EVENT_TYPES",
+    "Effect", "Output", "Checkpoint", "Spawn", "Source", "StateDigest", "Switch", "BundleFile",
+    "ErrorInfo", "EVENT_TYPES",
     "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "describe", "encode_record",
     "READ_PAST", "is_boundary", "Schedule", "TOP_LEVEL",
-    "JournalContents", "TornTail", "read_journal", "parse_journal", "JournalWriter",
-    "check_journal", "repair_journal", "cut_journal", "RepairReport",
+    "JournalContents", "TornTail", "read_journal", "read_from_checkpoint", "CHECKPOINT_INDEX",
+    "parse_journal", "JournalWriter",
+    "check_journal", "repair_journal", "cut_journal", "RepairReport", "compact_journal",
+    "compacted_events", "CompactReport",
 ]

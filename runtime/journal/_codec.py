@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from ..membrane import dumps
-from ._events import Header
+from ._events import Checkpoint, Header
 
 __all__ = ["encode_record", "event_tree", "frame_at", "BadRecord", "CRC_PREFIX"]
 
@@ -96,6 +96,7 @@ def frame_at(data: bytes, offset: int) -> tuple[bytes, int]:
 
 
 _BUNDLE = Header.__struct_fields__.index("bundle")
+_SOURCES = Checkpoint.__struct_fields__.index("sources")
 
 
 def event_tree(event: msgspec.Struct) -> list[Any]:
@@ -106,6 +107,8 @@ def event_tree(event: msgspec.Struct) -> list[Any]:
     tag = event.__struct_config__.tag
     if isinstance(event, Header):
         fields[_BUNDLE] = [list(msgspec.structs.astuple(b)) for b in event.bundle]
+    elif isinstance(event, Checkpoint):
+        fields[_SOURCES] = [list(msgspec.structs.astuple(b)) for b in event.sources]
     return fields if tag is None else [tag, *fields]
 
 

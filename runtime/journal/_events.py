@@ -15,11 +15,13 @@ import msgspec
 from ..membrane import ErrorInfo, wire_repr
 
 FORMAT_NAME = "distdev-journal"
-FORMAT_VERSION = 3
-"""The version written. 3: a ``switch`` record says which call resumes when calls of a service
-that interleaves them do not end in the order they began. 2: what a journal covers is every line
+FORMAT_VERSION = 4
+"""The version written. 4: a ``checkpoint`` record holds a verified snapshot of the service's
+state, from which a restore replays only the records after it. 3: a ``switch`` record says
+which call resumes when calls of a service that interleaves them do not end in the order they
+began. 2: what a journal covers is every line
 run for the service (1: the service's own code only)."""
-READABLE_VERSIONS = (1, 2, 3)
+READABLE_VERSIONS = (1, 2, 3, 4)
 """Every version this distdev reads and replays (tests/golden holds a journal of each)."""
 
 
@@ -147,21 +149,49 @@ class Switch(EventBase, frozen=True, tag="switch"):
     call: int
 
 
+class Checkpoint(EventBase, frozen=True, tag="checkpoint"):
+    """A snapshot of the service's state at a point where no call was open (format 4), verified
+    when written: loaded into a fresh copy of the service's modules, it had this very digest.
+
+    A restore replays the top level (records 1 to ``top_level`` - 1, which define the module's
+    functions and classes), loads ``snapshot`` over the state they left, and replays only the
+    records after the checkpoint; records between the top level and the checkpoint are not
+    needed (``distdev journal compact`` leaves them out). What the skipped records told the
+    service travels here too: the changes its code has (``patches``), the outcomes of the
+    calls it answered that a caller may still re-send (``answered``), and how many records
+    came before it in the journal it was first written in (``numbered``), so that calls it
+    makes later are never numbered like earlier ones."""
+
+    top_level: int
+    snapshot: bytes
+    digest: dict[str, list[str]]
+    """The whole state digest here (not only what changed)."""
+    patches: list[str]
+    answered: list[list[Any]]
+    """[caller, caller_seq, args, kwargs, ok, outcome] of answered calls that carried an id."""
+    numbered: int
+    """The seq this record had in the journal it was first written in."""
+    sources: list[BundleFile] = []
+    """The service's code where it differs from the header's bundle (an upgrade, a lazy
+    import): the code the snapshot was taken with, whatever records a restore leaves out."""
+
+
 Event = (Header | CallIn | Return | Raise | CallOut | ResultIn | ErrorIn | Effect | Output | Spawn
-         | Source | StateDigest | Switch)
+         | Source | StateDigest | Switch | Checkpoint)
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
     for cls in (
         Header, CallIn, Return, Raise, CallOut, ResultIn, ErrorIn, Effect, Output, Spawn, Source,
-        StateDigest, Switch
+        StateDigest, Switch, Checkpoint
     )
 }
 
 
-READ_PAST = (Output, Source, StateDigest)
+READ_PAST = (Output, Source, StateDigest, Checkpoint)
 """Events a replay reads past, without code waiting for them (what was printed, a file the
-code loaded, a state digest to check): a replay — and a debugger — never stops before one."""
+code loaded, a state digest — or a checkpoint's whole one — to check): a replay — and a
+debugger — never stops before one."""
 
 
 def is_boundary(event: Event) -> bool:
@@ -203,6 +233,9 @@ def describe(event: Event) -> str:
         case Switch():
             return f"switch to the call of record {event.call}" if event.call else \
                 "switch to the top level"
+        case Checkpoint():
+            return (f"checkpoint of {len(event.digest)} globals ({len(event.snapshot):,} bytes, "
+                    f"{len(event.answered)} answered calls kept)")
         case StateDigest():
             gone = f", {len(event.removed)} gone" if event.removed else ""
             return f"digest of {len(event.changed)} changed globals{gone}"

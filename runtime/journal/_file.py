@@ -36,6 +36,8 @@ class JournalSink(Protocol):
 
     def fileno(self) -> int: ...
 
+    def tell(self) -> int: ...
+
     def close(self) -> None: ...
 
 _MIN_CHUNK = 256 * 1024
@@ -113,6 +115,10 @@ class JournalFile:
 
     def fileno(self) -> int:
         return self._fd
+
+    def tell(self) -> int:
+        """The journal's size once what is pending is written: where the next record goes."""
+        return self.end + len(self._pending)
 
     def close(self) -> None:
         """Write out what is pending and cut the free space off: the file at rest holds its

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import mmap
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +25,10 @@ import msgspec
 
 from ..errors import JournalCorruptError, JournalError, JournalFormatError
 from ._codec import CRC_PREFIX, BadRecord, frame_at
-from ._events import EVENT_TYPES, FORMAT_NAME, READABLE_VERSIONS, Event, Header
+from ._events import EVENT_TYPES, FORMAT_NAME, READABLE_VERSIONS, Checkpoint, Event, Header, Switch
 
-__all__ = ["JournalContents", "TornTail", "read_journal", "parse_journal", "read_bytes"]
+__all__ = ["JournalContents", "TornTail", "read_journal", "parse_journal", "read_bytes",
+           "read_from_checkpoint", "CHECKPOINT_INDEX"]
 
 _WHAT_TO_PASS = (
     "Pass the journal.cbor of a service (OUT/services/<id>/ of a build, or <state>/<id>/)."
@@ -53,6 +55,9 @@ class JournalContents:
     size: int
     free: int = 0
     """Zero bytes after the last record, to the end of the file: space allocated ahead."""
+    skipped: int = 0
+    """Records of the file that ``events`` leaves out (``read_from_checkpoint``: the ones
+    between the top level and the checkpoint); the file holds ``len(events) + skipped``."""
 
     @property
     def good_size(self) -> int:
@@ -100,15 +105,18 @@ def _damaged_journal(data: bytes) -> bool:
             or _valid_record_after(data, 0))
 
 
-def is_free_space(data: bytes, offset: int) -> bool:
+def is_free_space(data: bytes | mmap.mmap, offset: int) -> bool:
     """Whether everything from ``offset`` to the end is zero bytes (allocated, never written):
     a record starts with ``82``, so none starts there."""
-    return data.count(0, offset) == len(data) - offset
+    if offset < len(data) and data[offset]:
+        return False
+    if isinstance(data, bytes):
+        return data.count(0, offset) == len(data) - offset
+    return bytes(data[offset:]).count(0) == len(data) - offset
 
 
-def _iter_records(data: bytes, path: str) -> Iterator[tuple[int, Event]]:
-    offset = 0
-    seq = 0
+def _iter_records(data: bytes, path: str, offset: int = 0,
+                  seq: int = 0) -> Iterator[tuple[int, Event]]:
     while offset < len(data):
         if seq and not data[offset] and is_free_space(data, offset):
             raise _FreeFrom(offset)
@@ -217,3 +225,73 @@ def parse_journal(data: bytes, path: str = "<journal>") -> JournalContents:
     header = events[0]
     assert isinstance(header, Header)
     return JournalContents(Path(path), header, events, offsets, torn, len(data), free)
+
+
+CHECKPOINT_INDEX = ".checkpoint"
+"""The suffix of the file beside a journal that says where its last checkpoint is: "<byte
+offset> <seq>", written after the record. Only a hint: the record there is read and checked."""
+
+
+def read_from_checkpoint(path: str | os.PathLike[str]) -> JournalContents | None:
+    """The journal as a restore needs it, without reading what its last checkpoint holds: the
+    header, the top level's records, the checkpoint and every record after it, each checked,
+    numbered as ``distdev journal compact`` would write them (``skipped`` says how many are
+    left out). None when the index beside it is missing or does not name a checkpoint record
+    (then read the whole journal). Only a torn tail is tolerated, as ``read_journal`` does."""
+    p = Path(path)
+    try:
+        offset_text, seq_text = p.with_name(p.name + CHECKPOINT_INDEX).read_text().split()
+        offset, at = int(offset_text), int(seq_text)
+    except (OSError, ValueError):
+        return None
+    with open(p, "rb") as f:  # mapped: only the pages of the records read are read
+        try:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            return None
+    with data:
+        return _from_checkpoint(p, data, offset, at)
+
+
+def _from_checkpoint(p: Path, data: mmap.mmap, offset: int, at: int) -> JournalContents | None:
+    try:
+        payload, after = frame_at(data, offset)  # type: ignore[arg-type]
+        checkpoint = _decode_event(payload, at)
+        header_payload, position = frame_at(data, 0)  # type: ignore[arg-type]
+        header = _decode_event(header_payload, 0)
+    except BadRecord:
+        return None
+    if type(checkpoint) is not Checkpoint or checkpoint.top_level > at:
+        return None
+    _check_header(header, str(p))
+    assert isinstance(header, Header)
+    events: list[Event] = [header]
+    offsets = [0]
+    try:
+        for seq in range(1, checkpoint.top_level):
+            payload, next_position = frame_at(data, position)  # type: ignore[arg-type]
+            events.append(_decode_event(payload, seq))
+            offsets.append(position)
+            position = next_position
+    except BadRecord:
+        return None  # read whole, it is reported as ``read_journal`` reports it
+    shift = at - len(events)
+    torn = None
+    free = 0
+    try:
+        for file_offset, event in _iter_records(data, str(p), offset, at):  # type: ignore[arg-type]
+            events.append(_shifted(event, shift, at))
+            offsets.append(file_offset)
+    except _TornAt as t:
+        torn = t.torn
+    except _FreeFrom as f:
+        free = len(data) - f.offset
+    return JournalContents(p, header, events, offsets, torn, len(data), free=free, skipped=shift)
+
+
+def _shifted(event: Event, shift: int, at: int) -> Event:
+    if not shift:
+        return event
+    if type(event) is Switch and event.call >= at:
+        return msgspec.structs.replace(event, seq=event.seq - shift, call=event.call - shift)
+    return msgspec.structs.replace(event, seq=event.seq - shift)

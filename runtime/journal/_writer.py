@@ -11,7 +11,7 @@ from ..errors import JournalError
 from ._codec import encode_record, event_tree
 from ._events import EventBase, Header
 from ._file import JournalFile, JournalSink
-from ._reader import read_journal
+from ._reader import JournalContents, read_journal
 
 __all__ = ["JournalWriter"]
 
@@ -40,16 +40,19 @@ class JournalWriter:
         return writer
 
     @classmethod
-    def append_to(cls, path: str | os.PathLike[str]) -> JournalWriter:
-        """Continue an existing journal. A torn tail must be repaired first."""
-        contents = read_journal(path)
+    def append_to(cls, path: str | os.PathLike[str],
+                  contents: JournalContents | None = None) -> JournalWriter:
+        """Continue an existing journal (``contents``: as just read, if it was). A torn tail
+        must be repaired first."""
+        if contents is None:
+            contents = read_journal(path)
         if contents.torn is not None:
             raise JournalError(
                 f"{path} ends in a torn record ({contents.torn.reason}); run "
                 f"`distdev journal repair {path}` before appending to it"
             )
         return cls(path, JournalFile.continue_at(path, contents.good_size),
-                   len(contents.events))
+                   len(contents.events) + contents.skipped)
 
     def write(self, event: EventBase) -> int:
         """Append one event; its ``seq`` must be ``next_seq``. Returns the seq."""
@@ -70,6 +73,10 @@ class JournalWriter:
             if self.dirty:
                 self._file.flush()
                 self.dirty = False
+
+    def size(self) -> int:
+        """Bytes written so far, buffered ones included."""
+        return self._file.tell()
 
     def fileno(self) -> int:
         return self._file.fileno()

@@ -73,7 +73,10 @@ def check_journal(journal: str | os.PathLike[str],
         return Verdict(name, None, 0, "unreadable", str(exc))
     service, events = contents.header.service, len(contents.events)
     try:
-        restored = replay(contents, source=source, secrets=secrets)
+        # every record of its history, not only those after its last checkpoint (a compacted
+        # journal has no others)
+        restored = replay(contents, source=source, from_checkpoint=None,
+                          secrets=secrets)
     except ReplayDivergenceError as exc:
         return Verdict(name, service, events, "diverged", str(exc), exc.seq, exc.expected,
                        exc.actual, exc.location, _journal_code_at(contents, exc.seq))

@@ -19,13 +19,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .._version import local_time, recorded_hash_seed
+from ..compartment import observing
 from ..errors import DistdevError, HashSeedError, ReplayDivergenceError, ServiceUnavailableError
 from ..journal import (
+    BundleFile,
     CallIn,
+    Checkpoint,
     Event,
     Header,
     JournalContents,
+    Raise,
     ResultIn,
+    Return,
     Source,
     Switch,
     TornTail,
@@ -42,6 +47,7 @@ from ..membrane import (
 )
 from ..rules import secret_reference
 from ..service import CallFailed, Detached, Service, StopReplay
+from ._checkpoint import load_snapshot
 from ._replayer import LiveTape, Replayer
 
 __all__ = ["replay", "ReplayedService", "SourceDifference", "Transport", "source_differences",
@@ -62,7 +68,18 @@ def bundle_files(contents: JournalContents) -> dict[str, tuple[str, bytes]]:
     for event in contents.events:
         if type(event) is Source:
             files[event.file.path] = (event.file.sha256, event.file.source)
+        elif type(event) is Checkpoint:
+            files.update((f.path, (f.sha256, f.source)) for f in event.sources)
     return files
+
+
+def _same_code(contents: JournalContents, at: int) -> bool:
+    """Whether the checkpoint at ``at`` was taken with the code the journal ends with (no
+    upgrade since): only then does loading it equal replaying the records before it."""
+    checkpoint: Checkpoint = contents.events[at]  # type: ignore[assignment]
+    then = {f.path: f.sha256 for f in contents.header.bundle}
+    then.update((f.path, f.sha256) for f in checkpoint.sources)
+    return all(then.get(path) == sha for path, (sha, _) in bundle_files(contents).items())
 
 
 def code_changed_at(contents: JournalContents) -> int:
@@ -195,6 +212,10 @@ class ReplayedService:
         self.state_note: str | None = None
         """Replayed with other code: where its state first differed from the journal's
         digests (not a divergence: other code may hold other state)."""
+        self.top_level = 1
+        """The seq of the first record after the top level's (a checkpoint's ``top_level``)."""
+        self.checkpoint: int | None = None
+        """The seq of the checkpoint it was restored from (None: replayed whole)."""
         self._replayer: Replayer | None = None
 
     @property
@@ -232,6 +253,33 @@ class ReplayedService:
         return make_proxy(self.id, self.service.router, None)
 
 
+def fresh_copy_digest(restored: ReplayedService) -> Callable[[bytes], dict[str, list[str]]]:
+    """What verifies ``restored``'s checkpoints: a snapshot is loaded into a fresh copy of the
+    service — its top level replayed from the journal's own records, as a restore does — and
+    the state digest of that copy is returned; the copy is then dropped."""
+    contents = restored.journal
+    top = restored.top_level
+    prefix = contents.events[:top]
+    in_header = {f.path for f in contents.header.bundle}
+
+    def digest_of(snapshot: bytes) -> dict[str, list[str]]:
+        # The files the live service has loaded since its header (lazily imported modules,
+        # data files), whether or not the records read at its restore hold them.
+        loaded = [Source(0, BundleFile(rel, hashlib.sha256(data).hexdigest(), data))
+                  for rel, data in restored.service.compartment.bundle.items()
+                  if rel not in in_header]
+        copy = replay(JournalContents(contents.path, contents.header, [*prefix, *loaded],
+                                      contents.offsets[:top], None, contents.size))
+        try:
+            with observing():
+                load_snapshot(copy.service, snapshot)
+            return copy.service.state_digest()
+        finally:
+            copy.service.compartment.unload()
+
+    return digest_of
+
+
 def check_hash_seed(header: Header) -> None:
     here = recorded_hash_seed()
     if header.hash_seed is not None and header.hash_seed != here:
@@ -249,10 +297,19 @@ def replay(
     source: str | os.PathLike[str] | None = None,
     before_start: Callable[[list[SourceDifference]], None] | None = None,
     before_event: Callable[[Service, Event], None] | None = None,
+    from_checkpoint: bool | None = True,
+    checkpoint_before: int | None = None,
     resume_open: bool = False,
     secrets: Callable[[str, int], str] | None = None,
 ) -> ReplayedService:
     """Restore a service from its journal and return it live.
+
+    A journal with checkpoints is restored from the last one (before ``until``): its top
+    level replayed, the checkpoint's snapshot loaded, and only the records after it replayed
+    (``events`` counts those); ``checkpoint_before`` takes the last one before that seq instead
+    (a debugger stopping there). ``from_checkpoint=False`` replays every record, checking each
+    checkpoint's state on the way (a compacted journal has no records to do that with); None
+    starts from a checkpoint only when it must (a compacted journal).
 
     ``until`` stops after the event with that sequence number. ``source`` replays other code
     (a folder laid out like the application); ``before_start`` is told how it differs from the
@@ -286,18 +343,31 @@ def replay(
                       coverage=header.version, build_services=header.services)
     router.service = service
     service.secrets = secrets
-    tape = Replayer(service, contents.events, 1, None if until is None else until + 1,
-                    before_event, resume_open=resume_open)
+    checkpoint = _checkpoint_to_use(contents, until, from_checkpoint, checkpoint_before)
+    if checkpoint is not None and diffs and not _compacted(contents):
+        checkpoint = None  # other code: it replays the history, not a snapshot of another's
+    end = None if until is None else until + 1
+    tape = Replayer(service, contents.events, 1, end,
+                    before_event if checkpoint is None else None, resume_open=resume_open)
+    if checkpoint is not None:
+        tape.until = contents.events[checkpoint].top_level  # type: ignore[union-attr]
     tape.same_code = not diffs
     tape.code_since = code_changed_at(contents)
     service.tape = tape
     service.phase = "replay"
     with local_time(header.tz):
-        _run(service, tape)
+        top_level = _run(service, tape, checkpoint, end, before_event)
     service.tape = Detached()
     service.phase = "runtime"
-    restored = ReplayedService(service, contents, tape.pos - 1, tape.stopped_inside_call, diffs)
+    # What the journal's digests add up to: if the service journals on, its next digest says
+    # what changed since them (a global gone since is named gone).
+    service.digest_recorded(dict(tape.expected_state))
+    start = 1 if checkpoint is None else checkpoint + 1
+    restored = ReplayedService(service, contents, tape.pos - start, tape.stopped_inside_call,
+                               diffs)
     restored.state_note = tape.state_note
+    restored.top_level = top_level
+    restored.checkpoint = checkpoint
     restored._replayer = tape
     return restored
 
@@ -314,16 +384,83 @@ def _refuse_without_secrets(contents: JournalContents) -> None:
                     "deployment that recorded it (STATE/secrets) or of its build (OUT/secrets)")
 
 
-def _run(service: Service, tape: Replayer) -> None:
+def _checkpoint_to_use(contents: JournalContents, until: int | None,
+                       from_checkpoint: bool | None, before: int | None) -> int | None:
+    """The seq of the checkpoint a replay starts from (the last one at or before ``until``,
+    and before ``before``), or None to replay every record. A compacted journal starts at a
+    checkpoint: it has no records to replay whole, or to stop before it."""
+    events = contents.events
+    first = last = None
+    depth = 0  # calls open: a checkpoint where the records say one is open is not used
+    for index, event in enumerate(events):
+        kind = type(event)
+        if kind is CallIn:
+            depth += 1
+        elif kind is Return or kind is Raise:
+            depth -= 1
+        elif kind is Checkpoint:
+            first = index if first is None else first
+            if (until is None or index <= until) and (before is None or index < before) \
+                    and depth == 0:
+                last = index
+    if first is None:
+        return None
+    compacted = events[first].numbered != first  # type: ignore[union-attr]
+    if from_checkpoint is None:
+        from_checkpoint = compacted
+    if from_checkpoint and last is not None and not _same_code(contents, last):
+        # The code changed since (an upgrade): the history replays with the new code, where
+        # the journal still has it (read whole: records read from the checkpoint on do not).
+        if contents.skipped:
+            raise DistdevError(f"{contents.path}'s last checkpoint was taken with other code "
+                               "than the journal's own now: its history replays whole")
+        if not compacted:
+            return None
+    if compacted and (last is None or not from_checkpoint):
+        stop = "stop before" if last is None else "replay every record up to"
+        raise DistdevError(
+            f"{contents.path} was compacted: it starts at its checkpoint (record {first}), so "
+            f"a replay cannot {stop} it; the journal before compaction was kept beside it "
+            f"({contents.path.name}.before-compact-*): replay that one")
+    return last if from_checkpoint else None
+
+
+def _same_code_here(tape: Replayer, at: int) -> bool:
+    checkpoint: Checkpoint = tape.events[at]  # type: ignore[assignment]
+    header = tape.events[0]
+    assert isinstance(header, Header)
+    then = {f.path: f.sha256 for f in header.bundle}
+    then.update((f.path, f.sha256) for f in checkpoint.sources)
+    now = dict(then)
+    for event in tape.events[at:]:
+        if type(event) is Source:
+            now[event.file.path] = event.file.sha256
+    return now == then
+
+
+def _compacted(contents: JournalContents) -> bool:
+    first = next((e for e in contents.events if type(e) is Checkpoint), None)
+    return first is not None and first.numbered != first.seq
+
+
+def _run(service: Service, tape: Replayer, checkpoint: int | None, end: int | None,
+         before_event: Callable[[Service, Event], None] | None) -> int:
+    """Replay the top level, then (from a checkpoint: after loading it) the calls; return the
+    seq of the first record after the top level's."""
+    top_level = 1
     try:
         try:
             service.run_top_level("replay")
+            top_level = tape.pos
         except (StopReplay, ReplayDivergenceError):
             raise
         except Exception as exc:
             if tape.divergence is None:
                 tape.diverge(None, f"raised {type(exc).__name__}: {exc} in its top level",
                              _where(exc, service))
+        if checkpoint is not None:
+            top_level = _load_checkpoint(service, tape, checkpoint, end)
+            tape.before_event = before_event
         while not tape.at_end:
             event: Event = tape._next()
             if type(event) is CallIn:
@@ -340,6 +477,26 @@ def _run(service: Service, tape: Replayer) -> None:
         tape.finish()
     if tape.divergence is not None:
         raise tape.divergence
+    return top_level
+
+
+def _load_checkpoint(service: Service, tape: Replayer, at: int, end: int | None) -> int:
+    """Load the checkpoint at ``at`` over the top level's state and move the tape past it;
+    its state must then have its digest, or the replay diverges there."""
+    checkpoint: Checkpoint = tape.events[at]  # type: ignore[assignment]
+    try:
+        with observing():  # code a value's __setstate__ runs is not the service acting
+            load_snapshot(service, checkpoint.snapshot,
+                          same_code=tape.same_code and _same_code_here(tape, at))
+    except Exception as exc:  # other code than the journal's: a class or global it lacks
+        tape.diverge(checkpoint, f"could not load the checkpoint's state: {type(exc).__name__}: "
+                     f"{exc}", service.entry)
+    service.patches.update(checkpoint.patches)
+    tape.numbered = checkpoint.numbered - checkpoint.seq
+    tape.pos = at
+    tape.until = len(tape.events) if end is None else min(end, len(tape.events))
+    tape._skip_output()  # checks the state against the checkpoint's digest
+    return checkpoint.top_level
 
 
 def _where(exc: BaseException, service: Service) -> str:

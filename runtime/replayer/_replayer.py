@@ -21,6 +21,7 @@ from ..journal import (
     BundleFile,
     CallIn,
     CallOut,
+    Checkpoint,
     Effect,
     ErrorIn,
     Event,
@@ -40,8 +41,9 @@ from ._strands import Strands, threaded_calls
 
 __all__ = ["Replayer", "LiveTape"]
 
-_PASSIVE = tuple(kind for kind in READ_PAST if kind is not StateDigest)
-"""What the replay reads past as it is; a digest it reads past too, checking the state."""
+_PASSIVE = tuple(kind for kind in READ_PAST if kind is not StateDigest and kind is not Checkpoint)
+"""What the replay reads past as it is; a digest it reads past too, checking the state (and a
+checkpoint, checking the state against its whole digest)."""
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
@@ -86,6 +88,9 @@ class Replayer:
         """The threads of the calls that interleaved (None: every call nests, on one thread)."""
         self._local = threading.local()
         self._live: _LiveTape | None = None
+        self.numbered = 0
+        """How many records of the service's history come before ``events``' own numbering
+        (after a checkpoint of a compacted journal): call-outs are numbered as first recorded."""
 
     @property
     def delivering(self) -> list[tuple[int, str]]:
@@ -116,6 +121,9 @@ class Replayer:
     def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
         pass  # a replay checks digests (``_check_state``); it records none
 
+    def idle(self) -> bool:
+        return False  # a replay writes no checkpoint
+
     # -- cursor -------------------------------------------------------------------------
 
     @property
@@ -131,6 +139,9 @@ class Replayer:
             kind = type(event)
             if kind is StateDigest:
                 self._check_state(event)  # type: ignore[arg-type]
+            elif kind is Checkpoint:
+                self.expected_state = {}  # its digest is whole, not what changed
+                self._check_state(StateDigest(event.seq, event.digest))  # type: ignore[union-attr]
             elif kind not in _PASSIVE:
                 break
             self.pos += 1
@@ -323,7 +334,7 @@ class Replayer:
             same(event.args, args) and same(event.kwargs, kwargs)
         ):
             self.diverge(event, doing())
-        call_id = next_callout_id(event.seq)  # as the recording numbered it
+        call_id = next_callout_id(event.seq + self.numbered)  # as the recording numbered it
         try:
             return self.await_result(lambda: f"waited for the result of {target}.{export}")
         except _OutcomePending as pending:

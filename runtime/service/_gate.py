@@ -64,6 +64,10 @@ class CallGate:
     def held(self) -> bool:
         return self._depth > 0
 
+    def alone(self) -> bool:
+        """Whether at most one call is inside (the one asking), none waiting in a call out."""
+        return self._depth <= 1
+
     def suspend(self) -> None:
         """The running level waits in a call out: let its chain (or, interleaving, any call)
         come in."""

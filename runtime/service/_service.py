@@ -168,6 +168,9 @@ class Service:
         self.secrets: Callable[[str, int], str] | None = None
         """(secret resource id, version) -> its value: the store of the deployment it runs in
         (or, replaying, the one ``--secrets`` names); None: no store here."""
+        self.at_idle: Callable[[], None] | None = None
+        """Run after a recorded call ends with no call left open (a checkpoint is taken
+        there), while the call still holds the gate."""
 
     def __repr__(self) -> str:
         return f"<Service {self.id} ({self.phase})>"
@@ -281,8 +284,17 @@ class Service:
     # -- state digests ---------------------------------------------------------------------
 
     def _after_call(self) -> None:
-        if not self.tape.replaying and self._digests.due():
+        if self.tape.replaying:
+            return
+        if self._digests.due():
             self.record_digest()
+        if self.at_idle is not None and self.tape.idle() and self.gate.alone():
+            self.at_idle()
+
+    def digest_recorded(self, digest: dict[str, list[str]]) -> None:
+        """The journal holds ``digest`` whole here (a checkpoint's): the next digest records
+        what changed since it."""
+        self._digests.last, self._digests.recorded = digest, True
 
     def state_digest(self) -> dict[str, list[str]]:
         """The digest of the service's globals, taken as an observer: whatever a digest

@@ -86,6 +86,10 @@ class Tape(Protocol):
         journal says so from here on); replaying, only if the journal says so here."""
         ...
 
+    def idle(self) -> bool:
+        """Whether no call is open (a recorded journal may take a checkpoint here)."""
+        ...
+
     def deprecated_patch(self, change_id: str) -> None:
         """Read past the journal's record of ``change_id`` if it is here; record nothing."""
         ...
@@ -106,8 +110,18 @@ class Recorder:
 
     replaying = False
 
-    def __init__(self, writer: JournalWriter) -> None:
+    def __init__(self, writer: JournalWriter, numbered: int = 0,
+                 answered: Callable[[str, int | str, list[Any], dict[str, Any], bool, Any], None]
+                 | None = None) -> None:
         self.writer = writer
+        self.answered = answered
+        """Told each call that carried an id as its outcome is journaled (caller, caller_seq,
+        args, kwargs, ok, value or ErrorInfo): a checkpoint taken right after it has it."""
+        self._ids: dict[int, tuple[str, int | str, list[Any], dict[str, Any]]] = {}
+        self.numbered = numbered
+        """How many more records the service wrote than its journal holds (records a
+        compaction left out): calls out are numbered by the record's seq in the journal as
+        first written, so that a callee never takes a new call for an earlier one."""
         self._schedule = Schedule()
         self._calls = threading.local()  # this thread's open calls here (call-in seqs)
 
@@ -125,6 +139,10 @@ class Recorder:
 
     def seq_of_next(self) -> int | None:
         return self.writer.next_seq
+
+    def _first_seq_of_next(self) -> int | None:
+        """The seq the next record has in the journal as first written."""
+        return self.writer.next_seq + self.numbered
 
     def follow(self, schedule: Schedule) -> None:
         """Go on from ``schedule``: the journal this appends to was left with calls open."""
@@ -174,7 +192,7 @@ class Recorder:
         that timed out, was refused or lost its peer answers the code as a callee's exception
         would, and a replay answers the same (a call-out left without an outcome would make
         the journal unreplayable)."""
-        call_id = next_callout_id(self.seq_of_next())
+        call_id = next_callout_id(self._first_seq_of_next())
         self._write("call-out", target, export, args, kwargs)
         return self.complete_call_out(call_id, perform)
 
@@ -207,22 +225,26 @@ class Recorder:
                 kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
         seq = self.writer.next_seq
         self._write("call-in", caller, chain, export, args, kwargs, caller_seq)
+        if caller_seq is not None and self.answered is not None:
+            self._ids[seq] = (caller, caller_seq, args, kwargs)
         self._schedule.opened(seq)
         self._open_calls().append(seq)
 
     def returned(self, value: Any) -> None:
         self._write("return", value)
-        self._ended()
+        self._ended(True, value)
 
     def raised(self, info: ErrorInfo) -> None:
         self._write("raise", listed(info))
-        self._ended()
+        self._ended(False, info)
 
-    def _ended(self) -> None:
-        self._schedule.closed()
+    def _ended(self, ok: bool, outcome: Any) -> None:
+        ended = self._schedule.closed()
         calls = self._open_calls()
         if calls:
             calls.pop()
+        if ended is not None and ended in self._ids and self.answered is not None:
+            self.answered(*self._ids.pop(ended), ok, outcome)
 
     def digest(self, changed: dict[str, list[str]], removed: list[str]) -> None:
         self._write("digest", changed, removed)
@@ -234,6 +256,9 @@ class Recorder:
     def deprecated_patch(self, change_id: str) -> None:
         pass
 
+    def idle(self) -> bool:
+        return not self._schedule.open
+
 
 class Detached(Recorder):
     """Performs effects and calls for real and writes nothing."""
@@ -241,6 +266,9 @@ class Detached(Recorder):
     def __init__(self) -> None:
         self._schedule = Schedule()
         self._calls = threading.local()
+
+    def idle(self) -> bool:
+        return False  # nothing is written, so there is no checkpoint to take
 
     def _write(self, kind: str, *fields: Any) -> None:
         pass
@@ -256,6 +284,9 @@ class Detached(Recorder):
         pass
 
     def seq_of_next(self) -> int | None:
+        return None
+
+    def _first_seq_of_next(self) -> int | None:
         return None
 
 

@@ -15,6 +15,7 @@ import pytest
 from dap.dap_client import FIXTURES, DapClient, marker
 
 import distdev
+from distdev.journal import is_boundary
 
 Start = Callable[..., DapClient]
 COUNTER_APP = FIXTURES / "counter" / "app.py"
@@ -310,3 +311,69 @@ def test_timeline_counting_leg_from_the_middle_of_code_keeps_only_the_hits_befor
     timeline.depart(timeline.plan_reverse_continue()[1])
     leg = timeline.stopped("pause", Position("app/c", 3, 2, "boundary", 4))
     assert isinstance(leg, Leg) and (leg.before, leg.trip.hit) == (1, None)
+
+
+@pytest.fixture
+def checkpointed(tmp_path: Path, journal: Path) -> Path:
+    """The counter restored live from its build journal (as a host restores it), called 40
+    more times with a checkpoint every 30 records: a journal with checkpoints to step through."""
+    from distdev.engines._live import go_live
+    from distdev.replayer import CheckpointPolicy
+
+    class Alone:
+        def send(self, *args: Any) -> Any:
+            raise AssertionError("the counter calls nobody")
+
+        def exports(self, target: str) -> None:
+            return None
+
+    state = tmp_path / "live" / "journal.cbor"
+    state.parent.mkdir()
+    state.write_bytes(journal.read_bytes())
+    live = go_live(state, Alone(), durable=False, app_files=None, log=lambda line: None,
+                   checkpoints=CheckpointPolicy(events=30, share=None))
+    for n in range(5, 45):
+        live.restored.proxy().add(n)
+    live.service.record_digest()
+    live.writer.close()
+    live.service.compartment.unload()
+    return state
+
+
+def test_step_back_starts_its_run_from_the_nearest_checkpoint(
+    adapter: Start, checkpointed: Path,
+) -> None:
+    events = distdev.read_journal(checkpointed).events
+    calls, checkpoints = seqs(checkpointed, "CallIn"), seqs(checkpointed, "Checkpoint")
+    assert len(checkpoints) >= 3
+    target = calls[-3]  # before add(42) is delivered
+    nearest = max(c for c in checkpoints if c < calls[-4])  # the last one before add(41)
+    client = adapter(PYTHONHASHSEED="0")
+    assert client.start({"journal": str(checkpointed), "stopAtEvent": target}).success
+    stop = client.wait_stopped()
+    thread = stop["threadId"]
+    delivered = max(e.seq for e in events[:target] if is_boundary(e))
+    assert client.wait_event("distdev/journalPosition")["seq"] == delivered
+    assert client.globals_of(client.top(thread)["id"])["total"] == str(sum(range(1, 42)))
+
+    # Back two events: before add(41)'s clock read, inside the call, its frame live; the run
+    # that got there started from the checkpoint before add(41), not from the journal's start.
+    travel(client, "stepBack", thread)
+    stop, position = travel(client, "stepBack", thread)
+    assert client.wait_event("output", lambda body: "starts from the checkpoint at record "
+                             f"{nearest}" in body.get("output", ""))
+    clock = next(e.seq for e in events[calls[-4]:] if type(e).__name__ == "Effect")
+    assert position["seq"] == clock - 1
+    frames = client.stack(stop["threadId"]).body["stackFrames"]
+    assert frames[1]["line"] == marker(COUNTER, "counter-clock")
+    assert client.locals_of(frames[1]["id"])["n"] == "41"
+    assert client.globals_of(frames[0]["id"])["total"] == str(sum(range(1, 42)))
+    assert client.globals_of(frames[0]["id"])["history"].endswith("39, 40]")
+
+    # Forward again: the run goes on to the end of the journal, with the state it recorded.
+    stop, position = travel(client, "continue", thread)
+    assert stop["reason"] == "end of journal"
+    assert client.globals_of(client.top(stop["threadId"])["id"])["total"] == \
+        str(sum(range(1, 45)))
+    client.request("continue", {"threadId": thread})
+    client.wait_event("terminated")

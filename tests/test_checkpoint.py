@@ -1,0 +1,566 @@
+"""Bounded restore: checkpoints a live service writes, restores from the last one and the
+records after it, and `distdev journal compact`.
+
+Long journals are made in-process through the real path a live host takes (``go_live``: the
+service restored from its built journal, the real ``Recorder`` and writer, its checkpoints
+verified in a fresh module copy); the assertions are on the journal's structure (which records
+a restore replays), never on time. The restart test runs real processes: `distdev up`, calls
+over the real transport, `kill -9`, the supervisor's restore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import run_distdev, write_files
+from support.engines import TESTS, LocalDeployment, build, running, wait_until
+
+import distdev
+from distdev.engines._live import LiveService, go_live
+from distdev.engines._restore import DedupTable
+from distdev.journal import CallIn, Checkpoint, Raise, Return, Switch, read_journal
+from distdev.replayer import CheckpointPolicy
+
+APP = {
+    "app.py": '''
+        import enum
+        import random
+        import time
+        from dataclasses import dataclass, field
+
+        import distdev
+        from distdev import host
+
+        import store
+
+        host.process()
+
+
+        class Level(enum.Enum):
+            LOW = 1
+            HIGH = 2
+
+
+        @dataclass
+        class Account:
+            owner: str
+            cents: int = 0
+            history: list[int] = field(default_factory=list)
+
+
+        class Window:
+            """A plain class with slots: the last few amounts."""
+
+            __slots__ = ("size", "items")
+
+            def __init__(self, size: int) -> None:
+                self.size = size
+                self.items: list[int] = []
+
+            def push(self, value: int) -> None:
+                self.items = (self.items + [value])[-self.size:]
+
+
+        accounts: dict[str, Account] = {}
+        window = Window(4)
+        level = Level.LOW
+        started = time.time()
+        handlers = {"double": None}
+
+
+        def _double(n: int) -> int:
+            return 2 * n
+
+
+        def deposit(owner: str, cents: int) -> int:
+            global level
+            account = accounts.setdefault(owner, Account(owner))
+            if distdev.patched("history"):
+                account.history = (account.history + [cents])[-3:]
+            account.cents += cents
+            window.push(cents)
+            store.total += cents
+            handlers["double"] = _double
+            level = Level.HIGH if account.cents > 10_000 else Level.LOW
+            return account.cents
+
+
+        def draw() -> float:
+            """The service's own random generator: state no record holds."""
+            return random.random()
+
+
+        def total() -> int:
+            return store.total
+    ''',
+    "store.py": '''
+        total = 0
+    ''',
+}
+
+
+class Alone:
+    """The transport of a service restored on its own: its code here calls no other service."""
+
+    def send(self, *args: Any) -> Any:
+        raise AssertionError("this service calls nobody")
+
+    def exports(self, target: str) -> None:
+        return None
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    """The app's built journal, copied to a state journal of its own."""
+    source = write_files(tmp_path / "src", APP)
+    app = distdev.App(source / "app.py", out=tmp_path / "out")
+    app.build()
+    app.close()
+    journal = tmp_path / "state" / "journal.cbor"
+    journal.parent.mkdir()
+    journal.write_bytes((tmp_path / "out" / "services" / "app" / "journal.cbor").read_bytes())
+    return journal
+
+
+def live(journal: Path, log: list[str], events: int = 200) -> LiveService:
+    policy = CheckpointPolicy(events=events, share=None)  # every `events` records, whatever it costs
+    return go_live(journal, Alone(), durable=False, app_files=None, log=log.append,
+                   checkpoints=policy)
+
+
+def stop(service: LiveService) -> None:
+    service.service.record_digest()
+    service.writer.close()
+    service.service.compartment.unload()
+
+
+def deposit_many(service: LiveService, calls: int, first: int = 0) -> None:
+    proxy = service.restored.proxy()
+    for i in range(first, first + calls):
+        proxy.deposit(f"owner{i % 5}", i)
+
+
+def open_calls_at_checkpoints(journal: Path) -> list[int]:
+    """For each checkpoint, how many calls were open there."""
+    depth, found = 0, []
+    for event in read_journal(journal).events:
+        if type(event) is CallIn:
+            depth += 1
+        elif type(event) in (Return, Raise):
+            depth -= 1
+        elif type(event) is Checkpoint:
+            found.append(depth)
+    return found
+
+
+def test_restore_replays_only_the_records_after_the_last_checkpoint(built: Path) -> None:
+    log: list[str] = []
+    service = live(built, log)
+    service.restored.proxy().draw()  # the generator is seeded (journaled) here ...
+    deposit_many(service, 1500)  # ~4,500 records
+    drawn = [service.restored.proxy().draw() for _ in range(3)]  # ... and draws leave no record
+    state = service.restored.state()
+    stop(service)
+
+    contents = read_journal(built)
+    checkpoints = [e.seq for e in contents.events if type(e) is Checkpoint]
+    assert len(checkpoints) >= 10, log
+    assert open_calls_at_checkpoints(built) == [0] * len(checkpoints)  # idle points only
+
+    restored = distdev.replay(built)
+    assert restored.checkpoint == checkpoints[-1]
+    assert restored.events == len(contents.events) - 1 - checkpoints[-1]
+    assert restored.events <= 200 + 10  # the tail: at most a policy's worth and one call
+    assert restored.state() == state
+    whole = distdev.replay(built, from_checkpoint=False)  # checks every checkpoint on its way
+    assert whole.events == len(contents.events) - 1
+    assert whole.state() == state
+    assert restored.service.state_digest() == whole.service.state_digest()
+    # what no record holds is restored too: the random generator goes on the same way
+    assert restored.proxy().draw() == whole.proxy().draw()
+    assert len(set(drawn)) == 3
+
+
+def test_a_restarted_service_takes_its_state_from_the_checkpoint_and_goes_on(built: Path) -> None:
+    log: list[str] = []
+    first = live(built, log)
+    deposit_many(first, 600)
+    before = first.restored.state()
+    stop(first)
+
+    log.clear()
+    second = live(built, log)
+    assert second.restored.checkpoint is not None
+    assert any("restored from the checkpoint at record" in line for line in log), log
+    # it read the header, the top level and the records from the checkpoint on, nothing else
+    assert second.restored.journal.skipped > 1000
+    assert len(second.restored.journal.events) < 250
+    assert second.restored.state() == before
+    deposit_many(second, 600, first=600)
+    after = second.restored.state()
+    stop(second)
+    assert distdev.replay(built).state() == after
+    assert distdev.replay(built, from_checkpoint=False).state() == after
+
+
+def test_an_index_that_names_no_checkpoint_makes_the_restart_read_the_whole_journal(
+        built: Path) -> None:
+    first = live(built, [])
+    deposit_many(first, 300)
+    before = first.restored.state()
+    stop(first)
+    index = built.with_name(built.name + ".checkpoint")
+    offset, seq = map(int, index.read_text().split())
+    for wrong in (f"{offset + 1} {seq}", f"{offset} {seq + 1}", "garbage"):
+        index.write_text(wrong)
+        again = live(built, [], events=10**9)  # no new checkpoint: the index stays wrong
+        assert again.restored.journal.skipped == 0
+        assert again.restored.checkpoint is not None  # from the checkpoint, read whole
+        assert again.restored.state() == before
+        stop(again)
+
+
+def test_compaction_shrinks_a_journal_to_its_state_and_replays_to_the_same_digest(
+        built: Path, tmp_path: Path) -> None:
+    sizes = {}
+    for calls in (900, 2700):
+        journal = tmp_path / f"j{calls}" / "journal.cbor"
+        journal.parent.mkdir()
+        journal.write_bytes(built.read_bytes())
+        service = live(journal, [])
+        deposit_many(service, calls)
+        stop(service)
+        whole = distdev.replay(journal, from_checkpoint=False).service.state_digest()
+        original = journal.read_bytes()
+
+        result = run_distdev("journal", "compact", journal, "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        kept = Path(report["kept_aside"])
+        assert kept.read_bytes() == original  # the old journal is kept, byte for byte
+        assert report["events_after"] < 220 and report["bytes_after"] < len(original) / 4
+        sizes[calls] = report["bytes_after"] - tail_bytes(journal)
+
+        compacted = distdev.replay(journal)
+        assert compacted.service.state_digest() == whole
+        replayed = run_distdev("replay", journal, "--json")
+        assert replayed.returncode == 0, replayed.stderr
+        assert json.loads(replayed.stdout)["state"] == compacted.state()
+        checked = run_distdev("journal", "check", journal)
+        assert checked.returncode == 0, checked.stderr
+    # what is left besides the tail is the state, not the history: three times the calls,
+    # about the same size (the state itself grows only a little: five accounts, a window)
+    assert sizes[2700] < sizes[900] * 1.5, sizes
+
+
+def tail_bytes(journal: Path) -> int:
+    contents = read_journal(journal)
+    at = max(e.seq for e in contents.events if type(e) is Checkpoint)
+    return contents.size - (contents.offsets[at + 1] if at + 1 < len(contents.offsets)
+                            else contents.size)
+
+
+def test_a_compacted_journal_goes_on_live_with_its_patches_and_answered_calls(
+        built: Path) -> None:
+    service = live(built, [])
+    deposit_many(service, 300)
+    # a call with an id, as one arrives over the network: its answer must survive compaction
+    answer = service.service.handle_call("app/teller", "chain-1", "deposit", ["zoe", 5], {},
+                                         "teller:9/0")
+    # the next checkpoint is right after it: what the call answered is in it
+    assert service.checkpoints is not None and service.checkpoints.take()
+    deposit_many(service, 100, first=300)
+    stop(service)
+    result = run_distdev("journal", "compact", built)
+    assert result.returncode == 0, result.stderr
+
+    contents = read_journal(built)
+    assert DedupTable.from_journal(contents).get("app/teller", "teller:9/0", ["zoe", 5], {}) \
+        == (True, answer)
+    again = live(built, [])
+    assert "history" in again.service.patches  # no marker is written twice
+    before = len(read_journal(built).events)
+    again.restored.proxy().deposit("zoe", 1)
+    stop(again)
+    events = read_journal(built).events
+    assert not any(getattr(e, "effect", None) == "distdev.patched" for e in events[before:])
+    restored = distdev.replay(built)
+    assert restored.namespace["accounts"]["zoe"].history == [5, 1]
+
+
+def test_a_compacted_journal_refuses_a_replay_that_stops_before_its_checkpoint(
+        built: Path) -> None:
+    service = live(built, [])
+    deposit_many(service, 300)
+    stop(service)
+    assert run_distdev("journal", "compact", built).returncode == 0
+    at = next(e.seq for e in read_journal(built).events if type(e) is Checkpoint)
+    result = run_distdev("replay", built, "--until", str(at - 1))
+    assert result.returncode == 1
+    assert "was compacted" in result.stderr and "before-compact" in result.stderr
+
+
+UNSNAPSHOTTABLE = {
+    "app.py": '''
+        counter = 0
+        pending = None
+        rule = None
+
+
+        def bump() -> int:
+            global counter
+            counter += 1
+            return counter
+
+
+        def start() -> None:
+            global pending, rule
+            pending = (n for n in range(3))
+            rule = lambda n: n + 1  # noqa: E731
+
+
+        def stop() -> None:
+            global pending, rule
+            pending = rule = None
+    ''',
+}
+
+
+def test_state_that_cannot_be_snapshotted_skips_the_checkpoint_naming_the_global(
+        tmp_path: Path) -> None:
+    source = write_files(tmp_path / "src", UNSNAPSHOTTABLE)
+    app = distdev.App(source / "app.py", out=tmp_path / "out")
+    app.build()
+    app.close()
+    journal = tmp_path / "journal.cbor"
+    journal.write_bytes((tmp_path / "out" / "services" / "app" / "journal.cbor").read_bytes())
+    log: list[str] = []
+    service = live(journal, log, events=30)
+    proxy = service.restored.proxy()
+    proxy.start()
+    for _ in range(60):
+        proxy.bump()
+    warnings = [line for line in log if "took no checkpoint" in line]
+    assert len(warnings) == 1, log  # said once, not at every idle point
+    assert "global 'pending'" in warnings[0] and "generator" in warnings[0]
+    assert not [e for e in read_journal(journal).events if type(e) is Checkpoint]
+
+    proxy.stop()
+    for _ in range(60):
+        proxy.bump()
+    stop(service)
+    restored = distdev.replay(journal)  # from the checkpoints taken once the state allowed
+    assert restored.checkpoint is not None
+    assert restored.namespace["counter"] == 120
+    assert distdev.replay(journal, from_checkpoint=False).namespace["counter"] == 120
+
+
+def test_a_lambda_in_a_global_is_named(tmp_path: Path) -> None:
+    from distdev.replayer import SnapshotError, take_snapshot
+
+    source = write_files(tmp_path / "src", UNSNAPSHOTTABLE)
+    app = distdev.App(source / "app.py", out=tmp_path / "out")
+    app.start()
+    try:
+        app.service("app").start()
+        service = app.services["app"]
+        service.module.pending = None
+        with pytest.raises(SnapshotError, match="global 'rule'.*lambda"):
+            take_snapshot(service)
+    finally:
+        app.close()
+
+
+# -- real processes ---------------------------------------------------------------------------
+
+
+COUNTER = {
+    "app.py": '''
+        from distdev import host, import_service
+
+        host.process()
+        ledger = import_service("./ledger.py")
+        calls = 0
+
+
+        def add(n: int) -> int:
+            global calls
+            calls += 1
+            return ledger.record(n)
+
+
+        def count() -> int:
+            return calls
+    ''',
+    "ledger.py": '''
+        from distdev import host
+
+        host.process()
+        total = 0
+        last: list[int] = []
+
+
+        def record(n: int) -> int:
+            global total, last
+            total += n
+            last = (last + [n])[-3:]
+            return total
+
+
+        def state() -> list[int]:
+            return [total, *last]
+    ''',
+}
+
+
+@pytest.fixture
+def counter_up(tmp_path: Path) -> Iterator[LocalDeployment]:
+    source = write_files(tmp_path / "src", COUNTER)
+    build(source / "app.py", tmp_path / "out")
+    with running(tmp_path / "out", tmp_path / "state") as deployment:
+        yield deployment
+
+
+@pytest.mark.slow
+def test_a_service_killed_after_many_calls_restores_from_checkpoint_and_tail(
+        counter_up: LocalDeployment) -> None:
+    deployment = counter_up
+    connection = deployment.connect("app")
+    try:
+        for n in range(1, 1201):  # ~7,000 records in the ledger's journal, ~8,000 in app's
+            connection.call("test-client", f"chain-{n}", n, "add", [n], {})
+    finally:
+        connection.close()
+    journal = deployment.journal("app/ledger")
+    wait_until(lambda: any(type(e) is Checkpoint for e in read_journal(journal).events), 30,
+               "a checkpoint in the ledger's journal")
+
+    for victim in ("app/ledger", "app"):
+        starts = deployment.log(victim).count(deployment.READY_LINE)
+        killed = deployment.live_pid(victim)
+        os.kill(killed, signal.SIGKILL)
+        wait_until(lambda v=victim, k=killed, s=starts:
+                   deployment.live_pid(v) != k
+                   and deployment.log(v).count(deployment.READY_LINE) > s,
+                   60, f"{victim} to restart after kill -9")
+        assert "restored from the checkpoint at record" in deployment.log(victim), \
+            deployment.log(victim)
+    total = sum(range(1, 1201))
+    assert deployment.call("app/ledger", "state") == [total, 1198, 1199, 1200]
+    assert deployment.call("app", "count") == 1200
+    # a re-sent call answered long before the last checkpoint: its answer, not a second run
+    connection = deployment.connect("app")
+    try:
+        assert connection.call("test-client", "chain-5", 5, "add", [5], {}) == 15
+    finally:
+        connection.close()
+    assert deployment.call("app", "count") == 1200
+    assert deployment.call("app", "add", 1) == total + 1  # and it goes on
+
+
+@pytest.mark.slow
+def test_an_interleaving_service_checkpoints_only_where_no_call_is_open(tmp_path: Path) -> None:
+    shutil.copytree(TESTS / "apps" / "interleaving", tmp_path / "src")
+    result = run_distdev("build", tmp_path / "src" / "app.py", "-o", tmp_path / "out",
+                         env={"ROOT_INTERLEAVE": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    with running(tmp_path / "out", tmp_path / "state") as deployment:
+        failures: list[BaseException] = []
+
+        def client(k: int) -> None:
+            connection = deployment.connect("app", f"client-{k}")
+            try:
+                for i in range(60):  # 6 clients at once: calls interleave in the root
+                    connection.call(f"client-{k}", f"chain-{k}-{i}", i, "relay",
+                                    [f"{k}.{i}", "left" if (k + i) % 2 else "right"], {})
+            except BaseException as exc:
+                failures.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        assert failures == []
+        journal = deployment.journal("app")
+        events = read_journal(journal).events
+        assert any(type(e) is Switch for e in events)  # the calls did interleave
+        depths = open_calls_at_checkpoints(journal)
+        assert depths and depths == [0] * len(depths)
+        history = deployment.call("app", "history")
+        deployment.kill_and_wait_for_restart("app")
+        assert "restored from the checkpoint at record" in deployment.log("app")
+        assert deployment.call("app", "history") == history
+
+
+def test_distdev_check_of_a_compacted_journal_loads_its_checkpoint_into_the_new_code(
+        built: Path, tmp_path: Path) -> None:
+    service = live(built, [])
+    deposit_many(service, 300)
+    stop(service)
+    assert run_distdev("journal", "compact", built).returncode == 0
+    at = next(e.seq for e in read_journal(built).events if type(e) is Checkpoint)
+
+    compatible = write_files(tmp_path / "new", {**APP, "app.py": APP["app.py"] + '''
+
+        def owners() -> list[str]:
+            return sorted(accounts)
+    '''})
+    result = run_distdev("check", built, "--source", compatible, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    renamed = write_files(tmp_path / "renamed", {
+        **APP, "app.py": APP["app.py"].replace("Account", "Holding")})
+    result = run_distdev("check", built, "--source", renamed, "--json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    verdict = json.loads(result.stdout)
+    verdict = verdict[0] if isinstance(verdict, list) else verdict
+    assert "Account" in json.dumps(verdict) and str(at) in json.dumps(verdict)
+
+
+
+def test_after_an_upgrade_a_restart_replays_the_history_with_the_new_code_then_checkpoints_it(
+        built: Path) -> None:
+    import hashlib
+
+    from distdev.journal import BundleFile, JournalWriter, Source
+
+    first = live(built, [])
+    deposit_many(first, 300)
+    before = first.restored.state()
+    stop(first)
+    # what `distdev upgrade` does: the new code joins the journal as source records
+    new = APP["app.py"].replace("started = time.time()",
+                                "started = time.time()\n        BONUS = 7")
+    new = new.replace("    return store.total\n", "    return store.total + BONUS\n")
+    code = textwrap.dedent(new).lstrip().encode()
+    writer = JournalWriter.append_to(built)
+    writer.write(Source(writer.next_seq, BundleFile("app.py", hashlib.sha256(code).hexdigest(),
+                                                    code)))
+    writer.close()
+
+    second = live(built, [])
+    assert second.restored.checkpoint is None  # taken with the old code: the history replays
+    assert second.restored.state()["accounts"] == before["accounts"]
+    assert second.restored.namespace["BONUS"] == 7
+    deposit_many(second, 300, first=300)
+    after = second.restored.state()
+    stop(second)
+
+    third = live(built, [])  # from a checkpoint the new code took, with the new code
+    assert third.restored.checkpoint is not None and third.restored.journal.skipped > 0
+    assert third.restored.namespace["BONUS"] == 7
+    assert third.restored.proxy().total() == third.restored.namespace["store"].total + 7
+    assert third.restored.state() == after
+    stop(third)
