@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import write_files
 
+import distdev
 from distdev.journal import FORMAT_NAME, FORMAT_VERSION, Header, JournalWriter, read_journal
+from distdev.service import _fast
+from distdev.service._service import _DigestSchedule
 
 # -- the writer ---------------------------------------------------------------------------------
 
@@ -100,3 +104,281 @@ class _Sink:
 
     def close(self) -> None:
         pass
+
+
+# -- fast and general paths write the same journals ---------------------------------------------
+
+WORKLOAD = {
+    "app.py": """
+        from distdev import import_service
+        from models import Item, Point
+
+        a = import_service("./a.py")
+        b = import_service("./b.py")
+        ledger = import_service("./ledger.py")
+        a.connect(b)
+        b.connect(a)
+        ledger.connect(a)
+        log = []
+
+
+        def run(ops: list) -> int:
+            for op in ops:
+                name, params = op[0], op[1:]
+                try:
+                    if name == "echo":
+                        got = a.echo(params[0])
+                    elif name == "add":
+                        got = a.add(params[0], params[1])
+                    elif name == "kw":
+                        got = a.kw(params[0], scale=params[1], tag=params[2])
+                    elif name == "fail":
+                        got = a.fail(params[0], "it failed")
+                    elif name == "deep_fail":
+                        got = b.fail_through(params[0])
+                    elif name == "mutate":
+                        items, table = params[0], params[1]
+                        got = a.mutate(items, table)
+                        got = [got, items, table]  # the caller's copies are its own
+                    elif name == "reenter":
+                        got = a.ping_b(params[0])
+                    elif name == "point":
+                        got = a.move(Point(params[0], params[1]))
+                        got = [got.x, got.y]
+                    elif name == "item":
+                        got = a.restock(Item(params[0], params[1]))
+                        got = [got.name, got.qty]
+                    elif name == "ledger":
+                        got = ledger.relay(params[0])
+                    else:
+                        got = a.nothing()
+                    log.append([name, got])
+                except Exception as exc:
+                    log.append([name, type(exc).__name__, str(exc)])
+            return len(log)
+    """,
+    "models.py": """
+        import dataclasses
+
+        import msgspec
+
+
+        @dataclasses.dataclass
+        class Point:
+            x: float
+            y: float
+
+
+        class Item(msgspec.Struct):
+            name: str
+            qty: int
+    """,
+    "a.py": """
+        from models import Item, Point
+
+        _b = None
+        seen = []
+
+
+        class Refused(Exception):
+            def __init__(self, message, code):
+                super().__init__(message)
+                self.code = code
+
+
+        def connect(b) -> None:
+            global _b
+            _b = b
+
+
+        def echo(x):
+            seen.append(type(x).__name__)
+            return x
+
+
+        def add(x, y):
+            return x + y
+
+
+        def kw(x, *, scale=1, tag=""):
+            return [x * scale, tag]
+
+
+        def fail(kind, message):
+            if kind == "value":
+                raise ValueError(message)
+            if kind == "key":
+                raise KeyError(message)
+            if kind == "custom":
+                raise Refused(message, 42)
+            return {"unexpected": object()}  # cannot cross: a membrane error at the callee
+
+
+        def mutate(items, table):
+            items.append("callee's")
+            table["callee"] = len(items)
+            return len(items)
+
+
+        def ping_b(n):
+            seen.append(n)
+            return _b.bounce(n)
+
+
+        def back(n):
+            return n * 10
+
+
+        def move(p: Point) -> Point:
+            return Point(p.x + 1, p.y * 2)
+
+
+        def restock(item: Item) -> Item:
+            return Item(item.name.upper(), item.qty + 1)
+
+
+        def nothing() -> None:
+            return None
+    """,
+    "b.py": """
+        _a = None
+
+
+        def connect(a) -> None:
+            global _a
+            _a = a
+
+
+        def bounce(n):
+            return _a.back(n) + 1  # A -> B -> A: back into A on the same chain
+
+
+        def fail_through(kind):
+            return _a.fail(kind, "from b")
+    """,
+    "ledger.py": """
+        from distdev import host
+
+        host.process(interleave=True)
+        _a = None
+        entries = []
+
+
+        def connect(a) -> None:
+            global _a
+            _a = a
+
+
+        def relay(n):
+            entries.append(n)
+            return _a.add(n, 1)
+    """,
+}
+
+_SCALARS: list[Any] = [0, 1, -1, 23, 24, 255, 256, 2**31, 2**63, 2**64, 2**70, -(2**64) - 1,
+                       0.0, -0.0, 1.5, float("nan"), float("inf"), float("-inf"), 1e308, 5e-324,
+                       "", "s", "é" * 30, "x" * 300, "\udcff lone", b"", b"\x00\xff", True,
+                       False, None]
+
+
+def _value(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(6 if depth < 2 else 1)
+    if kind == 0:
+        return rng.choice(_SCALARS)
+    if kind == 1:
+        return [_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    if kind == 2:
+        return {f"k{i}": _value(rng, depth + 1) for i in range(rng.randrange(4))}
+    if kind == 3:
+        return tuple(_value(rng, depth + 1) for _ in range(rng.randrange(3)))
+    if kind == 4:
+        return {rng.choice([1, 2, "a"]), rng.choice([None, 3.5])}
+    return rng.choice(_SCALARS)
+
+
+def _op(rng: random.Random) -> list[Any]:
+    name = rng.choice(["echo", "echo", "add", "add", "kw", "fail", "deep_fail", "mutate",
+                       "reenter", "point", "item", "ledger", "nothing"])
+    if name == "echo":
+        return [name, _value(rng)]
+    if name == "add":
+        return [name, rng.choice(_SCALARS[:12] + [2.5]), rng.choice(_SCALARS[:12])]
+    if name == "kw":
+        return [name, rng.choice([2, "ab", [1]]), rng.randrange(3), rng.choice(["", "t"])]
+    if name in ("fail", "deep_fail"):
+        return [name, rng.choice(["value", "key", "custom", "refused"])]
+    if name == "mutate":
+        return [name, [_value(rng) for _ in range(rng.randrange(3))], {"a": _value(rng)}]
+    if name == "point":
+        return [name, rng.choice([0.5, -0.0, 1e300]), rng.choice([2.0, float("inf")])]
+    if name == "item":
+        return [name, rng.choice(["bolt", "é"]), rng.randrange(2**40)]
+    return [name, rng.randrange(1000)]
+
+
+def _record(folder: Path, run: Path, batches: list[list[list[Any]]], *, fast: bool,
+            monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[Path, Path, dict[str, Any]]]:
+    """Build and run the workload with the fast path on or off: by service, its build journal,
+    its live journal and its state at the end."""
+    monkeypatch.setattr(_fast, "ENABLED", fast)
+    app = distdev.App(folder / "app.py", out=run / "out", state=run / "state")
+    app._chain_prefix = "chain"  # chains are random per App: the same in both runs
+    app.build()
+    builds = {sid: app.journal(sid) for sid in app.services}
+    app.go_live()
+    try:
+        root = app.service("app")
+        for ops in batches:
+            root.run(ops)
+        app.service("app/a").echo([1, {"outside": 2.5}])  # outside -> service, both paths
+        states = {sid: app.state(sid) for sid in app.services}
+    finally:
+        app.close()
+    return {sid: (builds[sid], app.journal(sid), states[sid]) for sid in app.services}
+
+
+def test_fast_and_general_paths_write_byte_identical_journals(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A digest after every call: its spacing follows measured time otherwise.
+    monkeypatch.setattr(_DigestSchedule, "SHARE", float("inf"))
+    folder = write_files(tmp_path / "app", WORKLOAD)
+    rng = random.Random(1813)
+    batches = [[_op(rng) for _ in range(rng.randrange(1, 30))] for _ in range(12)]
+    general = _record(folder, tmp_path / "general", batches, fast=False, monkeypatch=monkeypatch)
+    fast = _record(folder, tmp_path / "fast", batches, fast=True, monkeypatch=monkeypatch)
+    assert fast.keys() == general.keys() == {"app", "app/a", "app/b", "app/ledger"}
+    for sid, (build, live, state) in fast.items():
+        general_build, general_live, general_state = general[sid]
+        assert build.read_bytes() == general_build.read_bytes(), f"{sid}'s build journals differ"
+        assert live.read_bytes() == general_live.read_bytes(), f"{sid}'s journals differ"
+        assert repr(state) == repr(general_state)
+        for journal in (live, general_live):
+            assert repr(distdev.replay(journal).state()) == repr(state)
+    kinds = {type(e).__name__ for e in read_journal(fast["app/a"][1]).events}
+    assert {"CallIn", "Return", "Raise", "StateDigest"} <= kinds, kinds
+    kinds = {type(e).__name__ for e in read_journal(fast["app/b"][1]).events}
+    assert {"CallIn", "CallOut", "ResultIn", "ErrorIn"} <= kinds, kinds
+
+
+def test_the_fast_path_takes_the_common_call(tmp_path: Path) -> None:
+    """The common call goes the fast way (else the byte-identical test compares the general
+    path with itself)."""
+    folder = write_files(tmp_path / "app", WORKLOAD)
+    app = distdev.App(folder / "app.py", out=tmp_path / "out", state=tmp_path / "state")
+    app.build()
+    app.go_live()
+    taken = []
+    original = _fast.call
+
+    def counting(*args: Any) -> Any:
+        taken.append(args[2])
+        return original(*args)
+
+    try:
+        _fast.call = counting  # type: ignore[assignment]
+        app.service("app").run([["add", 1, 2], ["reenter", 3], ["ledger", 4]])
+    finally:
+        _fast.call = original  # type: ignore[assignment]
+        app.close()
+    # root -> a.add, root -> a.ping_b -> b.bounce -> a.back; not the interleaving ledger's
+    assert taken == ["add", "ping_b", "bounce", "back"]

@@ -401,6 +401,11 @@ class App:
             )
         return service
 
+    def local_service(self, target: str) -> Service | None:
+        """The service ``target`` if it lives in this process (a call to it may take the
+        service layer's in-process fast path)."""
+        return self.services.get(target)
+
     def exports(self, target: str) -> Collection[str] | None:
         callee = self._callee(target)
         return None if callee is None else callee.exports()

@@ -51,6 +51,7 @@ from ..membrane import (
     to_wire,
     with_the_outside,
 )
+from . import _fast
 from ._frozen import BUILD_CHAIN, FrozenGlobals
 from ._gate import CallGate
 from ._tape import CallFailed, Detached, Tape
@@ -80,6 +81,10 @@ class _HeldProxies:
     def __init__(self, service: Service) -> None:
         self.service = service
         self._exports: dict[str, list[str] | None] = {}
+        # A router holding its services in this process names them: their calls may take
+        # the fast path (``_fast``).
+        self._local: Callable[[str], Service | None] | None = getattr(
+            service.router, "local_service", None)
 
     def exports(self, target: str) -> Collection[str] | None:
         if target in self._exports:
@@ -98,6 +103,11 @@ class _HeldProxies:
 
     def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
+        local = self._local
+        if local is not None and holder is self.service:
+            callee = local(target)
+            if callee is not None and _fast.applies(holder, callee, export):
+                return _fast.call(holder, callee, export, args, kwargs)
         return self.service.router.call(holder, target, export, args, kwargs)
 
 

@@ -1,0 +1,156 @@
+"""The in-process fast path: the common call between two recording services, flattened.
+
+A call from one service to another in the same process writes four records: ``call-out`` and
+``result`` (or ``error``) in the caller's journal, ``call-in`` and ``return`` (or ``raise``) in
+the callee's. The general path (``Service.call_out`` -> ``Recorder.call_out`` -> the router ->
+``Service.handle_call`` -> ``Recorder.call_in``...) builds each record as a list and encodes it
+whole. Here the same call is one function that encodes what both journals hold once — the
+arguments, the result or the error — and writes each record from those bytes and from the
+cached encodings of its constant strings (the kind, the target, the export, the caller and the
+chain). The records are the general path's byte for byte (``tests/test_fast_path.py`` runs a
+randomized workload both ways and compares the journals), which holds because a CBOR array is
+its head followed by its items' encodings, each encoded alone.
+
+It applies only where nothing but the journal bytes could tell it from the general path: both
+services record (a ``Recorder``, not a replay or a detached tape), neither interleaves its calls
+(an interleaving service's records follow the schedule model the general path keeps), the
+caller's own code is running on this thread (not an effect, not a debugger's watch), and the
+callee exports the name. Everything else — replay, detached tapes, the network, interleaving,
+unknown exports — takes the general path, which stays the reference.
+
+Scalars of exact immutable types (``int``, ``float``, ``str``, ``bytes``, ``bool``, ``None``)
+are passed to the callee as they are: their wire form is themselves, and nothing can change
+them. Other arguments are copied through their wire form as on the general path.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..compartment import enter_decimal, leave_decimal, state
+from ..membrane import dumps, error_info, from_wire, rebuild_exception
+from ..membrane._values import args_to_wire
+from ._tape import Recorder, listed
+
+if TYPE_CHECKING:
+    from ._service import Service
+
+__all__ = ["ENABLED", "call", "applies"]
+
+ENABLED = True
+"""The internal switch: False sends every call down the general path (the byte-identical test
+runs a workload both ways)."""
+
+_SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
+
+
+def _start(kind: str, length: int) -> bytes:
+    """A record's payload up to its seq: the array's head (``length`` items) and the kind."""
+    return bytes((0x80 + length,)) + dumps(kind)
+
+
+_CALL_OUT = _start("call-out", 6)  # [kind, seq, target, export, args, kwargs]
+_CALL_IN = _start("call-in", 8)  # [kind, seq, caller, chain, export, args, kwargs, caller_seq]
+_RETURN = _start("return", 3)
+_RESULT = _start("result", 3)
+_RAISE = _start("raise", 3)
+_ERROR = _start("error", 3)
+_NO_KWARGS = dumps({})
+_NO_CALLER_SEQ = dumps(None)
+
+_encoded: dict[str, bytes] = {}
+"""Target, export, caller and chain strings -> their CBOR bytes (bounded: chains change)."""
+
+
+def _text(value: str) -> bytes:
+    found = _encoded.get(value)
+    if found is None:
+        if len(_encoded) > 4096:
+            _encoded.clear()
+        found = _encoded[value] = dumps(value)
+    return found
+
+
+def applies(caller: Service, callee: Service, export: str) -> bool:
+    """Whether a call from ``caller``'s code to ``callee.export`` may take the fast path."""
+    thread = state
+    exports = callee._exports
+    return (ENABLED and thread.service is caller and not thread.effect_depth
+            and type(caller.tape) is Recorder and type(callee.tape) is Recorder
+            and not caller.gate.interleaving and not callee.gate.interleaving
+            and caller.gate.held() and exports is not None and export in exports)
+
+
+def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
+         kwargs: dict[str, Any]) -> Any:
+    """Call ``callee.export`` from ``caller`` (``applies`` said yes): the general path's
+    outcome and records, from one encoding of what the two journals share."""
+    target = callee.id
+    t = _SCALARS
+    plain = not kwargs and all(type(a) in t for a in args)
+    if plain:
+        args_wire: list[Any] = list(args)
+        kwargs_wire: dict[str, Any] = {}
+        encoded = dumps(args_wire) + _NO_KWARGS
+    else:
+        args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
+        encoded = dumps(args_wire) + dumps(kwargs_wire)
+    thread = state
+    chain: str = thread.chain  # type: ignore[assignment]  # set for running service code
+    if thread.call_key is not None:
+        thread.callouts += 1  # the call-out's id, as next_callout_id counts it
+    caller_writer = caller.tape.writer  # type: ignore[attr-defined]
+    export_text = _text(export)
+    caller_writer.write_encoded(_CALL_OUT, _text(target) + export_text + encoded)
+    gate = caller.gate
+    gate.suspend()
+    try:
+        outcome, wire, record = _handle(caller, callee, chain, export, export_text, args,
+                                        args_wire, kwargs_wire, encoded, plain)
+    finally:
+        gate.resume()
+    if outcome is _RETURN:
+        caller_writer.write_encoded(_RESULT, record)
+        return wire if type(wire) in t else from_wire(wire, caller)
+    caller_writer.write_encoded(_ERROR, record)
+    raise rebuild_exception(wire, target, caller) from None
+
+
+def _handle(caller: Service, callee: Service, chain: str, export: str, export_text: bytes,
+            args: tuple[Any, ...], args_wire: list[Any], kwargs_wire: dict[str, Any],
+            encoded: bytes, plain: bool) -> tuple[bytes, Any, bytes]:
+    """The callee's side (``Service.handle_call``'s, flattened): ``(_RETURN, result's wire
+    form, its bytes)`` or ``(_RAISE, ErrorInfo, its bytes)``, each record written here."""
+    writer = callee.tape.writer  # type: ignore[attr-defined]
+    callee.gate.enter(chain)
+    thread = state
+    saved_key, saved_callouts = thread.call_key, thread.callouts
+    decimal_context = None
+    try:
+        writer.write_encoded(_CALL_IN, _text(caller.id) + _text(chain) + export_text + encoded
+                             + _NO_CALLER_SEQ)
+        decimal_context = enter_decimal(callee)
+        thread.service, thread.call_key, thread.callouts = callee, None, 0
+        try:
+            function = callee._exports[export]  # type: ignore[index]
+            if plain:
+                result = function(*args)
+            else:
+                result = function(*from_wire(args_wire, callee),
+                                  **{k: from_wire(x, callee) for k, x in kwargs_wire.items()})
+            wire = result if type(result) in _SCALARS else callee._result_wire(
+                result, caller.id, export)
+        except Exception as exc:
+            info = error_info(exc)
+            record = dumps(listed(info))
+            writer.write_encoded(_RAISE, record)
+            callee._after_call()
+            return _RAISE, info, record
+        record = dumps(wire)
+        writer.write_encoded(_RETURN, record)
+        callee._after_call()
+        return _RETURN, wire, record
+    finally:
+        thread.service, thread.call_key, thread.callouts = caller, saved_key, saved_callouts
+        leave_decimal(decimal_context)
+        callee.gate.exit()
