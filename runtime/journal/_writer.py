@@ -9,7 +9,21 @@ from typing import Any
 
 from ..errors import JournalError
 from ..membrane import dumps
-from ._codec import encoded_uint, event_tree, record_head
+from zlib import crc32
+
+from ._codec import (
+    _ARRAY_CRC,
+    _HEAD_1,
+    _HEAD_TINY,
+    _TAG24_MARK,
+    _TINY_UINTS,
+    _UINT_1,
+    _UINT_2,
+    _UINT_4,
+    encoded_uint,
+    event_tree,
+    record_head,
+)
 from ._events import EventBase, Header
 from ._file import JournalFile, JournalSink
 from ._reader import read_journal
@@ -93,9 +107,23 @@ class JournalWriter:
         encoded. The bytes are those ``write_fields`` writes for the same event (the hot path:
         fields encoded once may go to two journals). Returns the seq."""
         seq = self.next_seq
-        payload = start + encoded_uint(seq) + rest
+        if seq < 24:  # encoded_uint, inlined
+            payload = start + _TINY_UINTS[seq] + rest
+        elif seq < 0x10000:
+            payload = start + (_UINT_1.pack(0x18, seq) if seq < 0x100
+                               else _UINT_2.pack(0x19, seq)) + rest
+        elif seq < 0x100000000:
+            payload = start + _UINT_4.pack(0x1A, seq) + rest
+        else:
+            payload = start + encoded_uint(seq) + rest
+        n = len(payload)
         buffer = self._buffer
-        buffer += record_head(payload)
+        if n < 24:  # record_head, inlined for the common sizes
+            buffer += _HEAD_TINY.pack(_ARRAY_CRC, crc32(payload), _TAG24_MARK, 0x40 + n)
+        elif n < 0x100:
+            buffer += _HEAD_1.pack(_ARRAY_CRC, crc32(payload), _TAG24_MARK, 0x58, n)
+        else:
+            buffer += record_head(payload)
         buffer += payload
         self.next_seq = seq + 1
         if len(buffer) > self.AUTO_FLUSH:

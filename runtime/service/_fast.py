@@ -27,15 +27,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..compartment import enter_decimal, leave_decimal, state
-from ..membrane import dumps, error_info, from_wire, rebuild_exception
+from ..compartment import enter_decimal, enter_from_outside, leave_decimal, state
+from ..membrane import call_arguments, dumps, error_info, from_wire, rebuild_exception
 from ..membrane._values import args_to_wire
-from ._tape import Recorder, listed
+from ._tape import CallFailed, Recorder, listed
 
 if TYPE_CHECKING:
     from ._service import Service
 
-__all__ = ["ENABLED", "call", "applies"]
+__all__ = ["ENABLED", "applies", "call", "serves", "serve"]
 
 ENABLED = True
 """The internal switch: False sends every call down the general path (the byte-identical test
@@ -59,7 +59,8 @@ _NO_KWARGS = dumps({})
 _NO_CALLER_SEQ = dumps(None)
 
 _encoded: dict[str, bytes] = {}
-"""Target, export, caller and chain strings -> their CBOR bytes (bounded: chains change)."""
+"""Target, export and caller strings -> their CBOR bytes (bounded, for code that makes up
+names)."""
 
 
 def _text(value: str) -> bytes:
@@ -69,6 +70,21 @@ def _text(value: str) -> bytes:
             _encoded.clear()
         found = _encoded[value] = dumps(value)
     return found
+
+
+_last_chain: tuple[str, bytes] = ("", dumps(""))
+
+
+def _chain_text(chain: str) -> bytes:
+    """A chain's CBOR bytes: the calls of one chain come one after another, and a chain from
+    the outside is new at every call, so only the last one is kept."""
+    global _last_chain
+    last = _last_chain
+    if last[0] == chain:
+        return last[1]
+    encoded = dumps(chain)
+    _last_chain = (chain, encoded)
+    return encoded
 
 
 def applies(caller: Service, callee: Service, export: str) -> bool:
@@ -87,7 +103,12 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
     outcome and records, from one encoding of what the two journals share."""
     target = callee.id
     t = _SCALARS
-    plain = not kwargs and all(type(a) in t for a in args)
+    plain = not kwargs
+    if plain:
+        for a in args:
+            if type(a) not in t:
+                plain = False
+                break
     if plain:
         args_wire: list[Any] = list(args)
         kwargs_wire: dict[str, Any] = {}
@@ -105,8 +126,8 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
     gate = caller.gate
     gate.suspend()
     try:
-        outcome, wire, record = _handle(caller, callee, chain, export, export_text, args,
-                                        args_wire, kwargs_wire, encoded, plain)
+        outcome, wire, record = _handle(callee, caller.id, chain, export, export_text, args,
+                                        args_wire, kwargs_wire, encoded, None, plain)
     finally:
         gate.resume()
     if outcome is _RETURN:
@@ -116,30 +137,60 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
     raise rebuild_exception(wire, target, caller) from None
 
 
-def _handle(caller: Service, callee: Service, chain: str, export: str, export_text: bytes,
-            args: tuple[Any, ...], args_wire: list[Any], kwargs_wire: dict[str, Any],
-            encoded: bytes, plain: bool) -> tuple[bytes, Any, bytes]:
+def serves(callee: Service) -> bool:
+    """Whether ``Service.handle_call`` may serve a call to ``callee`` here (from the outside,
+    or from a service over the network): a recording service that does not interleave."""
+    return ENABLED and type(callee.tape) is Recorder and not callee.gate.interleaving
+
+
+def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any],
+          kwargs: dict[str, Any], caller_seq: int | str | None) -> Any:
+    """``Service.handle_call`` for a callee that ``serves`` says may: its outcome and
+    records, with the arguments encoded once for the call-in record."""
+    plain = not kwargs
+    if plain:
+        for a in args:
+            if type(a) not in _SCALARS:
+                plain = False
+                break
+    encoded = dumps(args) + (dumps(kwargs) if kwargs else _NO_KWARGS)
+    outcome, wire, _ = _handle(callee, caller, chain, export, _text(export), args, args, kwargs,
+                               encoded, caller_seq, plain)
+    if outcome is _RETURN:
+        return wire
+    raise CallFailed(wire)
+
+
+def _handle(callee: Service, caller: str, chain: str, export: str, export_text: bytes,
+            args: tuple[Any, ...] | list[Any], args_wire: list[Any], kwargs_wire: dict[str, Any],
+            encoded: bytes, caller_seq: int | str | None, plain: bool) -> tuple[bytes, Any, bytes]:
     """The callee's side (``Service.handle_call``'s, flattened): ``(_RETURN, result's wire
-    form, its bytes)`` or ``(_RAISE, ErrorInfo, its bytes)``, each record written here."""
+    form, its bytes)`` or ``(_RAISE, ErrorInfo, its bytes)``, each record written here.
+    ``plain``: the arguments are scalars only, passed as they are."""
     writer = callee.tape.writer  # type: ignore[attr-defined]
     callee.gate.enter(chain)
     thread = state
-    saved_key, saved_callouts = thread.call_key, thread.callouts
+    saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+             thread.callouts)
     decimal_context = None
     try:
-        writer.write_encoded(_CALL_IN, _text(caller.id) + _text(chain) + export_text + encoded
-                             + _NO_CALLER_SEQ)
+        writer.write_encoded(_CALL_IN, _text(caller) + _chain_text(chain) + export_text + encoded
+                             + (_NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq)))
+        if saved[0] is None:
+            enter_from_outside()
         decimal_context = enter_decimal(callee)
-        thread.service, thread.call_key, thread.callouts = callee, None, 0
+        thread.service, thread.chain, thread.effect_depth = callee, chain, 0
+        thread.call_key = None if caller_seq is None else f"{caller}:{caller_seq}"
+        thread.callouts = 0
         try:
             function = callee._exports[export]  # type: ignore[index]
             if plain:
                 result = function(*args)
             else:
-                result = function(*from_wire(args_wire, callee),
-                                  **{k: from_wire(x, callee) for k, x in kwargs_wire.items()})
+                call_args, call_kwargs = call_arguments(function, args_wire, kwargs_wire, callee)
+                result = function(*call_args, **call_kwargs)
             wire = result if type(result) in _SCALARS else callee._result_wire(
-                result, caller.id, export)
+                result, caller, export)
         except Exception as exc:
             info = error_info(exc)
             record = dumps(listed(info))
@@ -151,6 +202,7 @@ def _handle(caller: Service, callee: Service, chain: str, export: str, export_te
         callee._after_call()
         return _RETURN, wire, record
     finally:
-        thread.service, thread.call_key, thread.callouts = caller, saved_key, saved_callouts
+        (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+         thread.callouts) = saved
         leave_decimal(decimal_context)
         callee.gate.exit()
