@@ -29,7 +29,7 @@ import distdev
 from distdev.journal import FORMAT_NAME, FORMAT_VERSION, Header, JournalWriter, read_journal
 from distdev.membrane import dumps
 from distdev.membrane._values import _escape_strings
-from distdev.service import _fast
+from distdev.service import Recorder, _fast
 from distdev.service._service import _DigestSchedule
 
 # -- the writer ---------------------------------------------------------------------------------
@@ -320,9 +320,12 @@ def _op(rng: random.Random) -> list[Any]:
 
 def _record(folder: Path, run: Path, batches: list[list[list[Any]]], *, fast: bool,
             monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[Path, Path, dict[str, Any]]]:
-    """Build and run the workload with the fast path on or off: by service, its build journal,
-    its live journal and its state at the end."""
+    """Build and run the workload with the fast path on, or with the general path as it
+    always was: by service, its build journal, its live journal and its state at the end."""
     monkeypatch.setattr(_fast, "ENABLED", fast)
+    if not fast:  # the general path as it was: every recorder follows the schedule
+        monkeypatch.setattr(Recorder, "interleaving", property(lambda self: True,
+                                                               lambda self, value: None))
     app = distdev.App(folder / "app.py", out=run / "out", state=run / "state")
     app._chain_prefix = "chain"  # chains are random per App: the same in both runs
     app.build()
@@ -339,15 +342,16 @@ def _record(folder: Path, run: Path, batches: list[list[list[Any]]], *, fast: bo
     return {sid: (builds[sid], app.journal(sid), states[sid]) for sid in app.services}
 
 
+@pytest.mark.parametrize("seed", [1813, 7, 2026])
 def test_fast_and_general_paths_write_byte_identical_journals(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     # A digest after every call: its spacing follows measured time otherwise.
     monkeypatch.setattr(_DigestSchedule, "SHARE", float("inf"))
     folder = write_files(tmp_path / "app", WORKLOAD)
-    rng = random.Random(1813)
+    rng = random.Random(seed)
     batches = [[_op(rng) for _ in range(rng.randrange(1, 30))] for _ in range(12)]
-    general = _record(folder, tmp_path / "general", batches, fast=False, monkeypatch=monkeypatch)
     fast = _record(folder, tmp_path / "fast", batches, fast=True, monkeypatch=monkeypatch)
+    general = _record(folder, tmp_path / "general", batches, fast=False, monkeypatch=monkeypatch)
     assert fast.keys() == general.keys() == {"app", "app/a", "app/b", "app/ledger"}
     for sid, (build, live, state) in fast.items():
         general_build, general_live, general_state = general[sid]

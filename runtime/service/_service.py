@@ -54,7 +54,7 @@ from ..membrane import (
 from . import _fast
 from ._frozen import BUILD_CHAIN, FrozenGlobals
 from ._gate import CallGate
-from ._tape import CallFailed, Detached, Tape
+from ._tape import CallFailed, Detached, Recorder, Tape
 
 __all__ = ["Service", "ServiceRouter"]
 
@@ -158,11 +158,11 @@ class Service:
         self.parent = parent
         self.entry = entry
         self.router = router
-        self.tape: Tape = tape if tape is not None else Detached()
+        self.gate = CallGate()
+        self.tape = tape if tape is not None else Detached()
         self.phase = "build"
         self.host: dict[str, Any] | None = None
         self.children: dict[str, str] = {}
-        self.gate = CallGate()
         install_guards()  # process-wide, once: from the first service on, never before
         self.interposed: dict[str, Any] = {}
         self.coverage = coverage
@@ -186,6 +186,19 @@ class Service:
 
     def __repr__(self) -> str:
         return f"<Service {self.id} ({self.phase})>"
+
+    @property
+    def tape(self) -> Tape:
+        """Where the service's effects and calls go (record, replay, or detached)."""
+        return self._tape
+
+    @tape.setter
+    def tape(self, tape: Tape) -> None:
+        # A recorder follows the schedule of interleaved calls only for a service that
+        # interleaves them: for one that does not, its calls nest and it writes no switch.
+        if isinstance(tape, Recorder):
+            tape.interleaving = self.gate.interleaving
+        self._tape = tape
 
     # -- running code -----------------------------------------------------------------------
 
@@ -469,6 +482,7 @@ class Service:
         self.host = declaration
         if declaration.get("interleave"):
             self.gate.interleave()
+            self.tape = self._tape  # its recorder follows the schedule from here on
 
     @property
     def is_function(self) -> bool:

@@ -101,9 +101,13 @@ class Recorder:
     (``CallGate.interleave``) the journal is their schedule, linearized. The recorder follows
     it with the readers' model (``journal.Schedule``) and writes a ``switch`` where a call
     resumes and that model would name another: never for calls that nest, so a service that
-    does not interleave writes none."""
+    does not interleave writes none, and its recorder (``interleaving`` False, set by its
+    service) keeps no schedule at all."""
 
     replaying = False
+    interleaving = True
+    """Whether calls may interleave here, so the schedule must be followed (the safe default
+    until the service says)."""
 
     def __init__(self, writer: JournalWriter) -> None:
         self.writer = writer
@@ -116,9 +120,16 @@ class Recorder:
             calls = self._calls.open = []
         return calls
 
+    def _running_here(self) -> int:
+        """The call this thread runs here (a call-in's seq, or ``TOP_LEVEL``)."""
+        if not self.interleaving:
+            return TOP_LEVEL  # unused: calls nest, and the schedule is not followed
+        calls = self._open_calls()
+        return calls[-1] if calls else TOP_LEVEL
+
     def _resumed(self, call: int) -> None:
         """``call`` goes on after its call-out: say so if the journal would not know."""
-        if self._schedule.running != call:
+        if self.interleaving and self._schedule.running != call:
             self._write("switch", call)
             self._schedule.switched(call)
 
@@ -182,8 +193,7 @@ class Recorder:
         """``perform(call_id)`` for the call-out journaled last by this thread's call, and
         journal its outcome (``call_out``; and a call-out that had none when its journal was
         reopened, sent again)."""
-        calls = self._open_calls()
-        mine = calls[-1] if calls else TOP_LEVEL
+        mine = self._running_here()
         try:
             result = perform(call_id)
         except CallFailed as failed:
@@ -206,8 +216,9 @@ class Recorder:
                 kwargs: dict[str, Any], caller_seq: int | str | None = None) -> None:
         seq = self.writer.next_seq
         self._write("call-in", caller, chain, export, args, kwargs, caller_seq)
-        self._schedule.opened(seq)
-        self._open_calls().append(seq)
+        if self.interleaving:
+            self._schedule.opened(seq)
+            self._open_calls().append(seq)
 
     def returned(self, value: Any) -> None:
         self._write("return", value)
@@ -218,6 +229,8 @@ class Recorder:
         self._ended()
 
     def _ended(self) -> None:
+        if not self.interleaving:
+            return
         self._schedule.closed()
         calls = self._open_calls()
         if calls:
