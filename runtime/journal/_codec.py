@@ -18,7 +18,8 @@ import msgspec
 from ..membrane import dumps
 from ._events import Header
 
-__all__ = ["encode_record", "record_head", "encoded_uint", "event_tree", "frame_at", "BadRecord", "CRC_PREFIX"]
+__all__ = ["encode_record", "record_head", "encoded_uint", "event_tree", "frame_at", "BadRecord",
+           "CRC_PREFIX"]
 
 CRC_PREFIX = b"\x82\x1a"  # array(2), then a uint32 CRC
 _TAG24 = b"\xd8\x18"

@@ -6,11 +6,10 @@ import os
 import threading
 from pathlib import Path
 from typing import Any
+from zlib import crc32
 
 from ..errors import JournalError
 from ..membrane import dumps
-from zlib import crc32
-
 from ._codec import (
     _ARRAY_CRC,
     _HEAD_1,

@@ -318,11 +318,12 @@ def _head(major: int, n: int) -> bytes:
 def _encode(value: Any) -> bytes:
     t = type(value)
     if t is int:
-        if 0 <= value < 24:
-            return _HEADS[value]
-        return _head(0x00, value) if value >= 0 else _head(0x20, -1 - value)
+        number: int = value
+        if 0 <= number < 24:
+            return _HEADS[number]
+        return _head(0x00, number) if number >= 0 else _head(0x20, -1 - number)
     if t is str:
-        data = value.encode("utf-8")  # lone surrogates raise: dumps escapes them
+        data: bytes = value.encode("utf-8")  # lone surrogates raise: dumps escapes them
         n = len(data)
         return (_HEADS[0x60 + n] if n < 24 else _head(0x60, n)) + data
     if t is list or t is tuple:
@@ -340,21 +341,21 @@ def _encode(value: Any) -> bytes:
     if t is float:
         if value != value:
             return b"\xf9\x7e\x00"  # every NaN, as cbor2 writes it
-        if value in _INFINITIES:
-            return _INFINITIES[value]
-        return _DOUBLE.pack(0xFB, value)
+        infinite = _INFINITIES.get(value)
+        return infinite if infinite is not None else _DOUBLE.pack(0xFB, value)
     if value is None:
         return b"\xf6"
     if t is bool:
         return b"\xf5" if value else b"\xf4"
     if t is bytes:
-        return _head(0x40, len(value)) + value
+        raw: bytes = value
+        return _head(0x40, len(raw)) + raw
     if t is CBORTag and value.tag >= _FIRST_OWN_TAG:
         return _head(0xC0, value.tag) + _encode(value.value)
     raise _Unencodable()
 
 
-_HEADS = [bytes((b,)) for b in range(256)]
+_HEADS: list[bytes] = [bytes((b,)) for b in range(256)]
 _HEAD_1, _HEAD_2 = struct.Struct(">BB"), struct.Struct(">BH")
 _HEAD_4, _HEAD_8 = struct.Struct(">BI"), struct.Struct(">BQ")
 _DOUBLE = struct.Struct(">Bd")

@@ -25,21 +25,42 @@ them. Other arguments are copied through their wire form as on the general path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from ..compartment import enter_decimal, enter_from_outside, leave_decimal, state
-from ..membrane import call_arguments, dumps, error_info, from_wire, rebuild_exception
-from ..membrane._values import args_to_wire
-from ._tape import CallFailed, Recorder, listed
-
-if TYPE_CHECKING:
-    from ._service import Service
+from ..compartment import ServiceSide, enter_decimal, enter_from_outside, leave_decimal, state
+from ..membrane import (
+    Receiver,
+    args_to_wire,
+    call_arguments,
+    dumps,
+    error_info,
+    from_wire,
+    rebuild_exception,
+)
+from ._gate import CallGate
+from ._tape import CallFailed, Recorder, Tape, listed
 
 __all__ = ["ENABLED", "applies", "call", "serves", "serve"]
 
 ENABLED = True
 """The internal switch: False sends every call down the general path (the byte-identical test
 runs a workload both ways)."""
+
+
+
+class Service(ServiceSide, Receiver, Protocol):
+    """What the fast path uses of a service (``_service.Service``, which imports this
+    module, is one)."""
+
+    tape: Tape
+    gate: CallGate
+    _exports: dict[str, Callable[..., Any]] | None
+
+    def _result_wire(self, result: Any, caller: str, export: str) -> Any: ...
+
+    def _after_call(self) -> None: ...
+
 
 _SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
 
