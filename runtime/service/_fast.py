@@ -15,8 +15,10 @@ It applies only where nothing but the journal bytes could tell it from the gener
 services record (a ``Recorder``, not a replay or a detached tape), neither interleaves its calls
 (an interleaving service's records follow the schedule model the general path keeps), the
 caller's own code is running on this thread (not an effect, not a debugger's watch), and the
-callee exports the name. Everything else — replay, detached tapes, the network, interleaving,
-unknown exports — takes the general path, which stays the reference.
+callee exports the name. A call that arrives from the outside or over the network is served the
+same way on the callee's side (``serve``, from ``Service.handle_call``). Everything else —
+replay, detached tapes, interleaving, unknown exports, a call-out over the network — takes the
+general path, which stays the reference.
 
 Scalars of exact immutable types (``int``, ``float``, ``str``, ``bytes``, ``bool``, ``None``)
 are passed to the callee as they are: their wire form is themselves, and nothing can change
@@ -161,7 +163,8 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
 def serves(callee: Service) -> bool:
     """Whether ``Service.handle_call`` may serve a call to ``callee`` here (from the outside,
     or from a service over the network): a recording service that does not interleave."""
-    return ENABLED and type(callee.tape) is Recorder and not callee.gate.interleaving
+    return (ENABLED and type(callee.tape) is Recorder and not callee.gate.interleaving
+            and callee._exports is not None)
 
 
 def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any],
