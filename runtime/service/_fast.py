@@ -15,7 +15,8 @@ It applies only where nothing but the journal bytes could tell it from the gener
 services record (a ``Recorder``, not a replay or a detached tape), neither interleaves its calls
 (an interleaving service's records follow the schedule model the general path keeps), the
 caller's own code is running on this thread (not an effect, not a debugger's watch), and the
-callee exports the name. A call that arrives from the outside or over the network is served the
+callee exports the name and is no function (``host.function``: its frozen globals are checked
+around each call, on the general path). A call that arrives from the outside or over the network is served the
 same way on the callee's side (``serve``, from ``Service.handle_call``). Everything else —
 replay, detached tapes, interleaving, unknown exports, a call-out over the network — takes the
 general path, which stays the reference.
@@ -58,6 +59,9 @@ class Service(ServiceSide, Receiver, Protocol):
     tape: Tape
     gate: CallGate
     _exports: dict[str, Callable[..., Any]] | None
+
+    @property
+    def is_function(self) -> bool: ...
 
     def _result_wire(self, result: Any, caller: str, export: str) -> Any: ...
 
@@ -117,7 +121,8 @@ def applies(caller: Service, callee: Service, export: str) -> bool:
     return (ENABLED and thread.service is caller and not thread.effect_depth
             and type(caller.tape) is Recorder and type(callee.tape) is Recorder
             and not caller.gate.interleaving and not callee.gate.interleaving
-            and caller.gate.held() and exports is not None and export in exports)
+            and caller.gate.held() and exports is not None and export in exports
+            and not callee.is_function)
 
 
 def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
@@ -164,7 +169,7 @@ def serves(callee: Service) -> bool:
     """Whether ``Service.handle_call`` may serve a call to ``callee`` here (from the outside,
     or from a service over the network): a recording service that does not interleave."""
     return (ENABLED and type(callee.tape) is Recorder and not callee.gate.interleaving
-            and callee._exports is not None)
+            and callee._exports is not None and not callee.is_function)
 
 
 def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any],
