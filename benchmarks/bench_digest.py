@@ -20,9 +20,10 @@ from typing import Any
 from bench_util import Row, Settings, median_seconds, progress
 
 from distdev.membrane import state_digest
+from distdev.service._service import _DigestSchedule
 
 SIZES = {"1 KB": 10, "100 KB": 1_000, "10 MB": 100_000}  # records of ~100 bytes each
-SHARE, TYPICAL_CALL = 0.05, 20e-6  # as service._service._DigestSchedule
+SHARE, TYPICAL_CALL = _DigestSchedule.SHARE, _DigestSchedule.TYPICAL_CALL
 
 
 def _namespace(records: int) -> dict[str, Any]:

@@ -101,11 +101,13 @@ class _BufferedWriter(JournalWriter):
         super().__init__(path, io.BytesIO(), 1)
 
     def finish(self, header: Header) -> None:
+        self.flush()  # the writer's own buffer into the BytesIO
         body = self._file.getvalue()  # type: ignore[attr-defined]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "wb") as f:
             header_writer = JournalWriter(self.path, f, 0)
             header_writer.write(header)
+            header_writer.flush()
             f.write(body)
 
 
@@ -398,6 +400,11 @@ class App:
                 f"no service {service_id!r} in this application (services: {known})"
             )
         return service
+
+    def local_service(self, target: str) -> Service | None:
+        """The service ``target`` if it lives in this process (a call to it may take the
+        service layer's in-process fast path)."""
+        return self.services.get(target)
 
     def exports(self, target: str) -> Collection[str] | None:
         callee = self._callee(target)

@@ -18,7 +18,8 @@ import msgspec
 from ..membrane import dumps
 from ._events import Checkpoint, Header
 
-__all__ = ["encode_record", "event_tree", "frame_at", "BadRecord", "CRC_PREFIX"]
+__all__ = ["encode_record", "record_head", "encoded_uint", "event_tree", "frame_at", "BadRecord",
+           "CRC_PREFIX"]
 
 CRC_PREFIX = b"\x82\x1a"  # array(2), then a uint32 CRC
 _TAG24 = b"\xd8\x18"
@@ -28,21 +29,49 @@ _PREFIX_LEN = 2 + 4 + 2  # up to the byte string's initial byte
 def encode_record(tree: list[Any]) -> bytes:
     """Frame one event (already in CBOR-ready list form) as a journal record."""
     payload = dumps(tree)
+    return record_head(payload) + payload
+
+
+def record_head(payload: bytes) -> bytes:
+    """The bytes that precede ``payload`` in its record (array, CRC, tag 24, the byte string's
+    length), packed in one call: a writer appends them and then the payload to its buffer, so
+    the payload is copied once, never concatenated into a record first."""
     n = len(payload)
+    crc = zlib.crc32(payload)
     if n < 24:
-        length = _BSTR_HEADS[n]
-    elif n < 0x100:
-        length = bytes((0x58, n))
-    elif n < 0x10000:
-        length = b"\x59" + n.to_bytes(2, "big")
-    elif n < 0x100000000:
-        length = b"\x5a" + n.to_bytes(4, "big")
-    else:
-        length = b"\x5b" + n.to_bytes(8, "big")
-    return CRC_PREFIX + zlib.crc32(payload).to_bytes(4, "big") + _TAG24 + length + payload
+        return _HEAD_TINY.pack(_ARRAY_CRC, crc, _TAG24_MARK, 0x40 + n)
+    if n < 0x100:
+        return _HEAD_1.pack(_ARRAY_CRC, crc, _TAG24_MARK, 0x58, n)
+    if n < 0x10000:
+        return _HEAD_2.pack(_ARRAY_CRC, crc, _TAG24_MARK, 0x59, n)
+    if n < 0x100000000:
+        return _HEAD_4.pack(_ARRAY_CRC, crc, _TAG24_MARK, 0x5A, n)
+    return _HEAD_8.pack(_ARRAY_CRC, crc, _TAG24_MARK, 0x5B, n)
 
 
-_BSTR_HEADS = [bytes((0x40 + n,)) for n in range(24)]
+def encoded_uint(n: int) -> bytes:
+    """The CBOR encoding of the unsigned integer ``n`` (a seq), as ``dumps(n)`` gives it."""
+    if n < 24:
+        return _TINY_UINTS[n]
+    if n < 0x100:
+        return _UINT_1.pack(0x18, n)
+    if n < 0x10000:
+        return _UINT_2.pack(0x19, n)
+    if n < 0x100000000:
+        return _UINT_4.pack(0x1A, n)
+    return _UINT_8.pack(0x1B, n)
+
+
+_TINY_UINTS = [bytes((n,)) for n in range(24)]
+_UINT_1, _UINT_2 = struct.Struct(">BB"), struct.Struct(">BH")
+_UINT_4, _UINT_8 = struct.Struct(">BI"), struct.Struct(">BQ")
+_ARRAY_CRC = int.from_bytes(CRC_PREFIX, "big")
+_TAG24_MARK = int.from_bytes(_TAG24, "big")
+_HEAD_TINY = struct.Struct(">HIHB")  # a payload under 24 bytes: its length is in the marker
+_HEAD_1 = struct.Struct(">HIHBB")
+_HEAD_2 = struct.Struct(">HIHBH")
+_HEAD_4 = struct.Struct(">HIHBI")
+_HEAD_8 = struct.Struct(">HIHBQ")
 
 
 class BadRecord(Exception):

@@ -6,9 +6,23 @@ import os
 import threading
 from pathlib import Path
 from typing import Any
+from zlib import crc32
 
 from ..errors import JournalError
-from ._codec import encode_record, event_tree
+from ..membrane import dumps
+from ._codec import (
+    _ARRAY_CRC,
+    _HEAD_1,
+    _HEAD_TINY,
+    _TAG24_MARK,
+    _TINY_UINTS,
+    _UINT_1,
+    _UINT_2,
+    _UINT_4,
+    encoded_uint,
+    event_tree,
+    record_head,
+)
 from ._events import EventBase, Header
 from ._file import JournalFile, JournalSink
 from ._reader import JournalContents, read_journal
@@ -19,17 +33,35 @@ __all__ = ["JournalWriter"]
 class JournalWriter:
     """Appends records to one service's journal.
 
-    ``flush`` hands buffered records to the OS; ``sync`` also makes them durable (fdatasync).
+    Records go into an in-memory ``bytearray`` without a lock: one call at a time writes a
+    service's records (its call gate guarantees it), and appending to a ``bytearray`` is one
+    step under the interpreter lock. ``flush`` hands them to the file — from the writing
+    thread or another (a group commit's leader): it takes the buffer's first ``n`` bytes and
+    deletes exactly those, so whatever is appended meanwhile stays for the next flush. A
+    record's bytes are in the buffer before ``next_seq`` counts it, so a flush that reads
+    ``next_seq`` first covers every record below it. ``sync`` also makes them durable
+    (fdatasync).
+
+    Of its file the writer uses ``write(bytes)``, ``flush()``, ``fileno()`` and ``close()``
+    only, so any file-like layer with those (a preallocated journal file) can carry it.
     """
+
+    AUTO_FLUSH = 1 << 20
+    """Bytes buffered before the writing thread flushes them itself (a long call that nobody
+    flushes must not hold its whole journal in memory)."""
 
     def __init__(self, path: str | os.PathLike[str], file: JournalSink, next_seq: int) -> None:
         self.path = Path(path)
         self._file = file
         self.next_seq = next_seq
-        self.dirty = False
-        # Writes come from one call at a time, but a group commit flushes from another thread:
-        # the lock keeps a flush from losing the dirty mark of a record written during it.
-        self._lock = threading.Lock()
+        self._buffer = bytearray()
+        self._flushing = threading.Lock()  # between flushes only; writes never take it
+        self._closed = False
+
+    @property
+    def dirty(self) -> bool:
+        """Whether records wait in the buffer for a flush."""
+        return bool(self._buffer)
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], header: Header) -> JournalWriter:
@@ -59,24 +91,60 @@ class JournalWriter:
         return self.write_fields(event_tree(event))
 
     def write_fields(self, tree: list[Any]) -> int:
-        """Append one event given as ``[kind, seq, ...fields]``, its seq set here (the hot
-        path: no Struct is built; nested Structs must already be lists)."""
-        with self._lock:
-            tree[1] = self.next_seq
-            self._file.write(encode_record(tree))
-            self.next_seq += 1
-            self.dirty = True
-            return self.next_seq - 1
+        """Append one event given as ``[kind, seq, ...fields]``, its seq set here (no Struct is
+        built; nested Structs must already be lists)."""
+        seq = tree[1] = self.next_seq
+        payload = dumps(tree)
+        buffer = self._buffer
+        buffer += record_head(payload)
+        buffer += payload
+        self.next_seq = seq + 1
+        if len(buffer) > self.AUTO_FLUSH:
+            self.flush()
+        return seq
+
+    def write_encoded(self, start: bytes, rest: bytes) -> int:
+        """Append one event given as its CBOR payload split around the seq: ``start`` (the
+        array's head and the kind) and ``rest`` (the fields after the seq), both already
+        encoded. The bytes are those ``write_fields`` writes for the same event (the hot path:
+        fields encoded once may go to two journals). Returns the seq."""
+        seq = self.next_seq
+        if seq < 24:  # encoded_uint, inlined
+            payload = start + _TINY_UINTS[seq] + rest
+        elif seq < 0x10000:
+            payload = start + (_UINT_1.pack(0x18, seq) if seq < 0x100
+                               else _UINT_2.pack(0x19, seq)) + rest
+        elif seq < 0x100000000:
+            payload = start + _UINT_4.pack(0x1A, seq) + rest
+        else:
+            payload = start + encoded_uint(seq) + rest
+        n = len(payload)
+        buffer = self._buffer
+        if n < 24:  # record_head, inlined for the common sizes
+            buffer += _HEAD_TINY.pack(_ARRAY_CRC, crc32(payload), _TAG24_MARK, 0x40 + n)
+        elif n < 0x100:
+            buffer += _HEAD_1.pack(_ARRAY_CRC, crc32(payload), _TAG24_MARK, 0x58, n)
+        else:
+            buffer += record_head(payload)
+        buffer += payload
+        self.next_seq = seq + 1
+        if len(buffer) > self.AUTO_FLUSH:
+            self.flush()
+        return seq
 
     def flush(self) -> None:
-        with self._lock:
-            if self.dirty:
-                self._file.flush()
-                self.dirty = False
+        with self._flushing:
+            buffer = self._buffer
+            if not buffer:
+                return
+            data = bytes(buffer)
+            del buffer[: len(data)]  # only what was copied: a record appended meanwhile stays
+            self._file.write(data)
+            self._file.flush()
 
     def size(self) -> int:
         """Bytes written so far, buffered ones included."""
-        return self._file.tell()
+        return self._file.tell() + len(self._buffer)
 
     def fileno(self) -> int:
         return self._file.fileno()
@@ -86,6 +154,8 @@ class JournalWriter:
         os.fdatasync(self._file.fileno())
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.flush()
+        if not self._closed:
+            self.flush()
+            self._closed = True
             self._file.close()
+

@@ -25,7 +25,11 @@ class Router(Protocol):
     ) -> Any: ...
 
     def exports(self, target: str) -> Collection[str] | None:
-        """The target's export names, or None if this router does not know them."""
+        """The target's export names, or None if this router does not know them.
+
+        A router may also define ``exports_settled(target) -> bool``: True once its answer for
+        ``target`` can no longer change, nor be asked of it in a way a journal records (then a
+        proxy keeps each export's callable instead of asking again at every access)."""
         ...
 
 
@@ -39,9 +43,13 @@ class ServiceProxy:
     reference: passing one to another service hands over a proxy to the same service.
     """
 
-    __slots__ = ("_target", "_router", "_holder")
+    __slots__ = ("_target", "_router", "_holder", "_calls")
 
     def __getattribute__(self, name: str) -> Any:
+        calls: dict[str, _ExportCall] = _get(self, "_calls")
+        call = calls.get(name)
+        if call is not None:
+            return call
         router: Router = _get(self, "_router")
         target: str = _get(self, "_target")
         if name.startswith("_"):  # never an export: Python's own lookups (__class__) ask no one
@@ -50,7 +58,11 @@ class ServiceProxy:
                 "private to its service, and a proxy reaches only a service's exports")
         exports = router.exports(target)
         if exports is None or name in exports:
-            return _ExportCall(self, name)
+            call = _ExportCall(self, name)
+            settled = getattr(router, "exports_settled", None)
+            if settled is not None and settled(target):
+                calls[name] = call  # resolved once per proxy from now on
+            return call
         raise ExportError(_refusal(target, name, exports))
 
     if False:  # pragma: no cover - seen by type checkers only: exports are dynamic
@@ -122,6 +134,7 @@ def make_proxy(target: str, router: Router, holder: Any = None) -> ServiceProxy:
     object.__setattr__(proxy, "_target", target)
     object.__setattr__(proxy, "_router", router)
     object.__setattr__(proxy, "_holder", holder)
+    object.__setattr__(proxy, "_calls", {})
     return proxy
 
 

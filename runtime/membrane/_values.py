@@ -13,16 +13,16 @@ receiver would have to import that service's module, running its top level a sec
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
 import decimal
 import enum
+import struct
 import sys
 import threading
 import types
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import cbor2
@@ -36,6 +36,7 @@ from ._proxy import ServiceProxy, export_of, export_reference, is_export, target
 # Private tags (cbor2 would decode the registered ones for set, date and UUID into objects
 # whose contents skip from_wire, so distdev uses its own throughout).
 TAG_TUPLE = 55800
+_FIRST_OWN_TAG = TAG_TUPLE  # distdev's tags are 55800 and up: none means anything to cbor2
 TAG_SET = 55809
 TAG_FROZENSET = 55801
 TAG_DATETIME = 55802
@@ -159,18 +160,23 @@ _crossing = threading.local()
 """``outside``: whether values crossing on this thread go to or come from the outside."""
 
 
-@contextlib.contextmanager
-def with_the_outside() -> Iterator[None]:
+class with_the_outside:  # noqa: N801 - used as a function, in a with statement
     """Values crossing here go between a service and the outside (the ingress, ``distdev
     call``, a test), which imports no service module: instances of classes defined in service
     modules may cross (an HTTP root's models, defined beside its exports); the receiving
-    service, if any, is the one whose module defines them."""
-    outer = getattr(_crossing, "outside", False)
-    _crossing.outside = True
-    try:
-        yield
-    finally:
-        _crossing.outside = outer
+    service, if any, is the one whose module defines them.
+
+    A class rather than a generator-based context manager: every call from the outside enters
+    it twice, and a generator costs several times more to enter and leave."""
+
+    __slots__ = ("_outer",)
+
+    def __enter__(self) -> None:
+        self._outer = getattr(_crossing, "outside", False)
+        _crossing.outside = True
+
+    def __exit__(self, *exc: object) -> None:
+        _crossing.outside = self._outer
 
 
 def _refused_service_module(cls: type) -> str | None:
@@ -271,11 +277,89 @@ def _explain(value: Any, where: str) -> None:
 
 
 def dumps(wire: Any) -> bytes:
-    """The CBOR bytes of a wire value (what journals and frames carry)."""
+    """The CBOR bytes of a wire value (what journals and frames carry).
+
+    The common values (scalars, and lists, dicts and distdev's tags of them) are encoded here,
+    byte for byte as ``cbor2.dumps`` encodes them: cbor2 builds an encoder per call and asks
+    ``isinstance(x, Mapping)`` of every list, which costs several times the encoding of a
+    small call's arguments. Anything else (big integers, other tags, very deep nesting) is
+    left to cbor2."""
+    try:
+        return _encode(wire)
+    except (_Unencodable, RecursionError):
+        pass
+    except UnicodeEncodeError:
+        return cbor2.dumps(_escape_strings(wire))
     try:
         return cbor2.dumps(wire)
     except UnicodeEncodeError:  # rare: a str with lone surrogates somewhere inside
         return cbor2.dumps(_escape_strings(wire))
+
+
+class _Unencodable(Exception):
+    """A value ``_encode`` leaves to cbor2."""
+
+
+def _head(major: int, n: int) -> bytes:
+    """A CBOR initial byte and argument, in the shortest form (as cbor2 writes them)."""
+    if n < 24:
+        return _HEADS[major + n]
+    if n < 0x100:
+        return _HEAD_1.pack(major + 24, n)
+    if n < 0x10000:
+        return _HEAD_2.pack(major + 25, n)
+    if n < 0x100000000:
+        return _HEAD_4.pack(major + 26, n)
+    if n < 0x10000000000000000:
+        return _HEAD_8.pack(major + 27, n)
+    raise _Unencodable()  # a bignum: cbor2's tags 2 and 3
+
+
+def _encode(value: Any) -> bytes:
+    t = type(value)
+    if t is int:
+        number: int = value
+        if 0 <= number < 24:
+            return _HEADS[number]
+        return _head(0x00, number) if number >= 0 else _head(0x20, -1 - number)
+    if t is str:
+        data: bytes = value.encode("utf-8")  # lone surrogates raise: dumps escapes them
+        n = len(data)
+        return (_HEADS[0x60 + n] if n < 24 else _head(0x60, n)) + data
+    if t is list or t is tuple:
+        n = len(value)
+        if not n:
+            return _HEADS[0x80]
+        return (_HEADS[0x80 + n] if n < 24 else _head(0x80, n)) + b"".join(
+            [_encode(v) for v in value])
+    if t is dict:
+        parts = [_head(0xA0, len(value))]
+        for k, v in value.items():
+            parts.append(_encode(k))
+            parts.append(_encode(v))
+        return b"".join(parts)
+    if t is float:
+        if value != value:
+            return b"\xf9\x7e\x00"  # every NaN, as cbor2 writes it
+        infinite = _INFINITIES.get(value)
+        return infinite if infinite is not None else _DOUBLE.pack(0xFB, value)
+    if value is None:
+        return b"\xf6"
+    if t is bool:
+        return b"\xf5" if value else b"\xf4"
+    if t is bytes:
+        raw: bytes = value
+        return _head(0x40, len(raw)) + raw
+    if t is CBORTag and value.tag >= _FIRST_OWN_TAG:
+        return _head(0xC0, value.tag) + _encode(value.value)
+    raise _Unencodable()
+
+
+_HEADS: list[bytes] = [bytes((b,)) for b in range(256)]
+_HEAD_1, _HEAD_2 = struct.Struct(">BB"), struct.Struct(">BH")
+_HEAD_4, _HEAD_8 = struct.Struct(">BI"), struct.Struct(">BQ")
+_DOUBLE = struct.Struct(">Bd")
+_INFINITIES = {float("inf"): b"\xf9\x7c\x00", float("-inf"): b"\xf9\xfc\x00"}
 
 
 def _escape_strings(value: Any) -> Any:

@@ -14,13 +14,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import cbor2
 import msgspec
 from msgspec.structs import astuple
 
 from ..compartment import in_effect, next_callout_id
 from ..journal import TOP_LEVEL, BundleFile, JournalWriter, Schedule
-from ..membrane import ErrorInfo, error_info, to_wire
+from ..membrane import ErrorInfo, dumps, error_info, to_wire
 
 __all__ = ["Tape", "Recorder", "Detached", "CallFailed", "StopReplay", "PATCH_MARKER", "listed",
            "same"]
@@ -106,9 +105,13 @@ class Recorder:
     (``CallGate.interleave``) the journal is their schedule, linearized. The recorder follows
     it with the readers' model (``journal.Schedule``) and writes a ``switch`` where a call
     resumes and that model would name another: never for calls that nest, so a service that
-    does not interleave writes none."""
+    does not interleave writes none, and its recorder (``interleaving`` False, set by its
+    service) keeps no schedule at all."""
 
     replaying = False
+    interleaving = True
+    """Whether calls may interleave here, so the schedule must be followed (the safe default
+    until the service says)."""
 
     def __init__(self, writer: JournalWriter, numbered: int = 0,
                  answered: Callable[[str, int | str, list[Any], dict[str, Any], bool, Any], None]
@@ -124,6 +127,8 @@ class Recorder:
         first written, so that a callee never takes a new call for an earlier one."""
         self._schedule = Schedule()
         self._calls = threading.local()  # this thread's open calls here (call-in seqs)
+        self._nested: list[int] = []
+        """The open calls of a service that does not interleave (they nest), innermost last."""
 
     def _open_calls(self) -> list[int]:
         calls: list[int] | None = getattr(self._calls, "open", None)
@@ -131,9 +136,16 @@ class Recorder:
             calls = self._calls.open = []
         return calls
 
+    def _running_here(self) -> int:
+        """The call this thread runs here (a call-in's seq, or ``TOP_LEVEL``)."""
+        if not self.interleaving:
+            return TOP_LEVEL  # unused: calls nest, and the schedule is not followed
+        calls = self._open_calls()
+        return calls[-1] if calls else TOP_LEVEL
+
     def _resumed(self, call: int) -> None:
         """``call`` goes on after its call-out: say so if the journal would not know."""
-        if self._schedule.running != call:
+        if self.interleaving and self._schedule.running != call:
             self._write("switch", call)
             self._schedule.switched(call)
 
@@ -201,8 +213,7 @@ class Recorder:
         """``perform(call_id)`` for the call-out journaled last by this thread's call, and
         journal its outcome (``call_out``; and a call-out that had none when its journal was
         reopened, sent again)."""
-        calls = self._open_calls()
-        mine = calls[-1] if calls else TOP_LEVEL
+        mine = self._running_here()
         try:
             result = perform(call_id)
         except CallFailed as failed:
@@ -227,8 +238,11 @@ class Recorder:
         self._write("call-in", caller, chain, export, args, kwargs, caller_seq)
         if caller_seq is not None and self.answered is not None:
             self._ids[seq] = (caller, caller_seq, args, kwargs)
-        self._schedule.opened(seq)
-        self._open_calls().append(seq)
+        if self.interleaving:
+            self._schedule.opened(seq)
+            self._open_calls().append(seq)
+        else:
+            self._nested.append(seq)  # calls nest: the last one open is the one to end
 
     def returned(self, value: Any) -> None:
         self._write("return", value)
@@ -239,10 +253,13 @@ class Recorder:
         self._ended(False, info)
 
     def _ended(self, ok: bool, outcome: Any) -> None:
-        ended = self._schedule.closed()
-        calls = self._open_calls()
-        if calls:
-            calls.pop()
+        if self.interleaving:
+            ended = self._schedule.closed()
+            calls = self._open_calls()
+            if calls:
+                calls.pop()
+        else:
+            ended = self._nested.pop() if self._nested else None
         if ended is not None and ended in self._ids and self.answered is not None:
             self.answered(*self._ids.pop(ended), ok, outcome)
 
@@ -257,7 +274,8 @@ class Recorder:
         pass
 
     def idle(self) -> bool:
-        return not self._schedule.open
+        # Calls that nest leave the gate's depth to say it (``CallGate.alone``).
+        return not self.interleaving or not self._schedule.open
 
 
 class Detached(Recorder):
@@ -291,10 +309,11 @@ class Detached(Recorder):
 
 
 def same(a: Any, b: Any) -> bool:
-    """Whether two wire values are the same (lists and tuples, NaNs compare by encoding)."""
+    """Whether two wire values are the same (lists and tuples, NaNs, and a str with lone
+    surrogates against the escaped form a journal holds compare by encoding)."""
     if a == b:
         return True
     try:
-        return bool(cbor2.dumps(a) == cbor2.dumps(b))
+        return bool(dumps(a) == dumps(b))
     except Exception:
         return False

@@ -1,0 +1,249 @@
+"""The in-process fast path: the common call between two recording services, flattened.
+
+A call from one service to another in the same process writes four records: ``call-out`` and
+``result`` (or ``error``) in the caller's journal, ``call-in`` and ``return`` (or ``raise``) in
+the callee's. The general path (``Service.call_out`` -> ``Recorder.call_out`` -> the router ->
+``Service.handle_call`` -> ``Recorder.call_in``...) builds each record as a list and encodes it
+whole. Here the same call is one function that encodes what both journals hold once — the
+arguments, the result or the error — and writes each record from those bytes and from the
+cached encodings of its constant strings (the kind, the target, the export, the caller and the
+chain). The records are the general path's byte for byte (``tests/test_fast_path.py`` runs a
+randomized workload both ways and compares the journals), which holds because a CBOR array is
+its head followed by its items' encodings, each encoded alone.
+
+It applies only where nothing but the journal bytes could tell it from the general path: both
+services record (a ``Recorder``, not a replay or a detached tape), neither interleaves its calls
+(an interleaving service's records follow the schedule model the general path keeps), the
+caller's own code is running on this thread (not an effect, not a debugger's watch), and the
+callee exports the name and is no function (``host.function``: its frozen globals are checked
+around each call, on the general path). A call that arrives from the outside or over the network is served the
+same way on the callee's side (``serve``, from ``Service.handle_call``). Everything else —
+replay, detached tapes, interleaving, unknown exports, a call-out over the network — takes the
+general path, which stays the reference.
+
+Scalars of exact immutable types (``int``, ``float``, ``str``, ``bytes``, ``bool``, ``None``)
+are passed to the callee as they are: their wire form is themselves, and nothing can change
+them. Other arguments are copied through their wire form as on the general path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..compartment import ServiceSide, enter_decimal, enter_from_outside, leave_decimal, state
+from ..membrane import (
+    Receiver,
+    args_to_wire,
+    call_arguments,
+    dumps,
+    error_info,
+    from_wire,
+    rebuild_exception,
+)
+from ._gate import CallGate
+from ._tape import CallFailed, Recorder, Tape, listed
+
+__all__ = ["ENABLED", "applies", "call", "serves", "serve"]
+
+ENABLED = True
+"""The internal switch: False sends every call down the general path (the byte-identical test
+runs a workload both ways)."""
+
+
+
+class Service(ServiceSide, Receiver, Protocol):
+    """What the fast path uses of a service (``_service.Service``, which imports this
+    module, is one)."""
+
+    tape: Tape
+    gate: CallGate
+    _exports: dict[str, Callable[..., Any]] | None
+
+    @property
+    def is_function(self) -> bool: ...
+
+    def _result_wire(self, result: Any, caller: str, export: str) -> Any: ...
+
+    def _after_call(self) -> None: ...
+
+
+_SCALARS = frozenset({int, float, str, bytes, bool, type(None)})
+
+
+def _start(kind: str, length: int) -> bytes:
+    """A record's payload up to its seq: the array's head (``length`` items) and the kind."""
+    return bytes((0x80 + length,)) + dumps(kind)
+
+
+_CALL_OUT = _start("call-out", 6)  # [kind, seq, target, export, args, kwargs]
+_CALL_IN = _start("call-in", 8)  # [kind, seq, caller, chain, export, args, kwargs, caller_seq]
+_RETURN = _start("return", 3)
+_RESULT = _start("result", 3)
+_RAISE = _start("raise", 3)
+_ERROR = _start("error", 3)
+_NO_KWARGS = dumps({})
+_NO_CALLER_SEQ = dumps(None)
+
+_encoded: dict[str, bytes] = {}
+"""Target, export and caller strings -> their CBOR bytes (bounded, for code that makes up
+names)."""
+
+
+def _text(value: str) -> bytes:
+    found = _encoded.get(value)
+    if found is None:
+        if len(_encoded) > 4096:
+            _encoded.clear()
+        found = _encoded[value] = dumps(value)
+    return found
+
+
+_last_chain: tuple[str, bytes] = ("", dumps(""))
+
+
+def _chain_text(chain: str) -> bytes:
+    """A chain's CBOR bytes: the calls of one chain come one after another, and a chain from
+    the outside is new at every call, so only the last one is kept."""
+    global _last_chain
+    last = _last_chain
+    if last[0] == chain:
+        return last[1]
+    encoded = dumps(chain)
+    _last_chain = (chain, encoded)
+    return encoded
+
+
+def applies(caller: Service, callee: Service, export: str) -> bool:
+    """Whether a call from ``caller``'s code to ``callee.export`` may take the fast path."""
+    thread = state
+    exports = callee._exports
+    return (ENABLED and thread.service is caller and not thread.effect_depth
+            and type(caller.tape) is Recorder and type(callee.tape) is Recorder
+            and not caller.gate.interleaving and not callee.gate.interleaving
+            and caller.gate.held() and exports is not None and export in exports
+            and not callee.is_function)
+
+
+def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
+         kwargs: dict[str, Any]) -> Any:
+    """Call ``callee.export`` from ``caller`` (``applies`` said yes): the general path's
+    outcome and records, from one encoding of what the two journals share."""
+    target = callee.id
+    t = _SCALARS
+    plain = not kwargs
+    if plain:
+        for a in args:
+            if type(a) not in t:
+                plain = False
+                break
+    if plain:
+        args_wire: list[Any] = list(args)
+        kwargs_wire: dict[str, Any] = {}
+        encoded = dumps(args_wire) + _NO_KWARGS
+    else:
+        args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
+        encoded = dumps(args_wire) + dumps(kwargs_wire)
+    thread = state
+    chain: str = thread.chain  # type: ignore[assignment]  # set for running service code
+    if thread.call_key is not None:
+        thread.callouts += 1  # the call-out's id, as next_callout_id counts it
+    caller_writer = caller.tape.writer  # type: ignore[attr-defined]
+    export_text = _text(export)
+    caller_writer.write_encoded(_CALL_OUT, _text(target) + export_text + encoded)
+    gate = caller.gate
+    gate.suspend()
+    try:
+        outcome, wire, record = _handle(callee, caller.id, chain, export, export_text, args,
+                                        args_wire, kwargs_wire, encoded, None, plain)
+    finally:
+        gate.resume()
+    if outcome is _RETURN:
+        caller_writer.write_encoded(_RESULT, record)
+        return wire if type(wire) in t else from_wire(wire, caller)
+    caller_writer.write_encoded(_ERROR, record)
+    raise rebuild_exception(wire, target, caller) from None
+
+
+def serves(callee: Service) -> bool:
+    """Whether ``Service.handle_call`` may serve a call to ``callee`` here (from the outside,
+    or from a service over the network): a recording service that does not interleave."""
+    return (ENABLED and type(callee.tape) is Recorder and not callee.gate.interleaving
+            and callee._exports is not None and not callee.is_function)
+
+
+def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any],
+          kwargs: dict[str, Any], caller_seq: int | str | None) -> Any:
+    """``Service.handle_call`` for a callee that ``serves`` says may: its outcome and
+    records, with the arguments encoded once for the call-in record."""
+    plain = not kwargs
+    if plain:
+        for a in args:
+            if type(a) not in _SCALARS:
+                plain = False
+                break
+    encoded = dumps(args) + (dumps(kwargs) if kwargs else _NO_KWARGS)
+    outcome, wire, _ = _handle(callee, caller, chain, export, _text(export), args, args, kwargs,
+                               encoded, caller_seq, plain)
+    if outcome is _RETURN:
+        return wire
+    raise CallFailed(wire)
+
+
+def _handle(callee: Service, caller: str, chain: str, export: str, export_text: bytes,
+            args: tuple[Any, ...] | list[Any], args_wire: list[Any], kwargs_wire: dict[str, Any],
+            encoded: bytes, caller_seq: int | str | None, plain: bool) -> tuple[bytes, Any, bytes]:
+    """The callee's side (``Service.handle_call``'s, flattened): ``(_RETURN, result's wire
+    form, its bytes)`` or ``(_RAISE, ErrorInfo, its bytes)``, each record written here.
+    ``plain``: the arguments are scalars only, passed as they are."""
+    writer = callee.tape.writer  # type: ignore[attr-defined]
+    callee.gate.enter(chain)
+    thread = state
+    saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+             thread.callouts)
+    decimal_context = None
+    try:
+        writer.write_encoded(_CALL_IN, _text(caller) + _chain_text(chain) + export_text + encoded
+                             + (_NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq)))
+        if saved[0] is None:
+            enter_from_outside()
+        decimal_context = enter_decimal(callee)
+        thread.service, thread.chain, thread.effect_depth = callee, chain, 0
+        thread.call_key = None if caller_seq is None else f"{caller}:{caller_seq}"
+        thread.callouts = 0
+        try:
+            function = callee._exports[export]  # type: ignore[index]
+            if plain:
+                result = function(*args)
+            else:
+                call_args, call_kwargs = call_arguments(function, args_wire, kwargs_wire, callee)
+                result = function(*call_args, **call_kwargs)
+            wire = result if type(result) in _SCALARS else callee._result_wire(
+                result, caller, export)
+        except Exception as exc:
+            info = error_info(exc)
+            record = dumps(listed(info))
+            writer.write_encoded(_RAISE, record)
+            _answered(callee, caller, caller_seq, args_wire, kwargs_wire, False, info)
+            callee._after_call()
+            return _RAISE, info, record
+        record = dumps(wire)
+        writer.write_encoded(_RETURN, record)
+        _answered(callee, caller, caller_seq, args_wire, kwargs_wire, True, wire)
+        callee._after_call()
+        return _RETURN, wire, record
+    finally:
+        (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+         thread.callouts) = saved
+        leave_decimal(decimal_context)
+        callee.gate.exit()
+
+
+def _answered(callee: Service, caller: str, caller_seq: int | str | None, args: list[Any],
+              kwargs: dict[str, Any], ok: bool, outcome: Any) -> None:
+    """Tell the recorder's ``answered`` (a checkpoint keeps what callers may re-send) of a
+    call that carried an id, as ``Recorder.returned``/``raised`` would."""
+    if caller_seq is not None:
+        answered = callee.tape.answered  # type: ignore[attr-defined]
+        if answered is not None:
+            answered(caller, caller_seq, args, kwargs, ok, outcome)
