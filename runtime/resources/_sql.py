@@ -320,10 +320,12 @@ class SqlBackend(StoredBackend):
         for i, statement in enumerate(statements):
             if isinstance(statement, str):
                 statement = (statement, ())
-            if not isinstance(statement, (list, tuple)) or len(statement) != 2:
+            if not isinstance(statement, (list, tuple)) or len(statement) != 2 or not isinstance(
+                    statement[0], str):
                 raise ResourceError(f"transaction(statements): statement {i + 1} is (sql, "
                                     "params) or a string, not " + repr(statement)[:60])
-            counts.append(self._execute(cursor, *statement))
+            sql, params = statement
+            counts.append(self._execute(cursor, sql, params))
         return counts
 
     methods = {"execute": _execute, "query": _query, "query_one": _query_one,

@@ -56,7 +56,9 @@ class Service(ServiceSide, Receiver, Protocol):
     """What the fast path uses of a service (``_service.Service``, which imports this
     module, is one)."""
 
-    tape: Tape
+    @property
+    def tape(self) -> Tape: ...
+
     gate: CallGate
     _exports: dict[str, Callable[..., Any]] | None
 

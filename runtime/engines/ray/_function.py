@@ -69,7 +69,7 @@ class ActorLauncher:
         """Tell the dispatcher when the instance serves, then when it has ended."""
         ray = self.ray
         try:
-            info = ray.get(actor.info.remote(), timeout=START_TIMEOUT)
+            info: dict[str, Any] = ray.get(actor.info.remote(), timeout=START_TIMEOUT)
             instance.pid = info["pid"]
             ingress = None
             if info.get("http"):
