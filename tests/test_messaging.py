@@ -152,6 +152,7 @@ def test_a_thousand_messages_each_take_effect_once_across_kill_9(tmp_path: Path)
     assert replayed["app/producer"]["produced"] == expected
 
 
+@pytest.mark.slow
 def test_a_failing_consumer_dead_letters_and_queue_retry_delivers_again(tmp_path: Path) -> None:
     out = built(tmp_path)
     with running(out, tmp_path / "state") as deployment:

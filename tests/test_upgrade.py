@@ -267,6 +267,7 @@ def test_upgrade_of_the_shop_keeps_its_orders_and_revenue(tmp_path: Path) -> Non
         assert http_post(url, "place_order", {"user": "dee", "item": "pen"})[0] == 200
 
 
+@pytest.mark.slow
 def test_upgrade_of_a_journal_that_ends_inside_a_call_starts_the_new_code_where_it_was_idle(
     builds: dict[str, Path], tmp_path: Path,
 ) -> None:
