@@ -83,7 +83,7 @@ lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
 
 # The quick loop: lint, both type checkers, and every test except the VS Code end-to-end run,
-# the Ray engine's and those marked slow, on two workers (under 3 minutes on 2 cores). `make
+# the Ray engine's and those marked slow, on two workers (about 4 minutes on 2 cores). `make
 # test` is the whole, one test at a time.
 check: lint typecheck tests/dap/node/node_modules/.installed vscode-extension/node_modules/.installed
 	$(PYTEST) -n 2 -m "not slow" --ignore=tests/ray --ignore=tests/vscode/test_e2e.py

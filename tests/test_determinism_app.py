@@ -10,12 +10,14 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from support import run_distdev
 from support.engines import TESTS, build, running
 
 NOTICES = TESTS / "apps" / "notices"
 
 
+@pytest.mark.slow
 def test_an_app_using_libraries_survives_kill_9_and_every_journal_replays(tmp_path: Path) -> None:
     source = tmp_path / "notices"
     shutil.copytree(NOTICES, source)

@@ -18,6 +18,9 @@ from support.engines import build, running, wait_until
 from distdev.engines import AuthenticationError, Connection
 from distdev.engines._keys import read_key_file
 
+# Every test here runs a deployment under `distdev up` (some with PostgreSQL): `make test`.
+pytestmark = pytest.mark.slow
+
 LIBRARY = REPO / "tests" / "apps" / "library"
 
 
@@ -116,7 +119,6 @@ def test_only_holders_of_a_proxy_reach_a_resource(library_build: Path, tmp_path:
                        service="app/catalogue")
 
 
-@pytest.mark.slow
 def test_a_killed_resource_process_is_restarted_and_loses_nothing(
         library_build: Path, tmp_path: Path) -> None:
     with running(library_build, tmp_path / "state") as deployment:
@@ -173,7 +175,6 @@ def _postgres_or_skip() -> None:
         pytest.skip(f"PostgreSQL is not installed here: {missing}")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 def test_rows_written_at_build_time_are_queried_after_up(tmp_path: Path, engine: str) -> None:
     if engine == "postgres":
@@ -198,7 +199,6 @@ def test_rows_written_at_build_time_are_queried_after_up(tmp_path: Path, engine:
         remove_cluster(state / "resources" / "app" / "catalogue")  # kept outside it, as root
 
 
-@pytest.mark.slow
 def test_up_uses_a_postgres_server_it_is_given(tmp_path: Path) -> None:
     _postgres_or_skip()
     from support import write_files
@@ -226,7 +226,6 @@ def test_up_uses_a_postgres_server_it_is_given(tmp_path: Path) -> None:
         remove_cluster(server.folder)
 
 
-@pytest.mark.slow
 def test_writes_happen_once_across_kill_9_of_the_resource_process(
         library_build: Path, tmp_path: Path) -> None:
     import threading
@@ -278,7 +277,6 @@ def test_a_secret_from_the_environment_is_read_at_deploy(tmp_path: Path) -> None
     assert not (out / "secrets").exists()  # nothing of it in the build
 
 
-@pytest.mark.slow
 def test_down_stops_a_postgres_server_that_killed_processes_left(tmp_path: Path) -> None:
     _postgres_or_skip()
     import signal
