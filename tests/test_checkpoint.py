@@ -138,8 +138,7 @@ def live(journal: Path, log: list[str], events: int = 200) -> LiveService:
 
 
 def stop(service: LiveService) -> None:
-    service.service.record_digest()
-    service.writer.close()
+    service.close()
     service.service.compartment.unload()
 
 
@@ -210,6 +209,71 @@ def test_a_restarted_service_takes_its_state_from_the_checkpoint_and_goes_on(bui
     stop(second)
     assert distdev.replay(built).state() == after
     assert distdev.replay(built, from_checkpoint=False).state() == after
+
+
+COMING_AND_GOING = {
+    "app.py": '''
+        from pathlib import Path
+
+        seen: dict[str, int] = {}
+
+
+        def step(i: int) -> int:
+            g = globals()
+            if i % 5 == 0:
+                g[f"made{i % 7}"] = i  # a global no top level set
+            elif i % 5 == 2:
+                g.pop(f"made{(i - 2) % 7}", None)  # and gone again
+            if i == 40:
+                # a file of the application first read live: the service's bundle grows
+                seen["table"] = len(Path(__file__).with_name("table.txt").read_text())
+            seen["last"] = i
+            return len(g)
+    ''',
+    "table.txt": "one two three\n",
+}
+
+
+def test_every_checkpoint_verifies_as_a_fresh_copy_would_while_globals_come_and_go(
+        tmp_path: Path) -> None:
+    """Checkpoints are verified in one copy of the service kept from one to the next; a global
+    a call set since the last one, one a call deleted, and a file first read in between
+    must each verify as in a fresh copy — and restore to the state the service held."""
+    source = write_files(tmp_path / "src", COMING_AND_GOING)
+    app = distdev.App(source / "app.py", out=tmp_path / "out")
+    app.build()
+    app.close()
+    journal = tmp_path / "state" / "journal.cbor"
+    journal.parent.mkdir()
+    journal.write_bytes((tmp_path / "out" / "services" / "app" / "journal.cbor").read_bytes())
+    log: list[str] = []
+    service = go_live(journal, Alone(), durable=False, app_files=tmp_path / "out" / "app",
+                      log=log.append, checkpoints=CheckpointPolicy(events=6, share=None))
+    proxy = service.restored.proxy()
+    states = []
+    for i in range(120):
+        proxy.step(i)
+        states.append(service.restored.state())
+    assert service.checkpoints is not None and service.checkpoints.written >= 30, log
+    assert not [line for line in log if "WARNING" in line], log
+    stop(service)
+
+    contents = read_journal(journal)
+    checkpoints = [e.seq for e in contents.events if type(e) is Checkpoint]
+    # each checkpoint, loaded into a fresh copy by a restore of the journal as it stood
+    # then, holds the state the service held then
+    data = journal.read_bytes()
+    for at in checkpoints[::5] + checkpoints[-1:]:
+        calls_before = sum(1 for e in contents.events[:at] if type(e) is Return)
+        then = tmp_path / f"at{at}" / "journal.cbor"
+        then.parent.mkdir()
+        then.write_bytes(data[:contents.offsets[at + 1]])
+        upto = distdev.replay(then)
+        assert upto.checkpoint == at and upto.events == 0
+        assert upto.state() == states[calls_before - 1], at
+        upto.service.compartment.unload()
+    restored = distdev.replay(journal)
+    assert restored.state() == states[-1] and restored.state()["seen"]["table"] == 14
 
 
 def test_an_index_that_names_no_checkpoint_makes_the_restart_read_the_whole_journal(
@@ -378,6 +442,52 @@ def test_a_lambda_in_a_global_is_named(tmp_path: Path) -> None:
             take_snapshot(service)
     finally:
         app.close()
+
+
+@pytest.mark.slow
+def test_after_a_million_records_a_restore_reads_and_replays_what_a_young_one_does(
+        built: Path, tmp_path: Path) -> None:
+    """Restore time is that of the tail, not of the journal's length: a service a million
+    records old, stopped at its longest tail (its next checkpoint one call from due), restores
+    by reading the header, the top level, its last checkpoint and the tail, and replays no
+    more records than a young service of a thousand records replays whole. (What each takes
+    is measured in ``benchmarks/bench_restore.py``.)"""
+    young_journal = tmp_path / "young" / "journal.cbor"
+    young_journal.parent.mkdir()
+    young_journal.write_bytes(built.read_bytes())
+    young = go_live(young_journal, Alone(), durable=False, app_files=None, log=[].append,
+                    checkpoints=None)
+    while young.writer.next_seq < 1000:
+        young.restored.proxy().deposit("young", 1)
+    stop(young)
+
+    policy = CheckpointPolicy(share=None)  # the default spacing in records, whatever it costs
+    old = go_live(built, Alone(), durable=False, app_files=None, log=[].append,
+                  checkpoints=policy)
+    proxy, checkpoints = old.restored.proxy(), old.checkpoints
+    assert checkpoints is not None
+    i = 0
+    while old.writer.next_seq < 1_000_000 or checkpoints.records_since < policy.events - 3:
+        proxy.deposit(f"owner{i % 5}", i)
+        i += 1
+    state = old.restored.state()
+    stop(old)
+
+    log: list[str] = []
+    again = go_live(built, Alone(), durable=False, app_files=None, log=log.append,
+                    checkpoints=None)
+    read = again.restored.journal
+    top = again.restored.top_level
+    assert again.restored.checkpoint is not None, log
+    assert read.skipped > 990_000  # the history before the checkpoint was not read
+    assert len(read.events) == top + 1 + again.restored.events  # top level, checkpoint, tail
+    assert policy.events - 3 <= again.restored.events <= policy.events
+    young_restored = distdev.replay(young_journal)
+    assert young_restored.checkpoint is None
+    assert again.restored.events <= young_restored.events + 3
+    assert again.restored.state() == state
+    stop(again)
+    young_restored.service.compartment.unload()
 
 
 # -- real processes ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ..replayer import (
     CheckpointPolicy,
     ReplayedService,
     Transport,
-    fresh_copy_digest,
+    VerifyingCopy,
     replay,
 )
 from ..service import Recorder, Service
@@ -45,6 +45,16 @@ class LiveService:
     @property
     def service(self) -> Service:
         return self.restored.service
+
+    def close(self) -> None:
+        """The service stopped: journal its last state (whatever the digest schedule
+        skipped), make the journal durable and close it, and drop what verifying its
+        checkpoints keeps."""
+        self.service.record_digest()
+        self.writer.sync()
+        self.writer.close()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
 
 
 def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Path | None,
@@ -105,7 +115,7 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
     live = LiveService(restored, writer, commit, dedup)
     if checkpoints is not None:
         live.checkpoints = Checkpointer(restored.service, contents.header, restored.top_level,
-                                        fresh_copy_digest(restored), journaled.kept, log,
+                                        VerifyingCopy(restored), journaled.kept, log,
                                         checkpoints)
         restored.service.at_idle = live.checkpoints
     return live
@@ -163,6 +173,4 @@ class ServedService:
         if self.ingress is not None:
             self.ingress.stop()
         self.network.close()
-        self.live.service.record_digest()  # the last state, whatever the schedule skipped
-        self.live.writer.sync()
-        self.live.writer.close()
+        self.live.close()

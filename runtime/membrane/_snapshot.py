@@ -25,11 +25,16 @@ from ..rules import app_module_name
 from ._proxy import ServiceProxy, export_reference, is_export, target_of
 
 _NOT_STATE = frozenset({"typing", "typing_extensions", "__future__", "distdev.service._api"})
+_PLAIN = frozenset({int, float, str, bytes, bool, type(None), dict, list, set, tuple, frozenset})
+"""Types whose values are state whatever they hold (no attributes of their own to look at):
+most globals, decided without the look for a decorated def."""
 
 
 def is_state(name: str, value: Any) -> bool:
     """Whether a module global is part of the service's state (not a dunder, a module, a
     function or class, or a typing construct)."""
+    if type(value) in _PLAIN:
+        return not (name.startswith("__") and name.endswith("__"))
     return (not (name.startswith("__") and name.endswith("__"))
             and not isinstance(value, (types.ModuleType, type, functools.partial))
             and not inspect.isroutine(value)

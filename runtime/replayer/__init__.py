@@ -28,9 +28,9 @@ from ._checkpoint import take_snapshot as take_snapshot
 from ._replay import ReplayedService as ReplayedService
 from ._replay import SourceDifference as SourceDifference
 from ._replay import Transport as Transport
+from ._replay import VerifyingCopy as VerifyingCopy
 from ._replay import bundle_files as bundle_files
 from ._replay import check_hash_seed as check_hash_seed
-from ._replay import fresh_copy_digest as fresh_copy_digest
 from ._replay import materialize_bundle as materialize_bundle
 from ._replay import replay as replay
 from ._replay import source_differences as source_differences
@@ -40,4 +40,4 @@ __all__ = ["ReplayedService", "SourceDifference", "Transport", "bundle_files", "
            "materialize_bundle", "replay", "source_differences", "Replayer", "Verdict",
            "check_journal", "journals_in", "CheckpointPolicy", "Checkpointer", "SnapshotError",
            "checkpoint_answered", "latest_checkpoint", "load_snapshot", "take_snapshot",
-           "fresh_copy_digest"]
+           "VerifyingCopy"]

@@ -31,7 +31,7 @@ import time
 import types
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -245,8 +245,14 @@ class CheckpointPolicy:
                                "0 < share <= 1 (or share=None)")
 
 
-Verifier = Callable[[bytes], dict[str, list[str]]]
-"""Loads a snapshot into a fresh copy of the service and returns that copy's state digest."""
+class Verifier(Protocol):
+    """Loads a snapshot into a fresh copy of the service and returns that copy's state digest
+    (``VerifyingCopy``); ``close`` drops what it keeps for the next one."""
+
+    def __call__(self, snapshot: bytes) -> dict[str, list[str]]: ...
+
+    def close(self) -> None: ...
+
 Answered = Callable[[], list[list[Any]]]
 """The answered calls a checkpoint keeps (``DedupTable.kept``)."""
 
@@ -282,6 +288,13 @@ class Checkpointer:
         """What a checkpoint costs, smoothed: one slow one (a collection, a busy machine) does
         not hold the next back for long."""
 
+    @property
+    def records_since(self) -> int:
+        """Records the service has written since its last checkpoint (or since it went live)."""
+        tape = self.service.tape
+        assert isinstance(tape, Recorder)
+        return tape.writer.next_seq - self._since_seq
+
     def _offset(self) -> int:
         tape = self.service.tape
         assert isinstance(tape, Recorder)
@@ -291,7 +304,7 @@ class Checkpointer:
         tape = self.service.tape
         if not isinstance(tape, Recorder):
             return
-        records = tape.writer.next_seq - self._since_seq
+        records = self.records_since
         if records < self.policy.events and (records % 64 or  # look at the size now and then
                                              self._offset() - self._since_bytes < self.policy.bytes):
             return
@@ -335,6 +348,7 @@ class Checkpointer:
         differing = sorted(n for n in set(digest) | set(restored)
                            if digest.get(n, [None])[0] != restored.get(n, [None])[0])
         if differing:
+            self.verify.close()  # the next checkpoint is verified in a copy made afresh
             self._warn_once(f"digest:{differing[0]}", f"{service.id} took no checkpoint: "
                             f"global {differing[0]!r} loads from its snapshot with other state "
                             "than it holds (a value whose copy is not equal to it)")
@@ -347,6 +361,10 @@ class Checkpointer:
         service.digest_recorded(digest)
         self.written += 1
         return True
+
+    def close(self) -> None:
+        """The service stopped: drop what verifying its checkpoints keeps."""
+        self.verify.close()
 
     def _sources(self) -> list[BundleFile]:
         """The service's code where it differs from its journal's header."""
@@ -367,11 +385,21 @@ class Checkpointer:
 def _write_index(journal: Path, offset: int, seq: int) -> None:
     """Say where the checkpoint is (``journal.read_from_checkpoint``), so that a restart reads
     from it instead of the whole journal. Written before the record is durable: a restart
-    that finds no such record there reads the whole journal."""
+    that finds no such record there reads the whole journal.
+
+    The index is one line of fixed width written over the last in place (a ``rename`` of a new
+    file cost more than the rest of a small checkpoint): a write this short reaches the page
+    cache whole, and a torn one leaves a line that names no checkpoint record — the restart
+    then reads the whole journal, as for a missing index."""
     index = journal.with_name(journal.name + CHECKPOINT_INDEX)
-    tmp = index.with_name(f".{index.name}.new")
-    tmp.write_text(f"{offset} {seq}\n")
-    os.replace(tmp, index)
+    line = f"{offset:>20} {seq:>20}\n".encode()
+    fd = os.open(index, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.pwrite(fd, line, 0)
+        if os.fstat(fd).st_size > len(line):
+            os.ftruncate(fd, len(line))  # an index of an older, shorter-lined form
+    finally:
+        os.close(fd)
 
 
 def checkpoint_answered(checkpoint: Checkpoint) -> list[tuple[str, int | str, list[Any],

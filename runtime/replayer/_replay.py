@@ -253,31 +253,56 @@ class ReplayedService:
         return make_proxy(self.id, self.service.router, None)
 
 
-def fresh_copy_digest(restored: ReplayedService) -> Callable[[bytes], dict[str, list[str]]]:
-    """What verifies ``restored``'s checkpoints: a snapshot is loaded into a fresh copy of the
-    service — its top level replayed from the journal's own records, as a restore does — and
-    the state digest of that copy is returned; the copy is then dropped."""
-    contents = restored.journal
-    top = restored.top_level
-    prefix = contents.events[:top]
-    in_header = {f.path for f in contents.header.bundle}
+class VerifyingCopy:
+    """What verifies ``restored``'s checkpoints: a copy of the service — its top level
+    replayed from the journal's own records, as a restore does — into which each snapshot is
+    loaded; called with a snapshot, it returns the copy's state digest.
 
-    def digest_of(snapshot: bytes) -> dict[str, list[str]]:
-        # The files the live service has loaded since its header (lazily imported modules,
-        # data files), whether or not the records read at its restore hold them.
-        loaded = [Source(0, BundleFile(rel, hashlib.sha256(data).hexdigest(), data))
-                  for rel, data in restored.service.compartment.bundle.items()
-                  if rel not in in_header]
-        copy = replay(JournalContents(contents.path, contents.header, [*prefix, *loaded],
-                                      contents.offsets[:top], None, contents.size))
+    The copy is made at the first checkpoint and kept for the next ones (replaying the top
+    level again at every checkpoint was most of what one cost). A kept copy digests as a fresh
+    one would: a snapshot holds every global that is state, and loading it replaces them all
+    and deletes those it lacks, the way a restore loads it into a fresh copy. The copy is made
+    again when the live service has loaded files it lacks (a module imported lazily), and
+    after a load that failed (a half-loaded copy is not trusted). ``close`` drops it."""
+
+    def __init__(self, restored: ReplayedService) -> None:
+        self._restored = restored
+        contents = restored.journal
+        self._prefix = contents.events[:restored.top_level]
+        self._in_header = {f.path for f in contents.header.bundle}
+        self._copy: ReplayedService | None = None
+        self._loaded: frozenset[str] = frozenset()
+
+    def __call__(self, snapshot: bytes) -> dict[str, list[str]]:
+        bundle = self._restored.service.compartment.bundle
+        if self._copy is None or self._loaded != bundle.keys():
+            self.close()
+            self._copy = self._fresh(bundle)
+            self._loaded = frozenset(bundle)
+        copy = self._copy
         try:
             with observing():
                 load_snapshot(copy.service, snapshot)
             return copy.service.state_digest()
-        finally:
-            copy.service.compartment.unload()
+        except BaseException:
+            self.close()
+            raise
 
-    return digest_of
+    def _fresh(self, bundle: dict[str, bytes]) -> ReplayedService:
+        # The files the live service has loaded since its header (lazily imported modules,
+        # data files), whether or not the records read at its restore hold them.
+        loaded = [Source(0, BundleFile(rel, hashlib.sha256(data).hexdigest(), data))
+                  for rel, data in bundle.items() if rel not in self._in_header]
+        contents = self._restored.journal
+        top = self._restored.top_level
+        return replay(JournalContents(contents.path, contents.header, [*self._prefix, *loaded],
+                                      contents.offsets[:top], None, contents.size))
+
+    def close(self) -> None:
+        """Drop the copy (unloading its compartment)."""
+        copy, self._copy = self._copy, None
+        if copy is not None:
+            copy.service.compartment.unload()
 
 
 def check_hash_seed(header: Header) -> None:

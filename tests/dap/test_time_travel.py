@@ -334,8 +334,7 @@ def checkpointed(tmp_path: Path, journal: Path) -> Path:
                    checkpoints=CheckpointPolicy(events=30, share=None))
     for n in range(5, 45):
         live.restored.proxy().add(n)
-    live.service.record_digest()
-    live.writer.close()
+    live.close()
     live.service.compartment.unload()
     return state
 
