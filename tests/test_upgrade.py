@@ -174,6 +174,11 @@ def test_upgraded_journal_replays_alone_with_its_new_code(
     replayed = run_distdev("replay", journal, "--json")
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert json.loads(replayed.stdout)["state"]["total"] == 5
+    # a global the upgrade left as it was (the root's proxy `counter`) is in the new code's
+    # first digest, which is whole: the root's journal replays too
+    replayed = run_distdev("replay", deployment.journal("app"), "--json")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert json.loads(replayed.stdout)["state"]["counter"] == {"$service": "app/counter"}
     deployment.kill_and_wait_for_restart("app/counter")
     assert deployment.call("app/counter", "peek") == 5
     assert deployment.call("app", "bump", 1) == 7
@@ -306,3 +311,46 @@ def test_upgrade_refuses_a_service_whose_module_moved_changing_nothing(
     said = " ".join(result.stderr.split())
     assert "app/counter's module is lib/counter.py in the new build but was counter.py" in said
     assert deployment.call("app", "bump", 1) == 4  # still the old deployment, with its state
+
+
+def test_upgrade_over_compacted_journals_loads_their_checkpoints_into_the_new_code(
+    builds: dict[str, Path], tmp_path: Path,
+) -> None:
+    """Journals compacted to their last checkpoint hold no history before it: the gate loads
+    each checkpoint into the new code and replays the records after it, a divergence there is
+    refused as for a whole journal, and the upgraded services go on from the checkpoints'
+    state with the new code."""
+    state = tmp_path / "state"
+    with running(builds["v1"], state) as deployment:
+        connection = deployment.connect("app")
+        try:
+            for i in range(700):  # ~2,800 records in the root's journal, ~1,400 in the counter's
+                assert connection.call("test-client", f"bump-{i}", i, "bump", [1], {}) == i + 1
+        finally:
+            connection.close()
+    journals = {sid: state / sid / "journal.cbor" for sid in ("app", "app/counter")}
+    for service_id, journal in journals.items():
+        result = run_distdev("journal", "compact", journal)
+        assert result.returncode == 0, result.stdout + result.stderr
+        events = read_journal(journal).events
+        assert len(events) < 1000 and not any(
+            type(e) is CallIn and e.caller_seq == "bump-0" for e in events), service_id
+        assert list(journal.parent.glob("journal.cbor.before-compact-*"))
+    compacted = {sid: j.read_bytes() for sid, j in journals.items()}
+
+    result = run_distdev("upgrade", builds["v3"], "--state", state)
+    assert result.returncode == 2, result.stdout + result.stderr
+    said = " ".join(result.stderr.split())
+    assert "app/counter: at event" in said and "nothing changed" in said, said
+    assert {sid: j.read_bytes() for sid, j in journals.items()} == compacted
+
+    result = run_distdev("upgrade", builds["v2"], "--state", state, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(json.loads(result.stdout)["changed"]) == ["app", "app/counter"]
+    with running(builds["v2"], state) as upgraded:
+        assert upgraded.call("app/counter", "peek") == 700
+        assert upgraded.call("app", "served") == 700
+        assert upgraded.call("app", "bump", 1) == 702  # the patched logic: 700 + 2 * 1
+    for journal in journals.values():  # and each journal replays alone with its new code
+        replayed = run_distdev("replay", journal, "--json")
+        assert replayed.returncode == 0, replayed.stdout + replayed.stderr

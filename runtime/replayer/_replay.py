@@ -385,8 +385,8 @@ def replay(
     service.tape = Detached()
     service.phase = "runtime"
     # What the journal's digests add up to: if the service journals on, its next digest says
-    # what changed since them (a global gone since is named gone).
-    service.digest_recorded(dict(tape.expected_state))
+    # what changed since them (a global gone since is named gone), or all of it after new code.
+    service.digest_recorded(tape.digested_state)
     start = 1 if checkpoint is None else checkpoint + 1
     restored = ReplayedService(service, contents, tape.pos - start, tape.stopped_inside_call,
                                diffs)

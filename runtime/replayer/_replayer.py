@@ -175,6 +175,16 @@ class Replayer:
             )
             raise self.divergence
 
+    @property
+    def digested_state(self) -> dict[str, list[str]]:
+        """What the journal's digests add up to at the end, for the service to record its next
+        digest against. Nothing once the code changed after the last digest (``distdev
+        upgrade``): what the old code's digests held is not carried past the change, so the new
+        code's first digest is whole (``_recorded_state``)."""
+        if self._digested_before < self.code_since:
+            return {}
+        return dict(self.expected_state)
+
     def _recorded_state(self, event: StateDigest) -> dict[str, list[str]]:
         """The whole digest the journal holds at ``event`` (each digest records changes).
         The first digest after the code changed is whole (a restored service digests every
