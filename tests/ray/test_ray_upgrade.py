@@ -109,3 +109,70 @@ def test_ray_upgrade_refuses_an_incompatible_build_changing_nothing(
     assert "app/counter: at event" in " ".join(result.stderr.split())
     assert RayDeployment.load(state).out == str(outs["v1"].resolve())
     assert _call(state, "app.bump", "1") == 4
+
+
+MANY = {"app.py": """
+    from distdev import import_service
+
+    counter = import_service("./counter.py")
+
+    def bump(n: int) -> int:
+        return counter.add(n)
+
+    def bump_many(n: int) -> int:
+        total = 0
+        for _ in range(n):
+            total = counter.add(1)
+        return total
+"""}
+
+
+def test_ray_upgrade_over_compacted_journals_keeps_the_checkpoints_state(
+    ray_address: str, tmp_path: Path,
+) -> None:
+    """A stopped Ray deployment whose journals were compacted to their last checkpoint: the
+    gate loads each checkpoint into the new code, an incompatible build is refused, and the
+    upgraded deployment goes on from the checkpoints' state with the new code."""
+    outs = {}
+    for name, files in (("v1", {**V1, **MANY}), ("v2", {**V1, **MANY, **V2}),
+                        ("v3", {**V1, **MANY, **V3})):
+        source = write_files(tmp_path / name, files)
+        outs[name] = tmp_path / f"out-{name}"
+        build(source / "app.py", outs[name])
+    state = tmp_path / "state"
+
+    def deploy(out: Path) -> None:
+        result = run_distdev("deploy", out, "--engine", "ray", "--address", ray_address,
+                             "--state", state, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def down() -> None:
+        result = run_distdev("down", "--engine", "ray", "--state", state, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    deploy(outs["v1"])
+    try:
+        assert _call(state, "app.bump_many", "600") == 600  # ~1,200 records in the counter's
+        assert _call(state, "app.bump", "1") == 601  # and a tail after its checkpoint
+    finally:
+        down()
+    journals = {sid: RayDeployment.load(state).journal(sid) for sid in ("app", "app/counter")}
+    for service_id, journal in journals.items():
+        result = run_distdev("journal", "compact", journal)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "from the checkpoint at record" in result.stdout, service_id
+    compacted = {sid: j.read_bytes() for sid, j in journals.items()}
+
+    result = run_distdev("upgrade", outs["v3"], "--engine", "ray", "--state", state, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "app/counter: at event" in " ".join(result.stderr.split())
+    assert {sid: j.read_bytes() for sid, j in journals.items()} == compacted
+
+    result = run_distdev("upgrade", outs["v2"], "--engine", "ray", "--state", state, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    deploy(outs["v2"])
+    try:
+        assert _call(state, "app/counter.peek") == 601
+        assert _call(state, "app.bump", "1") == 603  # the patched logic: 601 + 2 * 1
+    finally:
+        down()
