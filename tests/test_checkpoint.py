@@ -138,7 +138,17 @@ def live(journal: Path, log: list[str], events: int = 200) -> LiveService:
 
 
 def stop(service: LiveService) -> None:
+    """The service stopped as ``distdev down`` stops it (which checkpoints it)."""
     service.close()
+    service.service.compartment.unload()
+
+
+def crash(service: LiveService) -> None:
+    """The service ended as a ``kill -9`` ends it: everything it journaled is in the file, and
+    no checkpoint is taken on the way out."""
+    service.writer.close()
+    if service.checkpoints is not None:
+        service.checkpoints.close()
     service.service.compartment.unload()
 
 
@@ -168,7 +178,7 @@ def test_restore_replays_only_the_records_after_the_last_checkpoint(built: Path)
     deposit_many(service, 1500)  # ~4,500 records
     drawn = [service.restored.proxy().draw() for _ in range(3)]  # ... and draws leave no record
     state = service.restored.state()
-    stop(service)
+    crash(service)
 
     contents = read_journal(built)
     checkpoints = [e.seq for e in contents.events if type(e) is Checkpoint]
@@ -263,17 +273,38 @@ def test_every_checkpoint_verifies_as_a_fresh_copy_would_while_globals_come_and_
     # each checkpoint, loaded into a fresh copy by a restore of the journal as it stood
     # then, holds the state the service held then
     data = journal.read_bytes()
-    for at in checkpoints[::5] + checkpoints[-1:]:
+    for at in sorted({*checkpoints[::5], checkpoints[-1]}):
         calls_before = sum(1 for e in contents.events[:at] if type(e) is Return)
         then = tmp_path / f"at{at}" / "journal.cbor"
         then.parent.mkdir()
-        then.write_bytes(data[:contents.offsets[at + 1]])
+        ends = [*contents.offsets, len(data)]
+        then.write_bytes(data[:ends[at + 1]])
         upto = distdev.replay(then)
         assert upto.checkpoint == at and upto.events == 0
         assert upto.state() == states[calls_before - 1], at
         upto.service.compartment.unload()
     restored = distdev.replay(journal)
     assert restored.state() == states[-1] and restored.state()["seen"]["table"] == 14
+
+
+def test_a_service_stopped_as_down_stops_it_is_checkpointed_and_restarts_replaying_nothing(
+        built: Path) -> None:
+    log: list[str] = []
+    first = live(built, log, events=10**9)  # no checkpoint while it runs
+    deposit_many(first, 50)
+    before = first.restored.state()
+    stop(first)
+    events = read_journal(built).events
+    assert [type(e) for e in events].count(Checkpoint) == 1 and type(events[-1]) is Checkpoint
+
+    log.clear()
+    second = live(built, log)
+    at = second.restored.checkpoint
+    assert at is not None and at + second.restored.journal.skipped == len(events) - 1, log
+    assert second.restored.events == 0
+    assert second.restored.state() == before
+    stop(second)  # nothing journaled since: no second checkpoint
+    assert len(read_journal(built).events) == len(events)
 
 
 def test_an_index_that_names_no_checkpoint_makes_the_restart_read_the_whole_journal(
@@ -471,7 +502,7 @@ def test_after_a_million_records_a_restore_reads_and_replays_what_a_young_one_do
         proxy.deposit(f"owner{i % 5}", i)
         i += 1
     state = old.restored.state()
-    stop(old)
+    crash(old)
 
     log: list[str] = []
     again = go_live(built, Alone(), durable=False, app_files=None, log=log.append,

@@ -319,7 +319,8 @@ def test_upgrade_over_compacted_journals_loads_their_checkpoints_into_the_new_co
     """Journals compacted to their last checkpoint hold no history before it: the gate loads
     each checkpoint into the new code and replays the records after it, a divergence there is
     refused as for a whole journal, and the upgraded services go on from the checkpoints'
-    state with the new code."""
+    state with the new code. (The services are killed, not stopped: `down` would checkpoint
+    them at their end, leaving the gate no records after the checkpoint to check.)"""
     state = tmp_path / "state"
     with running(builds["v1"], state) as deployment:
         connection = deployment.connect("app")
@@ -328,6 +329,8 @@ def test_upgrade_over_compacted_journals_loads_their_checkpoints_into_the_new_co
                 assert connection.call("test-client", f"bump-{i}", i, "bump", [1], {}) == i + 1
         finally:
             connection.close()
+        for service_id in ("app/counter", "app"):  # ended by kill -9: no checkpoint at the
+            deployment.kill_and_wait_for_restart(service_id)  # stop, the calls since stay
     journals = {sid: state / sid / "journal.cbor" for sid in ("app", "app/counter")}
     for service_id, journal in journals.items():
         result = run_distdev("journal", "compact", journal)

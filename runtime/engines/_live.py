@@ -47,10 +47,15 @@ class LiveService:
         return self.restored.service
 
     def close(self) -> None:
-        """The service stopped: journal its last state (whatever the digest schedule
-        skipped), make the journal durable and close it, and drop what verifying its
-        checkpoints keeps."""
-        self.service.record_digest()
+        """The service stopped: checkpoint it if it journaled anything since its last
+        checkpoint (the next start restores from here, replaying nothing), journal its last
+        state (whatever the digest schedule skipped), make the journal durable and close it,
+        and drop what verifying its checkpoints keeps."""
+        service, checkpoints = self.service, self.checkpoints
+        if (checkpoints is not None and checkpoints.records_since
+                and service.tape.idle() and not service.gate.held()):
+            checkpoints.take()
+        service.record_digest()
         self.writer.sync()
         self.writer.close()
         if self.checkpoints is not None:

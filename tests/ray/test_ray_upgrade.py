@@ -15,7 +15,9 @@ import pytest
 from support import run_distdev, write_files
 from support.engines import build
 
+from distdev import read_journal
 from distdev.engines.ray._layout import RayDeployment
+from distdev.journal import Checkpoint
 
 V1 = {
     "app.py": """
@@ -130,12 +132,12 @@ MANY = {"app.py": """
 def test_ray_upgrade_over_compacted_journals_keeps_the_checkpoints_state(
     ray_address: str, tmp_path: Path,
 ) -> None:
-    """A stopped Ray deployment whose journals were compacted to their last checkpoint: the
-    gate loads each checkpoint into the new code, an incompatible build is refused, and the
-    upgraded deployment goes on from the checkpoints' state with the new code."""
+    """A stopped Ray deployment whose journals were compacted to their last checkpoint (the
+    one `down` takes): the upgrade loads each checkpoint into the new code, and the upgraded
+    deployment goes on from the checkpoints' state with the new code. (The gate's refusal over
+    a compacted journal is engine-neutral: tests/test_upgrade.py.)"""
     outs = {}
-    for name, files in (("v1", {**V1, **MANY}), ("v2", {**V1, **MANY, **V2}),
-                        ("v3", {**V1, **MANY, **V3})):
+    for name, files in (("v1", {**V1, **MANY}), ("v2", {**V1, **MANY, **V2})):
         source = write_files(tmp_path / name, files)
         outs[name] = tmp_path / f"out-{name}"
         build(source / "app.py", outs[name])
@@ -153,20 +155,15 @@ def test_ray_upgrade_over_compacted_journals_keeps_the_checkpoints_state(
     deploy(outs["v1"])
     try:
         assert _call(state, "app.bump_many", "600") == 600  # ~1,200 records in the counter's
-        assert _call(state, "app.bump", "1") == 601  # and a tail after its checkpoint
+        assert _call(state, "app.bump", "1") == 601
     finally:
         down()
     journals = {sid: RayDeployment.load(state).journal(sid) for sid in ("app", "app/counter")}
     for service_id, journal in journals.items():
+        assert type(read_journal(journal).events[-1]) is Checkpoint, service_id  # `down`'s
         result = run_distdev("journal", "compact", journal)
         assert result.returncode == 0, result.stdout + result.stderr
         assert "from the checkpoint at record" in result.stdout, service_id
-    compacted = {sid: j.read_bytes() for sid, j in journals.items()}
-
-    result = run_distdev("upgrade", outs["v3"], "--engine", "ray", "--state", state, timeout=300)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "app/counter: at event" in " ".join(result.stderr.split())
-    assert {sid: j.read_bytes() for sid, j in journals.items()} == compacted
 
     result = run_distdev("upgrade", outs["v2"], "--engine", "ray", "--state", state, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
