@@ -31,6 +31,12 @@ earlier point: launch ``replay_to.py`` (``distdev.replay(journal, until=N)``, th
 line), timed from ``launch`` to the ``stopped`` event, with distdev's modules excluded from
 "my code" as distdev's adapter excludes them.
 
+Step back from the nearest checkpoint, on a long journal (100k records; 10k with ``--quick``):
+``bench_restore``'s counter recorded live under the default ``CheckpointPolicy`` (a checkpoint
+every 1,000 records or so), and the same calls recorded without checkpoints. The same
+``stepBack`` loop runs on both: with checkpoints, the adapter replays from the checkpoint
+before the target event; without, from the start.
+
 What distdev's changes to pydevd save (``dap_adapter/_pydevd.py``): the last launch's steps,
 stackTraces and evaluates are run a third time by distdev with them switched off
 (``DISTDEV_DAP_NODELAY=0``, ``DISTDEV_DAP_PIPELINE=0``); the rows' notes give those figures.
@@ -260,6 +266,17 @@ def _build_journal(folder: Path, tmp: Path) -> Path:
     return tmp / "journal-out" / "services" / "journal_app" / "counter" / "journal.cbor"
 
 
+def _long_journals(tmp: Path, records: int) -> tuple[Path, Path]:
+    """The counter's journal of about ``records`` records, with checkpoints and without."""
+    from bench_restore import record
+
+    from distdev.replayer import CheckpointPolicy
+
+    with_checkpoints, _, _, _ = record(tmp / "with", records, CheckpointPolicy())
+    without, _, _, _ = record(tmp / "without", records, None)
+    return with_checkpoints, without
+
+
 def _last_event(journal: Path) -> int:
     import distdev
 
@@ -303,6 +320,12 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
              f"debugpy restarts the replay {STEP_BACKS} times")
     backs, distdev.step_back = _step_backs(folder, journal, STEP_BACKS)
     restarts, plain.step_back = _restarts(folder, journal, STEP_BACKS)
+    long = 10_000 if settings.quick else 100_000
+    progress(f"debugger: step back on a {long:,}-record journal, from the nearest checkpoint "
+             "and from the start")
+    with_checkpoints, without = _long_journals(tmp / "long", long)
+    backs_ck, _ = _step_backs(with_checkpoints.parent, with_checkpoints, STEP_BACKS)
+    backs_whole, _ = _step_backs(without.parent, without, STEP_BACKS)
 
     med = statistics.median
     launch_d, launch_p = med(distdev.launches), med(plain.launches)
@@ -349,4 +372,11 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
                  f"runs again in the same process); plain debugpy has none (supportsStepBack "
                  f"{plain.step_back}; distdev's {distdev.step_back}), so its figure is a "
                  "restarted session: launch -> stopped at the earlier event"),
+        Row(key="debugger.step_back_long",
+            title=f"debugger: step back ({_last_event(with_checkpoints):,}-record journal)",
+            unit="s", distdev=med(backs_ck), baseline_name="the same, no checkpoints",
+            baseline=med(backs_whole), higher_is_better=False, goal="no target", met=None,
+            note=f"median of {STEP_BACKS}: stepBack request -> stopped at the previous event, "
+                 "replayed from the nearest checkpoint before it; the baseline replays the same "
+                 "calls' journal, written without checkpoints, from the start"),
     ]

@@ -91,7 +91,10 @@ def record(tmp: Path, events: int,
             proxy.step(calls)
             calls += 1
     in_checkpoints = live.checkpoints.seconds if live.checkpoints is not None else 0.0
-    live.close()
+    # Ended as kill -9 ends a service: `down` would checkpoint it, leaving no tail to replay.
+    live.writer.close()
+    if live.checkpoints is not None:
+        live.checkpoints.close()
     live.service.compartment.unload()
     return journal, took, calls, in_checkpoints
 
