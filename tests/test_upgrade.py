@@ -184,6 +184,31 @@ def test_upgraded_journal_replays_alone_with_its_new_code(
     assert deployment.call("app", "bump", 1) == 7
 
 
+def test_upgrade_restarts_a_deployment_journaling_as_it_was_started(
+    builds: dict[str, Path], tmp_path: Path,
+) -> None:
+    state = tmp_path / "state"
+    with running(builds["v1"], state, "--no-sync") as deployment:
+        assert deployment.call("app", "bump", 1) == 1
+        assert Deployment.load(state).durable is False
+        result = run_distdev("upgrade", builds["v2"], "--state", state)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert Deployment.load(state).durable is False  # still without fdatasync
+        _reconnect(deployment)
+        assert deployment.call("app", "bump", 1) == 3
+        source = write_files(tmp_path / "v2b", {**V2, "counter.py": V2["counter.py"] + """
+
+        def twice() -> int:
+            return 2 * total
+        """})
+        build(source / "app.py", tmp_path / "out-v2b")
+        result = run_distdev("upgrade", tmp_path / "out-v2b", "--state", state, "--sync")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert Deployment.load(state).durable is True  # as told
+        _reconnect(deployment)
+        assert deployment.call("app/counter", "twice") == 6
+
+
 def test_upgrade_retires_a_removed_service_and_keeps_its_journal(
     deployment: LocalDeployment, builds: dict[str, Path],
 ) -> None:

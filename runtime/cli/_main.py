@@ -113,8 +113,13 @@ example:
     p.add_argument("--state", type=Path, default=Path(".distdev/state"),
                    help="the deployment's state folder (default .distdev/state)")
     p.add_argument("--port", type=int, help="serve the root's ingress on this port instead")
-    p.add_argument("--no-sync", action="store_true",
-                   help="journal without fdatasync (faster; a crash may lose recent calls)")
+    sync = p.add_mutually_exclusive_group()
+    sync.add_argument("--no-sync", action="store_true",
+                      help="restart journaling without fdatasync (default: as the deployment "
+                           "was started)")
+    sync.add_argument("--sync", action="store_true",
+                      help="restart journaling with fdatasync (default: as the deployment was "
+                           "started)")
     p.add_argument("--json", action="store_true")
     _engine_option(p)
     p.set_defaults(handler=_upgrade.upgrade)

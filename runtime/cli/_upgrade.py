@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..engines import DeployOptions, engine
+from ..engines import UpgradeOptions, engine
 from ..engines._upgrade import UpgradePlan, UpgradeRefused
 from ._render import Out
 
@@ -20,7 +20,8 @@ EXIT_OK, EXIT_REFUSED = 0, 2
 
 
 def upgrade(args: argparse.Namespace, out: Out) -> int:
-    options = DeployOptions(port=args.port, durable=not args.no_sync)
+    durable = False if args.no_sync else True if args.sync else None  # None: as it was
+    options = UpgradeOptions(port=args.port, durable=durable)
     try:
         plan = engine(args.engine).upgrade(args.out, args.state, options, out.info)
     except UpgradeRefused as refused:

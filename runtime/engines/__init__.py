@@ -29,7 +29,8 @@ from ._live import ServedService as ServedService
 from ._live import go_live as go_live
 from ._protocol import DeployOptions as DeployOptions
 from ._protocol import Engine as Engine
+from ._protocol import UpgradeOptions as UpgradeOptions
 
 __all__ = ["AuthenticationError", "Connection", "Network", "DevHost", "GroupCommit", "ENGINES",
-           "DeployOptions", "Engine", "engine", "Ingress", "LiveService", "ServedService",
+           "DeployOptions", "UpgradeOptions", "Engine", "engine", "Ingress", "LiveService", "ServedService",
            "go_live"]

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from ._keys import OperatorKey
 from ._upgrade import UpgradePlan
 
-__all__ = ["Engine", "DeployOptions", "Echo"]
+__all__ = ["Engine", "DeployOptions", "UpgradeOptions", "Echo"]
 
 Echo = Callable[[str], None]
 
@@ -30,6 +30,15 @@ class DeployOptions:
     postgres: tuple[tuple[str, str], ...] = ()
 
 
+@dataclasses.dataclass(frozen=True)
+class UpgradeOptions:
+    """How an upgraded deployment restarts: ``port`` replaces the root's ingress port;
+    ``durable`` makes each reply wait for fdatasync, or None: as the deployment was started."""
+
+    port: int | None = None
+    durable: bool | None = None
+
+
 class Engine(Protocol):
     name: str
 
@@ -38,7 +47,7 @@ class Engine(Protocol):
         once every service serves, with a line that says what runs where."""
         ...
 
-    def upgrade(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> UpgradePlan:
+    def upgrade(self, out: Path, state: Path, options: UpgradeOptions, echo: Echo) -> UpgradePlan:
         """Move the deployment in ``state`` to the build in ``out``, keeping every service's
         state (``_upgrade``); raise ``UpgradeRefused`` having changed nothing if the new code
         does not replay a changed service's journal. A running deployment runs the new build

@@ -58,6 +58,9 @@ class Deployment:
     exports: dict[str, list[str]]
     supervisor: int | None = None
     ready: bool = False
+    durable: bool = True
+    """Whether each reply waits for fdatasync (``up`` without ``--no-sync``): an upgrade
+    restarts the deployment the same way unless told otherwise."""
     resources: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """Resource id -> ``{"kind", "parent", "options"}``: the entries of ``services`` that a
     resource host serves (``_resources``) instead of a restored service."""

@@ -8,7 +8,7 @@ from typing import Any
 from ...errors import DistdevError, JournalError
 from ...journal import read_journal
 from .._keys import OperatorKey
-from .._protocol import DeployOptions, Echo
+from .._protocol import DeployOptions, Echo, UpgradeOptions
 from .._upgrade import UpgradePlan
 from . import _supervisor as supervisor
 from . import _upgrade
@@ -33,7 +33,7 @@ class LocalEngine:
         return (f"deployment up in the background: {count} service{'' if count == 1 else 's'} "
                 f"(supervisor pid {deployment.supervisor}); `distdev down` stops it")
 
-    def upgrade(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> UpgradePlan:
+    def upgrade(self, out: Path, state: Path, options: UpgradeOptions, echo: Echo) -> UpgradePlan:
         return _upgrade.upgrade(out, state, options, echo)
 
     def down(self, state: Path, echo: Echo) -> str:

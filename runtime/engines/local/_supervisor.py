@@ -131,7 +131,7 @@ def refuse_if_running(state: Path) -> None:
 
 
 def prepare(out: Path, state: Path, transport: str, http: int | None,
-            postgres: dict[str, str] | None = None) -> Deployment:
+            postgres: dict[str, str] | None = None, durable: bool = True) -> Deployment:
     """Write the deployment file and seed each service's state journal from the build.
     ``postgres``: resource id -> the DSN of a server of the user's own (``--postgres``)."""
     out, state = out.resolve(), state.resolve()
@@ -153,7 +153,7 @@ def prepare(out: Path, state: Path, transport: str, http: int | None,
     deployment = Deployment(
         out=str(out), state=str(state), secret_file=str((out / manifest.secret).resolve()),
         hash_seed=manifest.hash_seed, root=manifest.root, services=services,
-        exports=manifest.exports(), supervisor=os.getpid(),
+        exports=manifest.exports(), supervisor=os.getpid(), durable=durable,
         resources=resource_entries(manifest, postgres or {}),
     )
     deployment.save()
@@ -377,7 +377,7 @@ def run_foreground(out: Path, state: Path, transport: str, http: int | None,
                    echo: Callable[[str], None], durable: bool = True,
                    postgres: dict[str, str] | None = None) -> None:
     """``distdev up`` without --detach: start, supervise until SIGINT/SIGTERM, stop."""
-    deployment = prepare(out, state, transport, http, postgres=postgres)
+    deployment = prepare(out, state, transport, http, postgres=postgres, durable=durable)
     supervisor = Supervisor(deployment, echo, durable)
     stop = threading.Event()
 

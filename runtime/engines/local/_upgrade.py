@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .._protocol import DeployOptions, Echo
+from .._protocol import Echo, UpgradeOptions
 from .._upgrade import UpgradePlan, upgrade_deployment
 from . import _supervisor as supervisor
 from ._deployment import Deployment
@@ -17,7 +17,7 @@ from ._deployment import Deployment
 __all__ = ["upgrade"]
 
 
-def upgrade(out: Path, state: Path, options: DeployOptions, echo: Echo) -> UpgradePlan:
+def upgrade(out: Path, state: Path, options: UpgradeOptions, echo: Echo) -> UpgradePlan:
     """Move the deployment in ``state`` to the build in ``out``; raise ``UpgradeRefused``
     (naming each service's first divergence) if the new code does not replay a changed
     service's journal, having changed nothing."""
@@ -31,7 +31,8 @@ def upgrade(out: Path, state: Path, options: DeployOptions, echo: Echo) -> Upgra
         argv += ["--tcp"] if root is not None and root.address.startswith("tcp:") else []
         port = options.port if options.port is not None else (root.http if root else None)
         argv += ["--port", str(port)] if port is not None else []
-        argv += [] if options.durable else ["--no-sync"]
+        durable = before.durable if options.durable is None else options.durable
+        argv += [] if durable else ["--no-sync"]
         supervisor.start_detached(argv, state)
 
     return upgrade_deployment(out, Path(before.out), state, journals, before.hash_seed,

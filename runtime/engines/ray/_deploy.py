@@ -149,7 +149,7 @@ def _start_actors(ray: Any, deployment: RayDeployment) -> None:
         raise
 
 
-def upgrade(out: Path, state: Path, http: int | None, durable: bool,
+def upgrade(out: Path, state: Path, http: int | None, durable: bool | None,
             echo: Callable[[str], None]) -> UpgradePlan:
     """Move the Ray deployment in ``state`` to the build in ``out`` (``upgrade_deployment``):
     its actors are stopped and the build deployed again on the same cluster — a local Ray
@@ -163,6 +163,8 @@ def upgrade(out: Path, state: Path, http: int | None, durable: bool,
     journals = {sid: before.journal(sid) for sid in before.services}
     where = [] if before.head_pid is not None else ["--address", before.address]
     port = http if http is not None else before.http
+    if durable is None:
+        durable = before.durable  # as it was deployed
 
     def start(build: Path) -> None:
         _command(echo, "deploy", str(build), "--engine", "ray", "--state", str(state), *where,

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import DistdevError
 from .._keys import OperatorKey
-from .._protocol import DeployOptions, Echo
+from .._protocol import DeployOptions, Echo, UpgradeOptions
 from .._upgrade import UpgradePlan
 from . import _cluster as cluster
 
@@ -32,7 +32,7 @@ class RayEngine:
         return (f"deployment up on {where}: {count} service{'' if count == 1 else 's'} as "
                 f"actors; `distdev down --engine ray --state {state}` stops it")
 
-    def upgrade(self, out: Path, state: Path, options: DeployOptions, echo: Echo) -> UpgradePlan:
+    def upgrade(self, out: Path, state: Path, options: UpgradeOptions, echo: Echo) -> UpgradePlan:
         cluster.require_ray()
         from . import _deploy
 
