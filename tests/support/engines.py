@@ -168,6 +168,22 @@ def running(out: Path, state: Path, *options: str,
     finally:
         left = deployment.stop()
     assert left == [], f"processes left after `distdev down`: {left}"
+    assert socket_files(state) == [], "socket files left after `distdev down`"
+
+
+def socket_files(state: Path) -> list[Path]:
+    """The Unix socket files of the deployment in ``state`` that exist (its services', and
+    their function instances')."""
+    try:
+        services = Deployment.load(state).services
+    except Exception:  # never started: no deployment file
+        return []
+    found = []
+    for entry in services.values():
+        if entry.address.startswith("unix:"):
+            path = Path(entry.address.removeprefix("unix:"))
+            found += [f for f in [path, *path.parent.glob(f"{path.stem}.i*.sock")] if f.exists()]
+    return found
 
 
 def counting_build(folder: Path) -> tuple[Path, Path]:

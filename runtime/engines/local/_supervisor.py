@@ -368,9 +368,20 @@ class Supervisor:
         for entry in self.deployment.services.values():
             entry.pid = None
             entry.state = "stopped"
+        _remove_sockets(self.deployment)
         self.deployment.supervisor = None
         self.deployment.ready = False
         self._save()
+
+
+def _remove_sockets(deployment: Deployment) -> None:
+    """The Unix socket files the deployment's services listened on (``_addresses``, and a
+    function's instances' beside its own): nothing listens there once it is down."""
+    for entry in deployment.services.values():
+        if entry.address.startswith("unix:"):
+            path = Path(entry.address.removeprefix("unix:"))
+            for socket_file in [path, *path.parent.glob(f"{path.stem}.i*.sock")]:
+                socket_file.unlink(missing_ok=True)
 
 
 def run_foreground(out: Path, state: Path, transport: str, http: int | None,
