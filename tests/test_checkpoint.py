@@ -118,10 +118,9 @@ class Alone:
         return None
 
 
-@pytest.fixture
-def built(tmp_path: Path) -> Path:
-    """The app's built journal, copied to a state journal of its own."""
-    source = write_files(tmp_path / "src", APP)
+def state_journal(tmp_path: Path, files: dict[str, str]) -> Path:
+    """The app of ``files`` built, its built journal copied to a state journal of its own."""
+    source = write_files(tmp_path / "src", files)
     app = distdev.App(source / "app.py", out=tmp_path / "out")
     app.build()
     app.close()
@@ -129,6 +128,12 @@ def built(tmp_path: Path) -> Path:
     journal.parent.mkdir()
     journal.write_bytes((tmp_path / "out" / "services" / "app" / "journal.cbor").read_bytes())
     return journal
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    """The app's built journal, copied to a state journal of its own."""
+    return state_journal(tmp_path, APP)
 
 
 def live(journal: Path, log: list[str], events: int = 200) -> LiveService:
@@ -249,13 +254,7 @@ def test_every_checkpoint_verifies_as_a_fresh_copy_would_while_globals_come_and_
     """Checkpoints are verified in one copy of the service kept from one to the next; a global
     a call set since the last one, one a call deleted, and a file first read in between
     must each verify as in a fresh copy — and restore to the state the service held."""
-    source = write_files(tmp_path / "src", COMING_AND_GOING)
-    app = distdev.App(source / "app.py", out=tmp_path / "out")
-    app.build()
-    app.close()
-    journal = tmp_path / "state" / "journal.cbor"
-    journal.parent.mkdir()
-    journal.write_bytes((tmp_path / "out" / "services" / "app" / "journal.cbor").read_bytes())
+    journal = state_journal(tmp_path, COMING_AND_GOING)
     log: list[str] = []
     service = go_live(journal, Alone(), durable=False, app_files=tmp_path / "out" / "app",
                       log=log.append, checkpoints=CheckpointPolicy(events=6, share=None))
