@@ -65,6 +65,7 @@ class ReplayLoop:
         self.from_checkpoint = False
         self.checkpoint: int | None = None
         """The checkpoint the current run started from (None: the journal's start)."""
+        self._untraced = False
 
     # -- asked by the debug adapter, on a stopped thread ------------------------------------
 
@@ -90,9 +91,17 @@ class ReplayLoop:
                 print(f"distdev: {self.service} run {self.run} starts from the checkpoint at "
                       f"record {self.checkpoint}", flush=True)
                 self.delivered = self._delivered_before(self.checkpoint)
-            restored = replay(self.contents, source=self.source, before_event=self._before_event,
-                              from_checkpoint=None if self.checkpoint is None else True,
-                              checkpoint_before=self.target)
+            # A step back passes every stop on its way to the event before: the run gets
+            # there unseen by the debugger, whose tracing of every frame is most of a replay's
+            # time, and is seen again from its stop on (``_before_event``).
+            self._trace(not (self.from_checkpoint and self.target is not None))
+            try:
+                restored = replay(self.contents, source=self.source,
+                                  before_event=self._before_event,
+                                  from_checkpoint=None if self.checkpoint is None else True,
+                                  checkpoint_before=self.target)
+            finally:
+                self._trace(True)
             if self._take_rewind():
                 continue
             events = restored.events
@@ -129,12 +138,25 @@ class ReplayLoop:
             raise StopReplay()  # the debugger travels back: abandon this run here
         if self.target is not None and event.seq >= self.target:
             self.target = None
+            self._trace(True)
             print(f"distdev: {self.service} stopped before event {event.seq} "
                   f"(run {self.run})", flush=True)
             self._stop("boundary", event, service.module.__dict__)
             if self.pending is not None:
                 raise StopReplay()
         self.delivered = int(event.seq)
+
+    def _trace(self, on: bool) -> None:
+        """Let the debugger trace this thread, or not (a run on its way to a step back's
+        target)."""
+        if self._untraced != on:
+            return
+        try:
+            import debugpy
+        except ImportError:
+            return
+        debugpy.trace_this_thread(on)
+        self._untraced = not on
 
     def _stop(self, where: Where, pending: Event | None, namespace: dict[str, Any]) -> None:
         """Stop the debugger in a frame that says where the replay stands; its globals are the

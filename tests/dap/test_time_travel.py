@@ -100,6 +100,35 @@ def test_step_back_returns_to_each_earlier_event_boundary_with_earlier_values(
     client.wait_event("terminated")
 
 
+def test_after_a_step_back_into_a_call_its_live_frame_stops_at_a_breakpoint_further_on(
+    adapter: Start, journal: Path,
+) -> None:
+    """A step back runs to its target unseen by the debugger (it passes every stop on the way);
+    the call's frame on the stack there began in that run, and must still stop at a
+    breakpoint set further on in it."""
+    calls = seqs(journal, "CallIn")
+    client = adapter(PYTHONHASHSEED="0")
+    assert client.start({"journal": str(journal), "stopAtEvent": calls[2]}).success
+    thread = client.wait_stopped()["threadId"]
+    client.wait_event("distdev/journalPosition")
+    travel(client, "stepBack", thread)
+    stop, _ = travel(client, "stepBack", thread)  # before add(2)'s clock read, inside add(2)
+    frames = client.stack(stop["threadId"]).body["stackFrames"]
+    assert frames[1]["name"] == f"app/counter{SEP}add"
+    assert client.set_breakpoints(str(COUNTER), [marker(COUNTER, "counter-after-clock")]).success
+    client.request("continue", {"threadId": thread})
+    stop = client.wait_stopped()
+    assert stop["reason"] == "breakpoint"
+    frames = client.stack(stop["threadId"]).body["stackFrames"]
+    assert frames[0]["line"] == marker(COUNTER, "counter-after-clock")
+    assert client.locals_of(frames[0]["id"])["n"] == "2"  # the frame the step back ran into
+    client.set_breakpoints(str(COUNTER), [])
+    client.request("continue", {"threadId": thread})
+    assert client.wait_stopped()["reason"] == "end of journal"
+    client.request("continue", {"threadId": thread})
+    client.wait_event("terminated")
+
+
 def test_reverse_continue_returns_to_the_previous_breakpoint_hit(
     adapter: Start, journal: Path,
 ) -> None:
