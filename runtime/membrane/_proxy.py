@@ -9,6 +9,7 @@ get an ``ExportError`` instead of a path into distdev's or the other service's i
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import partial
 from typing import Any, Protocol
 
 from ..errors import ExportError
@@ -29,7 +30,11 @@ class Router(Protocol):
 
         A router may also define ``exports_settled(target) -> bool``: True once its answer for
         ``target`` can no longer change, nor be asked of it in a way a journal records (then a
-        proxy keeps each export's callable instead of asking again at every access)."""
+        proxy keeps each export's callable instead of asking again at every access).
+
+        And ``bind(holder, target, export) -> send | None``: what the export's callable runs,
+        ``send(args, kwargs)``, made once for it (a router that can do some of a call's work
+        ahead, once per export); None, or no ``bind``, and each call is ``call(...)``."""
         ...
 
 
@@ -101,20 +106,26 @@ def _refusal(target: str, name: str, exports: Collection[str] | None) -> str:
 
 
 class _ExportCall:
-    """A callable for one export, bound to its proxy. Like the proxy, it exposes nothing else."""
+    """A callable for one export, bound to its proxy. Like the proxy, it exposes nothing else.
 
-    __slots__ = ("_proxy", "_export")
+    What a call runs (``_send``) is made with the callable: the router's ``bind``, or its
+    ``call`` with the holder, target and export already given, so a call reads one slot."""
+
+    __slots__ = ("_proxy", "_export", "_send")
 
     def __init__(self, proxy: ServiceProxy, export: str) -> None:
         object.__setattr__(self, "_proxy", proxy)
         object.__setattr__(self, "_export", export)
+        router: Router = _get(proxy, "_router")
+        holder, target = _get(proxy, "_holder"), _get(proxy, "_target")
+        bind = getattr(router, "bind", None)
+        send = bind(holder, target, export) if bind is not None else None
+        if send is None:
+            send = partial(router.call, holder, target, export)
+        object.__setattr__(self, "_send", send)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        proxy = _get(self, "_proxy")
-        router: Router = _get(proxy, "_router")
-        return router.call(
-            _get(proxy, "_holder"), _get(proxy, "_target"), _get(self, "_export"), args, kwargs
-        )
+        return _get(self, "_send")(args, kwargs)
 
     def __getattribute__(self, name: str) -> Any:
         proxy = _get(self, "_proxy")

@@ -44,7 +44,7 @@ from ..membrane import (
 from ._gate import CallGate
 from ._tape import CallFailed, Recorder, Tape, listed
 
-__all__ = ["ENABLED", "applies", "call", "serves", "serve"]
+__all__ = ["ENABLED", "sender", "applies", "call", "serves", "serve"]
 
 ENABLED = True
 """The internal switch: False sends every call down the general path (the byte-identical test
@@ -59,7 +59,9 @@ class Service(ServiceSide, Receiver, Protocol):
     @property
     def tape(self) -> Tape: ...
 
+    _tape: Tape  # read directly on the hot path: the property costs a call
     gate: CallGate
+    host: dict[str, Any] | None
     _exports: dict[str, Callable[..., Any]] | None
 
     @property
@@ -116,22 +118,43 @@ def _chain_text(chain: str) -> bytes:
     return encoded
 
 
+def sender(holder: Service, local: Callable[[str], Service | None], target: str, export: str,
+           general: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    """What a proxy held by ``holder`` runs for ``target.export`` (bound once per export, as
+    the proxy keeps it): the fast path when it applies at that call, else ``general`` (the
+    router's ``call``). The target's and export's encodings are looked up here, once."""
+    target_text, export_text = _text(target), _text(export)
+
+    def send(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        callee = local(target)
+        if callee is not None and applies(holder, callee, export):
+            return call(holder, callee, export, args, kwargs, target_text, export_text)
+        return general(holder, target, export, args, kwargs)
+
+    return send
+
+
 def applies(caller: Service, callee: Service, export: str) -> bool:
     """Whether a call from ``caller``'s code to ``callee.export`` may take the fast path."""
     thread = state
     exports = callee._exports
     return (ENABLED and thread.service is caller and not thread.effect_depth
-            and type(caller.tape) is Recorder and type(callee.tape) is Recorder
+            and type(caller._tape) is Recorder and type(callee._tape) is Recorder
             and not caller.gate.interleaving and not callee.gate.interleaving
             and caller.gate.held() and exports is not None and export in exports
-            and not callee.is_function)
+            and (callee.host is None or not callee.is_function))
 
 
 def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
-         kwargs: dict[str, Any]) -> Any:
+         kwargs: dict[str, Any], target_text: bytes | None = None,
+         export_text: bytes | None = None) -> Any:
     """Call ``callee.export`` from ``caller`` (``applies`` said yes): the general path's
-    outcome and records, from one encoding of what the two journals share."""
-    target = callee.id
+    outcome and records, from one encoding of what the two journals share.
+
+    Of the thread's context only what the callee changes is set and put back: the service,
+    and the call key (with its count of call-outs) when the caller's call has one. The chain
+    is the caller's, and the effect depth is 0 on both sides (``applies`` saw it; ``in_effect``
+    and ``observing`` put it back as they leave)."""
     t = _SCALARS
     plain = not kwargs
     if plain:
@@ -144,34 +167,49 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
         kwargs_wire: dict[str, Any] = {}
         encoded = dumps(args_wire) + _NO_KWARGS
     else:
-        args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
+        args_wire, kwargs_wire = args_to_wire(args, kwargs, callee.id, export)
         encoded = dumps(args_wire) + dumps(kwargs_wire)
+    if export_text is None:
+        export_text = _text(export)
+    if target_text is None:
+        target_text = _text(callee.id)
     thread = state
     chain: str = thread.chain  # type: ignore[assignment]  # set for running service code
-    if thread.call_key is not None:
-        thread.callouts += 1  # the call-out's id, as next_callout_id counts it
-    caller_writer = caller.tape.writer  # type: ignore[attr-defined]
-    export_text = _text(export)
-    caller_writer.write_encoded(_CALL_OUT, _text(target) + export_text + encoded)
-    gate = caller.gate
-    gate.suspend()
+    key = thread.call_key
+    caller_writer = caller._tape.writer  # type: ignore[attr-defined]
+    caller_writer.write_encoded(_CALL_OUT, target_text + export_text + encoded)
+    token = caller.gate.suspend()
+    thread.service = callee
     try:
-        outcome, wire, record = _handle(callee, caller.id, chain, export, export_text, args,
-                                        args_wire, kwargs_wire, encoded, None, plain)
+        if key is None:
+            outcome, wire, record = _handle(callee, caller.id, chain, export, export_text, args,
+                                            args_wire, kwargs_wire, encoded, None, plain)
+        else:
+            thread.callouts += 1  # this call-out's id, as next_callout_id counts it
+            callouts = thread.callouts
+            thread.call_key, thread.callouts = None, 0
+            try:
+                outcome, wire, record = _handle(callee, caller.id, chain, export, export_text,
+                                                args, args_wire, kwargs_wire, encoded, None,
+                                                plain)
+            finally:
+                thread.call_key, thread.callouts = key, callouts
     finally:
-        gate.resume()
+        thread.service = caller
+        token.acquire()  # CallGate.resume
     if outcome is _RETURN:
         caller_writer.write_encoded(_RESULT, record)
         return wire if type(wire) in t else from_wire(wire, caller)
     caller_writer.write_encoded(_ERROR, record)
-    raise rebuild_exception(wire, target, caller) from None
+    raise rebuild_exception(wire, callee.id, caller) from None
 
 
 def serves(callee: Service) -> bool:
     """Whether ``Service.handle_call`` may serve a call to ``callee`` here (from the outside,
     or from a service over the network): a recording service that does not interleave."""
-    return (ENABLED and type(callee.tape) is Recorder and not callee.gate.interleaving
-            and callee._exports is not None and not callee.is_function)
+    return (ENABLED and type(callee._tape) is Recorder and not callee.gate.interleaving
+            and callee._exports is not None
+            and (callee.host is None or not callee.is_function))
 
 
 def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any],
@@ -185,8 +223,26 @@ def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any]
                 plain = False
                 break
     encoded = dumps(args) + (dumps(kwargs) if kwargs else _NO_KWARGS)
-    outcome, wire, _ = _handle(callee, caller, chain, export, _text(export), args, args, kwargs,
-                               encoded, caller_seq, plain)
+    thread = state
+    saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+             thread.callouts)
+    if saved[0] is None:
+        enter_from_outside()
+    thread.service, thread.chain = callee, chain
+    if saved[2]:
+        thread.effect_depth = 0
+    key = None if caller_seq is None else f"{caller}:{caller_seq}"
+    if key is not None or saved[3] is not None:
+        thread.call_key, thread.callouts = key, 0
+    try:
+        outcome, wire, _ = _handle(callee, caller, chain, export, _text(export), args, args,
+                                   kwargs, encoded, caller_seq, plain)
+    finally:
+        thread.service, thread.chain = saved[0], saved[1]
+        if saved[2]:
+            thread.effect_depth = saved[2]
+        if key is not None or saved[3] is not None:
+            thread.call_key, thread.callouts = saved[3], saved[4]
     if outcome is _RETURN:
         return wire
     raise CallFailed(wire)
@@ -195,24 +251,18 @@ def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any]
 def _handle(callee: Service, caller: str, chain: str, export: str, export_text: bytes,
             args: tuple[Any, ...] | list[Any], args_wire: list[Any], kwargs_wire: dict[str, Any],
             encoded: bytes, caller_seq: int | str | None, plain: bool) -> tuple[bytes, Any, bytes]:
-    """The callee's side (``Service.handle_call``'s, flattened): ``(_RETURN, result's wire
-    form, its bytes)`` or ``(_RAISE, ErrorInfo, its bytes)``, each record written here.
-    ``plain``: the arguments are scalars only, passed as they are."""
-    writer = callee.tape.writer  # type: ignore[attr-defined]
-    callee.gate.enter(chain)
-    thread = state
-    saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
-             thread.callouts)
+    """The callee's side (``Service.handle_call``'s, flattened), the thread's context already
+    the callee's: ``(_RETURN, result's wire form, its bytes)`` or ``(_RAISE, ErrorInfo, its
+    bytes)``, each record written here. ``plain``: the arguments are scalars only, passed as
+    they are."""
+    writer = callee._tape.writer  # type: ignore[attr-defined]
+    gate = callee.gate
+    gate.enter(chain)
     decimal_context = None
     try:
         writer.write_encoded(_CALL_IN, _text(caller) + _chain_text(chain) + export_text + encoded
                              + (_NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq)))
-        if saved[0] is None:
-            enter_from_outside()
         decimal_context = enter_decimal(callee)
-        thread.service, thread.chain, thread.effect_depth = callee, chain, 0
-        thread.call_key = None if caller_seq is None else f"{caller}:{caller_seq}"
-        thread.callouts = 0
         try:
             function = callee._exports[export]  # type: ignore[index]
             if plain:
@@ -226,26 +276,25 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
             info = error_info(exc)
             record = dumps(listed(info))
             writer.write_encoded(_RAISE, record)
-            _answered(callee, caller, caller_seq, args_wire, kwargs_wire, False, info)
+            if caller_seq is not None:
+                _answered(callee, caller, caller_seq, args_wire, kwargs_wire, False, info)
             callee._after_call()
             return _RAISE, info, record
         record = dumps(wire)
         writer.write_encoded(_RETURN, record)
-        _answered(callee, caller, caller_seq, args_wire, kwargs_wire, True, wire)
+        if caller_seq is not None:
+            _answered(callee, caller, caller_seq, args_wire, kwargs_wire, True, wire)
         callee._after_call()
         return _RETURN, wire, record
     finally:
-        (thread.service, thread.chain, thread.effect_depth, thread.call_key,
-         thread.callouts) = saved
         leave_decimal(decimal_context)
-        callee.gate.exit()
+        gate.exit()
 
 
-def _answered(callee: Service, caller: str, caller_seq: int | str | None, args: list[Any],
+def _answered(callee: Service, caller: str, caller_seq: int | str, args: list[Any],
               kwargs: dict[str, Any], ok: bool, outcome: Any) -> None:
     """Tell the recorder's ``answered`` (a checkpoint keeps what callers may re-send) of a
     call that carried an id, as ``Recorder.returned``/``raised`` would."""
-    if caller_seq is not None:
-        answered = callee.tape.answered  # type: ignore[attr-defined]
-        if answered is not None:
-            answered(caller, caller_seq, args, kwargs, ok, outcome)
+    answered = callee._tape.answered  # type: ignore[attr-defined]
+    if answered is not None:
+        answered(caller, caller_seq, args, kwargs, ok, outcome)

@@ -68,10 +68,13 @@ class CallGate:
         """Whether at most one call is inside (the one asking), none waiting in a call out."""
         return self._depth <= 1
 
-    def suspend(self) -> None:
+    def suspend(self) -> threading.Lock:
         """The running level waits in a call out: let its chain (or, interleaving, any call)
-        come in."""
-        self._token.release()
+        come in. Returns the lock whose ``acquire`` is ``resume`` (a hot path keeps it rather
+        than call one more method)."""
+        token = self._token
+        token.release()
+        return token
 
     def resume(self) -> None:
         self._token.acquire()

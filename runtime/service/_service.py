@@ -106,13 +106,15 @@ class _HeldProxies:
         the journal): asked again, it answers the same without a record."""
         return target in self._exports
 
+    def bind(self, holder: Any, target: str, export: str) -> Callable[..., Any] | None:
+        """The service's own proxies to a service in this process may take the fast path."""
+        local = self._local
+        if local is None or holder is not self.service:
+            return None
+        return _fast.sender(holder, local, target, export, self.service.router.call)
+
     def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-        local = self._local
-        if local is not None and holder is self.service:
-            callee = local(target)
-            if callee is not None and _fast.applies(holder, callee, export):
-                return _fast.call(holder, callee, export, args, kwargs)
         return self.service.router.call(holder, target, export, args, kwargs)
 
 
