@@ -26,10 +26,11 @@ from hypothesis import strategies as st
 from support import write_files
 
 import distdev
+from distdev.compartment import next_callout_id
 from distdev.journal import FORMAT_NAME, FORMAT_VERSION, Header, JournalWriter, read_journal
-from distdev.membrane import dumps
+from distdev.membrane import args_to_wire, dumps
 from distdev.membrane._values import _escape_strings
-from distdev.service import Recorder, _fast
+from distdev.service import Recorder, _fast, _tape
 from distdev.service._service import _DigestSchedule
 
 # -- the writer ---------------------------------------------------------------------------------
@@ -77,15 +78,22 @@ def test_writer_flush_from_another_thread_loses_nothing(tmp_path: Path) -> None:
 
 def test_writer_encoded_record_matches_fields(tmp_path: Path) -> None:
     """A record written from pre-encoded parts is the record ``write_fields`` writes."""
-    for seq in (1, 23, 24, 255, 256, 65_535, 65_536, 2**32 - 1, 2**32 + 5):
-        a = JournalWriter(tmp_path / "a", _Sink(), seq)
-        b = JournalWriter(tmp_path / "b", _Sink(), seq)
-        fields: list[Any] = ["app/worker", "add", [1, -0.0, 2**70, "s"], {"k": None}]
-        a.write_fields(["call-out", 0, *fields])
-        b.write_encoded(b"\x86" + cbor2.dumps("call-out"), b"".join(dumps(f) for f in fields))
-        a.flush()
-        b.flush()
-        assert a._file.data == b._file.data  # type: ignore[attr-defined]
+    shapes: list[list[Any]] = [
+        ["app/worker", "add", [1, -0.0, 2**70, "s"], {"k": None}],
+        [1],  # a payload under 24 bytes: its length is in the head's marker
+        ["x" * 300, b"y" * 70_000],  # payloads of 2- and 4-byte lengths
+    ]
+    for seq in (1, 23, 24, 255, 256, 65_535, 65_536, 2**32 - 1, 2**32, 2**32 + 5):
+        for fields in shapes:
+            a = JournalWriter(tmp_path / "a", _Sink(), seq)
+            b = JournalWriter(tmp_path / "b", _Sink(), seq)
+            a.write_fields(["call-out", 0, *fields])
+            b.write_encoded(bytes((0x82 + len(fields),)) + cbor2.dumps("call-out"),
+                            b"".join(dumps(f) for f in fields))
+            assert a.next_seq == b.next_seq == seq + 1
+            a.flush()
+            b.flush()
+            assert a._file.data == b._file.data  # type: ignore[attr-defined]
 
 
 class _Sink:
@@ -319,10 +327,15 @@ def _op(rng: random.Random) -> list[Any]:
 
 
 def _record(folder: Path, run: Path, batches: list[list[list[Any]]], *, fast: bool,
-            monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[Path, Path, dict[str, Any]]]:
+            monkeypatch: pytest.MonkeyPatch
+            ) -> tuple[dict[str, tuple[Path, Path, dict[str, Any]]], list[Any]]:
     """Build and run the workload with the fast path on, or with the general path as it
-    always was: by service, its build journal, its live journal and its state at the end."""
+    always was: by service, its build journal, its live journal and its state at the end;
+    and the ids of the calls out that asked for one (``next_callout_id``)."""
     monkeypatch.setattr(_fast, "ENABLED", fast)
+    ids: list[Any] = []
+    monkeypatch.setattr(_tape, "next_callout_id",
+                        lambda seq: ids.append(next_callout_id(seq)) or ids[-1])
     if not fast:  # the general path as it was: every recorder follows the schedule
         monkeypatch.setattr(Recorder, "interleaving", property(lambda self: True,
                                                                lambda self, value: None))
@@ -336,10 +349,15 @@ def _record(folder: Path, run: Path, batches: list[list[list[Any]]], *, fast: bo
         for ops in batches:
             root.run(ops)
         app.service("app/a").echo([1, {"outside": 2.5}])  # outside -> service, both paths
+        # A call that carries an id (as one over the network does): the root's calls out
+        # are numbered under it, and a call on the general path after fast ones must get
+        # the id it gets when every call takes the general path.
+        args, kwargs = args_to_wire([batches[0] + [["ledger", 5]]], {}, "app", "run")
+        app.services["app"].handle_call("app/peer", "chain-keyed", "run", args, kwargs, 7)
         states = {sid: app.state(sid) for sid in app.services}
     finally:
         app.close()
-    return {sid: (builds[sid], app.journal(sid), states[sid]) for sid in app.services}
+    return {sid: (builds[sid], app.journal(sid), states[sid]) for sid in app.services}, ids
 
 
 @pytest.mark.parametrize("seed", [1813, 7, 2026])
@@ -350,8 +368,13 @@ def test_fast_and_general_paths_write_byte_identical_journals(
     folder = write_files(tmp_path / "app", WORKLOAD)
     rng = random.Random(seed)
     batches = [[_op(rng) for _ in range(rng.randrange(1, 30))] for _ in range(12)]
-    fast = _record(folder, tmp_path / "fast", batches, fast=True, monkeypatch=monkeypatch)
-    general = _record(folder, tmp_path / "general", batches, fast=False, monkeypatch=monkeypatch)
+    fast, fast_ids = _record(folder, tmp_path / "fast", batches, fast=True,
+                             monkeypatch=monkeypatch)
+    general, general_ids = _record(folder, tmp_path / "general", batches, fast=False,
+                                   monkeypatch=monkeypatch)
+    keyed = [[i for i in ids if str(i).startswith("app/peer:7/")] for ids in (fast_ids,
+                                                                               general_ids)]
+    assert keyed[0] and keyed[0][-1] == keyed[1][-1], keyed
     assert fast.keys() == general.keys() == {"app", "app/a", "app/b", "app/ledger"}
     for sid, (build, live, state) in fast.items():
         general_build, general_live, general_state = general[sid]

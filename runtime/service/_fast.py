@@ -103,19 +103,20 @@ def _text(value: str) -> bytes:
     return found
 
 
-_last_chain: tuple[str, bytes] = ("", dumps(""))
+_last_call_in: tuple[str, str, str, bytes] = ("", "", "", b"")
 
 
-def _chain_text(chain: str) -> bytes:
-    """A chain's CBOR bytes: the calls of one chain come one after another, and a chain from
-    the outside is new at every call, so only the last one is kept."""
-    global _last_chain
-    last = _last_chain
-    if last[0] == chain:
-        return last[1]
-    encoded = dumps(chain)
-    _last_chain = (chain, encoded)
-    return encoded
+def _call_in_head(caller: str, chain: str, export: str, export_text: bytes) -> bytes:
+    """A call-in's caller, chain and export, encoded: the calls of one chain come one after
+    another, mostly to one export, so the last one is kept (a chain from the outside is new
+    at every call)."""
+    global _last_call_in
+    last = _last_call_in
+    if last[1] == chain and last[0] == caller and last[2] == export:
+        return last[3]
+    head = _text(caller) + dumps(chain) + export_text
+    _last_call_in = (caller, chain, export, head)
+    return head
 
 
 def sender(holder: Service, local: Callable[[str], Service | None], target: str, export: str,
@@ -123,12 +124,13 @@ def sender(holder: Service, local: Callable[[str], Service | None], target: str,
     """What a proxy held by ``holder`` runs for ``target.export`` (bound once per export, as
     the proxy keeps it): the fast path when it applies at that call, else ``general`` (the
     router's ``call``). The target's and export's encodings are looked up here, once."""
-    target_text, export_text = _text(target), _text(export)
+    export_text = _text(export)
+    named = _text(target) + export_text  # the call-out's target and export
 
     def send(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         callee = local(target)
         if callee is not None and applies(holder, callee, export):
-            return call(holder, callee, export, args, kwargs, target_text, export_text)
+            return call(holder, callee, export, args, kwargs, named, export_text)
         return general(holder, target, export, args, kwargs)
 
     return send
@@ -146,10 +148,11 @@ def applies(caller: Service, callee: Service, export: str) -> bool:
 
 
 def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
-         kwargs: dict[str, Any], target_text: bytes | None = None,
+         kwargs: dict[str, Any], named: bytes | None = None,
          export_text: bytes | None = None) -> Any:
     """Call ``callee.export`` from ``caller`` (``applies`` said yes): the general path's
-    outcome and records, from one encoding of what the two journals share.
+    outcome and records, from one encoding of what the two journals share. ``named``: the
+    encodings of the target and export, ``export_text`` the export's (``sender`` keeps them).
 
     Of the thread's context only what the callee changes is set and put back: the service,
     and the call key (with its count of call-outs) when the caller's call has one. The chain
@@ -171,13 +174,13 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
         encoded = dumps(args_wire) + dumps(kwargs_wire)
     if export_text is None:
         export_text = _text(export)
-    if target_text is None:
-        target_text = _text(callee.id)
+    if named is None:
+        named = _text(callee.id) + export_text
     thread = state
     chain: str = thread.chain  # type: ignore[assignment]  # set for running service code
     key = thread.call_key
     caller_writer = caller._tape.writer  # type: ignore[attr-defined]
-    caller_writer.write_encoded(_CALL_OUT, target_text + export_text + encoded)
+    caller_writer.write_encoded(_CALL_OUT, named + encoded)
     token = caller.gate.suspend()
     thread.service = callee
     try:
@@ -260,8 +263,9 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
     gate.enter(chain)
     decimal_context = None
     try:
-        writer.write_encoded(_CALL_IN, _text(caller) + _chain_text(chain) + export_text + encoded
-                             + (_NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq)))
+        writer.write_encoded(_CALL_IN, b"".join((
+            _call_in_head(caller, chain, export, export_text), encoded,
+            _NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq))))
         decimal_context = enter_decimal(callee)
         try:
             function = callee._exports[export]  # type: ignore[index]

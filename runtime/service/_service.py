@@ -130,11 +130,7 @@ class _DigestSchedule:
         self.last: dict[str, list[str]] = {}
         self.recorded = False
         self.every = 1
-        self.since = 0
-
-    def due(self) -> bool:
-        self.since += 1
-        return self.since >= self.every
+        self.since = 0  # calls since the last digest; one is due when it reaches ``every``
 
     def took(self, digest: dict[str, list[str]], seconds: float) -> None:
         self.last, self.recorded, self.since = digest, True, 0
@@ -316,9 +312,11 @@ class Service:
     # -- state digests ---------------------------------------------------------------------
 
     def _after_call(self) -> None:
-        if self.tape.replaying:
+        if self._tape.replaying:
             return
-        if self._digests.due():
+        digests = self._digests
+        digests.since += 1  # _DigestSchedule.due, inlined: every call pays for this
+        if digests.since >= digests.every:
             self.record_digest()
         if self.at_idle is not None and self.tape.idle() and self.gate.alone():
             self.at_idle()
