@@ -28,7 +28,7 @@ from support import write_files
 import distdev
 from distdev.compartment import next_callout_id
 from distdev.journal import FORMAT_NAME, FORMAT_VERSION, Header, JournalWriter, read_journal
-from distdev.membrane import args_to_wire, dumps
+from distdev.membrane import NotPlain, args_to_wire, dumps, from_wire, plain_copy, to_wire
 from distdev.membrane._values import _escape_strings
 from distdev.service import Recorder, _fast, _tape
 from distdev.service._service import _DigestSchedule
@@ -411,6 +411,71 @@ def test_the_fast_path_takes_the_common_call(tmp_path: Path) -> None:
         app.close()
     # root -> a.add, root -> a.ping_b -> b.bounce -> a.back; not the interleaving ledger's
     assert taken == ["add", "ping_b", "bounce", "back"]
+
+
+# -- a plain copy is what crossing by the wire makes -------------------------------------------
+
+_python_values = st.recursive(
+    st.integers() | st.floats() | st.text() | st.binary() | st.booleans() | st.none(),
+    lambda inner: (st.lists(inner, max_size=8) | st.tuples(inner)
+                   | st.dictionaries(st.text() | st.integers() | st.booleans(), inner, max_size=6)
+                   | st.frozensets(st.integers(), max_size=3)),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_python_values)
+def test_a_plain_copy_is_the_wire_form_and_what_the_receiver_rebuilds(value: Any) -> None:
+    """The fast path hands a plain copy to the journal and to the callee alike: it must be the
+    wire form ``to_wire`` makes, and what ``from_wire`` rebuilds from it, type for type; and
+    anything else (a tuple, a set: their wire forms are tags) is refused, never copied."""
+    try:
+        copy = plain_copy(value)
+    except NotPlain:
+        assert _holds_other_than_plain(value)
+        return
+    wire = to_wire(value, "a test value")
+    assert dumps(copy) == dumps(wire)
+    rebuilt = from_wire(wire, _NoReceiver())
+    assert _typed(copy) == _typed(rebuilt) == _typed(value)
+    assert _no_shared_containers(copy, value)
+
+
+def _holds_other_than_plain(value: Any) -> bool:
+    if type(value) is list:
+        return any(_holds_other_than_plain(v) for v in value)
+    if type(value) is dict:
+        return any(type(k) not in (int, str, bool) or _holds_other_than_plain(v)
+                   for k, v in value.items())
+    return type(value) not in (int, float, str, bytes, bool, type(None))
+
+
+def _typed(value: Any) -> Any:
+    """A value with every part's type beside it (``1 == True`` and ``nan != nan`` aside)."""
+    if type(value) is list:
+        return ("list", [_typed(v) for v in value])
+    if type(value) is dict:
+        return ("dict", [(_typed(k), _typed(v)) for k, v in value.items()])
+    return (type(value).__name__, repr(value))
+
+
+def _no_shared_containers(copy: Any, value: Any) -> bool:
+    if type(value) is list:
+        return copy is not value and all(map(_no_shared_containers, copy, value))
+    if type(value) is dict:
+        return copy is not value and all(
+            _no_shared_containers(copy[k], v) for k, v in value.items())
+    return True
+
+
+class _NoReceiver:
+    """A receiver for values that hold no proxy and no class of a service."""
+
+    def make_proxy(self, service_id: str) -> Any:
+        raise AssertionError(service_id)
+
+    def resolve_class(self, module: str, qualname: str) -> type:
+        raise AssertionError(qualname)
 
 
 # -- the membrane's encoder is cbor2's, byte for byte --------------------------------------------

@@ -379,6 +379,26 @@ def _escape_strings(value: Any) -> Any:
     return value
 
 
+class NotPlain(Exception):
+    """A value ``plain_copy`` does not copy."""
+
+
+def plain_copy(value: Any) -> Any:
+    """A copy of ``value`` if it is plain data — exact scalars, and lists and dicts of plain
+    data whose keys are scalars — else ``NotPlain`` (or ``RecursionError``, for a very deep
+    one). Its wire form is the copy itself (``to_wire`` makes the same), and what a receiver
+    rebuilds from that wire form is the same again: a hot path may journal the copy and hand
+    it to the receiver, one walk where ``to_wire`` and ``from_wire`` take two."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is list:
+        return [plain_copy(v) for v in value]
+    if t is dict and _SCALARS.issuperset(map(type, value)):
+        return {k: plain_copy(v) for k, v in value.items()}
+    raise NotPlain()
+
+
 def from_wire(wire: Any, receiver: Receiver) -> Any:
     """Rebuild fresh Python values from a wire form, on the receiving side."""
     t = type(wire)

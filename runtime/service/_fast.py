@@ -33,12 +33,14 @@ from typing import Any, Protocol
 
 from ..compartment import ServiceSide, enter_decimal, enter_from_outside, leave_decimal, state
 from ..membrane import (
+    NotPlain,
     Receiver,
     args_to_wire,
     call_arguments,
     dumps,
     error_info,
     from_wire,
+    plain_copy,
     rebuild_exception,
 )
 from ._gate import CallGate
@@ -159,19 +161,26 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
     is the caller's, and the effect depth is 0 on both sides (``applies`` saw it; ``in_effect``
     and ``observing`` put it back as they leave)."""
     t = _SCALARS
-    plain = not kwargs
-    if plain:
+    direct = not kwargs
+    if direct:
         for a in args:
             if type(a) not in t:
-                plain = False
+                direct = False
                 break
-    if plain:
-        args_wire: list[Any] = list(args)
-        kwargs_wire: dict[str, Any] = {}
-        encoded = dumps(args_wire) + _NO_KWARGS
+    args_wire: tuple[Any, ...] | list[Any]
+    if direct:  # scalars only: their wire form is themselves
+        args_wire, kwargs_wire = args, {}
+        encoded = dumps(args) + _NO_KWARGS
     else:
-        args_wire, kwargs_wire = args_to_wire(args, kwargs, callee.id, export)
-        encoded = dumps(args_wire) + dumps(kwargs_wire)
+        try:  # plain data: one copy, both the wire form and the callee's arguments
+            args_wire = [plain_copy(a) for a in args]
+            kwargs_wire = {k: plain_copy(v) for k, v in kwargs.items()}
+            direct = True
+        except (NotPlain, RecursionError):
+            pass
+        if not direct:  # outside the except: an error from here has no NotPlain context
+            args_wire, kwargs_wire = args_to_wire(args, kwargs, callee.id, export)
+        encoded = dumps(args_wire) + (dumps(kwargs_wire) if kwargs_wire else _NO_KWARGS)
     if export_text is None:
         export_text = _text(export)
     if named is None:
@@ -185,16 +194,16 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
     thread.service = callee
     try:
         if key is None:
-            outcome, wire, record = _handle(callee, caller.id, chain, export, export_text, args,
-                                            args_wire, kwargs_wire, encoded, None, plain)
+            outcome, wire, record, plain = _handle(callee, caller.id, chain, export, export_text,
+                                                   args_wire, kwargs_wire, encoded, None, direct)
         else:
             thread.callouts += 1  # this call-out's id, as next_callout_id counts it
             callouts = thread.callouts
             thread.call_key, thread.callouts = None, 0
             try:
-                outcome, wire, record = _handle(callee, caller.id, chain, export, export_text,
-                                                args, args_wire, kwargs_wire, encoded, None,
-                                                plain)
+                outcome, wire, record, plain = _handle(callee, caller.id, chain, export,
+                                                       export_text, args_wire, kwargs_wire,
+                                                       encoded, None, direct)
             finally:
                 thread.call_key, thread.callouts = key, callouts
     finally:
@@ -202,7 +211,7 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
         token.acquire()  # CallGate.resume
     if outcome is _RETURN:
         caller_writer.write_encoded(_RESULT, record)
-        return wire if type(wire) in t else from_wire(wire, caller)
+        return wire if plain else from_wire(wire, caller)
     caller_writer.write_encoded(_ERROR, record)
     raise rebuild_exception(wire, callee.id, caller) from None
 
@@ -219,11 +228,11 @@ def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any]
           kwargs: dict[str, Any], caller_seq: int | str | None) -> Any:
     """``Service.handle_call`` for a callee that ``serves`` says may: its outcome and
     records, with the arguments encoded once for the call-in record."""
-    plain = not kwargs
-    if plain:
+    direct = not kwargs
+    if direct:  # scalars only: passed as they are (the arguments stay the wire's own)
         for a in args:
             if type(a) not in _SCALARS:
-                plain = False
+                direct = False
                 break
     encoded = dumps(args) + (dumps(kwargs) if kwargs else _NO_KWARGS)
     thread = state
@@ -238,8 +247,8 @@ def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any]
     if key is not None or saved[3] is not None:
         thread.call_key, thread.callouts = key, 0
     try:
-        outcome, wire, _ = _handle(callee, caller, chain, export, _text(export), args, args,
-                                   kwargs, encoded, caller_seq, plain)
+        outcome, wire, _, _ = _handle(callee, caller, chain, export, _text(export), args,
+                                      kwargs, encoded, caller_seq, direct)
     finally:
         thread.service, thread.chain = saved[0], saved[1]
         if saved[2]:
@@ -252,12 +261,14 @@ def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any]
 
 
 def _handle(callee: Service, caller: str, chain: str, export: str, export_text: bytes,
-            args: tuple[Any, ...] | list[Any], args_wire: list[Any], kwargs_wire: dict[str, Any],
-            encoded: bytes, caller_seq: int | str | None, plain: bool) -> tuple[bytes, Any, bytes]:
+            args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], encoded: bytes,
+            caller_seq: int | str | None, direct: bool) -> tuple[bytes, Any, bytes, bool]:
     """The callee's side (``Service.handle_call``'s, flattened), the thread's context already
-    the callee's: ``(_RETURN, result's wire form, its bytes)`` or ``(_RAISE, ErrorInfo, its
-    bytes)``, each record written here. ``plain``: the arguments are scalars only, passed as
-    they are."""
+    the callee's: ``(_RETURN, the result's wire form, its bytes, whether that wire form is
+    plain data the caller may keep as it is)`` or ``(_RAISE, ErrorInfo, its bytes, False)``,
+    each record written here. ``args`` and ``kwargs`` are the wire forms; ``direct``: they
+    are the callee's own arguments as they are (scalars, or a plain copy nobody else holds),
+    else they are rebuilt from the wire (``call_arguments``)."""
     writer = callee._tape.writer  # type: ignore[attr-defined]
     gate = callee.gate
     gate.enter(chain)
@@ -269,27 +280,37 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
         decimal_context = enter_decimal(callee)
         try:
             function = callee._exports[export]  # type: ignore[index]
-            if plain:
-                result = function(*args)
-            else:
-                call_args, call_kwargs = call_arguments(function, args_wire, kwargs_wire, callee)
+            if not direct:
+                call_args, call_kwargs = call_arguments(function, args, kwargs, callee)
                 result = function(*call_args, **call_kwargs)
-            wire = result if type(result) in _SCALARS else callee._result_wire(
-                result, caller, export)
+            elif kwargs:
+                result = function(*args, **kwargs)
+            else:
+                result = function(*args)
+            plain = True
+            if type(result) in _SCALARS:
+                wire = result
+            else:
+                try:
+                    wire = plain_copy(result)
+                except (NotPlain, RecursionError):
+                    plain = False
+                if not plain:  # outside the except, as args_to_wire in ``call``
+                    wire = callee._result_wire(result, caller, export)
         except Exception as exc:
             info = error_info(exc)
             record = dumps(listed(info))
             writer.write_encoded(_RAISE, record)
             if caller_seq is not None:
-                _answered(callee, caller, caller_seq, args_wire, kwargs_wire, False, info)
+                _answered(callee, caller, caller_seq, args, kwargs, False, info)
             callee._after_call()
-            return _RAISE, info, record
+            return _RAISE, info, record, False
         record = dumps(wire)
         writer.write_encoded(_RETURN, record)
         if caller_seq is not None:
-            _answered(callee, caller, caller_seq, args_wire, kwargs_wire, True, wire)
+            _answered(callee, caller, caller_seq, args, kwargs, True, wire)
         callee._after_call()
-        return _RETURN, wire, record
+        return _RETURN, wire, record, plain
     finally:
         leave_decimal(decimal_context)
         gate.exit()
