@@ -9,7 +9,6 @@ get an ``ExportError`` instead of a path into distdev's or the other service's i
 from __future__ import annotations
 
 from collections.abc import Collection
-from functools import partial
 from typing import Any, Protocol
 
 from ..errors import ExportError
@@ -108,24 +107,27 @@ def _refusal(target: str, name: str, exports: Collection[str] | None) -> str:
 class _ExportCall:
     """A callable for one export, bound to its proxy. Like the proxy, it exposes nothing else.
 
-    What a call runs (``_send``) is made with the callable: the router's ``bind``, or its
-    ``call`` with the holder, target and export already given, so a call reads one slot."""
+    What a call runs is the router's ``bind`` for it when the router has one (made with the
+    callable, so a call reads one slot), else its ``call``."""
 
     __slots__ = ("_proxy", "_export", "_send")
 
     def __init__(self, proxy: ServiceProxy, export: str) -> None:
         object.__setattr__(self, "_proxy", proxy)
         object.__setattr__(self, "_export", export)
-        router: Router = _get(proxy, "_router")
-        holder, target = _get(proxy, "_holder"), _get(proxy, "_target")
-        bind = getattr(router, "bind", None)
-        send = bind(holder, target, export) if bind is not None else None
-        if send is None:
-            send = partial(router.call, holder, target, export)
-        object.__setattr__(self, "_send", send)
+        bind = getattr(_get(proxy, "_router"), "bind", None)
+        object.__setattr__(self, "_send", None if bind is None else bind(
+            _get(proxy, "_holder"), _get(proxy, "_target"), export))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return _get(self, "_send")(args, kwargs)
+        send = _get(self, "_send")
+        if send is not None:
+            return send(args, kwargs)
+        proxy = _get(self, "_proxy")
+        router: Router = _get(proxy, "_router")
+        return router.call(
+            _get(proxy, "_holder"), _get(proxy, "_target"), _get(self, "_export"), args, kwargs
+        )
 
     def __getattribute__(self, name: str) -> Any:
         proxy = _get(self, "_proxy")

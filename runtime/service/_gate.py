@@ -23,6 +23,8 @@ class CallGate:
     waits on another service, so the journal's order of records is the order things happened.
     """
 
+    __slots__ = ("_chain_lock", "_token", "_chain", "_depth", "interleaving")  # read at every call
+
     def __init__(self) -> None:
         self._chain_lock = threading.Lock()
         self._token = threading.Lock()
