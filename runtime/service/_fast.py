@@ -46,7 +46,7 @@ from ..membrane import (
 from ._gate import CallGate
 from ._tape import CallFailed, Recorder, Tape, listed
 
-__all__ = ["ENABLED", "sender", "applies", "call", "serves", "serve"]
+__all__ = ["ENABLED", "sender", "call", "serves", "serve"]
 
 ENABLED = True
 """The internal switch: False sends every call down the general path (the byte-identical test
@@ -130,35 +130,34 @@ def sender(holder: Service, local: Callable[[str], Service | None], target: str,
     named = _text(target) + export_text  # the call-out's target and export
 
     def send(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # Whether the call may take the fast path: the caller's own code runs on this
+        # thread (not an effect, not a debugger's watch), both services record and neither
+        # interleaves, and the callee exports the name and is no function.
         callee = local(target)
-        if callee is not None and applies(holder, callee, export):
-            return call(holder, callee, export, args, kwargs, named, export_text)
+        if callee is not None and ENABLED:
+            thread = state
+            exports = callee._exports
+            if (thread.service is holder and not thread.effect_depth
+                    and type(holder._tape) is Recorder and type(callee._tape) is Recorder
+                    and not holder.gate.interleaving and not callee.gate.interleaving
+                    and holder.gate.held() and exports is not None and export in exports
+                    and (callee.host is None or not callee.is_function)):
+                return call(holder, callee, export, args, kwargs, named, export_text)
         return general(holder, target, export, args, kwargs)
 
     return send
 
 
-def applies(caller: Service, callee: Service, export: str) -> bool:
-    """Whether a call from ``caller``'s code to ``callee.export`` may take the fast path."""
-    thread = state
-    exports = callee._exports
-    return (ENABLED and thread.service is caller and not thread.effect_depth
-            and type(caller._tape) is Recorder and type(callee._tape) is Recorder
-            and not caller.gate.interleaving and not callee.gate.interleaving
-            and caller.gate.held() and exports is not None and export in exports
-            and (callee.host is None or not callee.is_function))
-
-
 def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
          kwargs: dict[str, Any], named: bytes | None = None,
          export_text: bytes | None = None) -> Any:
-    """Call ``callee.export`` from ``caller`` (``applies`` said yes): the general path's
+    """Call ``callee.export`` from ``caller`` (``sender`` saw that it may): the general path's
     outcome and records, from one encoding of what the two journals share. ``named``: the
     encodings of the target and export, ``export_text`` the export's (``sender`` keeps them).
 
     Of the thread's context only what the callee changes is set and put back: the service,
     and the call key (with its count of call-outs) when the caller's call has one. The chain
-    is the caller's, and the effect depth is 0 on both sides (``applies`` saw it; ``in_effect``
+    is the caller's, and the effect depth is 0 on both sides (``sender`` saw it; ``in_effect``
     and ``observing`` put it back as they leave)."""
     t = _SCALARS
     direct = not kwargs
