@@ -29,7 +29,7 @@ them. Other arguments are copied through their wire form as on the general path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ..compartment import ServiceSide, enter_decimal, enter_from_outside, leave_decimal, state
 from ..membrane import (
@@ -279,8 +279,9 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
         decimal_context = enter_decimal(callee)
         try:
             function = callee._exports[export]  # type: ignore[index]
-            if not direct:
-                call_args, call_kwargs = call_arguments(function, args, kwargs, callee)
+            if not direct:  # then ``args`` is a list (a tuple is a direct call's scalars)
+                call_args, call_kwargs = call_arguments(function, cast("list[Any]", args),
+                                                        kwargs, callee)
                 result = function(*call_args, **call_kwargs)
             elif kwargs:
                 result = function(*args, **kwargs)
@@ -301,13 +302,14 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
             record = dumps(listed(info))
             writer.write_encoded(_RAISE, record)
             if caller_seq is not None:
-                _answered(callee, caller, caller_seq, args, kwargs, False, info)
+                _answered(callee, caller, caller_seq, cast("list[Any]", args), kwargs, False,
+                          info)
             callee._after_call()
             return _RAISE, info, record, False
         record = dumps(wire)
         writer.write_encoded(_RETURN, record)
         if caller_seq is not None:
-            _answered(callee, caller, caller_seq, args, kwargs, True, wire)
+            _answered(callee, caller, caller_seq, cast("list[Any]", args), kwargs, True, wire)
         callee._after_call()
         return _RETURN, wire, record, plain
     finally:
