@@ -28,7 +28,15 @@ from support import write_files
 import distdev
 from distdev.compartment import next_callout_id
 from distdev.journal import FORMAT_NAME, FORMAT_VERSION, Header, JournalWriter, read_journal
-from distdev.membrane import NotPlain, args_to_wire, dumps, from_wire, plain_copy, to_wire
+from distdev.membrane import (
+    NotPlain,
+    args_to_wire,
+    dumps,
+    from_wire,
+    plain_call_copy,
+    plain_copy,
+    to_wire,
+)
 from distdev.membrane._values import _escape_strings
 from distdev.service import Recorder, _fast, _tape
 from distdev.service._service import _DigestSchedule
@@ -416,7 +424,8 @@ def test_the_fast_path_takes_the_common_call(tmp_path: Path) -> None:
 # -- a plain copy is what crossing by the wire makes -------------------------------------------
 
 _python_values = st.recursive(
-    st.integers() | st.floats() | st.text() | st.binary() | st.booleans() | st.none(),
+    st.integers() | st.floats() | st.text() | st.binary() | st.booleans() | st.none()
+    | st.sampled_from(["\udcff lone", 2**64, 2**70, -(2**64) - 1]),  # cbor2's to encode
     lambda inner: (st.lists(inner, max_size=8) | st.tuples(inner)
                    | st.dictionaries(st.text() | st.integers() | st.booleans(), inner, max_size=6)
                    | st.frozensets(st.integers(), max_size=3)),
@@ -433,9 +442,14 @@ def test_a_plain_copy_is_the_wire_form_and_what_the_receiver_rebuilds(value: Any
         copy = plain_copy(value)
     except NotPlain:
         assert _holds_other_than_plain(value)
+        with pytest.raises(NotPlain):
+            plain_call_copy((1, value), {})
         return
     wire = to_wire(value, "a test value")
     assert dumps(copy) == dumps(wire)
+    args, kwargs, encoded = plain_call_copy((value, 1), {"k": value})
+    assert encoded == dumps([wire, 1]) + dumps({"k": wire})
+    assert _typed(args) == _typed([value, 1]) and _typed(kwargs) == _typed({"k": value})
     rebuilt = from_wire(wire, _NoReceiver())
     assert _typed(copy) == _typed(rebuilt) == _typed(value)
     assert _no_shared_containers(copy, value)

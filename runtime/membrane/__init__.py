@@ -43,6 +43,7 @@ from ._values import args_to_wire as args_to_wire
 from ._values import can_cross as can_cross
 from ._values import dumps as dumps
 from ._values import from_wire as from_wire
+from ._values import plain_call_copy as plain_call_copy
 from ._values import plain_copy as plain_copy
 from ._values import to_wire as to_wire
 from ._values import wire_repr as wire_repr
@@ -54,5 +55,5 @@ __all__ = [
     "value_to_json", "wire_to_json", "Router", "ServiceProxy", "export_of", "export_reference",
     "holder_of", "is_export", "make_proxy", "target_of", "is_state", "service_state", "to_json",
     "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
-    "with_the_outside", "NotPlain", "plain_copy",
+    "with_the_outside", "NotPlain", "plain_copy", "plain_call_copy",
 ]

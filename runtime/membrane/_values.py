@@ -399,6 +399,42 @@ def plain_copy(value: Any) -> Any:
     raise NotPlain()
 
 
+def plain_call_copy(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+                    ) -> tuple[list[Any], dict[str, Any], bytes]:
+    """``plain_copy`` of a call's arguments, with their encoding made in the same walk:
+    ``(args, kwargs, dumps(args) + dumps(kwargs))``, the bytes ``dumps`` gives, or
+    ``NotPlain``."""
+    parts: list[bytes] = []
+    try:
+        copied = _plain_encoded(list(args), parts)
+        kwargs_copied = _plain_encoded(kwargs, parts)
+    except (_Unencodable, UnicodeEncodeError):  # a bignum, a lone surrogate: dumps's to do
+        copied, kwargs_copied = plain_copy(list(args)), plain_copy(kwargs)
+        return copied, kwargs_copied, dumps(copied) + dumps(kwargs_copied)
+    return copied, kwargs_copied, b"".join(parts)
+
+
+def _plain_encoded(value: Any, parts: list[bytes]) -> Any:
+    """``plain_copy(value)``, its encoding appended to ``parts`` as ``_encode`` makes it."""
+    t = type(value)
+    if t in _SCALARS:
+        parts.append(_encode(value))
+        return value
+    if t is list:
+        n = len(value)
+        parts.append(_HEADS[0x80 + n] if n < 24 else _head(0x80, n))
+        return [_plain_encoded(v, parts) for v in value]
+    if t is dict and _SCALARS.issuperset(map(type, value)):
+        n = len(value)
+        parts.append(_HEADS[0xA0 + n] if n < 24 else _head(0xA0, n))
+        copy = {}
+        for k, v in value.items():
+            parts.append(_encode(k))
+            copy[k] = _plain_encoded(v, parts)
+        return copy
+    raise NotPlain()
+
+
 def from_wire(wire: Any, receiver: Receiver) -> Any:
     """Rebuild fresh Python values from a wire form, on the receiving side."""
     t = type(wire)

@@ -40,6 +40,7 @@ from ..membrane import (
     dumps,
     error_info,
     from_wire,
+    plain_call_copy,
     plain_copy,
     rebuild_exception,
 )
@@ -172,14 +173,13 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
         encoded = dumps(args) + _NO_KWARGS
     else:
         try:  # plain data: one copy, both the wire form and the callee's arguments
-            args_wire = [plain_copy(a) for a in args]
-            kwargs_wire = {k: plain_copy(v) for k, v in kwargs.items()}
+            args_wire, kwargs_wire, encoded = plain_call_copy(args, kwargs)
             direct = True
         except (NotPlain, RecursionError):
             pass
         if not direct:  # outside the except: an error from here has no NotPlain context
             args_wire, kwargs_wire = args_to_wire(args, kwargs, callee.id, export)
-        encoded = dumps(args_wire) + (dumps(kwargs_wire) if kwargs_wire else _NO_KWARGS)
+            encoded = dumps(args_wire) + (dumps(kwargs_wire) if kwargs_wire else _NO_KWARGS)
     if export_text is None:
         export_text = _text(export)
     if named is None:
