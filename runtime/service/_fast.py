@@ -16,14 +16,23 @@ services record (a ``Recorder``, not a replay or a detached tape), neither inter
 (an interleaving service's records follow the schedule model the general path keeps), the
 caller's own code is running on this thread (not an effect, not a debugger's watch), and the
 callee exports the name and is no function (``host.function``: its frozen globals are checked
-around each call, on the general path). A call that arrives from the outside or over the network is served the
-same way on the callee's side (``serve``, from ``Service.handle_call``). Everything else —
+around each call, on the general path). A call that arrives from the outside or over the
+network is served the same way on the callee's side (``serve``, from ``Service.handle_call``). Everything else —
 replay, detached tapes, interleaving, unknown exports, a call-out over the network — takes the
 general path, which stays the reference.
 
 Scalars of exact immutable types (``int``, ``float``, ``str``, ``bytes``, ``bool``, ``None``)
 are passed to the callee as they are: their wire form is themselves, and nothing can change
-them. Other arguments are copied through their wire form as on the general path.
+them. Plain data (such scalars in lists and dicts with scalar keys) is copied once, in the walk
+that encodes it (``membrane.plain_call_copy``): that copy is its wire form and what the callee
+would rebuild from it, so the callee gets it, and a plain result goes back the same way. Other
+values are copied through their wire form as on the general path.
+
+Each proxy export binds once to a ``sender`` (its router's ``bind``), which keeps the target's
+and export's encodings and checks at each call that the fast path applies. Of the thread's
+context a call sets only what changes between two services' code on one chain: the service, and
+the call key when the caller's call carries one (``call``); thread-local attributes cost a
+lookup each.
 """
 
 from __future__ import annotations
@@ -52,7 +61,6 @@ __all__ = ["ENABLED", "sender", "call", "serves", "serve"]
 ENABLED = True
 """The internal switch: False sends every call down the general path (the byte-identical test
 runs a workload both ways)."""
-
 
 
 class Service(ServiceSide, Receiver, Protocol):
