@@ -17,9 +17,9 @@ services record (a ``Recorder``, not a replay or a detached tape), neither inter
 caller's own code is running on this thread (not an effect, not a debugger's watch), and the
 callee exports the name and is no function (``host.function``: its frozen globals are checked
 around each call, on the general path). A call that arrives from the outside or over the
-network is served the same way on the callee's side (``serve``, from ``Service.handle_call``). Everything else —
-replay, detached tapes, interleaving, unknown exports, a call-out over the network — takes the
-general path, which stays the reference.
+network is served the same way on the callee's side (``serve``, from ``Service.handle_call``).
+Everything else — replay, detached tapes, interleaving, unknown exports, a call-out over the
+network — takes the general path, which stays the reference.
 
 Scalars of exact immutable types (``int``, ``float``, ``str``, ``bytes``, ``bool``, ``None``)
 are passed to the callee as they are: their wire form is themselves, and nothing can change
