@@ -128,7 +128,7 @@ class _Sink:
 
 WORKLOAD = {
     "app.py": """
-        from distdev import import_service
+        from distdev import effect, import_service
         from models import Item, Point
 
         a = import_service("./a.py")
@@ -138,6 +138,11 @@ WORKLOAD = {
         b.connect(a)
         ledger.connect(a)
         log = []
+
+
+        @effect
+        def mark(n):
+            return -n
 
 
         def run(ops: list) -> int:
@@ -168,6 +173,8 @@ WORKLOAD = {
                         got = [got.name, got.qty]
                     elif name == "ledger":
                         got = ledger.relay(params[0])
+                    elif name == "tick":
+                        got = [a.tick(params[0]), mark(params[0])]  # then the root's own
                     else:
                         got = a.nothing()
                     log.append([name, got])
@@ -192,10 +199,20 @@ WORKLOAD = {
             qty: int
     """,
     "a.py": """
+        from distdev import effect
         from models import Item, Point
 
         _b = None
         seen = []
+
+
+        @effect
+        def reading(n):
+            return n * 7
+
+
+        def tick(n):
+            return reading(n) + 1  # an effect in the callee: the caller's depth is its own
 
 
         class Refused(Exception):
@@ -316,7 +333,7 @@ def _value(rng: random.Random, depth: int = 0) -> Any:
 
 def _op(rng: random.Random) -> list[Any]:
     name = rng.choice(["echo", "echo", "add", "add", "kw", "fail", "deep_fail", "mutate",
-                       "reenter", "point", "item", "ledger", "nothing"])
+                       "reenter", "point", "item", "ledger", "tick", "nothing"])
     if name == "echo":
         return [name, _value(rng)]
     if name == "add":
@@ -393,6 +410,8 @@ def test_fast_and_general_paths_write_byte_identical_journals(
             assert repr(distdev.replay(journal).state()) == repr(state)
     kinds = {type(e).__name__ for e in read_journal(fast["app/a"][1]).events}
     assert {"CallIn", "Return", "Raise", "StateDigest"} <= kinds, kinds
+    for sid in ("app", "app/a"):  # effects journaled on both sides of a fast call
+        assert any(type(e).__name__ == "Effect" for e in read_journal(fast[sid][1]).events), sid
     kinds = {type(e).__name__ for e in read_journal(fast["app/b"][1]).events}
     assert {"CallIn", "CallOut", "ResultIn", "ErrorIn"} <= kinds, kinds
 
