@@ -176,6 +176,7 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
                 direct = False
                 break
     args_wire: tuple[Any, ...] | list[Any]
+    kwargs_wire: dict[str, Any]
     if direct:  # scalars only: their wire form is themselves
         args_wire, kwargs_wire = args, {}
         encoded = dumps(args) + _NO_KWARGS
