@@ -38,9 +38,10 @@ fast path (``service/_fast.py``), about 9 us a call here against 12 us before it
   and without them);
 * the call-in's caller, chain and export (cached for the last chain), ~0.3 us.
 
-A dict, a list and a keyword cost ~5 us more: plain data (exact scalars in lists and dicts with
-scalar keys) is copied once (``membrane.plain_copy``), and that copy is both what the journals
-encode and the callee's arguments. Outside to service (~17 us) is mostly not the membrane: the
+A dict, a list and a keyword cost ~4 us more (~13 us a call, against 19-20 us before): plain
+data (exact scalars in lists and dicts with scalar keys) is copied and encoded in one walk
+(``membrane.plain_call_copy``), and that copy is both what the journals hold and the callee's
+arguments. Outside to service (~17 us) is mostly not the membrane: the
 journals flushed to the OS after every call from the outside (a documented rule:
 ``docs/journal-format.md``) cost ~5 us, a ``pwrite`` alone ~4.5 us on this machine's disk; the
 callee's side ~6 us; the App's router (``build/_app.py``: the export check, the outside's wire
