@@ -18,13 +18,35 @@ writes (tapes detached), and with a callee that reads the clock once (an interpo
 journaled as an effect: what interposition costs a call that uses it; a call that touches no
 interposed function raises no audit event and runs no guard).
 
-Where the time goes (``run.py --profile``, 2-core machine, this revision): the common call takes
-the fast path (``service/_fast.py``): its arguments and result are encoded once for both journals
-and its constant strings come from cached encodings, so about a third of a call is its four
-journal records (a CRC, a packed head and a ``bytearray`` append each, ~0.6-1 us), then the two
-encodings, the callee's ``decimal`` context, the gate and the thread context. State digests are
-spaced to about 5% of a 5 us call (``bench_digest``). Below this needs C: one record builder for
-the four records.
+Where the time goes (each part stubbed out in turn and the loop timed, alternating, by
+``time.thread_time``; a shared 2-core machine under load, so ranges): the common call takes the
+fast path (``service/_fast.py``), about 9 us a call here against 12 us before its second pass.
+
+* its four journal records, 3.7-4.7 us: ~0.9 us each in the loop (~0.6 us alone, under
+  ``timeit``): a join of the payload, a CRC, a packed head and two ``bytearray`` appends; the
+  floor of pure Python for a record;
+* the two encodings (the arguments once for both journals, the result once), ~1 us;
+* the callee's ``decimal`` context (``getcontext`` and two ``setcontext``, a context variable's
+  each), 0.6-1.1 us;
+* the gate: the callee's ``enter``/``exit`` ~0.3 us, the caller's ``suspend``/``resume`` (its
+  token released while it waits, for a call back on its chain) ~0.2 us;
+* the proxy, its bound ``send`` and the checks that the call may take the fast path, ~1 us;
+* the thread's context: four thread-local reads and two writes (only the service changes
+  between two services' code on one chain), ~0.45 us;
+* state digests, ~0.3 us a call: worker's digest takes ~11 us and falls due every ~40 calls (the
+  schedule spaces them to ~5% of a 5 us call; the ``no state digests`` row alternates runs with
+  and without them);
+* the call-in's caller, chain and export (cached for the last chain), ~0.3 us.
+
+A dict, a list and a keyword cost ~4 us more (~13 us a call, against 19-20 us before): plain
+data (exact scalars in lists and dicts with scalar keys) is copied and encoded in one walk
+(``membrane.plain_call_copy``), and that copy is both what the journals hold and the callee's
+arguments. Outside to service (~17 us) is mostly not the membrane: the
+journals flushed to the OS after every call from the outside (a documented rule:
+``docs/journal-format.md``) cost ~5 us, a ``pwrite`` alone ~4.5 us on this machine's disk; the
+callee's side ~6 us; the App's router (``build/_app.py``: the export check, the outside's wire
+form, a new chain, rebuilding the result) and the proxy the rest. Below this needs C: one record
+builder for the four records, a gate and a thread context that are not Python objects.
 """
 
 from __future__ import annotations
@@ -32,6 +54,7 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +121,25 @@ def _per_call_us(run: Any, n: int, reps: int) -> float:
     return median_seconds(run, reps) / n * 1e6
 
 
+def _digests_on_off(app: distdev.App, run: Any, n: int, reps: int) -> tuple[float, float]:
+    """Per-call times of ``run`` with state digests as scheduled and with none falling due,
+    in alternate repetitions (one without digests measured minutes after one with them
+    compares two states of a shared machine, not digests)."""
+    schedules = [service._digests for service in app.services.values()]  # internal
+    spacing = [schedule.every for schedule in schedules]
+    run()
+    on, off = [], []
+    for _ in range(reps):
+        for schedule, every in zip(schedules, spacing):
+            schedule.every = every
+        on.append(median_seconds(run, 1, warmup=False))
+        spacing = [schedule.every for schedule in schedules]
+        for schedule in schedules:
+            schedule.every = 1 << 62  # no digest falls due
+        off.append(median_seconds(run, 1, warmup=False))
+    return statistics.median(on) / n * 1e6, statistics.median(off) / n * 1e6
+
+
 def _row(key: str, title: str, us: float, base_us: float, note: str) -> Row:
     goal = GOAL_US.get(key)
     return Row(
@@ -133,9 +175,7 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
             general = _per_call_us(lambda: root.loop(n), n, reps)
         finally:
             _fast.ENABLED = True
-        for service in app.services.values():
-            service._digests.due = lambda: False  # type: ignore[method-assign]  # internal
-        undigested = _per_call_us(lambda: root.loop(n), n, reps)
+        digested, undigested = _digests_on_off(app, lambda: root.loop(n), n, reps)
         for service in app.services.values():
             service.tape = Detached()  # internal: the same path, minus the journal writes
         detached = _per_call_us(lambda: root.loop(n), n, reps)
@@ -154,8 +194,9 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
              s2s_base, f"fast path off (service._fast.ENABLED): {general - s2s:+.2f} us/call "
              "against the fast path"),
         _row("membrane.no_digests", "  diag: service->service, no state digests", undigested,
-             s2s_base, f"state digests cost {s2s - undigested:+.2f} us/call here (spaced to "
-             "~5% of a call; bench_digest gives one digest's cost by state size)"),
+             s2s_base, f"state digests cost {digested - undigested:+.2f} us/call here (runs "
+             "with and without them alternated; spaced to ~5% of a 5 us call; bench_digest "
+             "gives one digest's cost by state size)"),
         _row("membrane.interposed_clock", "  diag: callee reads time.time() once", clock,
              clock_base, f"one interposed call journaled as an effect: {clock - s2s:+.2f} "
              "us/call over worker.add; a call touching nothing interposed pays nothing"),

@@ -26,10 +26,19 @@ from hypothesis import strategies as st
 from support import write_files
 
 import distdev
+from distdev.compartment import next_callout_id
 from distdev.journal import FORMAT_NAME, FORMAT_VERSION, Header, JournalWriter, read_journal
-from distdev.membrane import dumps
+from distdev.membrane import (
+    NotPlain,
+    args_to_wire,
+    dumps,
+    from_wire,
+    plain_call_copy,
+    plain_copy,
+    to_wire,
+)
 from distdev.membrane._values import _escape_strings
-from distdev.service import Recorder, _fast
+from distdev.service import Recorder, _fast, _tape
 from distdev.service._service import _DigestSchedule
 
 # -- the writer ---------------------------------------------------------------------------------
@@ -77,15 +86,22 @@ def test_writer_flush_from_another_thread_loses_nothing(tmp_path: Path) -> None:
 
 def test_writer_encoded_record_matches_fields(tmp_path: Path) -> None:
     """A record written from pre-encoded parts is the record ``write_fields`` writes."""
-    for seq in (1, 23, 24, 255, 256, 65_535, 65_536, 2**32 - 1, 2**32 + 5):
-        a = JournalWriter(tmp_path / "a", _Sink(), seq)
-        b = JournalWriter(tmp_path / "b", _Sink(), seq)
-        fields: list[Any] = ["app/worker", "add", [1, -0.0, 2**70, "s"], {"k": None}]
-        a.write_fields(["call-out", 0, *fields])
-        b.write_encoded(b"\x86" + cbor2.dumps("call-out"), b"".join(dumps(f) for f in fields))
-        a.flush()
-        b.flush()
-        assert a._file.data == b._file.data  # type: ignore[attr-defined]
+    shapes: list[list[Any]] = [
+        ["app/worker", "add", [1, -0.0, 2**70, "s"], {"k": None}],
+        [1],  # a payload under 24 bytes: its length is in the head's marker
+        ["x" * 300, b"y" * 70_000],  # payloads of 2- and 4-byte lengths
+    ]
+    for seq in (1, 23, 24, 255, 256, 65_535, 65_536, 2**32 - 1, 2**32, 2**32 + 5):
+        for fields in shapes:
+            a = JournalWriter(tmp_path / "a", _Sink(), seq)
+            b = JournalWriter(tmp_path / "b", _Sink(), seq)
+            a.write_fields(["call-out", 0, *fields])
+            b.write_encoded(bytes((0x82 + len(fields),)) + cbor2.dumps("call-out"),
+                            b"".join(dumps(f) for f in fields))
+            assert a.next_seq == b.next_seq == seq + 1
+            a.flush()
+            b.flush()
+            assert a._file.data == b._file.data  # type: ignore[attr-defined]
 
 
 class _Sink:
@@ -112,7 +128,7 @@ class _Sink:
 
 WORKLOAD = {
     "app.py": """
-        from distdev import import_service
+        from distdev import effect, import_service
         from models import Item, Point
 
         a = import_service("./a.py")
@@ -122,6 +138,11 @@ WORKLOAD = {
         b.connect(a)
         ledger.connect(a)
         log = []
+
+
+        @effect
+        def mark(n):
+            return -n
 
 
         def run(ops: list) -> int:
@@ -152,6 +173,8 @@ WORKLOAD = {
                         got = [got.name, got.qty]
                     elif name == "ledger":
                         got = ledger.relay(params[0])
+                    elif name == "tick":
+                        got = [a.tick(params[0]), mark(params[0])]  # then the root's own
                     else:
                         got = a.nothing()
                     log.append([name, got])
@@ -176,10 +199,20 @@ WORKLOAD = {
             qty: int
     """,
     "a.py": """
+        from distdev import effect
         from models import Item, Point
 
         _b = None
         seen = []
+
+
+        @effect
+        def reading(n):
+            return n * 7
+
+
+        def tick(n):
+            return reading(n) + 1  # an effect in the callee: the caller's depth is its own
 
 
         class Refused(Exception):
@@ -300,7 +333,7 @@ def _value(rng: random.Random, depth: int = 0) -> Any:
 
 def _op(rng: random.Random) -> list[Any]:
     name = rng.choice(["echo", "echo", "add", "add", "kw", "fail", "deep_fail", "mutate",
-                       "reenter", "point", "item", "ledger", "nothing"])
+                       "reenter", "point", "item", "ledger", "tick", "nothing"])
     if name == "echo":
         return [name, _value(rng)]
     if name == "add":
@@ -319,10 +352,15 @@ def _op(rng: random.Random) -> list[Any]:
 
 
 def _record(folder: Path, run: Path, batches: list[list[list[Any]]], *, fast: bool,
-            monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[Path, Path, dict[str, Any]]]:
+            monkeypatch: pytest.MonkeyPatch
+            ) -> tuple[dict[str, tuple[Path, Path, dict[str, Any]]], list[Any]]:
     """Build and run the workload with the fast path on, or with the general path as it
-    always was: by service, its build journal, its live journal and its state at the end."""
+    always was: by service, its build journal, its live journal and its state at the end;
+    and the ids of the calls out that asked for one (``next_callout_id``)."""
     monkeypatch.setattr(_fast, "ENABLED", fast)
+    ids: list[Any] = []
+    monkeypatch.setattr(_tape, "next_callout_id",
+                        lambda seq: ids.append(next_callout_id(seq)) or ids[-1])
     if not fast:  # the general path as it was: every recorder follows the schedule
         monkeypatch.setattr(Recorder, "interleaving", property(lambda self: True,
                                                                lambda self, value: None))
@@ -336,10 +374,15 @@ def _record(folder: Path, run: Path, batches: list[list[list[Any]]], *, fast: bo
         for ops in batches:
             root.run(ops)
         app.service("app/a").echo([1, {"outside": 2.5}])  # outside -> service, both paths
+        # A call that carries an id (as one over the network does): the root's calls out
+        # are numbered under it, and a call on the general path after fast ones must get
+        # the id it gets when every call takes the general path.
+        args, kwargs = args_to_wire([batches[0] + [["ledger", 5]]], {}, "app", "run")
+        app.services["app"].handle_call("app/peer", "chain-keyed", "run", args, kwargs, 7)
         states = {sid: app.state(sid) for sid in app.services}
     finally:
         app.close()
-    return {sid: (builds[sid], app.journal(sid), states[sid]) for sid in app.services}
+    return {sid: (builds[sid], app.journal(sid), states[sid]) for sid in app.services}, ids
 
 
 @pytest.mark.parametrize("seed", [1813, 7, 2026])
@@ -350,8 +393,13 @@ def test_fast_and_general_paths_write_byte_identical_journals(
     folder = write_files(tmp_path / "app", WORKLOAD)
     rng = random.Random(seed)
     batches = [[_op(rng) for _ in range(rng.randrange(1, 30))] for _ in range(12)]
-    fast = _record(folder, tmp_path / "fast", batches, fast=True, monkeypatch=monkeypatch)
-    general = _record(folder, tmp_path / "general", batches, fast=False, monkeypatch=monkeypatch)
+    fast, fast_ids = _record(folder, tmp_path / "fast", batches, fast=True,
+                             monkeypatch=monkeypatch)
+    general, general_ids = _record(folder, tmp_path / "general", batches, fast=False,
+                                   monkeypatch=monkeypatch)
+    keyed = [[i for i in ids if str(i).startswith("app/peer:7/")] for ids in (fast_ids,
+                                                                               general_ids)]
+    assert keyed[0] and keyed[0][-1] == keyed[1][-1], keyed
     assert fast.keys() == general.keys() == {"app", "app/a", "app/b", "app/ledger"}
     for sid, (build, live, state) in fast.items():
         general_build, general_live, general_state = general[sid]
@@ -362,6 +410,8 @@ def test_fast_and_general_paths_write_byte_identical_journals(
             assert repr(distdev.replay(journal).state()) == repr(state)
     kinds = {type(e).__name__ for e in read_journal(fast["app/a"][1]).events}
     assert {"CallIn", "Return", "Raise", "StateDigest"} <= kinds, kinds
+    for sid in ("app", "app/a"):  # effects journaled on both sides of a fast call
+        assert any(type(e).__name__ == "Effect" for e in read_journal(fast[sid][1]).events), sid
     kinds = {type(e).__name__ for e in read_journal(fast["app/b"][1]).events}
     assert {"CallIn", "CallOut", "ResultIn", "ErrorIn"} <= kinds, kinds
 
@@ -388,6 +438,77 @@ def test_the_fast_path_takes_the_common_call(tmp_path: Path) -> None:
         app.close()
     # root -> a.add, root -> a.ping_b -> b.bounce -> a.back; not the interleaving ledger's
     assert taken == ["add", "ping_b", "bounce", "back"]
+
+
+# -- a plain copy is what crossing by the wire makes -------------------------------------------
+
+_python_values = st.recursive(
+    st.integers() | st.floats() | st.text() | st.binary() | st.booleans() | st.none()
+    | st.sampled_from(["\udcff lone", 2**64, 2**70, -(2**64) - 1]),  # cbor2's to encode
+    lambda inner: (st.lists(inner, max_size=8) | st.tuples(inner)
+                   | st.dictionaries(st.text() | st.integers() | st.booleans(), inner, max_size=6)
+                   | st.frozensets(st.integers(), max_size=3)),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_python_values)
+def test_a_plain_copy_is_the_wire_form_and_what_the_receiver_rebuilds(value: Any) -> None:
+    """The fast path hands a plain copy to the journal and to the callee alike: it must be the
+    wire form ``to_wire`` makes, and what ``from_wire`` rebuilds from it, type for type; and
+    anything else (a tuple, a set: their wire forms are tags) is refused, never copied."""
+    try:
+        copy = plain_copy(value)
+    except NotPlain:
+        assert _holds_other_than_plain(value)
+        with pytest.raises(NotPlain):
+            plain_call_copy((1, value), {})
+        return
+    wire = to_wire(value, "a test value")
+    assert dumps(copy) == dumps(wire)
+    args, kwargs, encoded = plain_call_copy((value, 1), {"k": value})
+    assert encoded == dumps([wire, 1]) + dumps({"k": wire})
+    assert _typed(args) == _typed([value, 1]) and _typed(kwargs) == _typed({"k": value})
+    rebuilt = from_wire(wire, _NoReceiver())
+    assert _typed(copy) == _typed(rebuilt) == _typed(value)
+    assert _no_shared_containers(copy, value)
+
+
+def _holds_other_than_plain(value: Any) -> bool:
+    if type(value) is list:
+        return any(_holds_other_than_plain(v) for v in value)
+    if type(value) is dict:
+        return any(type(k) not in (int, str, bool) or _holds_other_than_plain(v)
+                   for k, v in value.items())
+    return type(value) not in (int, float, str, bytes, bool, type(None))
+
+
+def _typed(value: Any) -> Any:
+    """A value with every part's type beside it (``1 == True`` and ``nan != nan`` aside)."""
+    if type(value) is list:
+        return ("list", [_typed(v) for v in value])
+    if type(value) is dict:
+        return ("dict", [(_typed(k), _typed(v)) for k, v in value.items()])
+    return (type(value).__name__, repr(value))
+
+
+def _no_shared_containers(copy: Any, value: Any) -> bool:
+    if type(value) is list:
+        return copy is not value and all(map(_no_shared_containers, copy, value))
+    if type(value) is dict:
+        return copy is not value and all(
+            _no_shared_containers(copy[k], v) for k, v in value.items())
+    return True
+
+
+class _NoReceiver:
+    """A receiver for values that hold no proxy and no class of a service."""
+
+    def make_proxy(self, service_id: str) -> Any:
+        raise AssertionError(service_id)
+
+    def resolve_class(self, module: str, qualname: str) -> type:
+        raise AssertionError(qualname)
 
 
 # -- the membrane's encoder is cbor2's, byte for byte --------------------------------------------

@@ -13,10 +13,7 @@ from ..membrane import dumps
 from ._codec import (
     _ARRAY_CRC,
     _HEAD_1,
-    _HEAD_TINY,
     _TAG24_MARK,
-    _TINY_UINTS,
-    _UINT_1,
     _UINT_2,
     _UINT_4,
     encoded_uint,
@@ -28,6 +25,13 @@ from ._file import JournalFile, JournalSink
 from ._reader import JournalContents, read_journal
 
 __all__ = ["JournalWriter"]
+
+_pack_uint2, _pack_uint4, _pack_head1 = _UINT_2.pack, _UINT_4.pack, _HEAD_1.pack
+
+
+_AUTO_FLUSH = 1 << 20
+"""Bytes buffered before the writing thread flushes them itself (a long call that nobody
+flushes must not hold its whole journal in memory)."""
 
 
 class JournalWriter:
@@ -45,10 +49,6 @@ class JournalWriter:
     Of its file the writer uses ``write(bytes)``, ``flush()``, ``fileno()`` and ``close()``
     only, so any file-like layer with those (a preallocated journal file) can carry it.
     """
-
-    AUTO_FLUSH = 1 << 20
-    """Bytes buffered before the writing thread flushes them itself (a long call that nobody
-    flushes must not hold its whole journal in memory)."""
 
     def __init__(self, path: str | os.PathLike[str], file: JournalSink, next_seq: int) -> None:
         self.path = Path(path)
@@ -99,7 +99,7 @@ class JournalWriter:
         buffer += record_head(payload)
         buffer += payload
         self.next_seq = seq + 1
-        if len(buffer) > self.AUTO_FLUSH:
+        if len(buffer) > _AUTO_FLUSH:
             self.flush()
         return seq
 
@@ -107,28 +107,23 @@ class JournalWriter:
         """Append one event given as its CBOR payload split around the seq: ``start`` (the
         array's head and the kind) and ``rest`` (the fields after the seq), both already
         encoded. The bytes are those ``write_fields`` writes for the same event (the hot path:
-        fields encoded once may go to two journals). Returns the seq."""
+        fields encoded once may go to two journals). Returns the seq.
+
+        Written for speed (``benchmarks/bench_membrane.py`` says what a record costs): the
+        payload is joined once, the common seq and head forms are packed by bound methods
+        (a seq of a journal past its first 65536 records is 4 bytes), and the rest is
+        ``encoded_uint``'s and ``record_head``'s."""
         seq = self.next_seq
-        if seq < 24:  # encoded_uint, inlined
-            payload = start + _TINY_UINTS[seq] + rest
-        elif seq < 0x10000:
-            payload = start + (_UINT_1.pack(0x18, seq) if seq < 0x100
-                               else _UINT_2.pack(0x19, seq)) + rest
-        elif seq < 0x100000000:
-            payload = start + _UINT_4.pack(0x1A, seq) + rest
-        else:
-            payload = start + encoded_uint(seq) + rest
+        payload = b"".join((start, _pack_uint4(0x1A, seq) if 0xFFFF < seq < 0x100000000
+                            else _pack_uint2(0x19, seq) if 0xFF < seq <= 0xFFFF
+                            else encoded_uint(seq), rest))
         n = len(payload)
         buffer = self._buffer
-        if n < 24:  # record_head, inlined for the common sizes
-            buffer += _HEAD_TINY.pack(_ARRAY_CRC, crc32(payload), _TAG24_MARK, 0x40 + n)
-        elif n < 0x100:
-            buffer += _HEAD_1.pack(_ARRAY_CRC, crc32(payload), _TAG24_MARK, 0x58, n)
-        else:
-            buffer += record_head(payload)
+        buffer += (_pack_head1(_ARRAY_CRC, crc32(payload), _TAG24_MARK, 0x58, n)
+                   if 24 <= n < 0x100 else record_head(payload))
         buffer += payload
         self.next_seq = seq + 1
-        if len(buffer) > self.AUTO_FLUSH:
+        if len(buffer) > _AUTO_FLUSH:
             self.flush()
         return seq
 

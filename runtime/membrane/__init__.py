@@ -37,11 +37,14 @@ from ._proxy import target_of as target_of
 from ._snapshot import is_state as is_state
 from ._snapshot import service_state as service_state
 from ._snapshot import to_json as to_json
+from ._values import NotPlain as NotPlain
 from ._values import Receiver as Receiver
 from ._values import args_to_wire as args_to_wire
 from ._values import can_cross as can_cross
 from ._values import dumps as dumps
 from ._values import from_wire as from_wire
+from ._values import plain_call_copy as plain_call_copy
+from ._values import plain_copy as plain_copy
 from ._values import to_wire as to_wire
 from ._values import wire_repr as wire_repr
 from ._values import with_the_outside as with_the_outside
@@ -52,5 +55,5 @@ __all__ = [
     "value_to_json", "wire_to_json", "Router", "ServiceProxy", "export_of", "export_reference",
     "holder_of", "is_export", "make_proxy", "target_of", "is_state", "service_state", "to_json",
     "Receiver", "args_to_wire", "can_cross", "dumps", "from_wire", "to_wire", "wire_repr",
-    "with_the_outside",
+    "with_the_outside", "NotPlain", "plain_copy", "plain_call_copy",
 ]

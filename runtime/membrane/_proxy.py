@@ -29,7 +29,11 @@ class Router(Protocol):
 
         A router may also define ``exports_settled(target) -> bool``: True once its answer for
         ``target`` can no longer change, nor be asked of it in a way a journal records (then a
-        proxy keeps each export's callable instead of asking again at every access)."""
+        proxy keeps each export's callable instead of asking again at every access).
+
+        And ``bind(holder, target, export) -> send | None``: what the export's callable runs,
+        ``send(args, kwargs)``, made once for it (a router that can do some of a call's work
+        ahead, once per export); None, or no ``bind``, and each call is ``call(...)``."""
         ...
 
 
@@ -101,15 +105,24 @@ def _refusal(target: str, name: str, exports: Collection[str] | None) -> str:
 
 
 class _ExportCall:
-    """A callable for one export, bound to its proxy. Like the proxy, it exposes nothing else."""
+    """A callable for one export, bound to its proxy. Like the proxy, it exposes nothing else.
 
-    __slots__ = ("_proxy", "_export")
+    What a call runs is the router's ``bind`` for it when the router has one (made with the
+    callable, so a call reads one slot), else its ``call``."""
+
+    __slots__ = ("_proxy", "_export", "_send")
 
     def __init__(self, proxy: ServiceProxy, export: str) -> None:
         object.__setattr__(self, "_proxy", proxy)
         object.__setattr__(self, "_export", export)
+        bind = getattr(_get(proxy, "_router"), "bind", None)
+        object.__setattr__(self, "_send", None if bind is None else bind(
+            _get(proxy, "_holder"), _get(proxy, "_target"), export))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        send = _get(self, "_send")
+        if send is not None:
+            return send(args, kwargs)
         proxy = _get(self, "_proxy")
         router: Router = _get(proxy, "_router")
         return router.call(

@@ -379,6 +379,62 @@ def _escape_strings(value: Any) -> Any:
     return value
 
 
+class NotPlain(Exception):
+    """A value ``plain_copy`` does not copy."""
+
+
+def plain_copy(value: Any) -> Any:
+    """A copy of ``value`` if it is plain data — exact scalars, and lists and dicts of plain
+    data whose keys are scalars — else ``NotPlain`` (or ``RecursionError``, for a very deep
+    one). Its wire form is the copy itself (``to_wire`` makes the same), and what a receiver
+    rebuilds from that wire form is the same again: a hot path may journal the copy and hand
+    it to the receiver, one walk where ``to_wire`` and ``from_wire`` take two."""
+    t = type(value)
+    if t in _SCALARS:
+        return value
+    if t is list:
+        return [plain_copy(v) for v in value]
+    if t is dict and _SCALARS.issuperset(map(type, value)):
+        return {k: plain_copy(v) for k, v in value.items()}
+    raise NotPlain()
+
+
+def plain_call_copy(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+                    ) -> tuple[list[Any], dict[str, Any], bytes]:
+    """``plain_copy`` of a call's arguments, with their encoding made in the same walk:
+    ``(args, kwargs, dumps(args) + dumps(kwargs))``, the bytes ``dumps`` gives, or
+    ``NotPlain``."""
+    parts: list[bytes] = []
+    try:
+        copied = _plain_encoded(list(args), parts)
+        kwargs_copied = _plain_encoded(kwargs, parts)
+    except (_Unencodable, UnicodeEncodeError):  # a bignum, a lone surrogate: dumps's to do
+        copied, kwargs_copied = plain_copy(list(args)), plain_copy(kwargs)
+        return copied, kwargs_copied, dumps(copied) + dumps(kwargs_copied)
+    return copied, kwargs_copied, b"".join(parts)
+
+
+def _plain_encoded(value: Any, parts: list[bytes]) -> Any:
+    """``plain_copy(value)``, its encoding appended to ``parts`` as ``_encode`` makes it."""
+    t = type(value)
+    if t in _SCALARS:
+        parts.append(_encode(value))
+        return value
+    if t is list:
+        n = len(value)
+        parts.append(_HEADS[0x80 + n] if n < 24 else _head(0x80, n))
+        return [_plain_encoded(v, parts) for v in value]
+    if t is dict and _SCALARS.issuperset(map(type, value)):
+        n = len(value)
+        parts.append(_HEADS[0xA0 + n] if n < 24 else _head(0xA0, n))
+        copy = {}
+        for k, v in value.items():
+            parts.append(_encode(k))
+            copy[k] = _plain_encoded(v, parts)
+        return copy
+    raise NotPlain()
+
+
 def from_wire(wire: Any, receiver: Receiver) -> Any:
     """Rebuild fresh Python values from a wire form, on the receiving side."""
     t = type(wire)

@@ -16,40 +16,51 @@ services record (a ``Recorder``, not a replay or a detached tape), neither inter
 (an interleaving service's records follow the schedule model the general path keeps), the
 caller's own code is running on this thread (not an effect, not a debugger's watch), and the
 callee exports the name and is no function (``host.function``: its frozen globals are checked
-around each call, on the general path). A call that arrives from the outside or over the network is served the
-same way on the callee's side (``serve``, from ``Service.handle_call``). Everything else —
-replay, detached tapes, interleaving, unknown exports, a call-out over the network — takes the
-general path, which stays the reference.
+around each call, on the general path). A call that arrives from the outside or over the
+network is served the same way on the callee's side (``serve``, from ``Service.handle_call``).
+Everything else — replay, detached tapes, interleaving, unknown exports, a call-out over the
+network — takes the general path, which stays the reference.
 
 Scalars of exact immutable types (``int``, ``float``, ``str``, ``bytes``, ``bool``, ``None``)
 are passed to the callee as they are: their wire form is themselves, and nothing can change
-them. Other arguments are copied through their wire form as on the general path.
+them. Plain data (such scalars in lists and dicts with scalar keys) is copied once, in the walk
+that encodes it (``membrane.plain_call_copy``): that copy is its wire form and what the callee
+would rebuild from it, so the callee gets it, and a plain result goes back the same way. Other
+values are copied through their wire form as on the general path.
+
+Each proxy export binds once to a ``sender`` (its router's ``bind``), which keeps the target's
+and export's encodings and checks at each call that the fast path applies. Of the thread's
+context a call sets only what changes between two services' code on one chain: the service, and
+the call key when the caller's call carries one (``call``); thread-local attributes cost a
+lookup each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ..compartment import ServiceSide, enter_decimal, enter_from_outside, leave_decimal, state
 from ..membrane import (
+    NotPlain,
     Receiver,
     args_to_wire,
     call_arguments,
     dumps,
     error_info,
     from_wire,
+    plain_call_copy,
+    plain_copy,
     rebuild_exception,
 )
 from ._gate import CallGate
 from ._tape import CallFailed, Recorder, Tape, listed
 
-__all__ = ["ENABLED", "applies", "call", "serves", "serve"]
+__all__ = ["ENABLED", "sender", "call", "serves", "serve"]
 
 ENABLED = True
 """The internal switch: False sends every call down the general path (the byte-identical test
 runs a workload both ways)."""
-
 
 
 class Service(ServiceSide, Receiver, Protocol):
@@ -59,7 +70,9 @@ class Service(ServiceSide, Receiver, Protocol):
     @property
     def tape(self) -> Tape: ...
 
+    _tape: Tape  # read directly on the hot path: the property costs a call
     gate: CallGate
+    host: dict[str, Any] | None
     _exports: dict[str, Callable[..., Any]] | None
 
     @property
@@ -101,151 +114,222 @@ def _text(value: str) -> bytes:
     return found
 
 
-_last_chain: tuple[str, bytes] = ("", dumps(""))
+_last_call_in: tuple[str, str, str, bytes] = ("", "", "", b"")
 
 
-def _chain_text(chain: str) -> bytes:
-    """A chain's CBOR bytes: the calls of one chain come one after another, and a chain from
-    the outside is new at every call, so only the last one is kept."""
-    global _last_chain
-    last = _last_chain
-    if last[0] == chain:
-        return last[1]
-    encoded = dumps(chain)
-    _last_chain = (chain, encoded)
-    return encoded
+def _call_in_head(caller: str, chain: str, export: str, export_text: bytes) -> bytes:
+    """A call-in's caller, chain and export, encoded: the calls of one chain come one after
+    another, mostly to one export, so the last one is kept (a chain from the outside is new
+    at every call)."""
+    global _last_call_in
+    last = _last_call_in
+    if last[1] == chain and last[0] == caller and last[2] == export:
+        return last[3]
+    head = _text(caller) + dumps(chain) + export_text
+    _last_call_in = (caller, chain, export, head)
+    return head
 
 
-def applies(caller: Service, callee: Service, export: str) -> bool:
-    """Whether a call from ``caller``'s code to ``callee.export`` may take the fast path."""
-    thread = state
-    exports = callee._exports
-    return (ENABLED and thread.service is caller and not thread.effect_depth
-            and type(caller.tape) is Recorder and type(callee.tape) is Recorder
-            and not caller.gate.interleaving and not callee.gate.interleaving
-            and caller.gate.held() and exports is not None and export in exports
-            and not callee.is_function)
+def sender(holder: Service, local: Callable[[str], Service | None], target: str, export: str,
+           general: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    """What a proxy held by ``holder`` runs for ``target.export`` (bound once per export, as
+    the proxy keeps it): the fast path when it applies at that call, else ``general`` (the
+    router's ``call``). The target's and export's encodings are looked up here, once."""
+    export_text = _text(export)
+    named = _text(target) + export_text  # the call-out's target and export
+
+    def send(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # Whether the call may take the fast path: the caller's own code runs on this
+        # thread (not an effect, not a debugger's watch), both services record and neither
+        # interleaves, and the callee exports the name and is no function.
+        callee = local(target)
+        if callee is not None and ENABLED:
+            thread = state
+            exports = callee._exports
+            if (thread.service is holder and not thread.effect_depth
+                    and type(holder._tape) is Recorder and type(callee._tape) is Recorder
+                    and not holder.gate.interleaving and not callee.gate.interleaving
+                    and holder.gate.held() and exports is not None and export in exports
+                    and (callee.host is None or not callee.is_function)):
+                return call(holder, callee, export, args, kwargs, named, export_text)
+        return general(holder, target, export, args, kwargs)
+
+    return send
 
 
 def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
-         kwargs: dict[str, Any]) -> Any:
-    """Call ``callee.export`` from ``caller`` (``applies`` said yes): the general path's
-    outcome and records, from one encoding of what the two journals share."""
-    target = callee.id
+         kwargs: dict[str, Any], named: bytes | None = None,
+         export_text: bytes | None = None) -> Any:
+    """Call ``callee.export`` from ``caller`` (``sender`` saw that it may): the general path's
+    outcome and records, from one encoding of what the two journals share. ``named``: the
+    encodings of the target and export, ``export_text`` the export's (``sender`` keeps them).
+
+    Of the thread's context only what the callee changes is set and put back: the service,
+    and the call key (with its count of call-outs) when the caller's call has one. The chain
+    is the caller's, and the effect depth is 0 on both sides (``sender`` saw it; ``in_effect``
+    and ``observing`` put it back as they leave)."""
     t = _SCALARS
-    plain = not kwargs
-    if plain:
+    direct = not kwargs
+    if direct:
         for a in args:
             if type(a) not in t:
-                plain = False
+                direct = False
                 break
-    if plain:
-        args_wire: list[Any] = list(args)
-        kwargs_wire: dict[str, Any] = {}
-        encoded = dumps(args_wire) + _NO_KWARGS
+    args_wire: tuple[Any, ...] | list[Any]
+    kwargs_wire: dict[str, Any]
+    if direct:  # scalars only: their wire form is themselves
+        args_wire, kwargs_wire = args, {}
+        encoded = dumps(args) + _NO_KWARGS
     else:
-        args_wire, kwargs_wire = args_to_wire(args, kwargs, target, export)
-        encoded = dumps(args_wire) + dumps(kwargs_wire)
+        try:  # plain data: one copy, both the wire form and the callee's arguments
+            args_wire, kwargs_wire, encoded = plain_call_copy(args, kwargs)
+            direct = True
+        except (NotPlain, RecursionError):
+            pass
+        if not direct:  # outside the except: an error from here has no NotPlain context
+            args_wire, kwargs_wire = args_to_wire(args, kwargs, callee.id, export)
+            encoded = dumps(args_wire) + (dumps(kwargs_wire) if kwargs_wire else _NO_KWARGS)
+    if export_text is None:
+        export_text = _text(export)
+    if named is None:
+        named = _text(callee.id) + export_text
     thread = state
     chain: str = thread.chain  # type: ignore[assignment]  # set for running service code
-    if thread.call_key is not None:
-        thread.callouts += 1  # the call-out's id, as next_callout_id counts it
-    caller_writer = caller.tape.writer  # type: ignore[attr-defined]
-    export_text = _text(export)
-    caller_writer.write_encoded(_CALL_OUT, _text(target) + export_text + encoded)
-    gate = caller.gate
-    gate.suspend()
+    key = thread.call_key
+    caller_writer = caller._tape.writer  # type: ignore[attr-defined]
+    caller_writer.write_encoded(_CALL_OUT, named + encoded)
+    token = caller.gate.suspend()
+    thread.service = callee
     try:
-        outcome, wire, record = _handle(callee, caller.id, chain, export, export_text, args,
-                                        args_wire, kwargs_wire, encoded, None, plain)
+        if key is None:
+            outcome, wire, record, plain = _handle(callee, caller.id, chain, export, export_text,
+                                                   args_wire, kwargs_wire, encoded, None, direct)
+        else:
+            thread.callouts += 1  # this call-out's id, as next_callout_id counts it
+            callouts = thread.callouts
+            thread.call_key, thread.callouts = None, 0
+            try:
+                outcome, wire, record, plain = _handle(callee, caller.id, chain, export,
+                                                       export_text, args_wire, kwargs_wire,
+                                                       encoded, None, direct)
+            finally:
+                thread.call_key, thread.callouts = key, callouts
     finally:
-        gate.resume()
+        thread.service = caller
+        token.acquire()  # CallGate.resume
     if outcome is _RETURN:
         caller_writer.write_encoded(_RESULT, record)
-        return wire if type(wire) in t else from_wire(wire, caller)
+        return wire if plain else from_wire(wire, caller)
     caller_writer.write_encoded(_ERROR, record)
-    raise rebuild_exception(wire, target, caller) from None
+    raise rebuild_exception(wire, callee.id, caller) from None
 
 
 def serves(callee: Service) -> bool:
     """Whether ``Service.handle_call`` may serve a call to ``callee`` here (from the outside,
     or from a service over the network): a recording service that does not interleave."""
-    return (ENABLED and type(callee.tape) is Recorder and not callee.gate.interleaving
-            and callee._exports is not None and not callee.is_function)
+    return (ENABLED and type(callee._tape) is Recorder and not callee.gate.interleaving
+            and callee._exports is not None
+            and (callee.host is None or not callee.is_function))
 
 
 def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any],
           kwargs: dict[str, Any], caller_seq: int | str | None) -> Any:
     """``Service.handle_call`` for a callee that ``serves`` says may: its outcome and
     records, with the arguments encoded once for the call-in record."""
-    plain = not kwargs
-    if plain:
+    direct = not kwargs
+    if direct:  # scalars only: passed as they are (the arguments stay the wire's own)
         for a in args:
             if type(a) not in _SCALARS:
-                plain = False
+                direct = False
                 break
     encoded = dumps(args) + (dumps(kwargs) if kwargs else _NO_KWARGS)
-    outcome, wire, _ = _handle(callee, caller, chain, export, _text(export), args, args, kwargs,
-                               encoded, caller_seq, plain)
+    thread = state
+    saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
+             thread.callouts)
+    if saved[0] is None:
+        enter_from_outside()
+    thread.service, thread.chain = callee, chain
+    if saved[2]:
+        thread.effect_depth = 0
+    key = None if caller_seq is None else f"{caller}:{caller_seq}"
+    if key is not None or saved[3] is not None:
+        thread.call_key, thread.callouts = key, 0
+    try:
+        outcome, wire, _, _ = _handle(callee, caller, chain, export, _text(export), args,
+                                      kwargs, encoded, caller_seq, direct)
+    finally:
+        thread.service, thread.chain = saved[0], saved[1]
+        if saved[2]:
+            thread.effect_depth = saved[2]
+        if key is not None or saved[3] is not None:
+            thread.call_key, thread.callouts = saved[3], saved[4]
     if outcome is _RETURN:
         return wire
     raise CallFailed(wire)
 
 
 def _handle(callee: Service, caller: str, chain: str, export: str, export_text: bytes,
-            args: tuple[Any, ...] | list[Any], args_wire: list[Any], kwargs_wire: dict[str, Any],
-            encoded: bytes, caller_seq: int | str | None, plain: bool) -> tuple[bytes, Any, bytes]:
-    """The callee's side (``Service.handle_call``'s, flattened): ``(_RETURN, result's wire
-    form, its bytes)`` or ``(_RAISE, ErrorInfo, its bytes)``, each record written here.
-    ``plain``: the arguments are scalars only, passed as they are."""
-    writer = callee.tape.writer  # type: ignore[attr-defined]
-    callee.gate.enter(chain)
-    thread = state
-    saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
-             thread.callouts)
+            args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], encoded: bytes,
+            caller_seq: int | str | None, direct: bool) -> tuple[bytes, Any, bytes, bool]:
+    """The callee's side (``Service.handle_call``'s, flattened), the thread's context already
+    the callee's: ``(_RETURN, the result's wire form, its bytes, whether that wire form is
+    plain data the caller may keep as it is)`` or ``(_RAISE, ErrorInfo, its bytes, False)``,
+    each record written here. ``args`` and ``kwargs`` are the wire forms; ``direct``: they
+    are the callee's own arguments as they are (scalars, or a plain copy nobody else holds),
+    else they are rebuilt from the wire (``call_arguments``)."""
+    writer = callee._tape.writer  # type: ignore[attr-defined]
+    gate = callee.gate
+    gate.enter(chain)
     decimal_context = None
     try:
-        writer.write_encoded(_CALL_IN, _text(caller) + _chain_text(chain) + export_text + encoded
-                             + (_NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq)))
-        if saved[0] is None:
-            enter_from_outside()
+        writer.write_encoded(_CALL_IN, b"".join((
+            _call_in_head(caller, chain, export, export_text), encoded,
+            _NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq))))
         decimal_context = enter_decimal(callee)
-        thread.service, thread.chain, thread.effect_depth = callee, chain, 0
-        thread.call_key = None if caller_seq is None else f"{caller}:{caller_seq}"
-        thread.callouts = 0
         try:
             function = callee._exports[export]  # type: ignore[index]
-            if plain:
-                result = function(*args)
-            else:
-                call_args, call_kwargs = call_arguments(function, args_wire, kwargs_wire, callee)
+            if not direct:  # then ``args`` is a list (a tuple is a direct call's scalars)
+                call_args, call_kwargs = call_arguments(function, cast("list[Any]", args),
+                                                        kwargs, callee)
                 result = function(*call_args, **call_kwargs)
-            wire = result if type(result) in _SCALARS else callee._result_wire(
-                result, caller, export)
+            elif kwargs:
+                result = function(*args, **kwargs)
+            else:
+                result = function(*args)
+            plain = True
+            if type(result) in _SCALARS:
+                wire = result
+            else:
+                try:
+                    wire = plain_copy(result)
+                except (NotPlain, RecursionError):
+                    plain = False
+                if not plain:  # outside the except, as args_to_wire in ``call``
+                    wire = callee._result_wire(result, caller, export)
         except Exception as exc:
             info = error_info(exc)
             record = dumps(listed(info))
             writer.write_encoded(_RAISE, record)
-            _answered(callee, caller, caller_seq, args_wire, kwargs_wire, False, info)
+            if caller_seq is not None:
+                _answered(callee, caller, caller_seq, cast("list[Any]", args), kwargs, False,
+                          info)
             callee._after_call()
-            return _RAISE, info, record
+            return _RAISE, info, record, False
         record = dumps(wire)
         writer.write_encoded(_RETURN, record)
-        _answered(callee, caller, caller_seq, args_wire, kwargs_wire, True, wire)
+        if caller_seq is not None:
+            _answered(callee, caller, caller_seq, cast("list[Any]", args), kwargs, True, wire)
         callee._after_call()
-        return _RETURN, wire, record
+        return _RETURN, wire, record, plain
     finally:
-        (thread.service, thread.chain, thread.effect_depth, thread.call_key,
-         thread.callouts) = saved
         leave_decimal(decimal_context)
-        callee.gate.exit()
+        gate.exit()
 
 
-def _answered(callee: Service, caller: str, caller_seq: int | str | None, args: list[Any],
+def _answered(callee: Service, caller: str, caller_seq: int | str, args: list[Any],
               kwargs: dict[str, Any], ok: bool, outcome: Any) -> None:
     """Tell the recorder's ``answered`` (a checkpoint keeps what callers may re-send) of a
     call that carried an id, as ``Recorder.returned``/``raised`` would."""
-    if caller_seq is not None:
-        answered = callee.tape.answered  # type: ignore[attr-defined]
-        if answered is not None:
-            answered(caller, caller_seq, args, kwargs, ok, outcome)
+    answered = callee._tape.answered  # type: ignore[attr-defined]
+    if answered is not None:
+        answered(caller, caller_seq, args, kwargs, ok, outcome)

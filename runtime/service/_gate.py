@@ -23,6 +23,8 @@ class CallGate:
     waits on another service, so the journal's order of records is the order things happened.
     """
 
+    __slots__ = ("_chain_lock", "_token", "_chain", "_depth", "interleaving")  # read at every call
+
     def __init__(self) -> None:
         self._chain_lock = threading.Lock()
         self._token = threading.Lock()
@@ -68,10 +70,13 @@ class CallGate:
         """Whether at most one call is inside (the one asking), none waiting in a call out."""
         return self._depth <= 1
 
-    def suspend(self) -> None:
+    def suspend(self) -> threading.Lock:
         """The running level waits in a call out: let its chain (or, interleaving, any call)
-        come in."""
-        self._token.release()
+        come in. Returns the lock whose ``acquire`` is ``resume`` (a hot path keeps it rather
+        than call one more method)."""
+        token = self._token
+        token.release()
+        return token
 
     def resume(self) -> None:
         self._token.acquire()

@@ -106,13 +106,15 @@ class _HeldProxies:
         the journal): asked again, it answers the same without a record."""
         return target in self._exports
 
+    def bind(self, holder: Any, target: str, export: str) -> Callable[..., Any] | None:
+        """The service's own proxies to a service in this process may take the fast path."""
+        local = self._local
+        if local is None or holder is not self.service:
+            return None
+        return _fast.sender(holder, local, target, export, self.service.router.call)
+
     def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
-        local = self._local
-        if local is not None and holder is self.service:
-            callee = local(target)
-            if callee is not None and _fast.applies(holder, callee, export):
-                return _fast.call(holder, callee, export, args, kwargs)
         return self.service.router.call(holder, target, export, args, kwargs)
 
 
@@ -128,11 +130,7 @@ class _DigestSchedule:
         self.last: dict[str, list[str]] = {}
         self.recorded = False
         self.every = 1
-        self.since = 0
-
-    def due(self) -> bool:
-        self.since += 1
-        return self.since >= self.every
+        self.since = 0  # calls since the last digest; one is due when it reaches ``every``
 
     def took(self, digest: dict[str, list[str]], seconds: float) -> None:
         self.last, self.recorded, self.since = digest, True, 0
@@ -314,9 +312,11 @@ class Service:
     # -- state digests ---------------------------------------------------------------------
 
     def _after_call(self) -> None:
-        if self.tape.replaying:
+        if self._tape.replaying:
             return
-        if self._digests.due():
+        digests = self._digests
+        digests.since += 1  # _DigestSchedule.due, inlined: every call pays for this
+        if digests.since >= digests.every:
             self.record_digest()
         if self.at_idle is not None and self.tape.idle() and self.gate.alone():
             self.at_idle()
