@@ -181,12 +181,11 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
         args_wire, kwargs_wire = args, {}
         encoded = dumps(args) + _NO_KWARGS
     else:
-        try:  # plain data: one copy, both the wire form and the callee's arguments
-            args_wire, kwargs_wire, encoded = plain_call_copy(args, kwargs)
+        copied = _plain_arguments(args, kwargs)
+        if copied is not None:  # plain data: one copy, the wire form and the callee's arguments
+            args_wire, kwargs_wire, encoded = copied
             direct = True
-        except (NotPlain, RecursionError):
-            pass
-        if not direct:  # outside the except: an error from here has no NotPlain context
+        else:
             args_wire, kwargs_wire = args_to_wire(args, kwargs, callee.id, export)
             encoded = dumps(args_wire) + (dumps(kwargs_wire) if kwargs_wire else _NO_KWARGS)
     if export_text is None:
@@ -296,16 +295,10 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
                 result = function(*args, **kwargs)
             else:
                 result = function(*args)
-            plain = True
-            if type(result) in _SCALARS:
-                wire = result
-            else:
-                try:
-                    wire = plain_copy(result)
-                except (NotPlain, RecursionError):
-                    plain = False
-                if not plain:  # outside the except, as args_to_wire in ``call``
-                    wire = callee._result_wire(result, caller, export)
+            wire = result if type(result) in _SCALARS else _plain_result(result)
+            plain = wire is not _NOT_PLAIN
+            if not plain:
+                wire = callee._result_wire(result, caller, export)
         except Exception as exc:
             info = error_info(exc)
             record = dumps(listed(info))
@@ -324,6 +317,27 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
     finally:
         leave_decimal(decimal_context)
         gate.exit()
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]
+                     ) -> tuple[list[Any], dict[str, Any], bytes] | None:
+    """``plain_call_copy``, or None for arguments that are not plain data (which then go
+    through their wire form, outside this handler: an error there has no NotPlain context)."""
+    try:
+        return plain_call_copy(args, kwargs)
+    except (NotPlain, RecursionError):
+        return None
+
+
+def _plain_result(result: Any) -> Any:
+    """``plain_copy`` of a result, or ``_NOT_PLAIN``."""
+    try:
+        return plain_copy(result)
+    except (NotPlain, RecursionError):
+        return _NOT_PLAIN
 
 
 def _answered(callee: Service, caller: str, caller_seq: int | str, args: list[Any],
