@@ -20,7 +20,7 @@ from support.engines import SCRIPT, LocalDeployment, build, http_post, running
 
 from distdev import read_journal
 from distdev.engines.local import Deployment
-from distdev.journal import CallIn, JournalWriter, Source
+from distdev.journal import CallIn, Checkpoint, JournalWriter, Source
 
 V1 = {
     "app.py": """
@@ -160,6 +160,15 @@ def test_upgrade_keeps_state_and_answers_with_the_new_code(
     assert deployment.call("app", "bump", 1) == 5  # the patched logic: 3 + 2 * 1
     assert deployment.call("app", "served") == 3
     assert deployment.call("app/audit", "ping") == "audit here"  # a new service runs
+    # each changed journal ends with its new code and a checkpoint the new code's replay of
+    # its history took: the restart loaded that, replaying nothing
+    for service_id in ("app", "app/counter"):
+        events = read_journal(deployment.journal(service_id)).events
+        kinds = [type(e).__name__ for e in events]
+        at = max(i for i, kind in enumerate(kinds) if kind == "Checkpoint")
+        assert "Source" in kinds[:at] and kinds.index("Source") > kinds.index("CallIn"), (
+            kinds[-8:], result.stdout + result.stderr)
+        assert "and the 0 records after it" in deployment.log(service_id), service_id
 
 
 def test_upgraded_journal_replays_alone_with_its_new_code(
@@ -318,7 +327,8 @@ def test_upgrade_of_a_journal_that_ends_inside_a_call_starts_the_new_code_where_
     assert list(journal.parent.glob("journal.cbor.cut-at-*")), "the cut call is kept aside"
     events = read_journal(journal).events
     assert not any(type(e) is CallIn and e.args == [5] for e in events)
-    assert isinstance(events[-1], Source) and journal.stat().st_size != unfinished
+    assert isinstance(events[-2], Source) and journal.stat().st_size != unfinished
+    assert isinstance(events[-1], Checkpoint)  # the new code's state where it was idle
     with running(builds["v2"], state) as upgraded:
         assert upgraded.call("app/counter", "peek") == 1
         assert upgraded.call("app", "bump", 1) == 3

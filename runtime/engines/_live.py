@@ -11,7 +11,7 @@ from typing import Any
 
 from .._version import pin_zone
 from ..errors import DistdevError
-from ..journal import CallIn, Checkpoint, JournalWriter
+from ..journal import CallIn, Checkpoint, JournalWriter, read_journal
 from ..replayer import (
     Checkpointer,
     CheckpointPolicy,
@@ -27,7 +27,7 @@ from ._ingress import Ingress
 from ._restore import DedupTable, restorable_journal
 from ._server import ServiceServer
 
-__all__ = ["LiveService", "go_live", "ServedService"]
+__all__ = ["LiveService", "go_live", "ServedService", "checkpoint_restored"]
 
 DEFAULT_POLICY = CheckpointPolicy()
 
@@ -124,6 +124,27 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
                                         checkpoints)
         restored.service.at_idle = live.checkpoints
     return live
+
+
+def checkpoint_restored(restored: ReplayedService, journal: Path,
+                        log: Callable[[str], None]) -> bool:
+    """Write a checkpoint of ``restored`` at the end of ``journal``: the service as it stands
+    there (replayed to the journal's end; what the journal holds after that is source records
+    only), verified as a live service's checkpoints are. Return whether one was written: a
+    state that cannot be snapshotted writes none, and says so through ``log``."""
+    contents = read_journal(journal)
+    writer = JournalWriter.append_to(journal, contents)
+    service = restored.service
+    service.tape = Recorder(writer, _numbered(restored, restored.journal.skipped))
+    checkpoints = Checkpointer(service, contents.header, restored.top_level,
+                               VerifyingCopy(restored), DedupTable.from_journal(contents).kept,
+                               log, CheckpointPolicy(share=None))
+    try:
+        return checkpoints.take()
+    finally:
+        writer.sync()
+        writer.close()
+        checkpoints.close()
 
 
 def _numbered(restored: ReplayedService, skipped: int) -> int:

@@ -11,7 +11,9 @@ state journal carries (its header's bundle, and the source records after it: the
   anything written: then the new build's files are appended to its journal as source records,
   so the journal stays self-describing — a restore, or a later ``distdev replay``, runs the new
   code, and knows from that point (``code_changed_at``) that the state digests before it were
-  the old code's.
+  the old code's. After them comes a checkpoint of the service as the gate's replay left it,
+  taken with the new code, so that its restart loads its state instead of replaying its
+  history a second time.
 - added: in the new build only; its state journal is seeded from the new build journal.
 - removed: in the deployment only; its folder is moved aside under ``STATE/retired/``, never
   deleted.
@@ -31,8 +33,9 @@ from pathlib import Path
 
 from ..build import APP_FILES, Manifest, read_manifest
 from ..errors import DeploymentError, DistdevError
-from ..journal import BundleFile, JournalWriter, Source, read_journal
-from ..replayer import Verdict, bundle_files, check_journal
+from ..journal import READ_PAST, BundleFile, JournalWriter, Source, read_journal
+from ..replayer import ReplayedService, Verdict, bundle_files, check_and_restore
+from ._live import checkpoint_restored
 from ._restore import answered_after, last_idle_offset, restorable_journal
 
 __all__ = ["UpgradePlan", "UpgradeRefused", "upgrade_deployment", "plan_upgrade", "check_changed",
@@ -56,6 +59,21 @@ class UpgradePlan:
     """The gate's verdict for each changed service (``check_changed``)."""
     checked: dict[str, int] = dataclasses.field(default_factory=dict)
     """How many bytes of each changed journal its verdict covers."""
+    restored: dict[str, ReplayedService] = dataclasses.field(default_factory=dict, repr=False)
+    """Each compatible changed service as the gate's replay left it, with the new code: its
+    checkpoint, written after the new code, spares its restart the replay of its history."""
+
+    def keep(self, service_id: str, restored: ReplayedService | None) -> None:
+        """Keep ``restored`` for ``service_id`` (None: nothing to keep), dropping any earlier."""
+        earlier = self.restored.pop(service_id, None)
+        if earlier is not None:
+            earlier.service.compartment.unload()
+        if restored is not None:
+            self.restored[service_id] = restored
+
+    def drop_restored(self) -> None:
+        for service_id in list(self.restored):
+            self.keep(service_id, None)
 
     @property
     def refused(self) -> dict[str, Verdict]:
@@ -106,8 +124,10 @@ def upgrade_deployment(out: Path, old_out: Path, state: Path, journals: Mapping[
     2. ``stop`` (services stop between calls, their journals durable);
     3. a journal that grew since it was checked (calls arrived meanwhile) is checked again; a
        divergence now starts the old build again over the untouched state, and refuses;
-    4. the new code is appended to the changed journals, removed services are retired, and the
-       new build starts over the state folder: every service restores from its journal.
+    4. the new code is appended to the changed journals, each followed by a checkpoint of the
+       state the gate's replay left the service in (its restart loads it instead of replaying
+       its history again), removed services are retired, and the new build starts over the
+       state folder: every service restores from its journal.
 
     A deployment that was not ``running`` is only upgraded (1 and 4, without starting it).
     Every service restarts, not only the changed ones: the new build has a secret of its own,
@@ -115,14 +135,25 @@ def upgrade_deployment(out: Path, old_out: Path, state: Path, journals: Mapping[
     not call one holding the new."""
     manifest = read_manifest(out)
     plan = plan_upgrade(out, manifest, journals, hash_seed)
+    try:
+        _check_and_write(plan, manifest, journals, running, stop, start, old_out, echo)
+    finally:
+        plan.drop_restored()
+    return _finish(plan, state, running, out, start, echo)
+
+
+def _check_and_write(plan: UpgradePlan, manifest: Manifest, journals: Mapping[str, Path],
+                     running: bool, stop: Callable[[], object], start: Callable[[Path], None],
+                     old_out: Path, echo: Callable[[str], None]) -> None:
+    """Steps 1 to 4's writing of the new code (``upgrade_deployment``), and a checkpoint of
+    each changed service with it."""
     check_changed(plan, journals, stopped=not running)
     if plan.refused:
         raise UpgradeRefused(plan)
     if running:
         echo(f"the new code replays {_count(plan.changed)}; stopping the deployment")
         stop()
-        unchecked = {sid for sid, size in plan.checked.items()
-                     if journals[sid].stat().st_size != size}
+        unchecked = {sid for sid, size in plan.checked.items() if _grew(journals[sid], size)}
         check_changed(plan, journals, only=unchecked.__contains__, stopped=True)
         if plan.refused:
             echo("calls that arrived during the check do not replay; starting the old build "
@@ -130,6 +161,19 @@ def upgrade_deployment(out: Path, old_out: Path, state: Path, journals: Mapping[
             start(old_out)
             raise UpgradeRefused(plan)
     write_new_code(plan, manifest, journals, echo)
+    checkpoint_new_code(plan, journals, echo)
+
+
+def _grew(journal: Path, size: int) -> bool:
+    """Whether the journal holds more than it did at ``size`` bytes: records a replay must
+    deliver (a service stopping writes a checkpoint and a digest, which change nothing)."""
+    contents = read_journal(journal)
+    return any(offset >= size and type(event) not in READ_PAST
+               for offset, event in zip(contents.offsets, contents.events))
+
+
+def _finish(plan: UpgradePlan, state: Path, running: bool, out: Path,
+            start: Callable[[Path], None], echo: Callable[[str], None]) -> UpgradePlan:
     retired = retire(state, plan.removed)
     if retired is not None:
         echo(f"retired {', '.join(plan.removed)}: their state is in {retired}")
@@ -184,16 +228,32 @@ def plan_upgrade(out: Path, manifest: Manifest, journals: Mapping[str, Path],
 def check_changed(plan: UpgradePlan, journals: Mapping[str, Path],
                   only: Callable[[str], bool] = lambda _: True, *, stopped: bool) -> None:
     """Replay each changed service's journal (those ``only`` accepts) against the new build's
-    copy of the application; record the verdicts in ``plan``. Writes nothing. ``stopped``:
+    copy of the application; record the verdicts in ``plan``, and keep each compatible
+    service as its replay left it (``UpgradePlan.restored``). Writes nothing. ``stopped``:
     the deployment is not running, so a journal's end is where its service will restore."""
     source = plan.out / APP_FILES
     for service_id in plan.changed:
         if only(service_id):
-            verdict, checked = _check_to_idle(journals[service_id], source, stopped)
+            verdict, checked, restored = _check_to_idle(journals[service_id], source, stopped)
             plan.verdicts[service_id], plan.checked[service_id] = verdict, checked
+            plan.keep(service_id, restored)
 
 
-def _check_to_idle(journal: Path, source: Path, stopped: bool) -> tuple[Verdict, int]:
+def checkpoint_new_code(plan: UpgradePlan, journals: Mapping[str, Path],
+                        echo: Callable[[str], None]) -> None:
+    """Checkpoint each changed service with the new code, after its new code's source
+    records: the gate's replay left it in the state its history gives the new code, so its
+    restart loads that instead of replaying the history again. A state that cannot be
+    snapshotted writes none (the restart replays the history), and says so."""
+    for service_id, restored in plan.restored.items():
+        def said(line: str, sid: str = service_id) -> None:
+            echo(f"{sid}: {line}")
+
+        checkpoint_restored(restored, journals[service_id], said)
+
+
+def _check_to_idle(journal: Path, source: Path,
+                   stopped: bool) -> tuple[Verdict, int, ReplayedService | None]:
     """Check the journal up to where its service was last idle; return the verdict and the
     bytes it covers. A call still running when a live journal is read ends where the journal
     does, and other code would be told it went on past it: the rest is checked once the
@@ -205,20 +265,23 @@ def _check_to_idle(journal: Path, source: Path, stopped: bool) -> tuple[Verdict,
     idle = last_idle_offset(contents)
     cut = min(idle, contents.good_size)
     if cut >= contents.size:
-        return check_journal(journal, source), contents.size
+        verdict, restored = check_and_restore(journal, source)
+        return verdict, contents.size, restored
     if stopped and answered_after(contents, idle):
         return Verdict(str(journal), contents.header.service, len(contents.events),
                        "unreadable", "its journal ends inside calls that were running when its "
                        "process stopped, and other calls it answered after they began; they go "
                        "on when it restores. Start the deployment with its current build once "
-                       "(`distdev up`), let them finish, then upgrade"), contents.size
+                       "(`distdev up`), let them finish, then upgrade"), contents.size, None
     with tempfile.TemporaryDirectory(prefix="distdev-upgrade-") as folder:
         prefix = Path(folder) / journal.name
         with open(journal, "rb") as f:
             prefix.write_bytes(f.read(cut))
-        verdict = check_journal(prefix, source)
+        verdict, restored = check_and_restore(prefix, source)
     verdict.journal = str(journal)
-    return verdict, cut if not stopped else contents.size
+    # The service as it stood at the cut: where its journal is cut before the new code is
+    # written (``write_new_code``), unless records it must replay come after (checked again).
+    return verdict, cut if not stopped else contents.size, restored
 
 
 def write_new_code(plan: UpgradePlan, manifest: Manifest, journals: Mapping[str, Path],

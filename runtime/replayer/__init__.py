@@ -16,6 +16,7 @@ Layer: above ``service``.
 from __future__ import annotations
 
 from ._check import Verdict as Verdict
+from ._check import check_and_restore as check_and_restore
 from ._check import check_journal as check_journal
 from ._check import journals_in as journals_in
 from ._checkpoint import Checkpointer as Checkpointer
@@ -38,6 +39,7 @@ from ._replayer import Replayer as Replayer
 
 __all__ = ["ReplayedService", "SourceDifference", "Transport", "bundle_files", "check_hash_seed",
            "materialize_bundle", "replay", "source_differences", "Replayer", "Verdict",
-           "check_journal", "journals_in", "CheckpointPolicy", "Checkpointer", "SnapshotError",
+           "check_journal", "check_and_restore", "journals_in", "CheckpointPolicy", "Checkpointer",
+           "SnapshotError",
            "checkpoint_answered", "latest_checkpoint", "load_snapshot", "take_snapshot",
            "VerifyingCopy"]

@@ -17,10 +17,10 @@ from typing import Any, Literal
 from ..errors import DistdevError, JournalError, ReplayDivergenceError
 from ..journal import Event, JournalContents, Raise, Return, read_journal
 from ..service import Service, StopReplay
-from ._replay import replay
+from ._replay import ReplayedService, replay
 from ._replayer import Replayer
 
-__all__ = ["Verdict", "check_journal", "journals_in"]
+__all__ = ["Verdict", "check_journal", "check_and_restore", "journals_in"]
 
 
 @dataclasses.dataclass
@@ -66,11 +66,23 @@ def check_journal(journal: str | os.PathLike[str],
     """Replay ``journal`` against ``source`` (an application folder; the journal's own code
     when None) and say whether it is compatible; ``secrets`` reads the secrets it revealed
     (``replay``)."""
+    verdict, restored = check_and_restore(journal, source, secrets)
+    if restored is not None:
+        restored.service.compartment.unload()
+    return verdict
+
+
+def check_and_restore(journal: str | os.PathLike[str],
+                      source: str | os.PathLike[str] | None = None,
+                      secrets: Callable[[str, int], str] | None = None
+                      ) -> tuple[Verdict, ReplayedService | None]:
+    """``check_journal``, and for a compatible journal the service as the code checked
+    restored it: its state at the journal's end (the caller unloads it)."""
     name = str(journal)
     try:
         contents = read_journal(journal)
     except (JournalError, OSError) as exc:
-        return Verdict(name, None, 0, "unreadable", str(exc))
+        return Verdict(name, None, 0, "unreadable", str(exc)), None
     service, events = contents.header.service, len(contents.events)
     try:
         # every record of its history, not only those after its last checkpoint (a compacted
@@ -79,10 +91,10 @@ def check_journal(journal: str | os.PathLike[str],
                           secrets=secrets)
     except ReplayDivergenceError as exc:
         return Verdict(name, service, events, "diverged", str(exc), exc.seq, exc.expected,
-                       exc.actual, exc.location, _journal_code_at(contents, exc.seq))
+                       exc.actual, exc.location, _journal_code_at(contents, exc.seq)), None
     except DistdevError as exc:
-        return Verdict(name, service, events, "unreadable", str(exc))
-    return Verdict(name, service, events, "compatible", restored.state_note or "")
+        return Verdict(name, service, events, "unreadable", str(exc)), None
+    return Verdict(name, service, events, "compatible", restored.state_note or ""), restored
 
 
 def _journal_code_at(contents: JournalContents, seq: int) -> str | None:

@@ -269,7 +269,7 @@ class VerifyingCopy:
         self._restored = restored
         contents = restored.journal
         self._prefix = contents.events[:restored.top_level]
-        self._in_header = {f.path for f in contents.header.bundle}
+        self._in_header = {f.path: f.sha256 for f in contents.header.bundle}
         self._copy: ReplayedService | None = None
         self._loaded: frozenset[str] = frozenset()
 
@@ -289,10 +289,17 @@ class VerifyingCopy:
             raise
 
     def _fresh(self, bundle: dict[str, bytes]) -> ReplayedService:
-        # The files the live service has loaded since its header (lazily imported modules,
-        # data files), whether or not the records read at its restore hold them.
-        loaded = [Source(0, BundleFile(rel, hashlib.sha256(data).hexdigest(), data))
-                  for rel, data in bundle.items() if rel not in self._in_header]
+        # The service's files where its header does not have them as they are: those it has
+        # loaded since (lazily imported modules, data files), and its new code after an
+        # upgrade — whether or not the records read at its restore hold them.
+        # Numbered after the top level, as in a journal: a file they replace is new code from
+        # there on (``code_changed_at``), and the top level's digests were the old code's.
+        loaded: list[Event] = []
+        for rel, data in bundle.items():
+            digest = hashlib.sha256(data).hexdigest()
+            if self._in_header.get(rel) != digest:
+                seq = len(self._prefix) + len(loaded)
+                loaded.append(Source(seq, BundleFile(rel, digest, data)))
         contents = self._restored.journal
         top = self._restored.top_level
         return replay(JournalContents(contents.path, contents.header, [*self._prefix, *loaded],
