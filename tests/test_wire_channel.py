@@ -3,9 +3,10 @@ socket pairs, and the busy-poll policy's bounds as logic.
 
 What a real deployment does with them (calls, timeouts with ``may_have_run``, restarts) is
 ``tests/test_local_engine.py`` and ``tests/test_faults.py``; here, what those rely on: a frame
-arrives whole however the bytes are split, several frames in one read are kept apart, a wait
-never ends before its deadline and always ends after it, and a poll never exceeds its cap, is
-off on one CPU, and stops where waits are long or the machine is crowded.
+arrives whole however the bytes are split, several frames in one read are kept apart, a frame
+already there is read at once and one (or the end) that comes while polling is read by the poll,
+a wait never ends before its deadline and always ends after it, and a poll never exceeds its cap,
+is off on one CPU, and stops where waits are long or the machine is crowded.
 """
 
 from __future__ import annotations
@@ -126,6 +127,88 @@ def test_a_frame_over_the_limit_is_refused_before_it_is_read(
     peer.sendall((MAX_FRAME + 1).to_bytes(4, "big"))
     with pytest.raises(FrameError, match="over the limit"):
         channel.receive()
+
+
+# --- polling --------------------------------------------------------------------------------
+
+
+class WatchedPoll(BusyPoll):
+    """A policy that polls for as long as a test needs, and says when a poll starts and how
+    each one ended."""
+
+    def __init__(self) -> None:
+        super().__init__(60.0, enabled=True)
+        self.polling = threading.Event()
+        self.ended: list[bool] = []
+
+    def claim(self) -> bool:
+        claimed = super().claim()
+        if claimed:
+            self.polling.set()
+        return claimed
+
+    def polled(self, seconds: float, cpu: float, now: float, caught: bool) -> None:
+        self.ended.append(caught)
+        super().polled(seconds, cpu, now, caught)
+
+
+def receiving(channel: Channel) -> tuple[threading.Thread, list[object]]:
+    """``channel.receive()`` on a thread of its own: the thread and what it got (or raised)."""
+    got: list[object] = []
+
+    def receive() -> None:
+        try:
+            got.append(channel.receive())
+        except (EOFError, FrameError) as exc:
+            got.append(exc)
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    return thread, got
+
+
+def test_a_frame_already_there_is_read_without_a_poll() -> None:
+    mine, peer = socket.socketpair()
+    poll = WatchedPoll()
+    channel = Channel(mine, poll)
+    try:
+        peer.sendall(framed(a_call(1)))
+        assert channel.receive() == a_call(1)
+        assert not poll.polling.is_set() and poll.ended == []
+    finally:
+        channel.close()
+        peer.close()
+
+
+def test_a_frame_that_comes_while_polling_is_read_by_the_poll() -> None:
+    mine, peer = socket.socketpair()
+    poll = WatchedPoll()
+    channel = Channel(mine, poll)
+    try:
+        thread, got = receiving(channel)
+        assert poll.polling.wait(30), "the receive did not poll"
+        peer.sendall(framed(a_call(2)))
+        thread.join()
+        assert got == [a_call(2)]
+        assert poll.ended == [True], "the poll caught the frame: no blocking recv after it"
+    finally:
+        channel.close()
+        peer.close()
+
+
+def test_an_end_that_comes_while_polling_is_the_end() -> None:
+    mine, peer = socket.socketpair()
+    poll = WatchedPoll()
+    channel = Channel(mine, poll)
+    try:
+        thread, got = receiving(channel)
+        assert poll.polling.wait(30), "the receive did not poll"
+        peer.close()
+        thread.join()
+        assert len(got) == 1 and type(got[0]) is EOFError
+        assert poll.ended == [True]
+    finally:
+        channel.close()
 
 
 # --- kernel timeouts -----------------------------------------------------------------------
