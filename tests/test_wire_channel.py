@@ -6,7 +6,7 @@ What a real deployment does with them (calls, timeouts with ``may_have_run``, re
 arrives whole however the bytes are split, several frames in one read are kept apart, a frame
 already there is read at once and one (or the end) that comes while polling is read by the poll,
 a wait never ends before its deadline and always ends after it, and a poll never exceeds its cap,
-is off on one CPU, and stops where waits are long or the machine is crowded.
+is off on one CPU, and stops where waits are long or the machine stays crowded.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def unpaused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with polling not paused: a real poll of an earlier test on this busy
     machine may have paused this process's polling (a policy test reads the budget)."""
     monkeypatch.setattr(_poll, "_paused_until", 0.0)
+    monkeypatch.setattr(_poll, "_kept_waiting", 0.0)
 
 
 @pytest.fixture
@@ -339,16 +340,24 @@ def test_one_thread_per_process_polls_at_a_time() -> None:
     second.release()
 
 
-def test_a_poll_kept_from_the_cpu_pauses_polling_in_the_process() -> None:
+def test_polls_kept_from_the_cpu_again_and_again_pause_polling_in_the_process() -> None:
     poll, other = BusyPoll(CAP, enabled=True), BusyPoll(CAP, enabled=True)
     now = 1000.0
     poll.polled(100e-6, 95e-6, now, True)  # it had the CPU: nothing changes
     assert poll.budget(now) > 0
-    poll.polled(100e-6, 10e-6, now, True)  # it waited for a CPU: the machine is crowded
+    poll.polled(100e-6, 10e-6, now, True)  # it waited for a CPU: a moment's preemption
+    poll.polled(100e-6, 95e-6, now, True)
+    poll.polled(100e-6, 10e-6, now, True)  # and again, but not in a row: the machine copes
+    assert poll.budget(now) > 0
+    for _ in range(3):  # three in a row: the machine is crowded
+        poll.polled(100e-6, 10e-6, now, True)
     assert poll.budget(now + 0.5) == other.budget(now + 0.5) == 0.0
     assert poll.budget(now + BusyPoll.PAUSE) > 0
     poll.polled(5e-6, 0.0, now + 2, True)  # too short to say anything
     assert poll.budget(now + 2) > 0
+    later = now + 2 + BusyPoll.PAUSE
+    poll.polled(100e-6, 10e-6, later, True)  # still crowded: paused again at once
+    assert poll.budget(later + 0.5) == 0.0
 
 
 def test_polls_that_miss_their_frame_back_off_and_one_that_catches_it_ends_that() -> None:
