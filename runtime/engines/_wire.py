@@ -227,16 +227,17 @@ class Channel:
         received (0 at the end of the stream). How long the wait took feeds the policy."""
         started = monotonic()
         self._limit(deadline)  # a deadline already past fails, with the frame there or not
-        n = self._take()  # a frame already there is read at once: no wait, no poll
-        if n is None:
-            budget = self.poll.budget(started)
-            if budget and self.poll.claim():
-                try:
+        n = None
+        budget = self.poll.budget(started)
+        if budget and self.poll.claim():
+            try:
+                n = self._take()  # a frame already there is read at once: no poll
+                if n is None:
                     n = self._poll(started, budget, deadline)
-                finally:
-                    self.poll.release()
-            if n is None:
-                n = self._recv(deadline)
+            finally:
+                self.poll.release()
+        if n is None:  # not polling, or the poll gave up: a blocking recv, which returns at
+            n = self._recv(deadline)  # once with a frame that is there
         self.poll.observe(monotonic() - started)
         return n
 
