@@ -53,23 +53,13 @@ _INNER_SHARE = 0.9
 first, so its caller hears why (which service did not answer) before its own caller gives up."""
 
 
-class ServingUntil:
-    """``with ServingUntil(deadline):`` runs an incoming call whose caller waits until
-    ``deadline`` (``time.time()``): the calls it makes on this thread are due before that. (A
-    class, not a generator: it wraps every incoming call.)"""
-
-    __slots__ = ("deadline", "outer")
-
-    def __init__(self, deadline: float | None) -> None:
-        self.deadline = deadline
-        self.outer: float | None = None
-
-    def __enter__(self) -> None:
-        self.outer = getattr(_serving, "deadline", None)
-        _serving.deadline = self.deadline
-
-    def __exit__(self, *exc_info: object) -> None:
-        _serving.deadline = self.outer
+def serving_until(deadline: float | None) -> None:
+    """The incoming call this thread runs from now on has a caller that waits until
+    ``deadline`` (``time.time()``; None: no deadline): the calls it makes are due before that.
+    For a server's thread, which runs one incoming call at a time and nothing of a service's
+    in between, so each call sets it and none needs to put back what was there (a call that
+    comes back into the service arrives on a connection, and a thread, of its own)."""
+    _serving.deadline = deadline
 
 
 def _call_deadline() -> float:

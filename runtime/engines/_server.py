@@ -24,7 +24,7 @@ from ..errors import CallTimeoutError, MembraneError
 from ..membrane import error_info
 from ..service import CallFailed, Service
 from . import _wire as wire
-from ._client import ServingUntil
+from ._client import serving_until
 from ._durable import GroupCommit
 from ._keys import ServiceKeys
 from ._restore import DedupTable, StillRunning
@@ -156,10 +156,10 @@ class ServiceServer:
             late = CallTimeoutError(f"the call reached {self.service.id} after its caller's "
                                     "deadline; it did not run", may_have_run=False)
             return self._reply(call, False, error_info(late))
+        serving_until(deadline)
         try:
-            with ServingUntil(deadline):
-                result = self.service.handle_call(call.caller, call.chain, call.export, args,
-                                                  kwargs, call.caller_seq)
+            result = self.service.handle_call(call.caller, call.chain, call.export, args,
+                                              kwargs, call.caller_seq)
             ok, outcome = True, result
         except CallFailed as failed:
             ok, outcome = False, failed.info
