@@ -39,16 +39,16 @@ call-in and return records (about 100 bytes for this echo).
 Where the time goes (measured on a loaded 2-vCPU machine, so every figure is rough):
 
 * ``unix no-sync``. The callee's work for one call, timed in its process without the sockets, is
-  about 16 us: ``Service.handle_call`` 8-9 us (the membrane's callee side, ``service/_fast.py``:
+  about 13.5 us: ``Service.handle_call`` 8-9 us (the membrane's callee side, ``service/_fast.py``:
   the call-in and return records built and written, the gate, the thread's state, the
-  arguments encoded once for the call-in record), the journal handed to the OS before the reply
-  2.5 us (of which the ``pwrite`` is 1.3 us), and 3 us for the rest (the arguments decoded, the
-  deadline checked, the reply encoded). A frame out and a frame in cost about 3 us a side (a
-  ``send``, and one ``recv`` that does not wait when the frame is there or a poll catches it);
-  the caller's own work is 2-2.5 us. So the round trip's floor, with both polls catching their
-  frame, is about the raw polled echo plus 25 us. What the figure holds beyond that is wake-ups:
-  waits that block because the poll is paused (a crowded machine), backing off after misses, or
-  the wait is longer than the cap.
+  arguments encoded once more for the call-in record, although the frame carried them as CBOR),
+  the journal handed to the OS before the reply 2.5 us (of which the ``pwrite`` is 1.3 us), and
+  about 2 us for the rest (the arguments decoded, the deadline checked, the reply encoded). A
+  frame out and a frame in cost about 3 us a side (a ``send``, and the one ``recv`` that finds
+  the frame: a poll reads the frame it catches); the caller's own work is 2-2.5 us. So the
+  round trip's floor, with both polls catching their frame, is about the raw polled echo plus
+  22 us. What the figure holds beyond that is wake-ups: waits that block because the poll is
+  paused (a crowded machine), backing off after misses, or the wait is longer than the cap.
 * ``unix durable``: one fdatasync per call (counted: 1.00 sequential; the call-in and return
   records are synced together, after the call ran), set against the same write and sync done
   bare (``bench_cross``). The rest is the no-sync round trip, done cold: both ends sleep
