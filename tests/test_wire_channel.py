@@ -134,23 +134,31 @@ def test_a_frame_over_the_limit_is_refused_before_it_is_read(
 
 
 class WatchedPoll(BusyPoll):
-    """A policy that polls for as long as a test needs, and says when a poll starts and how
-    each one ended."""
+    """A policy that polls for as long as a test needs, and says how each poll ended."""
 
     def __init__(self) -> None:
         super().__init__(60.0, enabled=True)
-        self.polling = threading.Event()
         self.ended: list[bool] = []
-
-    def claim(self) -> bool:
-        claimed = super().claim()
-        if claimed:
-            self.polling.set()
-        return claimed
 
     def polled(self, seconds: float, cpu: float, now: float, caught: bool) -> None:
         self.ended.append(caught)
         super().polled(seconds, cpu, now, caught)
+
+
+def polling(channel: Channel, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once a receive on ``channel`` has looked for its frame and not found it: from then
+    on, it polls (with a ``WatchedPoll``) until the frame comes."""
+    looked = threading.Event()
+    take = channel._take
+
+    def watched() -> int | None:
+        n = take()
+        if n is None:
+            looked.set()
+        return n
+
+    monkeypatch.setattr(channel, "_take", watched)
+    return looked
 
 
 def receiving(channel: Channel) -> tuple[threading.Thread, list[object]]:
@@ -181,13 +189,16 @@ def test_a_frame_already_there_is_read_without_a_poll() -> None:
         peer.close()
 
 
-def test_a_frame_that_comes_while_polling_is_read_by_the_poll() -> None:
+def test_a_frame_that_comes_while_polling_is_read_by_the_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     mine, peer = socket.socketpair()
     poll = WatchedPoll()
     channel = Channel(mine, poll)
     try:
+        looked = polling(channel, monkeypatch)
         thread, got = receiving(channel)
-        assert poll.polling.wait(30), "the receive did not poll"
+        assert looked.wait(30), "the receive did not poll"
         peer.sendall(framed(a_call(2)))
         thread.join()
         assert got == [a_call(2)]
@@ -197,13 +208,14 @@ def test_a_frame_that_comes_while_polling_is_read_by_the_poll() -> None:
         peer.close()
 
 
-def test_an_end_that_comes_while_polling_is_the_end() -> None:
+def test_an_end_that_comes_while_polling_is_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
     mine, peer = socket.socketpair()
     poll = WatchedPoll()
     channel = Channel(mine, poll)
     try:
+        looked = polling(channel, monkeypatch)
         thread, got = receiving(channel)
-        assert poll.polling.wait(30), "the receive did not poll"
+        assert looked.wait(30), "the receive did not poll"
         peer.close()
         thread.join()
         assert len(got) == 1 and type(got[0]) is EOFError
