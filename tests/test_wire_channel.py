@@ -3,9 +3,10 @@ socket pairs, and the busy-poll policy's bounds as logic.
 
 What a real deployment does with them (calls, timeouts with ``may_have_run``, restarts) is
 ``tests/test_local_engine.py`` and ``tests/test_faults.py``; here, what those rely on: a frame
-arrives whole however the bytes are split, several frames in one read are kept apart, a wait
-never ends before its deadline and always ends after it, and a poll never exceeds its cap, is
-off on one CPU, and stops where waits are long or the machine is crowded.
+arrives whole however the bytes are split, several frames in one read are kept apart, a frame
+already there is read at once and one (or the end) that comes while polling is read by the poll,
+a wait never ends before its deadline and always ends after it, and a poll never exceeds its cap,
+is off on one CPU, and stops where waits are long or the machine stays crowded.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def unpaused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with polling not paused: a real poll of an earlier test on this busy
     machine may have paused this process's polling (a policy test reads the budget)."""
     monkeypatch.setattr(_poll, "_paused_until", 0.0)
+    monkeypatch.setattr(_poll, "_kept_waiting", 0.0)
 
 
 @pytest.fixture
@@ -126,6 +128,100 @@ def test_a_frame_over_the_limit_is_refused_before_it_is_read(
     peer.sendall((MAX_FRAME + 1).to_bytes(4, "big"))
     with pytest.raises(FrameError, match="over the limit"):
         channel.receive()
+
+
+# --- polling --------------------------------------------------------------------------------
+
+
+class WatchedPoll(BusyPoll):
+    """A policy that polls for as long as a test needs, and says how each poll ended."""
+
+    def __init__(self) -> None:
+        super().__init__(60.0, enabled=True)
+        self.ended: list[bool] = []
+
+    def polled(self, seconds: float, cpu: float, now: float, caught: bool) -> None:
+        self.ended.append(caught)
+        super().polled(seconds, cpu, now, caught)
+
+
+def polling(channel: Channel, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once a receive on ``channel`` has looked for its frame and not found it: from then
+    on, it polls (with a ``WatchedPoll``) until the frame comes."""
+    looked = threading.Event()
+    take = channel._take
+
+    def watched() -> int | None:
+        n = take()
+        if n is None:
+            looked.set()
+        return n
+
+    monkeypatch.setattr(channel, "_take", watched)
+    return looked
+
+
+def receiving(channel: Channel) -> tuple[threading.Thread, list[object]]:
+    """``channel.receive()`` on a thread of its own: the thread and what it got (or raised)."""
+    got: list[object] = []
+
+    def receive() -> None:
+        try:
+            got.append(channel.receive())
+        except (EOFError, FrameError) as exc:
+            got.append(exc)
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    return thread, got
+
+
+def test_a_frame_already_there_is_read_without_a_poll() -> None:
+    mine, peer = socket.socketpair()
+    poll = WatchedPoll()
+    channel = Channel(mine, poll)
+    try:
+        peer.sendall(framed(a_call(1)))
+        assert channel.receive() == a_call(1)
+        assert poll.ended == [], "nothing to poll for: no poll counted"
+    finally:
+        channel.close()
+        peer.close()
+
+
+def test_a_frame_that_comes_while_polling_is_read_by_the_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mine, peer = socket.socketpair()
+    poll = WatchedPoll()
+    channel = Channel(mine, poll)
+    try:
+        looked = polling(channel, monkeypatch)
+        thread, got = receiving(channel)
+        assert looked.wait(30), "the receive did not poll"
+        peer.sendall(framed(a_call(2)))
+        thread.join()
+        assert got == [a_call(2)]
+        assert poll.ended == [True], "the poll caught the frame: no blocking recv after it"
+    finally:
+        channel.close()
+        peer.close()
+
+
+def test_an_end_that_comes_while_polling_is_the_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    mine, peer = socket.socketpair()
+    poll = WatchedPoll()
+    channel = Channel(mine, poll)
+    try:
+        looked = polling(channel, monkeypatch)
+        thread, got = receiving(channel)
+        assert looked.wait(30), "the receive did not poll"
+        peer.close()
+        thread.join()
+        assert len(got) == 1 and type(got[0]) is EOFError
+        assert poll.ended == [True]
+    finally:
+        channel.close()
 
 
 # --- kernel timeouts -----------------------------------------------------------------------
@@ -256,16 +352,24 @@ def test_one_thread_per_process_polls_at_a_time() -> None:
     second.release()
 
 
-def test_a_poll_kept_from_the_cpu_pauses_polling_in_the_process() -> None:
+def test_polls_kept_from_the_cpu_again_and_again_pause_polling_in_the_process() -> None:
     poll, other = BusyPoll(CAP, enabled=True), BusyPoll(CAP, enabled=True)
     now = 1000.0
     poll.polled(100e-6, 95e-6, now, True)  # it had the CPU: nothing changes
     assert poll.budget(now) > 0
-    poll.polled(100e-6, 10e-6, now, True)  # it waited for a CPU: the machine is crowded
+    poll.polled(100e-6, 10e-6, now, True)  # it waited for a CPU: a moment's preemption
+    poll.polled(100e-6, 95e-6, now, True)
+    poll.polled(100e-6, 10e-6, now, True)  # and again, but not in a row: the machine copes
+    assert poll.budget(now) > 0
+    for _ in range(3):  # three in a row: the machine is crowded
+        poll.polled(100e-6, 10e-6, now, True)
     assert poll.budget(now + 0.5) == other.budget(now + 0.5) == 0.0
     assert poll.budget(now + BusyPoll.PAUSE) > 0
     poll.polled(5e-6, 0.0, now + 2, True)  # too short to say anything
     assert poll.budget(now + 2) > 0
+    later = now + 2 + BusyPoll.PAUSE
+    poll.polled(100e-6, 10e-6, later, True)  # still crowded: paused again at once
+    assert poll.budget(later + 0.5) == 0.0
 
 
 def test_polls_that_miss_their_frame_back_off_and_one_that_catches_it_ends_that() -> None:

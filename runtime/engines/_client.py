@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import cbor2
 
@@ -46,37 +46,29 @@ CALL_TIMEOUT = float(os.environ.get("DISTDEV_CALL_TIMEOUT", "300"))
 
 _serving = threading.local()
 """``deadline``: the wall-clock deadline of the incoming call this thread is running, if any."""
+_NO_KWARGS = cbor2.dumps({})
+"""The encoded keyword arguments of a call that has none (most calls)."""
 _INNER_SHARE = 0.9
 """Of the time an incoming call has left, what a call it makes may take: the inner call fails
 first, so its caller hears why (which service did not answer) before its own caller gives up."""
 
 
-class ServingUntil:
-    """``with ServingUntil(deadline):`` runs an incoming call whose caller waits until
-    ``deadline`` (``time.time()``): the calls it makes on this thread are due before that. (A
-    class, not a generator: it wraps every incoming call.)"""
-
-    __slots__ = ("deadline", "outer")
-
-    def __init__(self, deadline: float | None) -> None:
-        self.deadline = deadline
-        self.outer: float | None = None
-
-    def __enter__(self) -> None:
-        self.outer = getattr(_serving, "deadline", None)
-        _serving.deadline = self.deadline
-
-    def __exit__(self, *exc_info: object) -> None:
-        _serving.deadline = self.outer
+def serving_until(deadline: float | None) -> None:
+    """The incoming call this thread runs from now on has a caller that waits until
+    ``deadline`` (``time.time()``; None: no deadline): the calls it makes are due before that.
+    For a server's thread, which runs one incoming call at a time and nothing of a service's
+    in between, so each call sets it and none needs to put back what was there (a call that
+    comes back into the service arrives on a connection, and a thread, of its own)."""
+    _serving.deadline = deadline
 
 
 def _call_deadline() -> float:
     """When a call made now must have answered (``time.monotonic()``)."""
-    now = time.monotonic()
+    now = wire.monotonic()
     deadline = now + CALL_TIMEOUT
     incoming: float | None = getattr(_serving, "deadline", None)
     if incoming is not None:
-        deadline = min(deadline, now + max(0.0, incoming - time.time()) * _INNER_SHARE)
+        deadline = min(deadline, now + max(0.0, incoming - wire.wall_time()) * _INNER_SHARE)
     return deadline
 
 
@@ -171,17 +163,19 @@ class Connection:
         ``deadline`` (``time.monotonic()``) bounds the wait for the answer, and reaches the
         callee as wall-clock time. An exception raised once the call has been sent in full
         carries ``delivered = True``: the callee may have run it."""
-        encoded_args, encoded_kwargs = cbor2.dumps(args), cbor2.dumps(kwargs)
-        _refuse_oversized(self.service, export, args, kwargs,
-                          len(encoded_args) + len(encoded_kwargs))
+        encoded_args = cbor2.dumps(args)
+        encoded_kwargs = cbor2.dumps(kwargs) if kwargs else _NO_KWARGS
+        if len(encoded_args) + len(encoded_kwargs) + wire.FRAME_OVERHEAD > wire.MAX_FRAME:
+            _refuse_oversized(self.service, export, args, kwargs,
+                              len(encoded_args) + len(encoded_kwargs))
         call_id = next(self._ids)
         if deadline is None:
             wall_deadline = None
         else:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - wire.monotonic()
             if remaining <= 0:
                 raise TimeoutError("no time left for the call")
-            wall_deadline = time.time() + remaining
+            wall_deadline = wire.wall_time() + remaining
         self.channel.send(Call(call_id, caller, chain, caller_seq, export, encoded_args,
                                encoded_kwargs, wall_deadline), deadline)
         try:
@@ -194,29 +188,32 @@ class Connection:
 
     def _answer(self, call_id: int, deadline: float | None) -> Any:
         reply = self.channel.receive(wire.MAX_FRAME, deadline)
-        if isinstance(reply, Refused):
-            if reply.reason.startswith(NOT_READY_PREFIX):
-                raise Restarting(reply.reason.removeprefix(NOT_READY_PREFIX))
-            if reply.reason.startswith(LASTING_PREFIX):
-                raise NotReady(reply.reason.removeprefix(LASTING_PREFIX))
-            raise ServiceUnavailableError(f"{self.service} refused the call: {reply.reason}")
-        if not isinstance(reply, Reply) or reply.id != call_id:
-            raise ServiceUnavailableError(f"{self.service} answered out of turn")
+        if type(reply) is not Reply or reply.id != call_id:
+            raise self._not_an_answer(reply)
         value = cbor2.loads(reply.value)
         if reply.ok:
             return value
         raise CallFailed(ErrorInfo(*value))
+
+    def _not_an_answer(self, reply: wire.Message) -> ServiceUnavailableError:
+        """What a frame other than this call's reply means: a refusal, or a broken peer."""
+        if isinstance(reply, Refused):
+            if reply.reason.startswith(NOT_READY_PREFIX):
+                return Restarting(reply.reason.removeprefix(NOT_READY_PREFIX))
+            if reply.reason.startswith(LASTING_PREFIX):
+                return NotReady(reply.reason.removeprefix(LASTING_PREFIX))
+            return ServiceUnavailableError(f"{self.service} refused the call: {reply.reason}")
+        return ServiceUnavailableError(f"{self.service} answered out of turn")
 
     def close(self) -> None:
         self.sock.close()
 
 
 def _refuse_oversized(target: str, export: str, args: list[Any], kwargs: dict[str, Any],
-                      size: int) -> None:
-    """Refuse, before sending anything, a call whose arguments would not fit in a frame,
-    naming the largest argument (a frame over the limit would only be refused by the callee)."""
-    if size + wire.FRAME_OVERHEAD <= wire.MAX_FRAME:
-        return
+                      size: int) -> NoReturn:
+    """Refuse, before sending anything, a call whose arguments (``size`` bytes encoded) would
+    not fit in a frame, naming the largest argument (a frame over the limit would only be
+    refused by the callee)."""
     sizes = [(len(cbor2.dumps(value)), f"argument {i + 1}") for i, value in enumerate(args)]
     sizes += [(len(cbor2.dumps(value)), f"argument {name!r}") for name, value in kwargs.items()]
     largest, which = max(sizes)
@@ -278,7 +275,7 @@ class Network:
         The address is looked up again before each attempt: an engine whose restarted
         services listen somewhere new (Ray) hands in a mapping that follows them."""
         deadline = _call_deadline()
-        started = time.monotonic()
+        started = wire.monotonic()
         delay = 0.05
         delivered = False  # whether any attempt reached the callee in full
         while True:
@@ -306,7 +303,7 @@ class Network:
                         f"{target} did not answer ({exc}); the call may or may not have run"
                     ) from None
                 last = exc
-            if time.monotonic() + delay > deadline:
+            if wire.monotonic() + delay > deadline:
                 raise self._timed_out(target, export, deadline - started, delivered,
                                       last) from None
             time.sleep(delay)
@@ -331,7 +328,7 @@ class Network:
         pool: dict[str, Connection] = self._local.__dict__.setdefault("pool", {})
         connection = pool.get(target)
         if connection is None:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - wire.monotonic()
             if remaining <= 0:
                 raise TimeoutError("no time left to connect")
             connection = pool[target] = Connection(address, self.keys, self.me, remaining,

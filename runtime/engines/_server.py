@@ -14,7 +14,6 @@ import hmac
 import os
 import socket
 import socketserver
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
@@ -25,7 +24,7 @@ from ..errors import CallTimeoutError, MembraneError
 from ..membrane import error_info
 from ..service import CallFailed, Service
 from . import _wire as wire
-from ._client import ServingUntil
+from ._client import serving_until
 from ._durable import GroupCommit
 from ._keys import ServiceKeys
 from ._restore import DedupTable, StillRunning
@@ -123,13 +122,15 @@ class ServiceServer:
     def _answer(self, call: Call) -> Reply:
         try:
             args = cbor2.loads(call.args)
-            kwargs = cbor2.loads(call.kwargs)
+            kwargs = {} if call.kwargs == _NO_KWARGS else cbor2.loads(call.kwargs)
         except Exception as exc:
             raise wire.FrameError(f"a call whose arguments are not CBOR ({exc})") from None
         if type(args) is not list or type(kwargs) is not dict or kwargs and not all(
             type(k) is str for k in kwargs
         ):
             raise wire.FrameError("a call whose arguments are not a list and a dict of names")
+        if call.caller_seq is None:  # no id: nothing to claim, and a re-send is a new call
+            return self._run(call, args, kwargs)
         try:
             known = self.dedup.claim(call.caller, call.caller_seq, args, kwargs,
                                      deadline=call.deadline)
@@ -146,28 +147,29 @@ class ServiceServer:
             self.dedup.abandon(call.caller, call.caller_seq)  # if it ended without an outcome
 
     def _run(self, call: Call, args: list[Any], kwargs: dict[str, Any]) -> Reply:
-        if call.deadline is not None and time.time() > call.deadline:
+        deadline = call.deadline
+        if deadline is not None and wire.wall_time() > deadline:
             # Its caller has stopped waiting and told its code the call timed out: starting it
             # now would do what the caller's journal says may not have happened.
             self.log(f"did not start {call.export} for {call.caller}: it arrived "
-                     f"{time.time() - call.deadline:.1f} s after its caller's deadline")
+                     f"{wire.wall_time() - deadline:.1f} s after its caller's deadline")
             late = CallTimeoutError(f"the call reached {self.service.id} after its caller's "
                                     "deadline; it did not run", may_have_run=False)
             return self._reply(call, False, error_info(late))
+        serving_until(deadline)
         try:
-            with ServingUntil(call.deadline):
-                result = self.service.handle_call(call.caller, call.chain, call.export, args,
-                                                  kwargs, call.caller_seq)
+            result = self.service.handle_call(call.caller, call.chain, call.export, args,
+                                              kwargs, call.caller_seq)
             ok, outcome = True, result
         except CallFailed as failed:
             ok, outcome = False, failed.info
         self.commit.wait_durable()  # the reply is a promise that the call happened
         self.dedup.put(call.caller, call.caller_seq, args, kwargs, ok, outcome)
-        if call.deadline is not None and time.time() > call.deadline:
+        if deadline is not None and wire.wall_time() > deadline:
             # The reconciliation the caller cannot make itself: its journal holds a timeout,
             # this one the call's outcome, and this log says which call that is.
             self.log(f"ran {call.export} for {call.caller} (call {call.caller_seq}) to its end "
-                     f"{time.time() - call.deadline:.1f} s after its caller's deadline: the "
+                     f"{wire.wall_time() - deadline:.1f} s after its caller's deadline: the "
                      "caller was told it timed out; this journal holds what ran")
         return self._reply(call, ok, outcome)
 
@@ -250,6 +252,10 @@ class Gatekeeper:
                             "client id that names no service")
         return _Refusal(f"refused a forged caller: a peer claimed to be {caller} without its key",
                         f"the proof is not {caller}'s: only {caller} can call as {caller}")
+
+
+_NO_KWARGS = b"\xa0"
+"""The CBOR of ``{}``: the keyword arguments of most calls, decoded without a call to cbor2."""
 
 
 def _outcome_wire(ok: bool, outcome: Any) -> Any:

@@ -11,20 +11,27 @@ small frame, with a deadline, and runs no service code.
 
 After the handshake each end reads and writes through a ``Channel``: a frame leaves in one system
 call and arrives, where it fits the channel's buffer, in one ``recv``; a receive polls the socket
-for a moment before it blocks (``_poll``); and a wait is bounded by the kernel's socket timeouts
+for a moment before it blocks (``_poll``), by non-blocking ``recv``s, so that the one that
+catches the frame has read it; and a wait is bounded by the kernel's socket timeouts
 (``SO_RCVTIMEO``, ``SO_SNDTIMEO``), which cost nothing per call, where a Python-level socket
 timeout adds a ``poll`` system call before every ``recv``.
+
+The transport times its waits with the machine's clocks (``monotonic``, ``wall_time``,
+``thread_time``), never with the ones a service's code sees: in a service's process those are
+the compartment's journaled stand-ins, which cost a lookup of the acting service on every call
+and would only pass it through to the real clock here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import os
-import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 
 import msgspec
 
@@ -37,6 +44,12 @@ FRAME_OVERHEAD = 64 * 1024
 """Room left in a frame for a call's ids and names beside its arguments."""
 HANDSHAKE_FRAME = 4096
 HANDSHAKE_SECONDS = 10.0
+
+monotonic: Callable[[], float] = inspect.unwrap(time.monotonic)
+"""``time.monotonic`` itself, even where the compartment has replaced it (its stand-in keeps
+the real clock as ``__wrapped__``)."""
+wall_time: Callable[[], float] = inspect.unwrap(time.time)
+thread_time: Callable[[], float] = inspect.unwrap(time.thread_time)
 
 
 class _Message(msgspec.Struct, frozen=True, array_like=True, tag_field="kind"):
@@ -157,8 +170,6 @@ class Channel:
         sock.settimeout(None)  # blocking: the kernel's timeouts bound the waits
         self.sock = sock
         self.poll = BusyPoll() if poll is None else poll
-        self._readable = select.poll()
-        self._readable.register(sock, select.POLLIN)
         self._buffer = bytearray(self.BUFFER)
         self._view = memoryview(self._buffer)
         self._start = self._end = 0  # the bytes received and not yet handed out
@@ -214,27 +225,45 @@ class Channel:
     def _wait_and_receive(self, deadline: float | None) -> int:
         """Wait for the next frame to begin, polling first if the policy says so; the bytes
         received (0 at the end of the stream). How long the wait took feeds the policy."""
-        clock = time.monotonic
-        started = clock()
+        started = monotonic()
+        self._limit(deadline)  # a deadline already past fails, with the frame there or not
+        n = None
         budget = self.poll.budget(started)
-        ready = self._readable.poll
-        if budget and not ready(0) and self.poll.claim():
+        if budget and self.poll.claim():
             try:
-                until = started + budget if deadline is None else min(started + budget,
-                                                                        deadline)
-                cpu = time.thread_time()  # a system call, but taken while nothing is there
-                caught = False
-                while not (caught := bool(ready(0))) and clock() < until:
-                    pass
-                now = clock()
-                spent = now - started
-                # A short poll says nothing of the machine: no second call on the frame's path.
-                used = time.thread_time() - cpu if spent >= self.poll.JUDGED else spent
-                self.poll.polled(spent, used, now, caught)
+                n = self._take()  # a frame already there is read at once: no poll
+                if n is None:
+                    n = self._poll(started, budget, deadline)
             finally:
                 self.poll.release()
-        n = self._recv(deadline)
-        self.poll.observe(clock() - started)
+        if n is None:  # not polling, or the poll gave up: a blocking recv, which returns at
+            n = self._recv(deadline)  # once with a frame that is there
+        self.poll.observe(monotonic() - started)
+        return n
+
+    def _take(self) -> int | None:
+        """One ``recv`` that does not wait: the bytes received, 0 at the end of the stream, or
+        None if nothing is there yet."""
+        try:
+            n = self.sock.recv_into(self._view[self._end:], 0, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return None
+        self._end += n
+        return n
+
+    def _poll(self, started: float, budget: float, deadline: float | None) -> int | None:
+        """Try to receive until ``budget`` seconds after ``started`` (or ``deadline``) have
+        passed; what ``_take`` got, None if the frame did not come."""
+        clock, take = monotonic, self._take
+        until = started + budget if deadline is None else min(started + budget, deadline)
+        cpu = thread_time()  # a system call, but taken while nothing is there
+        while (n := take()) is None and clock() < until:
+            pass
+        now = clock()
+        spent = now - started
+        # A short poll says nothing of the machine: no second call on the frame's path.
+        used = thread_time() - cpu if spent >= self.poll.JUDGED else spent
+        self.poll.polled(spent, used, now, n is not None)
         return n
 
     def _more(self, deadline: float | None, cut_short: str) -> None:
@@ -268,7 +297,7 @@ class Channel:
             if self._timeout is not None:
                 self._set_timeout(None)
             return
-        left = deadline - time.monotonic()
+        left = deadline - monotonic()
         if left <= 0:
             raise TimeoutError("the deadline has passed")
         if self._timeout is None or self._timeout > left:
