@@ -501,6 +501,7 @@ def down(state: Path, echo: Callable[[str], None]) -> int:
         entry.pid = None
         entry.state = "stopped"
     stop_postgres_servers(deployment)
+    _remove_sockets(deployment)  # a supervisor that was killed left them
     deployment.supervisor = None
     deployment.ready = False
     deployment.save()
