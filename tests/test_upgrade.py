@@ -348,6 +348,7 @@ def test_upgrade_refuses_a_service_whose_module_moved_changing_nothing(
     assert deployment.call("app", "bump", 1) == 4  # still the old deployment, with its state
 
 
+@pytest.mark.slow
 def test_upgrade_over_compacted_journals_loads_their_checkpoints_into_the_new_code(
     builds: dict[str, Path], tmp_path: Path,
 ) -> None:
