@@ -31,11 +31,14 @@ def test_wheel_contains_every_module_and_no_stray_top_level(tmp_path: Path) -> N
         f"{prefix}/{path.relative_to(folder).as_posix()}"
         for prefix, folder in PACKAGES.items()
         for path in folder.rglob("*.py")
-        if "__pycache__" not in path.parts
+        if "__pycache__" not in path.parts and "_packaging" not in path.parts  # the build's
     }
     assert expected, "found no sources"
     assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
     assert "distdev/py.typed" in names
+    assert any(n.startswith("distdev/journal/_framing.") and n.endswith(".so") for n in names), \
+        "the journal's C module was not built"
+    assert not any("_packaging" in n for n in names), "the build backend is not installed"
     top_levels = {n.split("/")[0] for n in names if not n.startswith("distdev-")}
     assert top_levels == {"distdev"}, f"stray top-level names: {top_levels}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import msgspec
 
 from ..membrane import dumps
 from ._events import Checkpoint, Header
 
-__all__ = ["encode_record", "record_head", "encoded_uint", "event_tree", "frame_at", "BadRecord",
-           "CRC_PREFIX"]
+__all__ = ["encode_record", "record_head", "RecordBuffer", "Records", "FastRecordBuffer", "NATIVE_FRAMING",
+           "encoded_uint", "event_tree", "frame_at", "BadRecord", "CRC_PREFIX"]
 
 CRC_PREFIX = b"\x82\x1a"  # array(2), then a uint32 CRC
 _TAG24 = b"\xd8\x18"
@@ -47,6 +48,73 @@ def record_head(payload: bytes) -> bytes:
     if n < 0x100000000:
         return _HEAD_4.pack(_ARRAY_CRC, crc, _TAG24_MARK, 0x5A, n)
     return _HEAD_8.pack(_ARRAY_CRC, crc, _TAG24_MARK, 0x5B, n)
+
+
+class RecordBuffer:
+    """A journal's records not yet flushed, framed as they are appended (``JournalWriter``'s
+    buffer): the bytearray ``data`` and the seq of the next record, ``next_seq``.
+
+    The reference for ``_framing.RecordBuffer``, the same in C, which the package uses where
+    it was built with a compiler (``FastRecordBuffer``): a membrane call writes four records,
+    and in C each costs a fifth of what it does here (``benchmarks/bench_membrane.py``)."""
+
+    __slots__ = ("data", "next_seq", "_flush_at", "_on_full")
+
+    def __init__(self, next_seq: int, flush_at: int, on_full: Callable[[], object]) -> None:
+        self.data = bytearray()
+        self.next_seq = next_seq
+        self._flush_at = flush_at
+        self._on_full = on_full
+
+    def append(self, start: bytes, *rest: bytes) -> int:
+        """Frame the record whose payload is ``start`` (the array's head and the kind), the
+        seq and ``rest`` (the encodings of the fields after it), joined; append it and count
+        it. Returns its seq (a call's fields encoded once may go to two journals, so a record
+        arrives in pieces)."""
+        return self.append_payload(b"".join((start, encoded_uint(self.next_seq), *rest)))
+
+    def append_payload(self, payload: bytes) -> int:
+        """Frame the record whose payload (its seq inside) is given; append it and count it.
+        Returns its seq. ``on_full`` is called once the buffer holds more than ``flush_at``
+        bytes."""
+        data = self.data
+        data += record_head(payload)
+        data += payload
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        if len(data) > self._flush_at:
+            self._on_full()
+        return seq
+
+
+class Records(Protocol):
+    """What a writer uses of its record buffer: ``RecordBuffer`` or its C twin."""
+
+    data: bytearray
+    next_seq: int
+
+    def append(self, start: bytes, /, *rest: bytes) -> int: ...
+
+    def append_payload(self, payload: bytes, /) -> int: ...
+
+
+MakeRecords = Callable[[int, int, Callable[[], object]], Records]
+"""``(next_seq, flush_at, on_full) -> Records``."""
+
+
+def _fast_record_buffer() -> tuple[MakeRecords, bool]:
+    """``RecordBuffer`` in C (``_framing.c``), built with the package where a compiler is;
+    without one, the reference, which writes the same bytes, slower."""
+    try:
+        from ._framing import RecordBuffer as NativeRecordBuffer
+    except ImportError:
+        return RecordBuffer, False
+    return NativeRecordBuffer, True
+
+
+FastRecordBuffer, NATIVE_FRAMING = _fast_record_buffer()
+"""The record buffer writers use, and whether it is the C module's
+(``tests/test_journal_framing.py`` checks that its bytes are the reference's)."""
 
 
 def encoded_uint(n: int) -> bytes:

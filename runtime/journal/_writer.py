@@ -4,30 +4,18 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zlib import crc32
 
 from ..errors import JournalError
 from ..membrane import dumps
-from ._codec import (
-    _ARRAY_CRC,
-    _HEAD_1,
-    _TAG24_MARK,
-    _UINT_2,
-    _UINT_4,
-    encoded_uint,
-    event_tree,
-    record_head,
-)
+from ._codec import FastRecordBuffer, event_tree
 from ._events import EventBase, Header
 from ._file import JournalFile, JournalSink
 from ._reader import JournalContents, read_journal
 
 __all__ = ["JournalWriter"]
-
-_pack_uint2, _pack_uint4, _pack_head1 = _UINT_2.pack, _UINT_4.pack, _HEAD_1.pack
-
 
 _AUTO_FLUSH = 1 << 20
 """Bytes buffered before the writing thread flushes them itself (a long call that nobody
@@ -37,31 +25,44 @@ flushes must not hold its whole journal in memory)."""
 class JournalWriter:
     """Appends records to one service's journal.
 
-    Records go into an in-memory ``bytearray`` without a lock: one call at a time writes a
-    service's records (its call gate guarantees it), and appending to a ``bytearray`` is one
-    step under the interpreter lock. ``flush`` hands them to the file — from the writing
-    thread or another (a group commit's leader): it takes the buffer's first ``n`` bytes and
-    deletes exactly those, so whatever is appended meanwhile stays for the next flush. A
-    record's bytes are in the buffer before ``next_seq`` counts it, so a flush that reads
-    ``next_seq`` first covers every record below it. ``sync`` also makes them durable
-    (fdatasync).
+    Records go into an in-memory buffer (``RecordBuffer``: a ``bytearray`` and the next seq)
+    without a lock: one call at a time writes a service's records (its call gate guarantees
+    it), and a record's append is one step under the interpreter lock. ``flush`` hands them to
+    the file — from the writing thread or another (a group commit's leader): it takes the
+    buffer's first ``n`` bytes and deletes exactly those, so whatever is appended meanwhile
+    stays for the next flush. A record's bytes are in the buffer before ``next_seq`` counts
+    it, so a flush that reads ``next_seq`` first covers every record below it. ``sync`` also
+    makes them durable (fdatasync).
 
     Of its file the writer uses ``write(bytes)``, ``flush()``, ``fileno()`` and ``close()``
     only, so any file-like layer with those (a preallocated journal file) can carry it.
     """
 
+    write_encoded: Callable[..., int]
+    """``write_encoded(start, *rest) -> seq``: append one event given as its CBOR payload split
+    around the seq: ``start`` (the array's head and the kind) and ``rest`` (the encodings of
+    the fields after the seq, in order). The bytes are those ``write_fields`` writes for the
+    same event (the hot path: fields encoded once may go to two journals). It is the buffer's
+    own ``append``, so the hot path calls C directly where the package was built with a
+    compiler (``benchmarks/bench_membrane.py`` says what a record costs)."""
+
     def __init__(self, path: str | os.PathLike[str], file: JournalSink, next_seq: int) -> None:
         self.path = Path(path)
         self._file = file
-        self.next_seq = next_seq
-        self._buffer = bytearray()
+        self._records = records = FastRecordBuffer(next_seq, _AUTO_FLUSH, self.flush)
+        self.write_encoded = records.append
         self._flushing = threading.Lock()  # between flushes only; writes never take it
         self._closed = False
 
     @property
+    def next_seq(self) -> int:
+        """The seq of the next record."""
+        return self._records.next_seq
+
+    @property
     def dirty(self) -> bool:
         """Whether records wait in the buffer for a flush."""
-        return bool(self._buffer)
+        return bool(self._records.data)
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], header: Header) -> JournalWriter:
@@ -93,43 +94,13 @@ class JournalWriter:
     def write_fields(self, tree: list[Any]) -> int:
         """Append one event given as ``[kind, seq, ...fields]``, its seq set here (no Struct is
         built; nested Structs must already be lists)."""
-        seq = tree[1] = self.next_seq
-        payload = dumps(tree)
-        buffer = self._buffer
-        buffer += record_head(payload)
-        buffer += payload
-        self.next_seq = seq + 1
-        if len(buffer) > _AUTO_FLUSH:
-            self.flush()
-        return seq
-
-    def write_encoded(self, start: bytes, rest: bytes) -> int:
-        """Append one event given as its CBOR payload split around the seq: ``start`` (the
-        array's head and the kind) and ``rest`` (the fields after the seq), both already
-        encoded. The bytes are those ``write_fields`` writes for the same event (the hot path:
-        fields encoded once may go to two journals). Returns the seq.
-
-        Written for speed (``benchmarks/bench_membrane.py`` says what a record costs): the
-        payload is joined once, the common seq and head forms are packed by bound methods
-        (a seq of a journal past its first 65536 records is 4 bytes), and the rest is
-        ``encoded_uint``'s and ``record_head``'s."""
-        seq = self.next_seq
-        payload = b"".join((start, _pack_uint4(0x1A, seq) if 0xFFFF < seq < 0x100000000
-                            else _pack_uint2(0x19, seq) if 0xFF < seq <= 0xFFFF
-                            else encoded_uint(seq), rest))
-        n = len(payload)
-        buffer = self._buffer
-        buffer += (_pack_head1(_ARRAY_CRC, crc32(payload), _TAG24_MARK, 0x58, n)
-                   if 24 <= n < 0x100 else record_head(payload))
-        buffer += payload
-        self.next_seq = seq + 1
-        if len(buffer) > _AUTO_FLUSH:
-            self.flush()
-        return seq
+        records = self._records
+        tree[1] = records.next_seq
+        return records.append_payload(dumps(tree))
 
     def flush(self) -> None:
         with self._flushing:
-            buffer = self._buffer
+            buffer = self._records.data
             if not buffer:
                 return
             data = bytes(buffer)
@@ -139,7 +110,7 @@ class JournalWriter:
 
     def size(self) -> int:
         """Bytes written so far, buffered ones included."""
-        return self._file.tell() + len(self._buffer)
+        return self._file.tell() + len(self._records.data)
 
     def fileno(self) -> int:
         return self._file.fileno()

@@ -196,7 +196,7 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
     chain: str = thread.chain  # type: ignore[assignment]  # set for running service code
     key = thread.call_key
     caller_writer = caller._tape.writer  # type: ignore[attr-defined]
-    caller_writer.write_encoded(_CALL_OUT, named + encoded)
+    caller_writer.write_encoded(_CALL_OUT, named, encoded)
     token = caller.gate.suspend()
     thread.service = callee
     try:
@@ -281,9 +281,8 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
     gate.enter(chain)
     decimal_context = None
     try:
-        writer.write_encoded(_CALL_IN, b"".join((
-            _call_in_head(caller, chain, export, export_text), encoded,
-            _NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq))))
+        writer.write_encoded(_CALL_IN, _call_in_head(caller, chain, export, export_text), encoded,
+                             _NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq))
         decimal_context = enter_decimal(callee)
         try:
             function = callee._exports[export]  # type: ignore[index]

@@ -1,0 +1,36 @@
+"""distdev's build backend: setuptools' own, with the journal's C module.
+
+The journal frames records in C where a compiler is (``runtime/journal/_framing.c``; without
+one the package installs with the Python reference, which writes the same bytes, slower).
+setuptools takes C extensions from a ``setup.py``, which this repository's fixed top level does
+not have, or from pyproject's ``[tool.setuptools.ext-modules]``, which prints an "experimental"
+warning on every install. So the build runs setuptools' backend with the extension handed to
+``setup()``: an in-tree backend (PEP 517's ``backend-path``, in ``pyproject.toml``). This
+folder is not a package of distdev's and is not installed.
+"""
+
+from __future__ import annotations
+
+from setuptools import Extension, setup
+from setuptools.build_meta import _BuildMetaBackend
+
+EXTENSIONS = [
+    Extension("distdev.journal._framing", ["runtime/journal/_framing.c"], optional=True),
+]
+
+
+class _Backend(_BuildMetaBackend):
+    def run_setup(self, setup_script: str = "setup.py") -> None:
+        # Everything else comes from pyproject.toml, as with setuptools' default setup().
+        setup(ext_modules=EXTENSIONS)
+
+
+_BACKEND = _Backend()
+get_requires_for_build_wheel = _BACKEND.get_requires_for_build_wheel
+get_requires_for_build_sdist = _BACKEND.get_requires_for_build_sdist
+prepare_metadata_for_build_wheel = _BACKEND.prepare_metadata_for_build_wheel
+build_wheel = _BACKEND.build_wheel
+build_sdist = _BACKEND.build_sdist
+get_requires_for_build_editable = _BACKEND.get_requires_for_build_editable
+prepare_metadata_for_build_editable = _BACKEND.prepare_metadata_for_build_editable
+build_editable = _BACKEND.build_editable
