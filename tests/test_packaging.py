@@ -36,8 +36,10 @@ def test_wheel_contains_every_module_and_no_stray_top_level(tmp_path: Path) -> N
     assert expected, "found no sources"
     assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
     assert "distdev/py.typed" in names
-    assert any(n.startswith("distdev/journal/_framing.") and n.endswith(".so") for n in names), \
-        "the journal's C module was not built"
+    for source in (REPO / "runtime").rglob("*.c"):  # the hot path's C modules, each built
+        module = f"distdev/{source.relative_to(REPO / 'runtime').with_suffix('').as_posix()}."
+        assert any(n.startswith(module) and n.endswith(".so") for n in names), \
+            f"{source.name} was not built into the wheel"
     assert not any("_packaging" in n for n in names), "the build backend is not installed"
     top_levels = {n.split("/")[0] for n in names if not n.startswith("distdev-")}
     assert top_levels == {"distdev"}, f"stray top-level names: {top_levels}"

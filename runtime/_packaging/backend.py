@@ -1,7 +1,8 @@
-"""distdev's build backend: setuptools' own, with the journal's C module.
+"""distdev's build backend: setuptools' own, with the hot path's C modules.
 
-The journal frames records in C where a compiler is (``runtime/journal/_framing.c``; without
-one the package installs with the Python reference, which writes the same bytes, slower).
+The journal frames records (``runtime/journal/_framing.c``) and the membrane encodes the
+common wire values (``runtime/membrane/_cbor.c``) in C where a compiler is; without one the
+package installs with their Python references, which write the same bytes, slower.
 setuptools takes C extensions from a ``setup.py``, which this repository's fixed top level does
 not have, or from pyproject's ``[tool.setuptools.ext-modules]``, which prints an "experimental"
 warning on every install. So the build runs setuptools' backend with the extension handed to
@@ -16,6 +17,7 @@ from setuptools.build_meta import _BuildMetaBackend
 
 EXTENSIONS = [
     Extension("distdev.journal._framing", ["runtime/journal/_framing.c"], optional=True),
+    Extension("distdev.membrane._cbor", ["runtime/membrane/_cbor.c"], optional=True),
 ]
 
 

@@ -52,16 +52,17 @@ def record_head(payload: bytes) -> bytes:
 
 class RecordBuffer:
     """A journal's records not yet flushed, framed as they are appended (``JournalWriter``'s
-    buffer): the bytearray ``data`` and the seq of the next record, ``next_seq``.
+    buffer), and the seq of the next one, ``next_seq``. ``take`` hands a flush every record
+    held and empties the buffer, in one step under the interpreter lock.
 
     The reference for ``_framing.RecordBuffer``, the same in C, which the package uses where
     it was built with a compiler (``FastRecordBuffer``): a membrane call writes four records,
     and in C each costs a fifth of what it does here (``benchmarks/bench_membrane.py``)."""
 
-    __slots__ = ("data", "next_seq", "_flush_at", "_on_full")
+    __slots__ = ("_data", "next_seq", "_flush_at", "_on_full")
 
     def __init__(self, next_seq: int, flush_at: int, on_full: Callable[[], object]) -> None:
-        self.data = bytearray()
+        self._data = bytearray()
         self.next_seq = next_seq
         self._flush_at = flush_at
         self._on_full = on_full
@@ -77,7 +78,7 @@ class RecordBuffer:
         """Frame the record whose payload (its seq inside) is given; append it and count it.
         Returns its seq. ``on_full`` is called once the buffer holds more than ``flush_at``
         bytes."""
-        data = self.data
+        data = self._data
         data += record_head(payload)
         data += payload
         seq = self.next_seq
@@ -86,16 +87,34 @@ class RecordBuffer:
             self._on_full()
         return seq
 
+    def take(self) -> bytes:
+        """Every record held, which the buffer then no longer holds."""
+        taken = bytes(self._data)
+        self._data = bytearray()
+        return taken
+
+    def peek(self) -> bytes:
+        """Every record held, kept."""
+        return bytes(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
 
 class Records(Protocol):
     """What a writer uses of its record buffer: ``RecordBuffer`` or its C twin."""
 
-    data: bytearray
     next_seq: int
 
     def append(self, start: bytes, /, *rest: bytes) -> int: ...
 
     def append_payload(self, payload: bytes, /) -> int: ...
+
+    def take(self) -> bytes: ...
+
+    def peek(self) -> bytes: ...
+
+    def __len__(self) -> int: ...
 
 
 MakeRecords = Callable[[int, int, Callable[[], object]], Records]

@@ -1,7 +1,7 @@
 /* A journal's records not yet flushed, framed as they are appended: the hot path's writer.
  *
- * ``RecordBuffer`` holds the bytearray a ``JournalWriter`` flushes and the seq of its next
- * record. ``append(start, *rest)`` frames the record whose payload is ``start``, the seq (a
+ * ``RecordBuffer`` holds the records a ``JournalWriter`` has not flushed yet and the seq of
+ * its next record. ``append(start, *rest)`` frames the record whose payload is ``start``, the seq (a
  * CBOR unsigned integer) and ``rest``, joined, as ``[crc32, 24(payload)]``, and appends it;
  * ``append_payload(payload)`` frames a payload that holds its seq already. The bytes are those
  * of ``_codec.RecordBuffer``, the reference in Python, as ``tests/test_journal_framing.py``
@@ -10,10 +10,12 @@
  * Written in C because a membrane call writes four records and, in Python, each costs a join
  * of the payload, a CRC, a packed head, two appends and the method's frame (about 0.9 us,
  * most of an in-process call's journaling: ``benchmarks/bench_membrane.py``). Here the
- * payload is copied once, straight into the buffer's new tail, and the CRC read from there.
- * The interpreter lock is held throughout, so another thread's flush (``JournalWriter.flush``:
- * copy the front, delete what it copied) sees the buffer before or after the whole record,
- * never part of it, and the record's bytes are in the buffer before ``next_seq`` counts it.
+ * payload is copied once, straight into the buffer's new tail, and the CRC read from there;
+ * the buffer grows by doubling (a ``bytearray`` reallocates at nearly every append once a
+ * flush has emptied it). The interpreter lock is held throughout, so another thread's flush
+ * (``take``: every record held, and the buffer emptied) sees the buffer before or after the
+ * whole record, never part of it, and the record's bytes are in the buffer before
+ * ``next_seq`` counts it.
  *
  * The CRC is CRC-32 (IEEE 802.3, reflected: ``zlib.crc32``'s), computed by slicing-by-8,
  * which keeps the module free of any library but Python's own.
@@ -103,11 +105,44 @@ cbor_head(unsigned char *out, unsigned char major, uint64_t n)
 
 #define RECORD_PREFIX 8 /* array(2), 0x1a + the CRC's 4 bytes, tag 24 (2 bytes) */
 
-/* Append to ``buffer`` the record whose payload is ``count`` pieces (``pieces[i]`` of
- * ``sizes[i]`` bytes), joined; returns the buffer's new length, or -1 with an error set. */
-static Py_ssize_t
-frame_into(PyObject *buffer, const char *const *pieces, const Py_ssize_t *sizes,
-           Py_ssize_t count)
+#define MAX_PIECES 16
+#define KEPT_CAPACITY (64 * 1024) /* a buffer larger than this is freed when taken */
+
+typedef struct {
+    PyObject_HEAD
+    char *bytes;        /* the records not yet taken, ``size`` bytes of ``capacity`` */
+    Py_ssize_t size;
+    Py_ssize_t capacity;
+    Py_ssize_t flush_at;
+    PyObject *on_full;  /* called (no arguments) once more than flush_at bytes are held */
+    unsigned long long next_seq;
+} RecordBuffer;
+
+static int
+reserve(RecordBuffer *self, Py_ssize_t more)
+{
+    if (self->size + more <= self->capacity) {
+        return 0;
+    }
+    Py_ssize_t capacity = self->capacity ? self->capacity * 2 : 4096;
+    while (capacity < self->size + more) {
+        capacity *= 2;
+    }
+    char *bytes = PyMem_Realloc(self->bytes, (size_t)capacity);
+    if (bytes == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->bytes = bytes;
+    self->capacity = capacity;
+    return 0;
+}
+
+/* Append the record whose payload is ``count`` pieces (``pieces[i]`` of ``sizes[i]``
+ * bytes), joined; count it, and hand a full buffer to ``on_full``. Returns its seq. */
+static PyObject *
+frame(RecordBuffer *self, const char *const *pieces, const Py_ssize_t *sizes,
+      Py_ssize_t count)
 {
     Py_ssize_t payload_len = 0;
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -116,13 +151,10 @@ frame_into(PyObject *buffer, const char *const *pieces, const Py_ssize_t *sizes,
     unsigned char length_bytes[9];
     Py_ssize_t length_len = cbor_head(length_bytes, 2, (uint64_t)payload_len);
     Py_ssize_t head_len = RECORD_PREFIX + length_len;
-
-    Py_ssize_t old_size = PyByteArray_GET_SIZE(buffer);
-    Py_ssize_t new_size = old_size + head_len + payload_len;
-    if (PyByteArray_Resize(buffer, new_size) < 0) {
-        return -1;
+    if (reserve(self, head_len + payload_len) < 0) {
+        return NULL;
     }
-    unsigned char *record = (unsigned char *)PyByteArray_AS_STRING(buffer) + old_size;
+    unsigned char *record = (unsigned char *)self->bytes + self->size;
     unsigned char *payload = record + head_len;
     unsigned char *at = payload;
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -139,18 +171,18 @@ frame_into(PyObject *buffer, const char *const *pieces, const Py_ssize_t *sizes,
     record[6] = 0xd8;
     record[7] = 0x18;
     memcpy(record + RECORD_PREFIX, length_bytes, (size_t)length_len);
-    return new_size;
+    self->size += head_len + payload_len;
+
+    unsigned long long seq = self->next_seq++;
+    if (self->size > self->flush_at) {
+        PyObject *done = PyObject_CallNoArgs(self->on_full);
+        if (done == NULL) {
+            return NULL;
+        }
+        Py_DECREF(done);
+    }
+    return PyLong_FromUnsignedLongLong(seq);
 }
-
-#define MAX_PIECES 16
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *data;     /* the bytearray the records go into */
-    PyObject *on_full;  /* called (no arguments) once data holds more than flush_at bytes */
-    unsigned long long next_seq;
-    Py_ssize_t flush_at;
-} RecordBuffer;
 
 static int
 RecordBuffer_init(RecordBuffer *self, PyObject *args, PyObject *kwargs)
@@ -163,13 +195,8 @@ RecordBuffer_init(RecordBuffer *self, PyObject *args, PyObject *kwargs)
                                      &on_full)) {
         return -1;
     }
-    PyObject *data = PyByteArray_FromStringAndSize(NULL, 0);
-    if (data == NULL) {
-        return -1;
-    }
-    Py_XSETREF(self->data, data);
-    Py_INCREF(on_full);
-    Py_XSETREF(self->on_full, on_full);
+    Py_XSETREF(self->on_full, Py_NewRef(on_full));
+    self->size = 0;
     self->next_seq = next_seq;
     self->flush_at = flush_at;
     return 0;
@@ -178,7 +205,6 @@ RecordBuffer_init(RecordBuffer *self, PyObject *args, PyObject *kwargs)
 static int
 RecordBuffer_traverse(RecordBuffer *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->data);
     Py_VISIT(self->on_full);
     return 0;
 }
@@ -186,7 +212,6 @@ RecordBuffer_traverse(RecordBuffer *self, visitproc visit, void *arg)
 static int
 RecordBuffer_clear(RecordBuffer *self)
 {
-    Py_CLEAR(self->data);
     Py_CLEAR(self->on_full);
     return 0;
 }
@@ -196,22 +221,8 @@ RecordBuffer_dealloc(RecordBuffer *self)
 {
     PyObject_GC_UnTrack(self);
     RecordBuffer_clear(self);
+    PyMem_Free(self->bytes);
     Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-/* What follows a record's append: count it, and hand a full buffer to ``on_full``. */
-static PyObject *
-appended(RecordBuffer *self, Py_ssize_t size)
-{
-    unsigned long long seq = self->next_seq++;
-    if (size > self->flush_at) {
-        PyObject *done = PyObject_CallNoArgs(self->on_full);
-        if (done == NULL) {
-            return NULL;
-        }
-        Py_DECREF(done);
-    }
-    return PyLong_FromUnsignedLongLong(seq);
 }
 
 static PyObject *
@@ -239,11 +250,7 @@ RecordBuffer_append(RecordBuffer *self, PyObject *const *args, Py_ssize_t nargs)
         pieces[i + 1] = PyBytes_AS_STRING(args[i]);
         sizes[i + 1] = PyBytes_GET_SIZE(args[i]);
     }
-    Py_ssize_t size = frame_into(self->data, pieces, sizes, nargs + 1);
-    if (size < 0) {
-        return NULL;
-    }
-    return appended(self, size);
+    return frame(self, pieces, sizes, nargs + 1);
 }
 
 static PyObject *
@@ -255,11 +262,35 @@ RecordBuffer_append_payload(RecordBuffer *self, PyObject *payload)
     }
     const char *pieces[1] = {PyBytes_AS_STRING(payload)};
     Py_ssize_t sizes[1] = {PyBytes_GET_SIZE(payload)};
-    Py_ssize_t size = frame_into(self->data, pieces, sizes, 1);
-    if (size < 0) {
+    return frame(self, pieces, sizes, 1);
+}
+
+static PyObject *
+RecordBuffer_take(RecordBuffer *self, PyObject *unused)
+{
+    PyObject *taken = PyBytes_FromStringAndSize(self->bytes, self->size);
+    if (taken == NULL) {
         return NULL;
     }
-    return appended(self, size);
+    self->size = 0;
+    if (self->capacity > KEPT_CAPACITY) { /* a burst's buffer goes back */
+        PyMem_Free(self->bytes);
+        self->bytes = NULL;
+        self->capacity = 0;
+    }
+    return taken;
+}
+
+static PyObject *
+RecordBuffer_peek(RecordBuffer *self, PyObject *unused)
+{
+    return PyBytes_FromStringAndSize(self->bytes, self->size);
+}
+
+static Py_ssize_t
+RecordBuffer_len(RecordBuffer *self)
+{
+    return self->size;
 }
 
 static PyMethodDef RecordBuffer_methods[] = {
@@ -271,14 +302,16 @@ static PyMethodDef RecordBuffer_methods[] = {
      "append_payload(payload) -> int\n\n"
      "Frame the record whose payload (its seq inside) is given; append it and count it.\n"
      "Returns its seq."},
+    {"take", (PyCFunction)RecordBuffer_take, METH_NOARGS,
+     "take() -> bytes\n\nEvery record held, which the buffer then no longer holds."},
+    {"peek", (PyCFunction)RecordBuffer_peek, METH_NOARGS,
+     "peek() -> bytes\n\nEvery record held, kept."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMemberDef RecordBuffer_members[] = {
     {"next_seq", T_ULONGLONG, offsetof(RecordBuffer, next_seq), 0,
      "The seq the next record gets."},
-    {"data", T_OBJECT_EX, offsetof(RecordBuffer, data), READONLY,
-     "The bytearray of records not yet flushed."},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -292,6 +325,7 @@ static PyType_Slot RecordBuffer_slots[] = {
     {Py_tp_clear, RecordBuffer_clear},
     {Py_tp_methods, RecordBuffer_methods},
     {Py_tp_members, RecordBuffer_members},
+    {Py_sq_length, RecordBuffer_len},
     {0, NULL},
 };
 

@@ -25,12 +25,12 @@ flushes must not hold its whole journal in memory)."""
 class JournalWriter:
     """Appends records to one service's journal.
 
-    Records go into an in-memory buffer (``RecordBuffer``: a ``bytearray`` and the next seq)
-    without a lock: one call at a time writes a service's records (its call gate guarantees
-    it), and a record's append is one step under the interpreter lock. ``flush`` hands them to
-    the file — from the writing thread or another (a group commit's leader): it takes the
-    buffer's first ``n`` bytes and deletes exactly those, so whatever is appended meanwhile
-    stays for the next flush. A record's bytes are in the buffer before ``next_seq`` counts
+    Records go into an in-memory buffer (``RecordBuffer``: the framed records and the next
+    seq) without a lock: one call at a time writes a service's records (its call gate
+    guarantees it), and a record's append is one step under the interpreter lock. ``flush``
+    hands them to the file — from the writing thread or another (a group commit's leader): it
+    takes every record held in one step too, so whatever is appended meanwhile stays for the
+    next flush. A record's bytes are in the buffer before ``next_seq`` counts
     it, so a flush that reads ``next_seq`` first covers every record below it. ``sync`` also
     makes them durable (fdatasync).
 
@@ -62,7 +62,7 @@ class JournalWriter:
     @property
     def dirty(self) -> bool:
         """Whether records wait in the buffer for a flush."""
-        return bool(self._records.data)
+        return bool(len(self._records))
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], header: Header) -> JournalWriter:
@@ -100,17 +100,15 @@ class JournalWriter:
 
     def flush(self) -> None:
         with self._flushing:
-            buffer = self._records.data
-            if not buffer:
+            data = self._records.take()  # a record appended from now on stays for the next
+            if not data:
                 return
-            data = bytes(buffer)
-            del buffer[: len(data)]  # only what was copied: a record appended meanwhile stays
             self._file.write(data)
             self._file.flush()
 
     def size(self) -> int:
         """Bytes written so far, buffered ones included."""
-        return self._file.tell() + len(self._records.data)
+        return self._file.tell() + len(self._records)
 
     def fileno(self) -> int:
         return self._file.fileno()

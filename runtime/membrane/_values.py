@@ -23,7 +23,7 @@ import threading
 import types
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cbor2
 import msgspec
@@ -32,6 +32,9 @@ from cbor2 import CBORTag, frozendict
 from ..errors import MembraneError
 from ..rules import MEMBRANE_TYPES, MOVE_TO_HELPER, app_module_name, service_module_file
 from ._proxy import ServiceProxy, export_of, export_reference, is_export, target_of
+
+if TYPE_CHECKING:
+    from ._cbor import Encoder
 
 # Private tags (cbor2 would decode the registered ones for set, date and UUID into objects
 # whose contents skip from_wire, so distdev uses its own throughout).
@@ -276,8 +279,8 @@ def _explain(value: Any, where: str) -> None:
     )
 
 
-def dumps(wire: Any) -> bytes:
-    """The CBOR bytes of a wire value (what journals and frames carry).
+def dumps_reference(wire: Any) -> bytes:
+    """The CBOR bytes of a wire value (what journals and frames carry): ``dumps``, in Python.
 
     The common values (scalars, and lists, dicts and distdev's tags of them) are encoded here,
     byte for byte as ``cbor2.dumps`` encodes them: cbor2 builds an encoder per call and asks
@@ -399,11 +402,11 @@ def plain_copy(value: Any) -> Any:
     raise NotPlain()
 
 
-def plain_call_copy(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
-                    ) -> tuple[list[Any], dict[str, Any], bytes]:
+def plain_call_copy_reference(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+                              ) -> tuple[list[Any], dict[str, Any], bytes]:
     """``plain_copy`` of a call's arguments, with their encoding made in the same walk:
     ``(args, kwargs, dumps(args) + dumps(kwargs))``, the bytes ``dumps`` gives, or
-    ``NotPlain``."""
+    ``NotPlain``: ``plain_call_copy``, in Python."""
     parts: list[bytes] = []
     try:
         copied = _plain_encoded(list(args), parts)
@@ -433,6 +436,41 @@ def _plain_encoded(value: Any, parts: list[bytes]) -> Any:
             copy[k] = _plain_encoded(v, parts)
         return copy
     raise NotPlain()
+
+
+def _native_encoder() -> Encoder | None:
+    """The encoder in C (``_cbor.c``), built with the package where a compiler is; None
+    without one (then the references above do the same, slower)."""
+    try:
+        from ._cbor import Encoder
+    except ImportError:
+        return None
+    return Encoder(dumps_reference, CBORTag, _FIRST_OWN_TAG, NotPlain)
+
+
+NATIVE_ENCODER = _native_encoder()
+"""The C encoder, or None (``tests/test_membrane_cbor.py`` checks its bytes against the
+references')."""
+
+dumps: Callable[[Any], bytes] = (
+    dumps_reference if NATIVE_ENCODER is None else NATIVE_ENCODER.encode)
+"""``dumps(wire) -> bytes``: the CBOR bytes of a wire value (what journals and frames carry),
+byte for byte as ``cbor2.dumps`` writes them (``dumps_reference`` says how)."""
+
+_native_plain_call_copy = None if NATIVE_ENCODER is None else NATIVE_ENCODER.plain_call_copy
+
+
+def plain_call_copy(args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+                    ) -> tuple[list[Any], dict[str, Any], bytes]:
+    """``plain_copy`` of a call's arguments, with their encoding made in the same walk:
+    ``(args, kwargs, dumps(args) + dumps(kwargs))``, the bytes ``dumps`` gives, or
+    ``NotPlain`` (in C where it was built; a bignum or a lone surrogate is left to the
+    reference)."""
+    if _native_plain_call_copy is not None:
+        copied = _native_plain_call_copy(args, kwargs)
+        if copied is not None:
+            return copied
+    return plain_call_copy_reference(args, kwargs)
 
 
 def from_wire(wire: Any, receiver: Receiver) -> Any:

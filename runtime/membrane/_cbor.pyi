@@ -1,0 +1,9 @@
+from collections.abc import Callable
+from typing import Any
+
+class Encoder:
+    def __init__(self, fallback: Callable[[Any], bytes], tag_type: type, first_own_tag: int,
+                 not_plain: type[Exception]) -> None: ...
+    def encode(self, value: Any, /) -> bytes: ...
+    def plain_call_copy(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], /
+                        ) -> tuple[list[Any], dict[str, Any], bytes] | None: ...
