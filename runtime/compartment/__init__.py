@@ -49,9 +49,10 @@ from ._interpose import acting_service as acting_service
 from ._interpose import enter_decimal as enter_decimal
 from ._interpose import environ_writes as environ_writes
 from ._interpose import leave_decimal as leave_decimal
+from ._interpose import restore_decimal as restore_decimal
 from ._interpose import restore_environ_writes as restore_environ_writes
 
 __all__ = ["Files", "FileView", "acting_service", "ServiceSide", "current_service", "guarded",
            "in_effect", "next_callout_id", "observing", "running", "state", "install_guards",
-           "Compartment", "enter_from_outside", "enter_decimal", "leave_decimal",
+           "Compartment", "enter_from_outside", "enter_decimal", "leave_decimal", "restore_decimal",
            "environ_writes", "restore_environ_writes"]

@@ -13,6 +13,7 @@ Python's import machinery are never service code, whatever thread they run on.
 from __future__ import annotations
 
 import datetime as _dt
+import decimal as _decimal
 import functools
 import gc
 import importlib
@@ -30,7 +31,7 @@ from ._context import ServiceSide, state
 from ._surface import MODULES, SURFACE, Journaled, Refused, Rule
 
 __all__ = ["acting_service", "install_interposition", "installed", "enter_decimal",
-           "leave_decimal", "environ_writes", "restore_environ_writes"]
+           "leave_decimal", "restore_decimal", "environ_writes", "restore_environ_writes"]
 
 _INTERNAL = ("distdev.", "pydevd", "_pydevd", "_pydev", "debugpy", "coverage.",
              "importlib._bootstrap", "zipimport", "_distutils_hack")
@@ -589,21 +590,28 @@ class _Stdin:
 
 def enter_decimal(service: ServiceSide) -> Any:
     """Give the thread the service's own ``decimal`` context (one service's precision must
-    not be another's in one process); returns the context to restore, or None."""
-    decimal = sys.modules.get("decimal")
-    if decimal is None:
-        return None
+    not be another's in one process); returns the context to restore (``restore_decimal``).
+    The membrane imports ``decimal`` (a ``Decimal`` crosses it), so it is always loaded."""
     own = service.interposed.get("decimal")
     if own is None:
-        own = service.interposed["decimal"] = decimal.Context()
-    previous = decimal.getcontext()
-    decimal.setcontext(own)
+        own = service.interposed["decimal"] = _decimal.Context()
+    previous = _getcontext()
+    _setcontext(own)
     return previous
 
 
+restore_decimal: Callable[[Any], None] = _decimal.setcontext
+"""Put back the context ``enter_decimal`` returned (``decimal.setcontext`` itself: the hot
+path calls it directly)."""
+
+
 def leave_decimal(previous: Any) -> None:
+    """``restore_decimal``, for a ``previous`` that may be None (``enter_decimal`` not run)."""
     if previous is not None:
-        sys.modules["decimal"].setcontext(previous)
+        _setcontext(previous)
+
+
+_getcontext, _setcontext = _decimal.getcontext, _decimal.setcontext
 
 
 # -- installing -------------------------------------------------------------------------------

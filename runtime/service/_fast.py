@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
-from ..compartment import ServiceSide, enter_decimal, enter_from_outside, leave_decimal, state
+from ..compartment import ServiceSide, enter_decimal, enter_from_outside, restore_decimal, state
 from ..membrane import (
     NotPlain,
     Receiver,
@@ -279,11 +279,11 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
     writer = callee._tape.writer  # type: ignore[attr-defined]
     gate = callee.gate
     gate.enter(chain)
-    decimal_context = None
+    previous_decimal = None
     try:
         writer.write_encoded(_CALL_IN, _call_in_head(caller, chain, export, export_text), encoded,
                              _NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq))
-        decimal_context = enter_decimal(callee)
+        previous_decimal = enter_decimal(callee)
         try:
             function = callee._exports[export]  # type: ignore[index]
             if not direct:  # then ``args`` is a list (a tuple is a direct call's scalars)
@@ -314,7 +314,8 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
         callee._after_call()
         return _RETURN, wire, record, plain
     finally:
-        leave_decimal(decimal_context)
+        if previous_decimal is not None:
+            restore_decimal(previous_decimal)
         gate.exit()
 
 
