@@ -410,6 +410,12 @@ class App:
         callee = self._callee(target)
         return None if callee is None else callee.exports()
 
+    def exports_settled(self, target: str) -> bool:
+        """A proxy held outside may keep each export's callable once the target exists:
+        ``call`` checks the export at every call, so a kept one that the service's code no
+        longer exports is refused as a fresh one would be."""
+        return self._callee(target) is not None
+
     def _callee(self, target: str) -> Service | ResourceHost | None:
         return self.services.get(target) or self.resources.get(target)
 
