@@ -36,7 +36,7 @@ from distdev.journal import (
     read_journal,
 )
 from distdev.replayer._strands import threaded_calls
-from distdev.service import CallGate, StopReplay
+from distdev.service import CallGate, CallGateReference, StopReplay
 
 INTERLEAVING = TESTS / "apps" / "interleaving"
 
@@ -47,11 +47,19 @@ def _in_thread(target: Any) -> threading.Thread:
     return thread
 
 
+@pytest.fixture(params=[CallGate, CallGateReference], ids=["c", "reference"])
+def gate_type(request: pytest.FixtureRequest) -> type[CallGate]:
+    """The gate services use (in C where built) and its Python reference: the same rules."""
+    gate: type[CallGate] = request.param
+    return gate
+
+
 # -- the gate --------------------------------------------------------------------------------
 
 
-def test_interleaving_gate_lets_another_chain_in_while_one_waits_in_a_call_out() -> None:
-    gate, entered = CallGate(), threading.Event()
+def test_interleaving_gate_lets_another_chain_in_while_one_waits_in_a_call_out(
+        gate_type: type[CallGate]) -> None:
+    gate, entered = gate_type(), threading.Event()
     gate.interleave()
     gate.enter("chain-a")
     gate.suspend()  # chain-a waits on another service
@@ -69,8 +77,8 @@ def test_interleaving_gate_lets_another_chain_in_while_one_waits_in_a_call_out()
     assert not gate.held()
 
 
-def test_interleaving_gate_keeps_another_chain_out_while_a_call_runs() -> None:
-    gate, entered = CallGate(), threading.Event()
+def test_interleaving_gate_keeps_another_chain_out_while_a_call_runs(gate_type: type[CallGate]) -> None:
+    gate, entered = gate_type(), threading.Event()
     gate.interleave()
     gate.enter("chain-a")  # running: no call-out, so no switch
 
@@ -86,8 +94,8 @@ def test_interleaving_gate_keeps_another_chain_out_while_a_call_runs() -> None:
     thread.join(10)
 
 
-def test_interleaving_gate_makes_a_returning_call_wait_for_the_running_one() -> None:
-    gate, resumed, b_inside, b_may_leave = (CallGate(), threading.Event(), threading.Event(),
+def test_interleaving_gate_makes_a_returning_call_wait_for_the_running_one(gate_type: type[CallGate]) -> None:
+    gate, resumed, b_inside, b_may_leave = (gate_type(), threading.Event(), threading.Event(),
                                             threading.Event())
     gate.interleave()
     gate.enter("chain-a")
@@ -114,8 +122,9 @@ def test_interleaving_gate_makes_a_returning_call_wait_for_the_running_one() -> 
     gate.exit()
 
 
-def test_a_gate_declared_interleaving_by_the_top_level_holding_it_is_left_free() -> None:
-    gate = CallGate()
+def test_a_gate_declared_interleaving_by_the_top_level_holding_it_is_left_free(
+        gate_type: type[CallGate]) -> None:
+    gate = gate_type()
     gate.enter("build")  # the top level runs, and calls host.process(interleave=True)
     gate.interleave()
     gate.exit()

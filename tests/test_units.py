@@ -13,7 +13,7 @@ from support import write_files
 from distdev import ReplayDivergenceError, rules
 from distdev.journal import CallOut, Effect, Header, Output, ResultIn
 from distdev.replayer import Replayer
-from distdev.service import CallGate, StopReplay
+from distdev.service import CallGate, CallGateReference, StopReplay
 from distdev.testing import load_app
 
 # -- the call gate ---------------------------------------------------------------------------
@@ -25,8 +25,15 @@ def _in_thread(target: Any) -> threading.Thread:
     return thread
 
 
-def test_call_gate_keeps_a_second_chain_out_until_the_first_leaves() -> None:
-    gate, entered = CallGate(), threading.Event()
+@pytest.fixture(params=[CallGate, CallGateReference], ids=["c", "reference"])
+def gate_type(request: pytest.FixtureRequest) -> type[CallGate]:
+    """The gate services use (in C where built) and its Python reference: the same rules."""
+    gate: type[CallGate] = request.param
+    return gate
+
+
+def test_call_gate_keeps_a_second_chain_out_until_the_first_leaves(gate_type: type[CallGate]) -> None:
+    gate, entered = gate_type(), threading.Event()
     gate.enter("chain-a")
 
     def other() -> None:
@@ -41,8 +48,9 @@ def test_call_gate_keeps_a_second_chain_out_until_the_first_leaves() -> None:
     thread.join(10)
 
 
-def test_call_gate_lets_its_chain_back_in_only_while_it_waits_in_a_call_out() -> None:
-    gate, back_in = CallGate(), threading.Event()
+def test_call_gate_lets_its_chain_back_in_only_while_it_waits_in_a_call_out(
+        gate_type: type[CallGate]) -> None:
+    gate, back_in = gate_type(), threading.Event()
     gate.enter("chain-a")
     gate.suspend()  # chain-a calls out; the callee calls back on chain-a (A -> B -> A)
 
@@ -60,8 +68,8 @@ def test_call_gate_lets_its_chain_back_in_only_while_it_waits_in_a_call_out() ->
     assert not gate.held()
 
 
-def test_call_gate_makes_a_same_chain_call_wait_while_the_chain_runs() -> None:
-    gate, back_in = CallGate(), threading.Event()
+def test_call_gate_makes_a_same_chain_call_wait_while_the_chain_runs(gate_type: type[CallGate]) -> None:
+    gate, back_in = gate_type(), threading.Event()
     gate.enter("chain-a")  # running, not waiting in a call out
 
     def same_chain() -> None:

@@ -19,6 +19,7 @@ from ._api import patched as patched
 from ._api import phase as phase
 from ._frozen import BUILD_CHAIN as BUILD_CHAIN
 from ._gate import CallGate as CallGate
+from ._gate import CallGateReference as CallGateReference
 from ._service import Service as Service
 from ._service import ServiceRouter as ServiceRouter
 from ._tape import PATCH_MARKER as PATCH_MARKER
@@ -31,5 +32,6 @@ from ._tape import listed as listed
 from ._tape import same as same
 
 __all__ = ["effect", "host", "import_service", "patched", "deprecated_patch", "phase",
-           "BUILD_CHAIN", "CallGate", "Service", "ServiceRouter", "CallFailed", "Detached",
+           "BUILD_CHAIN", "CallGate", "CallGateReference", "Service", "ServiceRouter", "CallFailed",
+           "Detached",
            "PATCH_MARKER", "Recorder", "StopReplay", "Tape", "listed", "same"]

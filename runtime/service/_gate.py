@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
-__all__ = ["CallGate"]
+__all__ = ["CallGate", "CallGateReference", "NATIVE_GATE"]
 
 
-class CallGate:
+class CallGateReference:
     """One call at a time per service; a call on the chain already inside may re-enter, but
     only while that chain waits in an outgoing call.
 
@@ -21,6 +22,10 @@ class CallGate:
     enter while the running one waits in a call out, and a call whose call out returned waits
     for the token before it goes on. Calls still run one at a time, switching only where one
     waits on another service, so the journal's order of records is the order things happened.
+
+    The reference for ``_callgate.CallGate``, the same in C, which services use where the
+    package was built with a compiler (``CallGate``): a membrane call enters one gate and
+    suspends another, and in Python that costs more than the call's records.
     """
 
     __slots__ = ("_chain_lock", "_token", "_chain", "_depth", "interleaving")  # read at every call
@@ -80,3 +85,20 @@ class CallGate:
 
     def resume(self) -> None:
         self._token.acquire()
+
+
+def _fast_call_gate() -> tuple[type[CallGateReference], bool]:
+    try:
+        from ._callgate import CallGate as NativeCallGate
+    except ImportError:  # a build without a compiler: the reference keeps the same rules
+        return CallGateReference, False
+    return NativeCallGate, True  # type: ignore[return-value]  # the same methods, in C
+
+
+if TYPE_CHECKING:  # checkers see the reference, whose methods the C gate has
+    CallGate = CallGateReference
+    NATIVE_GATE: bool
+else:
+    CallGate, NATIVE_GATE = _fast_call_gate()
+"""The gate services use, and whether it is the C module's (``tests/test_units.py`` and
+``tests/test_interleave.py`` run the gate's tests on both)."""
