@@ -1,39 +1,48 @@
 /* The call gate in C: ``_gate.CallGate`` (the reference, in Python, whose docstring gives the
- * rules) with the same methods, state and locks.
+ * rules) with the same methods and state.
  *
  * Every membrane call enters and leaves its callee's gate and suspends and resumes its
  * caller's; in Python those four methods cost more than the call's four journal records do
- * in C (``benchmarks/bench_membrane.py``). Here each is a few lock calls. The locks are
- * ``_thread`` locks, called through their own ``acquire`` and ``release``, so a call that
- * waits for one releases the interpreter lock as it would in Python; between those calls the
- * interpreter lock makes each step atomic, as it does for the reference's statements.
- * ``tests/test_units.py`` and ``tests/test_interleave.py`` run the gate's tests on both.
+ * in C (``benchmarks/bench_membrane.py``). Here each is a few lock operations on the
+ * interpreter's own thread locks, taken as ``_thread``'s locks take them: first without
+ * waiting, then, if another thread holds it, waiting with the interpreter lock released, and
+ * running signal handlers when a signal interrupts the wait (so Ctrl-C stops a call that waits
+ * at a gate, as it would in Python). Between those, the interpreter lock makes each step
+ * atomic, as it does for the reference's statements. ``tests/test_units.py`` and
+ * ``tests/test_interleave.py`` run the gate's tests on both.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pythread.h>
 #include <structmember.h>
 
 typedef struct {
     PyObject_HEAD
-    PyObject *chain_lock;  /* held by one chain from its first entry to its last exit */
-    PyObject *token;       /* held by whichever level of that chain is running */
-    PyObject *chain_acquire, *chain_release, *chain_locked;
-    PyObject *token_acquire, *token_release;
-    PyObject *chain;       /* the chain inside, or None */
+    PyThread_type_lock chain_lock; /* held by one chain from its first entry to its last exit */
+    PyThread_type_lock token;      /* held by whichever level of that chain is running */
+    int chain_locked;              /* whether chain_lock is held (a thread lock cannot say) */
+    PyObject *chain;               /* the chain inside, or None */
     Py_ssize_t depth;
-    int interleaving;
+    char interleaving;
 } CallGate;
 
-static PyObject *allocate_lock; /* _thread.allocate_lock */
-
+/* Take ``lock``, waiting for it with the interpreter lock released; -1 with an exception set
+ * if a signal handler raised while waiting (the lock is then not taken). */
 static int
-call_lock(PyObject *method)
+acquire(PyThread_type_lock lock)
 {
-    PyObject *done = PyObject_CallNoArgs(method);
-    if (done == NULL) {
-        return -1;
+    if (PyThread_acquire_lock_timed(lock, 0, 0) == PY_LOCK_ACQUIRED) {
+        return 0;
     }
-    Py_DECREF(done);
+    PyLockStatus status;
+    do {
+        Py_BEGIN_ALLOW_THREADS
+        status = PyThread_acquire_lock_timed(lock, -1, 1);
+        Py_END_ALLOW_THREADS
+        if (status == PY_LOCK_INTR && Py_MakePendingCalls() < 0) {
+            return -1;
+        }
+    } while (status != PY_LOCK_ACQUIRED);
     return 0;
 }
 
@@ -44,22 +53,13 @@ CallGate_init(CallGate *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "CallGate() takes no arguments");
         return -1;
     }
-    PyObject *chain_lock = PyObject_CallNoArgs(allocate_lock);
-    PyObject *token = chain_lock == NULL ? NULL : PyObject_CallNoArgs(allocate_lock);
-    if (token == NULL) {
-        Py_XDECREF(chain_lock);
-        return -1;
-    }
-    Py_XSETREF(self->chain_lock, chain_lock);
-    Py_XSETREF(self->token, token);
-    Py_XSETREF(self->chain_acquire, PyObject_GetAttrString(chain_lock, "acquire"));
-    Py_XSETREF(self->chain_release, PyObject_GetAttrString(chain_lock, "release"));
-    Py_XSETREF(self->chain_locked, PyObject_GetAttrString(chain_lock, "locked"));
-    Py_XSETREF(self->token_acquire, PyObject_GetAttrString(token, "acquire"));
-    Py_XSETREF(self->token_release, PyObject_GetAttrString(token, "release"));
-    if (!self->chain_acquire || !self->chain_release || !self->chain_locked
-        || !self->token_acquire || !self->token_release) {
-        return -1;
+    if (self->chain_lock == NULL) {
+        self->chain_lock = PyThread_allocate_lock();
+        self->token = PyThread_allocate_lock();
+        if (self->chain_lock == NULL || self->token == NULL) {
+            PyErr_SetString(PyExc_MemoryError, "cannot allocate a call gate's locks");
+            return -1;
+        }
     }
     Py_XSETREF(self->chain, Py_NewRef(Py_None));
     self->depth = 0;
@@ -70,13 +70,6 @@ CallGate_init(CallGate *self, PyObject *args, PyObject *kwargs)
 static int
 CallGate_traverse(CallGate *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->chain_lock);
-    Py_VISIT(self->token);
-    Py_VISIT(self->chain_acquire);
-    Py_VISIT(self->chain_release);
-    Py_VISIT(self->chain_locked);
-    Py_VISIT(self->token_acquire);
-    Py_VISIT(self->token_release);
     Py_VISIT(self->chain);
     return 0;
 }
@@ -84,13 +77,6 @@ CallGate_traverse(CallGate *self, visitproc visit, void *arg)
 static int
 CallGate_clear(CallGate *self)
 {
-    Py_CLEAR(self->chain_lock);
-    Py_CLEAR(self->token);
-    Py_CLEAR(self->chain_acquire);
-    Py_CLEAR(self->chain_release);
-    Py_CLEAR(self->chain_locked);
-    Py_CLEAR(self->token_acquire);
-    Py_CLEAR(self->token_release);
     Py_CLEAR(self->chain);
     return 0;
 }
@@ -100,6 +86,12 @@ CallGate_dealloc(CallGate *self)
 {
     PyObject_GC_UnTrack(self);
     CallGate_clear(self);
+    if (self->chain_lock != NULL) {
+        PyThread_free_lock(self->chain_lock);
+    }
+    if (self->token != NULL) {
+        PyThread_free_lock(self->token);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -117,7 +109,7 @@ static PyObject *
 CallGate_enter(CallGate *self, PyObject *chain)
 {
     if (self->interleaving) {
-        if (call_lock(self->token_acquire) < 0) {
+        if (acquire(self->token) < 0) {
             return NULL;
         }
         self->depth += 1;
@@ -129,28 +121,28 @@ CallGate_enter(CallGate *self, PyObject *chain)
             return NULL;
         }
         if (same) {
-            if (call_lock(self->token_acquire) < 0) {
+            if (acquire(self->token) < 0) {
                 return NULL;
             }
             same = self->depth ? same_chain(self, chain) : 0;
             if (same < 0) {
-                call_lock(self->token_release);
+                PyThread_release_lock(self->token);
                 return NULL;
             }
             if (same) {
                 self->depth += 1;
                 Py_RETURN_NONE;
             }
-            if (call_lock(self->token_release) < 0) { /* the chain left: wait like any other */
-                return NULL;
-            }
+            PyThread_release_lock(self->token); /* the chain left meanwhile: wait like any other */
         }
     }
-    if (call_lock(self->chain_acquire) < 0) {
+    if (acquire(self->chain_lock) < 0) {
         return NULL;
     }
-    if (call_lock(self->token_acquire) < 0) {
-        call_lock(self->chain_release);
+    self->chain_locked = 1;
+    if (acquire(self->token) < 0) {
+        self->chain_locked = 0;
+        PyThread_release_lock(self->chain_lock);
         return NULL;
     }
     Py_INCREF(chain);
@@ -162,31 +154,20 @@ CallGate_enter(CallGate *self, PyObject *chain)
 static PyObject *
 CallGate_exit(CallGate *self, PyObject *unused)
 {
+    if (self->depth <= 0) { /* the reference's lock would refuse: release unlocked lock */
+        PyErr_SetString(PyExc_RuntimeError, "exit from a call gate that no call is in");
+        return NULL;
+    }
     self->depth -= 1;
     if (self->depth) {
-        if (call_lock(self->token_release) < 0) {
-            return NULL;
-        }
+        PyThread_release_lock(self->token);
         Py_RETURN_NONE;
     }
     Py_SETREF(self->chain, Py_NewRef(Py_None));
-    if (call_lock(self->token_release) < 0) {
-        return NULL;
-    }
-    int release = !self->interleaving;
-    if (!release) {
-        PyObject *locked = PyObject_CallNoArgs(self->chain_locked);
-        if (locked == NULL) {
-            return NULL;
-        }
-        release = PyObject_IsTrue(locked);
-        Py_DECREF(locked);
-        if (release < 0) {
-            return NULL;
-        }
-    }
-    if (release && call_lock(self->chain_release) < 0) {
-        return NULL;
+    PyThread_release_lock(self->token);
+    if (!self->interleaving || self->chain_locked) {
+        self->chain_locked = 0;
+        PyThread_release_lock(self->chain_lock);
     }
     Py_RETURN_NONE;
 }
@@ -213,16 +194,18 @@ CallGate_alone(CallGate *self, PyObject *unused)
 static PyObject *
 CallGate_suspend(CallGate *self, PyObject *unused)
 {
-    if (call_lock(self->token_release) < 0) {
+    if (self->depth <= 0) {
+        PyErr_SetString(PyExc_RuntimeError, "suspend of a call gate that no call is in");
         return NULL;
     }
-    return Py_NewRef(self->token);
+    PyThread_release_lock(self->token);
+    Py_RETURN_NONE;
 }
 
 static PyObject *
 CallGate_resume(CallGate *self, PyObject *unused)
 {
-    if (call_lock(self->token_acquire) < 0) {
+    if (acquire(self->token) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -237,8 +220,7 @@ static PyMethodDef CallGate_methods[] = {
     {"alone", (PyCFunction)CallGate_alone, METH_NOARGS,
      "alone() -> bool: at most one call is inside, none waiting in a call out."},
     {"suspend", (PyCFunction)CallGate_suspend, METH_NOARGS,
-     "suspend() -> lock: the running level waits in a call out; the lock's acquire is\n"
-     "resume."},
+     "suspend(): the running level waits in a call out (resume when it returns)."},
     {"resume", (PyCFunction)CallGate_resume, METH_NOARGS,
      "resume(): the call out returned; wait for the token."},
     {NULL, NULL, 0, NULL},
@@ -272,17 +254,6 @@ static PyType_Spec CallGate_spec = {
 static int
 callgate_exec(PyObject *module)
 {
-    if (allocate_lock == NULL) {
-        PyObject *thread = PyImport_ImportModule("_thread");
-        if (thread == NULL) {
-            return -1;
-        }
-        allocate_lock = PyObject_GetAttrString(thread, "allocate_lock");
-        Py_DECREF(thread);
-        if (allocate_lock == NULL) {
-            return -1;
-        }
-    }
     PyObject *type = PyType_FromModuleAndSpec(module, &CallGate_spec, NULL);
     if (type == NULL) {
         return -1;

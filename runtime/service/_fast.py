@@ -197,7 +197,8 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
     key = thread.call_key
     caller_writer = caller._tape.writer  # type: ignore[attr-defined]
     caller_writer.write_encoded(_CALL_OUT, named, encoded)
-    token = caller.gate.suspend()
+    gate = caller.gate
+    gate.suspend()
     thread.service = callee
     try:
         if key is None:
@@ -215,7 +216,7 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
                 thread.call_key, thread.callouts = key, callouts
     finally:
         thread.service = caller
-        token.acquire()  # CallGate.resume
+        gate.resume()
     if outcome is _RETURN:
         caller_writer.write_encoded(_RESULT, record)
         return wire if plain else from_wire(wire, caller)

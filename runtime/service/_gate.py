@@ -75,13 +75,10 @@ class CallGateReference:
         """Whether at most one call is inside (the one asking), none waiting in a call out."""
         return self._depth <= 1
 
-    def suspend(self) -> threading.Lock:
+    def suspend(self) -> None:
         """The running level waits in a call out: let its chain (or, interleaving, any call)
-        come in. Returns the lock whose ``acquire`` is ``resume`` (a hot path keeps it rather
-        than call one more method)."""
-        token = self._token
-        token.release()
-        return token
+        come in until ``resume``."""
+        self._token.release()
 
     def resume(self) -> None:
         self._token.acquire()
