@@ -115,26 +115,17 @@ def _text(value: str) -> bytes:
 
 
 _last_call_in: tuple[str, str, str, bytes] = ("", "", "", b"")
-
-
-def _call_in_head(caller: str, chain: str, export: str, export_text: bytes) -> bytes:
-    """A call-in's caller, chain and export, encoded: the calls of one chain come one after
-    another, mostly to one export, so the last one is kept (a chain from the outside is new
-    at every call)."""
-    global _last_call_in
-    last = _last_call_in
-    if last[1] == chain and last[0] == caller and last[2] == export:
-        return last[3]
-    head = _text(caller) + dumps(chain) + export_text
-    _last_call_in = (caller, chain, export, head)
-    return head
+"""The last call-in's caller, chain and export, and their encoding (``_handle``): the calls of
+one chain come one after another, mostly to one export (a chain from the outside is new at
+every call)."""
 
 
 def sender(holder: Service, local: Callable[[str], Service | None], target: str, export: str,
            general: Callable[..., Any]) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
     """What a proxy held by ``holder`` runs for ``target.export`` (bound once per export, as
-    the proxy keeps it): the fast path when it applies at that call, else ``general`` (the
-    router's ``call``). The target's and export's encodings are looked up here, once."""
+    the proxy keeps it): the fast path when it applies at that call (``call``), else
+    ``general`` (the router's ``call``). The target's and export's encodings are looked up
+    here, once."""
     export_text = _text(export)
     named = _text(target) + export_text  # the call-out's target and export
 
@@ -168,11 +159,10 @@ def call(caller: Service, callee: Service, export: str, args: tuple[Any, ...],
     and the call key (with its count of call-outs) when the caller's call has one. The chain
     is the caller's, and the effect depth is 0 on both sides (``sender`` saw it; ``in_effect``
     and ``observing`` put it back as they leave)."""
-    t = _SCALARS
     direct = not kwargs
     if direct:
         for a in args:
-            if type(a) not in t:
+            if type(a) not in _SCALARS:
                 direct = False
                 break
     args_wire: tuple[Any, ...] | list[Any]
@@ -277,12 +267,19 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
     each record written here. ``args`` and ``kwargs`` are the wire forms; ``direct``: they
     are the callee's own arguments as they are (scalars, or a plain copy nobody else holds),
     else they are rebuilt from the wire (``call_arguments``)."""
+    global _last_call_in
     writer = callee._tape.writer  # type: ignore[attr-defined]
     gate = callee.gate
     gate.enter(chain)
     previous_decimal = None
     try:
-        writer.write_encoded(_CALL_IN, _call_in_head(caller, chain, export, export_text), encoded,
+        last = _last_call_in  # the caller, chain and export encoded, as the last call had them
+        if last[1] == chain and last[0] == caller and last[2] == export:
+            head = last[3]
+        else:
+            head = _text(caller) + dumps(chain) + export_text
+            _last_call_in = (caller, chain, export, head)
+        writer.write_encoded(_CALL_IN, head, encoded,
                              _NO_CALLER_SEQ if caller_seq is None else dumps(caller_seq))
         previous_decimal = enter_decimal(callee)
         try:
