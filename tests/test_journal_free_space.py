@@ -198,9 +198,7 @@ def test_a_journal_file_allocates_ahead_and_is_cut_back_when_closed(tmp_path: Pa
     file = JournalFile.create(path)
     record = b"\x82" + bytes(range(1, 100))
     for _ in range(10):
-        file.write(record)
-    assert path.stat().st_size == 0, "nothing is written before a flush"
-    file.flush()
+        file.write(record)  # handed to the OS at once: the writer buffers, not its file
     assert file.end == 10 * len(record) < path.stat().st_size == file.allocated
     assert path.read_bytes()[file.end:] == bytes(file.allocated - file.end)
     file.write(record)
@@ -212,29 +210,28 @@ def test_a_journal_file_allocates_ahead_and_is_cut_back_when_closed(tmp_path: Pa
     assert path.read_bytes() == record * 12
 
 
-def test_a_journal_file_keeps_what_is_written_during_a_flush(
+def test_a_journal_file_lands_a_write_from_another_thread_after_the_one_under_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A flush takes what was pending when it began; appends made meanwhile (another thread)
-    wait for the next flush instead of being lost."""
+    """A write that another thread starts while one is under way (a group commit's leader
+    flushing beside the writing thread) waits for it and lands after it, each whole."""
     path = tmp_path / "j.bin"
     file = JournalFile.create(path)
     real_pwrite = os.pwrite
     during = b"\x82during"
+    appender = threading.Thread(target=file.write, args=(during,))
 
     def pwrite_then_append(fd: int, data: bytes, offset: int) -> int:
-        written = real_pwrite(fd, data, offset)
         if data == b"\x82first":
-            appender = threading.Thread(target=file.write, args=(during,))
-            appender.start()
-            appender.join()
-        return written
+            appender.start()  # it waits for this write to finish
+            assert appender.is_alive()
+        return real_pwrite(fd, data, offset)
 
     monkeypatch.setattr(os, "pwrite", pwrite_then_append)
     file.write(b"\x82first")
-    file.flush()
+    appender.join(10)
     monkeypatch.undo()
-    assert path.read_bytes()[:file.end] == b"\x82first"
+    assert not appender.is_alive()
     file.close()
     assert path.read_bytes() == b"\x82first" + during
 

@@ -26,10 +26,12 @@ from ..compartment import state as thread_state
 from ..errors import ExportError, HashSeedError, ServiceLoadError, ServiceUnavailableError
 from ..journal import FORMAT_NAME, FORMAT_VERSION, BundleFile, Header, JournalWriter
 from ..membrane import (
+    NotPlain,
     ServiceProxy,
     args_to_wire,
     from_wire,
     make_proxy,
+    plain_call_copy,
     rebuild_exception,
     service_state,
     with_the_outside,
@@ -421,6 +423,33 @@ class App:
     def _callee(self, target: str) -> Service | ResourceHost | None:
         return self.services.get(target) or self.resources.get(target)
 
+    def bind(self, holder: Any, target: str, export: str) -> Callable[..., Any] | None:
+        """What a proxy held outside runs for ``target.export`` (bound once per export): a
+        call from the outside to a service of this process with plain arguments goes straight
+        to the callee's ``handle_call`` (the arguments copied and encoded in one walk, which is
+        their wire form: plain data holds no service module's class); everything else is
+        ``call``. A service's own proxies are bound by its own router."""
+        if holder is not None:
+            return None
+        services = self.services
+
+        def send(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            callee = services.get(target)
+            if callee is not None and thread_state.service is None:
+                exports = callee._exports
+                if exports is not None and export in exports:
+                    try:
+                        args_wire, kwargs_wire, encoded = plain_call_copy(args, kwargs)
+                    except (NotPlain, RecursionError):
+                        pass
+                    else:
+                        return self._from_outside(callee, lambda: callee.handle_call(
+                            "", self._new_chain(), export, args_wire, kwargs_wire, None,
+                            encoded))
+            return self.call(None, target, export, args, kwargs)
+
+        return send
+
     def call(self, holder: Any, target: str, export: str, args: tuple[Any, ...],
              kwargs: dict[str, Any]) -> Any:
         callee = self._callee(target) or self._service(target)
@@ -448,12 +477,18 @@ class App:
             except CallFailed as failed:
                 raise rebuild_exception(failed.info, target, _NoModules(self)) from None
             return from_wire(wire, _NoModules(self))
+        return self._from_outside(callee, perform)
+
+    def _from_outside(self, callee: Service, perform: Callable[[], Any]) -> Any:
+        """The outcome of ``perform``, a call from the outside to ``callee``, as the outside
+        gets it; the journals are flushed to the OS once it returns to code outside every
+        service, so a reader sees each outside call's records."""
         outside = _Outside(self, callee)
         try:
             wire = perform()
         except CallFailed as failed:
-            raise rebuild_exception(failed.info, target, outside) from None
+            raise rebuild_exception(failed.info, callee.id, outside) from None
         finally:
-            if thread.service is None:
+            if thread_state.service is None:
                 self.flush()
         return from_wire(wire, outside)

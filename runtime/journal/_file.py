@@ -56,8 +56,7 @@ class JournalFile:
         """Where the next record goes: the end of the last one written out."""
         self.allocated = os.fstat(fd).st_size
         """The file's size: the bytes from ``end`` up to it are free space (zeros)."""
-        self._pending = bytearray()
-        self._flushing = threading.Lock()
+        self._writing = threading.Lock()
         self._preallocate = True
         self.closed = False
 
@@ -73,26 +72,22 @@ class JournalFile:
         return cls(path, os.open(path, os.O_RDWR), end)
 
     def write(self, data: bytes) -> int:
-        self._pending.extend(data)  # one call: atomic beside a flush in another thread
-        if len(self._pending) > _MIN_CHUNK:  # bounded, as a buffered file's writes are
-            self.flush()
-        return len(data)
-
-    def flush(self) -> None:
-        """Hand every record written so far to the OS."""
-        with self._flushing:
-            n = len(self._pending)
-            if not n:
-                return
-            data = self._pending[:n]  # a copy: appending to an exported buffer would fail
+        """Hand ``data`` to the OS at the journal's end: nothing waits here, since the writer
+        keeps its records until it flushes them (``RecordBuffer``), and one copy of them is
+        enough."""
+        with self._writing:
+            n = len(data)
             if self.end + n > self.allocated:
                 self._extend(self.end + n)
-            done = 0
-            while done < n:
-                done += os.pwrite(self._fd, data[done:] if done else data, self.end + done)
-            del self._pending[:n]  # what was appended meanwhile stays
+            done = os.pwrite(self._fd, data, self.end)
+            while done < n:  # a short write: the rest, from where it stopped
+                done += os.pwrite(self._fd, memoryview(data)[done:], self.end + done)
             self.end += n
             self.allocated = max(self.allocated, self.end)
+        return n
+
+    def flush(self) -> None:
+        """Nothing to do: ``write`` has handed every record to the OS."""
 
     def _extend(self, needed: int) -> None:
         """Allocate space up to at least ``needed`` bytes, and a chunk beyond: a quarter of
@@ -117,8 +112,8 @@ class JournalFile:
         return self._fd
 
     def tell(self) -> int:
-        """The journal's size once what is pending is written: where the next record goes."""
-        return self.end + len(self._pending)
+        """The journal's size: where the next record goes."""
+        return self.end
 
     def close(self) -> None:
         """Write out what is pending and cut the free space off: the file at rest holds its

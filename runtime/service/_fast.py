@@ -223,16 +223,22 @@ def serves(callee: Service) -> bool:
 
 
 def serve(callee: Service, caller: str, chain: str, export: str, args: list[Any],
-          kwargs: dict[str, Any], caller_seq: int | str | None) -> Any:
+          kwargs: dict[str, Any], caller_seq: int | str | None,
+          plain: bytes | None = None) -> Any:
     """``Service.handle_call`` for a callee that ``serves`` says may: its outcome and
-    records, with the arguments encoded once for the call-in record."""
-    direct = not kwargs
-    if direct:  # scalars only: passed as they are (the arguments stay the wire's own)
-        for a in args:
-            if type(a) not in _SCALARS:
-                direct = False
-                break
-    encoded = dumps(args) + (dumps(kwargs) if kwargs else _NO_KWARGS)
+    records, with the arguments encoded once for the call-in record. ``plain``: the arguments
+    are a plain copy nobody else holds (``membrane.plain_call_copy``) and these are their
+    bytes, so the callee may have them as they are."""
+    if plain is not None:
+        direct, encoded = True, plain
+    else:
+        direct = not kwargs
+        if direct:  # scalars only: passed as they are (the arguments stay the wire's own)
+            for a in args:
+                if type(a) not in _SCALARS:
+                    direct = False
+                    break
+        encoded = dumps(args) + (dumps(kwargs) if kwargs else _NO_KWARGS)
     thread = state
     saved = (thread.service, thread.chain, thread.effect_depth, thread.call_key,
              thread.callouts)

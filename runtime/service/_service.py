@@ -246,16 +246,18 @@ class Service:
 
     def handle_call(
         self, caller: str, chain: str, export: str, args: list[Any], kwargs: dict[str, Any],
-        caller_seq: int | str | None = None,
+        caller_seq: int | str | None = None, plain: bytes | None = None,
     ) -> Any:
-        """Run one incoming call; return its result's wire form or raise ``CallFailed``."""
+        """Run one incoming call; return its result's wire form or raise ``CallFailed``.
+        ``plain``: the arguments are a plain copy nobody else holds, and these their bytes
+        (``_fast.serve`` then neither checks nor encodes them)."""
         if export not in self.exports() and not self.tape.replaying:
             # Refused before it is journaled (a replay meets only what older releases journaled).
             listed = ", ".join(self.exports()) or "nothing"
             raise CallFailed(error_info(ExportError(
                 f"service {self.id} has no export {export!r}; it exports: {listed}")))
         if _fast.serves(self):
-            return _fast.serve(self, caller, chain, export, args, kwargs, caller_seq)
+            return _fast.serve(self, caller, chain, export, args, kwargs, caller_seq, plain)
         # A replay runs on one thread in journal order; its re-entries need no gate.
         gate = None if self.tape.replaying else self.gate
         if gate is not None:
