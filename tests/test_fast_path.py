@@ -553,3 +553,49 @@ def test_membrane_dumps_leaves_what_it_does_not_encode_to_cbor2() -> None:
         deep = [deep]
     for value in (CBORTag(256, "x"), CBORTag(28, [1]), 2**200, -(2**200), deep, frozendict({1: 2})):
         assert dumps(value) == cbor2.dumps(value)
+
+
+# -- without the C modules ------------------------------------------------------------------------
+
+_WITHOUT_C = """
+import sys
+for name in ("distdev.journal._framing", "distdev.membrane._cbor", "distdev.service._callgate"):
+    sys.modules[name] = None  # as a build without a compiler has it: the import fails
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+import pytest
+import random
+import test_fast_path as t
+from distdev.journal import _codec
+from distdev.membrane import _values
+from distdev.service import _gate
+from distdev.service._service import _DigestSchedule
+assert not _codec.NATIVE_FRAMING and _values.NATIVE_ENCODER is None and not _gate.NATIVE_GATE
+_DigestSchedule.SHARE = float("inf")
+rng = random.Random(int(sys.argv[4]))
+batches = [[t._op(rng) for _ in range(rng.randrange(1, 30))] for _ in range(12)]
+with pytest.MonkeyPatch.context() as monkeypatch:
+    t._record(Path(sys.argv[2]), Path(sys.argv[3]), batches, fast=True, monkeypatch=monkeypatch)
+"""
+
+
+def test_without_the_c_modules_the_journals_are_the_same_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build without a compiler runs the Python references of the record buffer, the
+    encoder and the gate: the same workload writes the same journals, byte for byte."""
+    import subprocess
+
+    seed = 1813
+    monkeypatch.setattr(_DigestSchedule, "SHARE", float("inf"))
+    folder = write_files(tmp_path / "app", WORKLOAD)
+    rng = random.Random(seed)
+    batches = [[_op(rng) for _ in range(rng.randrange(1, 30))] for _ in range(12)]
+    with_c, _ = _record(folder, tmp_path / "c", batches, fast=True, monkeypatch=monkeypatch)
+    ran = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_C, str(Path(__file__).parent), str(folder),
+         str(tmp_path / "python"), str(seed)], capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    for sid, (build, live, _) in with_c.items():
+        for journal in (build, live):
+            twin = tmp_path / "python" / journal.relative_to(tmp_path / "c")
+            assert journal.read_bytes() == twin.read_bytes(), f"{sid}: {journal.name} differs"
