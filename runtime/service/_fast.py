@@ -280,7 +280,8 @@ def _handle(callee: Service, caller: str, chain: str, export: str, export_text: 
     previous_decimal = None
     try:
         last = _last_call_in  # the caller, chain and export encoded, as the last call had them
-        if last[1] == chain and last[0] == caller and last[2] == export:
+        # Identity: a chain's calls pass the same strings along (equal ones encode anew).
+        if last[1] is chain and last[0] is caller and last[2] is export:
             head = last[3]
         else:
             head = _text(caller) + dumps(chain) + export_text
