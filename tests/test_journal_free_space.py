@@ -11,7 +11,7 @@ under ``distdev up`` (real processes, real sockets).
 
 from __future__ import annotations
 
-import os
+import posix
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,7 +217,7 @@ def test_a_journal_file_lands_a_write_from_another_thread_after_the_one_under_wa
     flushing beside the writing thread) waits for it and lands after it, each whole."""
     path = tmp_path / "j.bin"
     file = JournalFile.create(path)
-    real_pwrite = os.pwrite
+    real_pwrite = posix.pwrite  # what the file calls (os.pwrite is a service's, interposed)
     during = b"\x82during"
     appender = threading.Thread(target=file.write, args=(during,))
 
@@ -227,7 +227,7 @@ def test_a_journal_file_lands_a_write_from_another_thread_after_the_one_under_wa
             assert appender.is_alive()
         return real_pwrite(fd, data, offset)
 
-    monkeypatch.setattr(os, "pwrite", pwrite_then_append)
+    monkeypatch.setattr(posix, "pwrite", pwrite_then_append)
     file.write(b"\x82first")
     appender.join(10)
     monkeypatch.undo()

@@ -8,10 +8,9 @@ many calls; alone, a call pays for exactly one.
 
 from __future__ import annotations
 
-import os
 import threading
 
-from ..journal import JournalWriter
+from ..journal import JournalWriter, sync_data
 
 
 class GroupCommit:
@@ -39,7 +38,7 @@ class GroupCommit:
                 try:
                     covered = self.writer.next_seq
                     self.writer.flush()
-                    os.fdatasync(self.writer.fileno())
+                    sync_data(self.writer.fileno())
                 finally:
                     self._cond.acquire()
                     self._syncing = False

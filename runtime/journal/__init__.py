@@ -40,6 +40,7 @@ from ._events import StateDigest as StateDigest
 from ._events import Switch as Switch
 from ._events import describe as describe
 from ._events import is_boundary as is_boundary
+from ._file import sync_data as sync_data
 from ._reader import CHECKPOINT_INDEX as CHECKPOINT_INDEX
 from ._reader import JournalContents as JournalContents
 from ._reader import TornTail as TornTail
@@ -61,7 +62,7 @@ __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "READABLE_VERSIONS", "describe", "encode_record",
     "READ_PAST", "is_boundary", "Schedule", "TOP_LEVEL",
     "JournalContents", "TornTail", "read_journal", "read_from_checkpoint", "CHECKPOINT_INDEX",
-    "parse_journal", "JournalWriter",
+    "parse_journal", "JournalWriter", "sync_data",
     "check_journal", "repair_journal", "cut_journal", "RepairReport", "compact_journal",
     "compacted_events", "CompactReport",
 ]

@@ -9,19 +9,28 @@ exactly its records; a process that dies leaves the zeros it had not reached yet
 which the reader takes for free space (``docs/journal-format.md`` §5: a record never starts
 with a zero byte).
 
-Appends are buffered until ``flush``; ``write`` may run while another thread flushes (the flush
-takes only what was there when it began, and a lock keeps flushes one at a time).
+Each ``write`` hands its bytes to the OS at once (the writer buffers records, not its file);
+a lock keeps writes from two threads (the writing one and a group commit's leader) one at a
+time.
+
+The file's system calls are ``posix``'s own functions: the compartment interposes ``os``'s
+names (a service's code that calls ``os.pwrite`` is refused or journaled), and the journal,
+which writes for every service, must not pay a service's guard on each flush.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import posix
 import threading
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["JournalFile", "JournalSink"]
+__all__ = ["JournalFile", "JournalSink", "sync_data"]
+
+sync_data = posix.fdatasync
+"""``fdatasync``, uninterposed: what makes a journal's records durable."""
 
 
 class JournalSink(Protocol):
@@ -54,7 +63,7 @@ class JournalFile:
         self._fd = fd
         self.end = end
         """Where the next record goes: the end of the last one written out."""
-        self.allocated = os.fstat(fd).st_size
+        self.allocated = posix.fstat(fd).st_size
         """The file's size: the bytes from ``end`` up to it are free space (zeros)."""
         self._writing = threading.Lock()
         self._preallocate = True
@@ -63,13 +72,13 @@ class JournalFile:
     @classmethod
     def create(cls, path: str | os.PathLike[str]) -> JournalFile:
         """A new, empty journal file at ``path`` (replacing any file there)."""
-        return cls(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666), 0)
+        return cls(path, posix.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666), 0)
 
     @classmethod
     def continue_at(cls, path: str | os.PathLike[str], end: int) -> JournalFile:
         """An existing journal file, written on from ``end``, the end of its last record
         (anything after it must be free space)."""
-        return cls(path, os.open(path, os.O_RDWR), end)
+        return cls(path, posix.open(path, os.O_RDWR), end)
 
     def write(self, data: bytes) -> int:
         """Hand ``data`` to the OS at the journal's end: nothing waits here, since the writer
@@ -79,9 +88,9 @@ class JournalFile:
             n = len(data)
             if self.end + n > self.allocated:
                 self._extend(self.end + n)
-            done = os.pwrite(self._fd, data, self.end)
+            done = posix.pwrite(self._fd, data, self.end)
             while done < n:  # a short write: the rest, from where it stopped
-                done += os.pwrite(self._fd, memoryview(data)[done:], self.end + done)
+                done += posix.pwrite(self._fd, memoryview(data)[done:], self.end + done)
             self.end += n
             self.allocated = max(self.allocated, self.end)
         return n
@@ -97,7 +106,7 @@ class JournalFile:
         chunk = min(_MAX_CHUNK, max(_MIN_CHUNK, needed // 4))
         size = -(-(needed + chunk) // _BLOCK) * _BLOCK
         try:
-            os.posix_fallocate(self._fd, self.allocated, size - self.allocated)
+            posix.posix_fallocate(self._fd, self.allocated, size - self.allocated)
         except OSError as exc:
             # A filesystem that cannot allocate ahead (from now on), or a disk too full for a
             # chunk (this time): the records grow the file as they are written, as appends do.
@@ -123,7 +132,7 @@ class JournalFile:
         try:
             self.flush()
             if self.allocated > self.end:
-                os.ftruncate(self._fd, self.end)
+                posix.ftruncate(self._fd, self.end)
         finally:
             self.closed = True
-            os.close(self._fd)
+            posix.close(self._fd)

@@ -12,7 +12,7 @@ from ..errors import JournalError
 from ..membrane import dumps
 from ._codec import FastRecordBuffer, event_tree
 from ._events import EventBase, Header
-from ._file import JournalFile, JournalSink
+from ._file import JournalFile, JournalSink, sync_data
 from ._reader import JournalContents, read_journal
 
 __all__ = ["JournalWriter"]
@@ -115,7 +115,7 @@ class JournalWriter:
 
     def sync(self) -> None:
         self.flush()
-        os.fdatasync(self._file.fileno())
+        sync_data(self._file.fileno())
 
     def close(self) -> None:
         if not self._closed:
