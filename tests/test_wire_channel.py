@@ -372,6 +372,21 @@ def test_polls_kept_from_the_cpu_again_and_again_pause_polling_in_the_process() 
     assert poll.budget(later + 0.5) == 0.0
 
 
+def test_a_pause_ends_with_the_crowding_and_only_a_poll_kept_waiting_starts_one() -> None:
+    poll = BusyPoll(CAP, enabled=True)
+    now = 1000.0
+    for _ in range(5):  # a crowded moment (a client starting up beside its server)
+        poll.polled(100e-6, 10e-6, now, True)
+    assert poll.budget(now + 0.5) == 0.0
+    later = now + BusyPoll.PAUSE
+    poll.polled(100e-6, 95e-6, later, True)  # the first long poll after it had the CPU
+    assert poll.budget(later + 0.5) > 0, "a poll that had the CPU never pauses polling"
+    for _ in range(8):  # frames caught at once: the peer runs beside this process
+        poll.polled(5e-6, 0.0, later, True)
+    poll.polled(100e-6, 10e-6, later, True)  # one moment's preemption among them
+    assert poll.budget(later + 0.5) > 0, "the crowding is over: one preemption says little"
+
+
 def test_polls_that_miss_their_frame_back_off_and_one_that_catches_it_ends_that() -> None:
     poll = BusyPoll(CAP, enabled=True)
     now = time.monotonic()

@@ -29,8 +29,14 @@ one vCPU the poller takes the CPU from the very process whose answer it waits fo
   cut the round trip by a quarter); polls kept waiting again and again say that the processes
   it waits for are kept waiting too, and polling then only takes CPU from them. So the process
   keeps the share of its recent polls that were kept waiting (an average over about the last
-  eight), and when that share passes ``CROWDED_SHARE`` (three such polls in a row do it) it
-  stops polling for ``PAUSE`` seconds.
+  eight), and when a poll kept waiting takes that share past ``CROWDED_SHARE`` (three such
+  polls in a row do it) it stops polling for ``PAUSE`` seconds. Only a poll kept waiting starts
+  a pause, and a poll that caught its frame within moments counts as one that was not kept
+  waiting (too short to be timed against the CPU it got, it had the CPU when it mattered):
+  otherwise the share, which polls alone move, would stay where the pause found it, and the
+  first long poll after every pause, however well it went, would pause the process again.
+  Measured before that rule: a server whose first polls, as its client started, were kept
+  waiting polled in 28 of 17,000 waits, paused for the rest, its calls each paying a wake-up.
 
 Only how long a wait takes changes, never what it returns: every outcome (a frame, an end, a
 timeout) is the one a blocking receive would have given.
@@ -136,8 +142,10 @@ class BusyPoll:
         if seconds >= self.JUDGED:
             kept = cpu < self.CROWDED * seconds
             _kept_waiting += self.ALPHA * (kept - _kept_waiting)
-            if _kept_waiting > self.CROWDED_SHARE:
+            if kept and _kept_waiting > self.CROWDED_SHARE:
                 _paused_until = now + self.PAUSE
+        elif caught:  # its frame came within moments while it had the CPU: not kept waiting
+            _kept_waiting -= self.ALPHA * _kept_waiting
         if caught:
             self.misses = 0
         else:
