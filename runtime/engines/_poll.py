@@ -30,13 +30,19 @@ one vCPU the poller takes the CPU from the very process whose answer it waits fo
   it waits for are kept waiting too, and polling then only takes CPU from them. So the process
   keeps the share of its recent polls that were kept waiting (an average over about the last
   eight), and when a poll kept waiting takes that share past ``CROWDED_SHARE`` (three such
-  polls in a row do it) it stops polling for ``PAUSE`` seconds. Only a poll kept waiting starts
-  a pause, and a poll that caught its frame within moments counts as one that was not kept
-  waiting (too short to be timed against the CPU it got, it had the CPU when it mattered):
-  otherwise the share, which polls alone move, would stay where the pause found it, and the
-  first long poll after every pause, however well it went, would pause the process again.
-  Measured before that rule: a server whose first polls, as its client started, were kept
-  waiting polled in 28 of 17,000 waits, paused for the rest, its calls each paying a wake-up.
+  polls in a row do it) it stops polling for ``PAUSE_FIRST`` seconds (10 ms). A poll kept
+  waiting after that pause, the share still past it, pauses for twice as long, and so on up to
+  ``PAUSE_MAX`` (a second): a machine that stays crowded costs one poll a second, and a moment
+  of crowding (a burst of calls in flight, whose threads keep the polling one from the
+  interpreter's lock; a process starting beside it) stops polling for milliseconds, not for
+  the calls that follow it. Only a poll kept waiting starts a pause, and a poll that caught
+  its frame within moments counts as one that was not kept waiting (too short to be timed
+  against the CPU it got, it had the CPU when it mattered): otherwise the share, which polls
+  alone move, would stay where the pause found it, and the first long poll after every pause,
+  however well it went, would pause the process again. Measured before these rules: after 16
+  calls in flight, a client's next 3,000 calls one at a time all blocked (polling paused), and
+  a server whose first polls were kept waiting as its client started polled in 28 of 17,000
+  waits.
 
 Only how long a wait takes changes, never what it returns: every outcome (a frame, an end, a
 timeout) is the one a blocking receive would have given.
@@ -87,6 +93,8 @@ _paused_until = 0.0
 _kept_waiting = 0.0
 """The share of this process's recent polls that were kept waiting for a CPU (updated by the
 one thread that polls)."""
+_pause = 0.0
+"""Seconds the next pause lasts (``BusyPoll.PAUSE_FIRST`` until one has been taken)."""
 
 
 class BusyPoll:
@@ -101,8 +109,11 @@ class BusyPoll:
     STRETCH = 2.0
     """A wait polls up to this many times the average: a little jitter still lands in it."""
 
-    PAUSE = 1.0
-    """Seconds the process does not poll after a poll that was kept from the CPU."""
+    PAUSE_FIRST = 0.01
+    """Seconds the process does not poll after a poll kept from the CPU took the share of such
+    polls past ``CROWDED_SHARE``; each further pause while the share stays there lasts twice
+    the one before, up to ``PAUSE_MAX``."""
+    PAUSE_MAX = 1.0
     MAX_SKIP = 256
     """After polls that ended without the frame, the waits that block at once: 2, 4, ... up
     to this many, after each further miss; one poll that catches its frame ends the run."""
@@ -138,14 +149,17 @@ class BusyPoll:
         machine, or one CPU left to both) it is worse: the peer runs only once the poll gives
         up, so the frame arrives just after it. Misses in a row make ever more waits block at
         once."""
-        global _paused_until, _kept_waiting
+        global _paused_until, _kept_waiting, _pause
         if seconds >= self.JUDGED:
             kept = cpu < self.CROWDED * seconds
             _kept_waiting += self.ALPHA * (kept - _kept_waiting)
             if kept and _kept_waiting > self.CROWDED_SHARE:
-                _paused_until = now + self.PAUSE
+                _pause = min(self.PAUSE_MAX, 2 * _pause) or self.PAUSE_FIRST
+                _paused_until = now + _pause
         elif caught:  # its frame came within moments while it had the CPU: not kept waiting
             _kept_waiting -= self.ALPHA * _kept_waiting
+        if _kept_waiting <= self.CROWDED_SHARE:
+            _pause = 0.0  # the crowding is over: the next pause is a short one again
         if caught:
             self.misses = 0
         else:
