@@ -141,9 +141,10 @@ class WatchedPoll(BusyPoll):
         super().__init__(60.0, enabled=True)
         self.ended: list[bool] = []
 
-    def polled(self, seconds: float, cpu: float, now: float, caught: bool) -> None:
+    def polled(self, seconds: float, cpu: float, now: float, caught: bool,
+               others: float = 0.0) -> None:
         self.ended.append(caught)
-        super().polled(seconds, cpu, now, caught)
+        super().polled(seconds, cpu, now, caught, others)
 
 
 def polling(channel: Channel, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
@@ -412,6 +413,16 @@ def test_a_pause_ends_with_the_crowding_and_only_a_poll_kept_waiting_starts_one(
         poll.polled(5e-6, 0.0, later, True)
     poll.polled(100e-6, 10e-6, later, True)  # one moment's preemption among them
     assert poll.budget(later) > 0, "the crowding is over: one preemption says little"
+
+
+def test_polls_kept_from_the_interpreter_by_their_own_process_back_off_that_end_alone() -> None:
+    busy, alone = BusyPoll(CAP, enabled=True), BusyPoll(CAP, enabled=True)
+    now = 1000.0
+    for _ in range(5):  # calls in flight on the process's other threads ran while it waited
+        busy.polled(100e-6, 10e-6, now, True, others=85e-6)
+    assert alone.budget(now) > 0, "the machine is not crowded: the process polls on"
+    assert busy.budget(now) == 0.0, "the end that took the lock from its threads backs off"
+    assert busy.misses == 5
 
 
 def test_polls_that_miss_their_frame_back_off_and_one_that_catches_it_ends_that() -> None:

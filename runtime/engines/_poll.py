@@ -23,6 +23,11 @@ one vCPU the poller takes the CPU from the very process whose answer it waits fo
   nothing, and where the peer shares this CPU it delays the very frame it waits for (the peer
   runs once the poll gives up). After each miss in a row, twice as many waits block at once
   (up to 256); a poll that catches its frame ends the run;
+* **backing off, alone, when its own process keeps it waiting**: a poll that got little CPU
+  while the process's other threads ran (calls in flight on them) was kept from the
+  interpreter's lock, not from a CPU. The machine is not crowded, so the process does not
+  pause; that connection end backs off as after a miss, since its polling takes the lock from
+  the threads it waits behind;
 * **off for a while on a crowded machine**: a poll that got much less CPU time than the time it
   took was kept waiting for a CPU. One such poll says little (a moment's preemption, measured
   in about 1% of polls on a loaded machine where polling still caught 98% of its frames and
@@ -141,17 +146,25 @@ class BusyPoll:
             return 0.0
         return min(self.cap, self.STRETCH * self.average)
 
-    def polled(self, seconds: float, cpu: float, now: float, caught: bool) -> None:
+    def polled(self, seconds: float, cpu: float, now: float, caught: bool,
+               others: float = 0.0) -> None:
         """A poll took ``seconds``, of which ``cpu`` on a CPU, and ended at ``now``, with its
-        frame (``caught``) or without.
+        frame (``caught``) or without; meanwhile the process's other threads ran for
+        ``others`` seconds (measured only for a poll kept waiting, else 0).
 
         A miss is CPU spent for nothing, and where the peer shares this CPU (a crowded
         machine, or one CPU left to both) it is worse: the peer runs only once the poll gives
         up, so the frame arrives just after it. Misses in a row make ever more waits block at
-        once."""
+        once. A poll kept waiting while its own process's threads ran was kept from the
+        interpreter's lock, not from a CPU (calls in flight on other threads): the machine is
+        not crowded, but this end's polling takes the lock from them, so it backs off as after
+        a miss, and the process's other ends poll on."""
         global _paused_until, _kept_waiting, _pause
         if seconds >= self.JUDGED:
             kept = cpu < self.CROWDED * seconds
+            if kept and others >= self.CROWDED * (seconds - cpu):
+                caught = False  # kept by its own process: this end backs off, alone
+                kept = False
             _kept_waiting += self.ALPHA * (kept - _kept_waiting)
             if kept and _kept_waiting > self.CROWDED_SHARE:
                 _pause = min(self.PAUSE_MAX, 2 * _pause) or self.PAUSE_FIRST
