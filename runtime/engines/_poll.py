@@ -99,7 +99,8 @@ _kept_waiting = 0.0
 """The share of this process's recent polls that were kept waiting for a CPU (updated by the
 one thread that polls)."""
 _pause = 0.0
-"""Seconds the next pause lasts (``BusyPoll.PAUSE_FIRST`` until one has been taken)."""
+"""Seconds the last pause of the present crowding lasted (0: none yet, so the next lasts
+``BusyPoll.PAUSE_FIRST``)."""
 
 
 class BusyPoll:
@@ -119,6 +120,7 @@ class BusyPoll:
     polls past ``CROWDED_SHARE``; each further pause while the share stays there lasts twice
     the one before, up to ``PAUSE_MAX``."""
     PAUSE_MAX = 1.0
+    """The longest pause: on a machine that stays crowded, one poll a second."""
     MAX_SKIP = 256
     """After polls that ended without the frame, the waits that block at once: 2, 4, ... up
     to this many, after each further miss; one poll that catches its frame ends the run."""
