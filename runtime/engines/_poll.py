@@ -128,8 +128,13 @@ class BusyPoll:
     """A poll that got less than this share of its time on a CPU was kept waiting for one."""
     CROWDED_SHARE = 0.3
     """The share of recent polls kept waiting that pauses polling: three in a row (0.33)."""
+    UNCLOCKED = 10e-6
+    """The first part of a poll, not timed against the CPU's clocks (a system call each, of
+    about 0.8 us on a virtual machine): most polls end within it, and pay for no clock but the
+    monotonic one on their frame's path."""
     JUDGED = 20e-6
-    """Polls shorter than this say nothing about the machine (the clocks' own cost)."""
+    """Polls whose timed part is shorter than this say nothing about the machine (the clocks'
+    own cost)."""
 
     def __init__(self, cap: float = POLL_CAP, *, enabled: bool | None = None) -> None:
         self.cap = cap
@@ -150,9 +155,10 @@ class BusyPoll:
 
     def polled(self, seconds: float, cpu: float, now: float, caught: bool,
                others: float = 0.0) -> None:
-        """A poll took ``seconds``, of which ``cpu`` on a CPU, and ended at ``now``, with its
-        frame (``caught``) or without; meanwhile the process's other threads ran for
-        ``others`` seconds (measured only for a poll kept waiting, else 0).
+        """A poll's timed part (after ``UNCLOCKED``; 0 for a poll over before it) took
+        ``seconds``, of which ``cpu`` on a CPU, and ended at ``now``, with its frame
+        (``caught``) or without; meanwhile the process's other threads ran for ``others``
+        seconds (measured only for a poll kept waiting, else 0).
 
         A miss is CPU spent for nothing, and where the peer shares this CPU (a crowded
         machine, or one CPU left to both) it is worse: the peer runs only once the poll gives

@@ -257,18 +257,26 @@ class Channel:
         passed; what ``_take`` got, None if the frame did not come."""
         clock, take = monotonic, self._take
         until = started + budget if deadline is None else min(started + budget, deadline)
-        cpu, process = thread_time(), process_time()  # system calls, taken while nothing is there
-        while (n := take()) is None and clock() < until:
-            pass
+        clocked = started + self.poll.UNCLOCKED
+        timed_from = cpu = process = 0.0
+        while (n := take()) is None:
+            now = clock()
+            if now >= until:
+                break
+            if not timed_from and now >= clocked:  # system calls, while nothing is there
+                cpu, process, timed_from = thread_time(), process_time(), clock()
         now = clock()
-        spent = now - started
+        if not timed_from:  # most polls: over before the CPU's clocks were read at all
+            self.poll.polled(0.0, 0.0, now, n is not None)
+            return n
+        timed = now - timed_from
         # A short poll says nothing of the machine: no second call on the frame's path, and a
         # third only for a poll that was kept waiting (whose frame came long ago).
-        used = thread_time() - cpu if spent >= self.poll.JUDGED else spent
+        used = thread_time() - cpu if timed >= self.poll.JUDGED else timed
         others = 0.0
-        if used < self.poll.CROWDED * spent:
+        if used < self.poll.CROWDED * timed:
             others = process_time() - process - used
-        self.poll.polled(spent, used, now, n is not None, others)
+        self.poll.polled(timed, used, now, n is not None, others)
         return n
 
     def _more(self, deadline: float | None, cut_short: str) -> None:
