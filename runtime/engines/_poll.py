@@ -130,8 +130,8 @@ class BusyPoll:
     """The share of recent polls kept waiting that pauses polling: three in a row (0.33)."""
     UNCLOCKED = 10e-6
     """The first part of a poll, not timed against the CPU's clocks (a system call each, of
-    about 0.8 us on a virtual machine): most polls end within it, and pay for no clock but the
-    monotonic one on their frame's path."""
+    about 0.8 us on a virtual machine): a poll that ends within it (a callee's, whose caller
+    was about to send) pays for no clock but the monotonic one on its frame's path."""
     JUDGED = 20e-6
     """Polls whose timed part is shorter than this say nothing about the machine (the clocks'
     own cost)."""
