@@ -47,8 +47,43 @@ Where the time goes (measured on a loaded 2-vCPU machine, so every figure is rou
   frame out and a frame in cost about 3 us a side (a ``send``, and the one ``recv`` that finds
   the frame: a poll reads the frame it catches); the caller's own work is 2-2.5 us. So the
   round trip's floor, with both polls catching their frame, is about the raw polled echo plus
-  22 us. What the figure holds beyond that is wake-ups: waits that block because the poll is
-  paused (a crowded machine), backing off after misses, or the wait is longer than the cap.
+  22 us. What the figure holds beyond that is wake-ups.
+
+  Counted per call (5,000 calls, ``/proc/<pid>/task/*/status`` context switches, ``strace -f
+  -c`` on the callee, a ``perf`` trace of ``sched_switch``/``sched_wakeup`` for the sequence):
+
+  - System calls: the callee makes one ``recv`` (more while it polls: one per look, each
+    failing with ``EAGAIN`` until the frame is there), one ``pwrite`` (the journal) and one
+    ``send``; the caller one ``send`` and one ``recv`` (likewise), and, for a poll of 20 us or
+    more, two reads of its thread's CPU clock. No ``futex``, ``poll`` or ``epoll`` on a call's
+    path: the thread that reads a call's frame runs it, flushes its records and sends its
+    reply, and the caller's thread waits on its socket itself. The callee's other threads (the
+    main one, the accept loop) switched 0.001 times per call.
+  - Both ends polling and catching: 0.1 voluntary context switches per call on each side.
+  - Both ends blocking: one wake-up per side and call, and up to 0.9 more that do nothing: the
+    kernel wakes a reader blocked in ``recv`` on a Unix socket when its peer reads the frame it
+    sent last (the wait is not keyed to readability), and it goes back to sleep. Waiting in
+    ``poll(POLLIN)``, which that wake-up does not end, brought both sides to exactly 1.00, but
+    the round trip got slower (167-177 us against 126-142, four pairs, loaded machine): each
+    blocked wait pays a system call more, and the empty wake-up apparently kept the vCPU from
+    going idle, which it is slow to leave on this virtual machine. So it is not done.
+  - When the other vCPU is busy (other work on the machine), the scheduler runs both
+    processes on one vCPU (a wake-up goes to the waker's CPU): a poll there only delays the
+    frame it waits for, so polls miss and back off, and the round trip is both sides' work
+    one after the other plus two switches, with each side's work about 3x slower than alone
+    (the two interpreters share one CPU's caches: the callee's ``handle_call`` took 16.7 us,
+    its journal flush 7.4, its ``send`` 5.4 and decoding the arguments 1.9, where that
+    decoding takes 0.43 us alone).
+  - The polling policy lost most of what it could save, before this was found: a pause for a
+    crowded machine lasted a second and then outlived the crowding (``_poll``). The benchmark
+    runs each system's calls one at a time right after the previous system's 16 calls in
+    flight, in the same client process: their threads keep its polling thread from the
+    interpreter's lock, which read as a crowded machine, and the next 3,000 calls one at a time
+    all blocked (three runs of three). A callee whose first polls were kept waiting as its
+    client started polled in 28 of 17,000 waits. So the ``unix no-sync`` row measured a round
+    trip blocking on both sides, about the blocking echo plus the work; now a pause starts at
+    10 ms, ends with the crowding, and a poll kept from the lock by its own process's threads
+    backs off that connection alone.
 * ``unix durable``: one fdatasync per call (counted: 1.00 sequential; the call-in and return
   records are synced together, after the call ran), set against the same write and sync done
   bare (``bench_cross``). The rest is the no-sync round trip, done cold: both ends sleep

@@ -34,6 +34,7 @@ def unpaused(monkeypatch: pytest.MonkeyPatch) -> None:
     machine may have paused this process's polling (a policy test reads the budget)."""
     monkeypatch.setattr(_poll, "_paused_until", 0.0)
     monkeypatch.setattr(_poll, "_kept_waiting", 0.0)
+    monkeypatch.setattr(_poll, "_pause", 0.0)
 
 
 @pytest.fixture
@@ -140,9 +141,10 @@ class WatchedPoll(BusyPoll):
         super().__init__(60.0, enabled=True)
         self.ended: list[bool] = []
 
-    def polled(self, seconds: float, cpu: float, now: float, caught: bool) -> None:
+    def polled(self, seconds: float, cpu: float, now: float, caught: bool,
+               others: float = 0.0) -> None:
         self.ended.append(caught)
-        super().polled(seconds, cpu, now, caught)
+        super().polled(seconds, cpu, now, caught, others)
 
 
 def polling(channel: Channel, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
@@ -363,13 +365,64 @@ def test_polls_kept_from_the_cpu_again_and_again_pause_polling_in_the_process() 
     assert poll.budget(now) > 0
     for _ in range(3):  # three in a row: the machine is crowded
         poll.polled(100e-6, 10e-6, now, True)
-    assert poll.budget(now + 0.5) == other.budget(now + 0.5) == 0.0
-    assert poll.budget(now + BusyPoll.PAUSE) > 0
-    poll.polled(5e-6, 0.0, now + 2, True)  # too short to say anything
+    until = _poll._paused_until
+    assert until > now
+    assert poll.budget(until - 1e-6) == other.budget(until - 1e-6) == 0.0
+    assert poll.budget(until) > 0
+    poll.polled(5e-6, 0.0, now + 2, True)  # a frame caught at once: it had the CPU
     assert poll.budget(now + 2) > 0
-    later = now + 2 + BusyPoll.PAUSE
+    later = now + 2 + BusyPoll.PAUSE_MAX
     poll.polled(100e-6, 10e-6, later, True)  # still crowded: paused again at once
-    assert poll.budget(later + 0.5) == 0.0
+    assert poll.budget(later + BusyPoll.PAUSE_FIRST / 2) == 0.0
+
+
+def test_a_pause_grows_while_the_crowding_lasts_and_is_short_again_once_it_ends() -> None:
+    poll = BusyPoll(CAP, enabled=True)
+    now = 1000.0
+
+    def pauses_of_polls_kept_waiting(count: int) -> list[float]:
+        nonlocal now
+        pauses = []
+        for _ in range(count):  # each as the pause before it ends
+            poll.polled(100e-6, 10e-6, now, True)
+            if _poll._paused_until > now:
+                pauses.append(round(_poll._paused_until - now, 6))
+                now = _poll._paused_until
+        return pauses
+
+    first = BusyPoll.PAUSE_FIRST
+    assert pauses_of_polls_kept_waiting(12) == [
+        *(first * 2 ** n for n in range(7)), BusyPoll.PAUSE_MAX, BusyPoll.PAUSE_MAX,
+        BusyPoll.PAUSE_MAX]
+    for _ in range(12):  # the crowding is over: polls catch their frames at once
+        poll.polled(5e-6, 0.0, now, True)
+    assert poll.budget(now) > 0
+    assert pauses_of_polls_kept_waiting(3)[:1] == [first], "a new crowding: a short pause"
+
+
+def test_a_pause_ends_with_the_crowding_and_only_a_poll_kept_waiting_starts_one() -> None:
+    poll = BusyPoll(CAP, enabled=True)
+    now = 1000.0
+    for _ in range(5):  # a crowded moment (a client starting up beside its server)
+        poll.polled(100e-6, 10e-6, now, True)
+    later = _poll._paused_until
+    assert later > now and poll.budget(later - 1e-6) == 0.0
+    poll.polled(100e-6, 95e-6, later, True)  # the first long poll after it had the CPU
+    assert poll.budget(later) > 0, "a poll that had the CPU never pauses polling"
+    for _ in range(8):  # frames caught at once: the peer runs beside this process
+        poll.polled(5e-6, 0.0, later, True)
+    poll.polled(100e-6, 10e-6, later, True)  # one moment's preemption among them
+    assert poll.budget(later) > 0, "the crowding is over: one preemption says little"
+
+
+def test_polls_kept_from_the_interpreter_by_their_own_process_back_off_that_end_alone() -> None:
+    busy, alone = BusyPoll(CAP, enabled=True), BusyPoll(CAP, enabled=True)
+    now = 1000.0
+    for _ in range(5):  # calls in flight on the process's other threads ran while it waited
+        busy.polled(100e-6, 10e-6, now, True, others=85e-6)
+    assert alone.budget(now) > 0, "the machine is not crowded: the process polls on"
+    assert busy.budget(now) == 0.0, "the end that took the lock from its threads backs off"
+    assert busy.misses == 5
 
 
 def test_polls_that_miss_their_frame_back_off_and_one_that_catches_it_ends_that() -> None:

@@ -23,14 +23,31 @@ one vCPU the poller takes the CPU from the very process whose answer it waits fo
   nothing, and where the peer shares this CPU it delays the very frame it waits for (the peer
   runs once the poll gives up). After each miss in a row, twice as many waits block at once
   (up to 256); a poll that catches its frame ends the run;
+* **backing off, alone, when its own process keeps it waiting**: a poll that got little CPU
+  while the process's other threads ran (calls in flight on them) was kept from the
+  interpreter's lock, not from a CPU. The machine is not crowded, so the process does not
+  pause; that connection end backs off as after a miss, since its polling takes the lock from
+  the threads it waits behind;
 * **off for a while on a crowded machine**: a poll that got much less CPU time than the time it
   took was kept waiting for a CPU. One such poll says little (a moment's preemption, measured
   in about 1% of polls on a loaded machine where polling still caught 98% of its frames and
   cut the round trip by a quarter); polls kept waiting again and again say that the processes
   it waits for are kept waiting too, and polling then only takes CPU from them. So the process
   keeps the share of its recent polls that were kept waiting (an average over about the last
-  eight), and when that share passes ``CROWDED_SHARE`` (three such polls in a row do it) it
-  stops polling for ``PAUSE`` seconds.
+  eight), and when a poll kept waiting takes that share past ``CROWDED_SHARE`` (three such
+  polls in a row do it) it stops polling for ``PAUSE_FIRST`` seconds (10 ms). A poll kept
+  waiting after that pause, the share still past it, pauses for twice as long, and so on up to
+  ``PAUSE_MAX`` (a second): a machine that stays crowded costs one poll a second, and a moment
+  of crowding (a burst of calls in flight, whose threads keep the polling one from the
+  interpreter's lock; a process starting beside it) stops polling for milliseconds, not for
+  the calls that follow it. Only a poll kept waiting starts a pause, and a poll that caught
+  its frame within moments counts as one that was not kept waiting (too short to be timed
+  against the CPU it got, it had the CPU when it mattered): otherwise the share, which polls
+  alone move, would stay where the pause found it, and the first long poll after every pause,
+  however well it went, would pause the process again. Measured before these rules: after 16
+  calls in flight, a client's next 3,000 calls one at a time all blocked (polling paused), and
+  a server whose first polls were kept waiting as its client started polled in 28 of 17,000
+  waits.
 
 Only how long a wait takes changes, never what it returns: every outcome (a frame, an end, a
 timeout) is the one a blocking receive would have given.
@@ -81,6 +98,9 @@ _paused_until = 0.0
 _kept_waiting = 0.0
 """The share of this process's recent polls that were kept waiting for a CPU (updated by the
 one thread that polls)."""
+_pause = 0.0
+"""Seconds the last pause of the present crowding lasted (0: none yet, so the next lasts
+``BusyPoll.PAUSE_FIRST``)."""
 
 
 class BusyPoll:
@@ -95,8 +115,12 @@ class BusyPoll:
     STRETCH = 2.0
     """A wait polls up to this many times the average: a little jitter still lands in it."""
 
-    PAUSE = 1.0
-    """Seconds the process does not poll after a poll that was kept from the CPU."""
+    PAUSE_FIRST = 0.01
+    """Seconds the process does not poll after a poll kept from the CPU took the share of such
+    polls past ``CROWDED_SHARE``; each further pause while the share stays there lasts twice
+    the one before, up to ``PAUSE_MAX``."""
+    PAUSE_MAX = 1.0
+    """The longest pause: on a machine that stays crowded, one poll a second."""
     MAX_SKIP = 256
     """After polls that ended without the frame, the waits that block at once: 2, 4, ... up
     to this many, after each further miss; one poll that catches its frame ends the run."""
@@ -104,8 +128,13 @@ class BusyPoll:
     """A poll that got less than this share of its time on a CPU was kept waiting for one."""
     CROWDED_SHARE = 0.3
     """The share of recent polls kept waiting that pauses polling: three in a row (0.33)."""
+    UNCLOCKED = 10e-6
+    """The first part of a poll, not timed against the CPU's clocks (a system call each, of
+    about 0.8 us on a virtual machine): a poll that ends within it (a callee's, whose caller
+    was about to send) pays for no clock but the monotonic one on its frame's path."""
     JUDGED = 20e-6
-    """Polls shorter than this say nothing about the machine (the clocks' own cost)."""
+    """Polls whose timed part is shorter than this say nothing about the machine (the clocks'
+    own cost)."""
 
     def __init__(self, cap: float = POLL_CAP, *, enabled: bool | None = None) -> None:
         self.cap = cap
@@ -124,20 +153,34 @@ class BusyPoll:
             return 0.0
         return min(self.cap, self.STRETCH * self.average)
 
-    def polled(self, seconds: float, cpu: float, now: float, caught: bool) -> None:
-        """A poll took ``seconds``, of which ``cpu`` on a CPU, and ended at ``now``, with its
-        frame (``caught``) or without.
+    def polled(self, seconds: float, cpu: float, now: float, caught: bool,
+               others: float = 0.0) -> None:
+        """A poll's timed part (after ``UNCLOCKED``; 0 for a poll over before it) took
+        ``seconds``, of which ``cpu`` on a CPU, and ended at ``now``, with its frame
+        (``caught``) or without; meanwhile the process's other threads ran for ``others``
+        seconds (measured only for a poll kept waiting, else 0).
 
         A miss is CPU spent for nothing, and where the peer shares this CPU (a crowded
         machine, or one CPU left to both) it is worse: the peer runs only once the poll gives
         up, so the frame arrives just after it. Misses in a row make ever more waits block at
-        once."""
-        global _paused_until, _kept_waiting
+        once. A poll kept waiting while its own process's threads ran was kept from the
+        interpreter's lock, not from a CPU (calls in flight on other threads): the machine is
+        not crowded, but this end's polling takes the lock from them, so it backs off as after
+        a miss, and the process's other ends poll on."""
+        global _paused_until, _kept_waiting, _pause
         if seconds >= self.JUDGED:
             kept = cpu < self.CROWDED * seconds
+            if kept and others >= self.CROWDED * (seconds - cpu):
+                caught = False  # kept by its own process: this end backs off, alone
+                kept = False
             _kept_waiting += self.ALPHA * (kept - _kept_waiting)
-            if _kept_waiting > self.CROWDED_SHARE:
-                _paused_until = now + self.PAUSE
+            if kept and _kept_waiting > self.CROWDED_SHARE:
+                _pause = min(self.PAUSE_MAX, 2 * _pause) or self.PAUSE_FIRST
+                _paused_until = now + _pause
+        elif caught:  # its frame came within moments while it had the CPU: not kept waiting
+            _kept_waiting -= self.ALPHA * _kept_waiting
+        if _kept_waiting <= self.CROWDED_SHARE:
+            _pause = 0.0  # the crowding is over: the next pause is a short one again
         if caught:
             self.misses = 0
         else:

@@ -17,9 +17,9 @@ catches the frame has read it; and a wait is bounded by the kernel's socket time
 timeout adds a ``poll`` system call before every ``recv``.
 
 The transport times its waits with the machine's clocks (``monotonic``, ``wall_time``,
-``thread_time``), never with the ones a service's code sees: in a service's process those are
-the compartment's journaled stand-ins, which cost a lookup of the acting service on every call
-and would only pass it through to the real clock here.
+``thread_time``, ``process_time``), never with the ones a service's code sees: in a service's
+process those are the compartment's journaled stand-ins, which cost a lookup of the acting
+service on every call and would only pass it through to the real clock here.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ monotonic: Callable[[], float] = inspect.unwrap(time.monotonic)
 the real clock as ``__wrapped__``)."""
 wall_time: Callable[[], float] = inspect.unwrap(time.time)
 thread_time: Callable[[], float] = inspect.unwrap(time.thread_time)
+process_time: Callable[[], float] = inspect.unwrap(time.process_time)
 
 
 class _Message(msgspec.Struct, frozen=True, array_like=True, tag_field="kind"):
@@ -256,14 +257,26 @@ class Channel:
         passed; what ``_take`` got, None if the frame did not come."""
         clock, take = monotonic, self._take
         until = started + budget if deadline is None else min(started + budget, deadline)
-        cpu = thread_time()  # a system call, but taken while nothing is there
-        while (n := take()) is None and clock() < until:
-            pass
+        clocked = started + self.poll.UNCLOCKED
+        timed_from = cpu = process = 0.0
+        while (n := take()) is None:
+            now = clock()
+            if now >= until:
+                break
+            if not timed_from and now >= clocked:  # system calls, while nothing is there
+                cpu, process, timed_from = thread_time(), process_time(), clock()
         now = clock()
-        spent = now - started
-        # A short poll says nothing of the machine: no second call on the frame's path.
-        used = thread_time() - cpu if spent >= self.poll.JUDGED else spent
-        self.poll.polled(spent, used, now, n is not None)
+        if not timed_from:  # most polls: over before the CPU's clocks were read at all
+            self.poll.polled(0.0, 0.0, now, n is not None)
+            return n
+        timed = now - timed_from
+        # A short poll says nothing of the machine: no second call on the frame's path, and a
+        # third only for a poll that was kept waiting (whose frame came long ago).
+        used = thread_time() - cpu if timed >= self.poll.JUDGED else timed
+        others = 0.0
+        if used < self.poll.CROWDED * timed:
+            others = process_time() - process - used
+        self.poll.polled(timed, used, now, n is not None, others)
         return n
 
     def _more(self, deadline: float | None, cut_short: str) -> None:
