@@ -6,7 +6,9 @@ a run of zero bytes from a record boundary to the end of the file is free space;
 short is torn whatever follows it, zeros included. Checked here against a journal recorded by a
 real two-service application, torn at every byte of its last record, through ``read_journal``,
 ``distdev journal repair``, ``JournalWriter.append_to`` and a service killed with ``kill -9``
-under ``distdev up`` (real processes, real sockets).
+under ``distdev up`` (real processes, real sockets). And the syncs a group commit makes over
+such a file, with real fdatasyncs: a call alone is synced once, by its own thread, and the sync
+never writes a new file size; concurrent calls each return only once their record is durable.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from support.engines import counting_build, running, tally_seen_by_replay
 
 import distdev
 from distdev.cli import run as run_cli
+from distdev.engines import GroupCommit
 from distdev.errors import JournalCorruptError, JournalFormatError
 from distdev.journal import parse_journal
 from distdev.journal._file import JournalFile
@@ -260,3 +263,88 @@ def test_a_service_killed_with_free_space_in_its_journal_restarts_where_its_reco
     at_rest = distdev.read_journal(tally)
     assert at_rest.free == 0 and at_rest.size == tally.stat().st_size
     assert tally_seen_by_replay(tally) == [1, 2, 3, 4, 5, 6]
+
+
+# --- syncs: once per call alone, by the caller itself, inside the space allocated ahead -------
+
+
+class Records:
+    """What a group commit syncs: records appended to a real ``JournalFile``, counted."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = JournalFile.create(path)
+        self.next_seq = 0
+        self._lock = threading.Lock()
+
+    def write(self, record: bytes) -> int:
+        """Append ``record``; the offset where it ends."""
+        with self._lock:
+            self.file.write(record)
+            self.next_seq += 1
+            return self.file.tell()
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+
+def watched_syncs(monkeypatch: pytest.MonkeyPatch, records: Records) -> list[tuple[int, int, int]]:
+    """Each fdatasync from now on: (thread, file size, bytes durable after it)."""
+    syncs: list[tuple[int, int, int]] = []
+    real = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        size = os.fstat(fd).st_size
+        real(fd)
+        syncs.append((threading.get_ident(), size, records.file.end))
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    return syncs
+
+
+def test_a_call_alone_is_synced_once_by_its_own_thread_without_growing_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sequential durable call: its thread is the group commit's leader (no other thread
+    is woken for the sync), and the sync writes data alone, never a new file size."""
+    records = Records(tmp_path / "j.bin")
+    commit = GroupCommit(records)  # type: ignore[arg-type]  # what it uses of a writer
+    syncs = watched_syncs(monkeypatch, records)
+    for i in range(50):
+        end = records.write(b"\x82" + bytes([i + 1]) * 105)  # a call-in and return's size
+        commit.wait_durable()
+        assert syncs[-1][2] >= end, "the wait returned before its record was durable"
+    assert len(syncs) == commit.syncs == 50
+    assert {thread for thread, _, _ in syncs} == {threading.get_ident()}
+    assert len({size for _, size, _ in syncs}) == 1, "a sync wrote a new size: the file grew"
+    records.file.close()
+
+
+def test_concurrent_calls_share_syncs_and_each_returns_once_its_record_is_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = Records(tmp_path / "j.bin")
+    commit = GroupCommit(records)  # type: ignore[arg-type]
+    syncs = watched_syncs(monkeypatch, records)
+    early: list[tuple[int, int]] = []
+    start = threading.Barrier(8)
+
+    def caller(n: int) -> None:
+        start.wait()
+        for _ in range(20):
+            end = records.write(b"\x82" + bytes([n + 1]) * 105)
+            commit.wait_durable()
+            durable = max(after for _, _, after in syncs)
+            if durable < end:
+                early.append((end, durable))
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert early == [], "a wait returned before its record was durable"
+    assert 1 <= len(syncs) == commit.syncs <= 8 * 20
+    records.file.close()
