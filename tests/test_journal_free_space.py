@@ -24,7 +24,7 @@ from support.engines import counting_build, running, tally_seen_by_replay
 
 import distdev
 from distdev.cli import run as run_cli
-from distdev.engines import GroupCommit
+from distdev.engines import GroupCommit, _durable
 from distdev.errors import JournalCorruptError, JournalFormatError
 from distdev.journal import parse_journal
 from distdev.journal._file import JournalFile
@@ -293,14 +293,14 @@ class Records:
 def watched_syncs(monkeypatch: pytest.MonkeyPatch, records: Records) -> list[tuple[int, int, int]]:
     """Each fdatasync from now on: (thread, file size, bytes durable after it)."""
     syncs: list[tuple[int, int, int]] = []
-    real = os.fdatasync
+    real = _durable.sync_data  # the group commit's fdatasync
 
     def fdatasync(fd: int) -> None:
-        size = os.fstat(fd).st_size
+        size = posix.fstat(fd).st_size
         real(fd)
         syncs.append((threading.get_ident(), size, records.file.end))
 
-    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    monkeypatch.setattr(_durable, "sync_data", fdatasync)
     return syncs
 
 
