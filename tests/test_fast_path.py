@@ -559,7 +559,8 @@ def test_membrane_dumps_leaves_what_it_does_not_encode_to_cbor2() -> None:
 
 _WITHOUT_C = """
 import sys
-for name in ("distdev.journal._framing", "distdev.membrane._cbor", "distdev.service._callgate"):
+for name in ("distdev.journal._framing", "distdev.membrane._cbor", "distdev.membrane._calls",
+             "distdev.service._callgate"):
     sys.modules[name] = None  # as a build without a compiler has it: the import fails
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
@@ -567,10 +568,11 @@ import pytest
 import random
 import test_fast_path as t
 from distdev.journal import _codec
-from distdev.membrane import _values
+from distdev.membrane import _proxy, _values
 from distdev.service import _gate
 from distdev.service._service import _DigestSchedule
 assert not _codec.NATIVE_FRAMING and _values.NATIVE_ENCODER is None and not _gate.NATIVE_GATE
+assert _proxy._ExportCall.__mro__[1] is _proxy.ExportCallBase
 _DigestSchedule.SHARE = float("inf")
 rng = random.Random(int(sys.argv[4]))
 batches = [[t._op(rng) for _ in range(rng.randrange(1, 30))] for _ in range(12)]
@@ -582,7 +584,8 @@ with pytest.MonkeyPatch.context() as monkeypatch:
 def test_without_the_c_modules_the_journals_are_the_same_bytes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A build without a compiler runs the Python references of the record buffer, the
-    encoder and the gate: the same workload writes the same journals, byte for byte."""
+    encoder, the export call and the gate: the same workload writes the same journals, byte
+    for byte."""
     import subprocess
 
     seed = 1813

@@ -1,8 +1,9 @@
 """distdev's build backend: setuptools' own, with the hot path's C modules.
 
 The journal frames records (``runtime/journal/_framing.c``), the membrane encodes the common
-wire values (``runtime/membrane/_cbor.c``) and services gate their calls
-(``runtime/service/_callgate.c``) in C where a compiler is; without one the package installs
+wire values (``runtime/membrane/_cbor.c``) and calls a proxy's exports
+(``runtime/membrane/_calls.c``), and services gate their calls (``runtime/service/_callgate.c``)
+in C where a compiler is; without one the package installs
 with their Python references, which do the same, slower.
 setuptools takes C extensions from a ``setup.py``, which this repository's fixed top level does
 not have, or from pyproject's ``[tool.setuptools.ext-modules]``, which prints an "experimental"
@@ -19,6 +20,7 @@ from setuptools.build_meta import _BuildMetaBackend
 EXTENSIONS = [
     Extension("distdev.journal._framing", ["runtime/journal/_framing.c"], optional=True),
     Extension("distdev.membrane._cbor", ["runtime/membrane/_cbor.c"], optional=True),
+    Extension("distdev.membrane._calls", ["runtime/membrane/_calls.c"], optional=True),
     Extension("distdev.service._callgate", ["runtime/service/_callgate.c"], optional=True),
 ]
 

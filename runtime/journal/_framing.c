@@ -205,6 +205,7 @@ RecordBuffer_init(RecordBuffer *self, PyObject *args, PyObject *kwargs)
 static int
 RecordBuffer_traverse(RecordBuffer *self, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->on_full);
     return 0;
 }
@@ -219,10 +220,12 @@ RecordBuffer_clear(RecordBuffer *self)
 static void
 RecordBuffer_dealloc(RecordBuffer *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     RecordBuffer_clear(self);
     PyMem_Free(self->bytes);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type); /* a heap type: each instance holds a reference to it */
 }
 
 static PyObject *

@@ -474,6 +474,7 @@ Encoder_init(Encoder *self, PyObject *args, PyObject *kwargs)
 static int
 Encoder_traverse(Encoder *self, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->fallback);
     Py_VISIT(self->tag_type);
     Py_VISIT(self->first_own_tag);
@@ -494,9 +495,11 @@ Encoder_clear(Encoder *self)
 static void
 Encoder_dealloc(Encoder *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     Encoder_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type); /* a heap type: each instance holds a reference to it */
 }
 
 static PyMethodDef Encoder_methods[] = {

@@ -8,7 +8,7 @@ get an ``ExportError`` instead of a path into distdev's or the other service's i
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from ..errors import ExportError
@@ -104,30 +104,50 @@ def _refusal(target: str, name: str, exports: Collection[str] | None) -> str:
     )
 
 
-class _ExportCall:
+class ExportCallBase:
+    """A proxy's export: the proxy, the export's name and what a call runs, ``send(args,
+    kwargs)`` (the router's ``bind`` for it, or its ``call``).
+
+    The reference for ``_calls.ExportCallBase``, the same in C, which the package uses where
+    it was built with a compiler: there a call hands its own argument tuple and keyword dict
+    to ``send``, with no Python frame of its own (a service's every call to another passes
+    here)."""
+
+    __slots__ = ("_proxy", "_export", "_send")
+
+    def __init__(self, proxy: ServiceProxy, export: str,
+                 send: Callable[[tuple[Any, ...], dict[str, Any]], Any]) -> None:
+        object.__setattr__(self, "_proxy", proxy)
+        object.__setattr__(self, "_export", export)
+        object.__setattr__(self, "_send", send)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _get(self, "_send")(args, kwargs)
+
+
+def _export_call_base() -> type[ExportCallBase]:
+    try:
+        from ._calls import ExportCallBase as NativeExportCallBase
+    except ImportError:  # a build without a compiler: the reference calls the same way
+        return ExportCallBase
+    return NativeExportCallBase  # type: ignore[return-value]  # the same, in C
+
+
+class _ExportCall(_export_call_base()):  # type: ignore[misc]  # the base is chosen at import
     """A callable for one export, bound to its proxy. Like the proxy, it exposes nothing else.
 
     What a call runs is the router's ``bind`` for it when the router has one (made with the
     callable, so a call reads one slot), else its ``call``."""
 
-    __slots__ = ("_proxy", "_export", "_send")
+    __slots__ = ()
 
     def __init__(self, proxy: ServiceProxy, export: str) -> None:
-        object.__setattr__(self, "_proxy", proxy)
-        object.__setattr__(self, "_export", export)
-        bind = getattr(_get(proxy, "_router"), "bind", None)
-        object.__setattr__(self, "_send", None if bind is None else bind(
-            _get(proxy, "_holder"), _get(proxy, "_target"), export))
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        send = _get(self, "_send")
-        if send is not None:
-            return send(args, kwargs)
-        proxy = _get(self, "_proxy")
         router: Router = _get(proxy, "_router")
-        return router.call(
-            _get(proxy, "_holder"), _get(proxy, "_target"), _get(self, "_export"), args, kwargs
-        )
+        holder, target = _get(proxy, "_holder"), _get(proxy, "_target")
+        bind = getattr(router, "bind", None)
+        bound = None if bind is None else bind(holder, target, export)
+        super().__init__(proxy, export,
+                         bound if bound is not None else _routed(router, holder, target, export))
 
     def __getattribute__(self, name: str) -> Any:
         proxy = _get(self, "_proxy")
@@ -139,6 +159,16 @@ class _ExportCall:
     def __repr__(self) -> str:
         proxy = _get(self, "_proxy")
         return f"<export {_get(proxy, '_target')}.{_get(self, '_export')}>"
+
+
+def _routed(router: Router, holder: Any, target: str, export: str
+            ) -> Callable[[tuple[Any, ...], dict[str, Any]], Any]:
+    """A call to ``target.export`` through the router's ``call`` (a router without ``bind``,
+    or whose ``bind`` left this export to it)."""
+    def send(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return router.call(holder, target, export, args, kwargs)
+
+    return send
 
 
 def make_proxy(target: str, router: Router, holder: Any = None) -> ServiceProxy:

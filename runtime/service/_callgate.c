@@ -70,6 +70,7 @@ CallGate_init(CallGate *self, PyObject *args, PyObject *kwargs)
 static int
 CallGate_traverse(CallGate *self, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->chain);
     return 0;
 }
@@ -84,6 +85,7 @@ CallGate_clear(CallGate *self)
 static void
 CallGate_dealloc(CallGate *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     CallGate_clear(self);
     if (self->chain_lock != NULL) {
@@ -92,7 +94,8 @@ CallGate_dealloc(CallGate *self)
     if (self->token != NULL) {
         PyThread_free_lock(self->token);
     }
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type); /* a heap type: each instance holds a reference to it */
 }
 
 /* Whether ``chain`` is the chain inside (the reference's ``self._chain == chain``). */
