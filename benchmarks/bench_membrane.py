@@ -14,39 +14,38 @@ The baseline runs the very same files as plain Python (``import_service`` replac
 module import), in the same loops. Diagnostic rows (no goal) repeat the service-to-service loop
 changed in one way each, to say what each part costs per call: the general path (the in-process
 fast path switched off, ``service._fast.ENABLED``), without state digests, without journal
-writes (tapes detached), and with a callee that reads the clock once (an interposed function,
-journaled as an effect: what interposition costs a call that uses it; a call that touches no
-interposed function raises no audit event and runs no guard).
+writes (tapes detached: the general path without its records), and with a callee that reads
+the clock once (an interposed function, journaled as an effect: what interposition costs a call
+that uses it; a call that touches no interposed function raises no audit event and runs no
+guard).
 
-Where the time goes (each part stubbed out in turn and the loop timed, alternating, by
-``time.thread_time``; a shared 2-core machine under load, so ranges): the common call takes the
-fast path (``service/_fast.py``), about 9 us a call here against 12 us before its second pass.
+Where the time goes. The common call takes the fast path (``service/_fast.py``), and its
+repeated work is in C where the package was built with a compiler (``docs/architecture.md``, "In
+C"): the four records (``journal/_framing.c``, ~0.2 us each, CRC included), the two encodings
+(``membrane/_cbor.c``, ~0.1 us together), the export's call (``membrane/_calls.c``) and both
+gates (``service/_callgate.c``, ~0.1 us for the callee's enter and exit and the caller's suspend
+and resume). Counted by ``valgrind --tool=callgrind`` (instructions a call: the same loop run
+3,000 times, minus the same program run 0 times; repeatable, unlike a shared machine's clock),
+a service-to-service call went from 67,100 instructions to 27,100 with this, a call with a
+dict, a list and a keyword from 98,700 to ~38,000, and a call from the outside from 120,000 to
+55,100. What is left is mostly the interpreter running distdev's Python between those steps:
 
-* its four journal records, 3.7-4.7 us: ~0.9 us each in the loop (~0.6 us alone, under
-  ``timeit``): a join of the payload, a CRC, a packed head and two ``bytearray`` appends; the
-  floor of pure Python for a record;
-* the two encodings (the arguments once for both journals, the result once), ~1 us;
-* the callee's ``decimal`` context (``getcontext`` and two ``setcontext``, a context variable's
-  each), 0.6-1.1 us;
-* the gate: the callee's ``enter``/``exit`` ~0.3 us, the caller's ``suspend``/``resume`` (its
-  token released while it waits, for a call back on its chain) ~0.2 us;
-* the proxy, its bound ``send`` and the checks that the call may take the fast path, ~1 us;
-* the thread's context: four thread-local reads and two writes (only the service changes
-  between two services' code on one chain), ~0.45 us;
-* state digests, ~0.3 us a call: worker's digest takes ~11 us and falls due every ~40 calls (the
-  schedule spaces them to ~5% of a 5 us call; the ``no state digests`` row alternates runs with
-  and without them);
-* the call-in's caller, chain and export (cached for the last chain), ~0.3 us.
+* the proxy's export lookup (``ServiceProxy.__getattribute__``), the bound ``send`` and its
+  checks that the fast path applies, ``call`` and ``_handle``: five frames of a call's nine;
+* the thread's context: four thread-local reads and two writes (~0.3 us);
+* the callee's ``decimal`` context (``getcontext``, two ``setcontext``: a context variable's
+  each) and its frame, ~0.3 us;
+* the call's accounting after it (``Service._after_call``: state digests falling due, ~0.3 us a
+  call spread over every ~40 calls, and a checkpoint at idle under an engine).
 
-A dict, a list and a keyword cost ~4 us more (~13 us a call, against 19-20 us before): plain
-data (exact scalars in lists and dicts with scalar keys) is copied and encoded in one walk
-(``membrane.plain_call_copy``), and that copy is both what the journals hold and the callee's
-arguments. Outside to service (~17 us) is mostly not the membrane: the
-journals flushed to the OS after every call from the outside (a documented rule:
-``docs/journal-format.md``) cost ~5 us, a ``pwrite`` alone ~4.5 us on this machine's disk; the
-callee's side ~6 us; the App's router (``build/_app.py``: the export check, the outside's wire
-form, a new chain, rebuilding the result) and the proxy the rest. Below this needs C: one record
-builder for the four records, a gate and a thread context that are not Python objects.
+A dict, a list and a keyword add ~1.5 us: plain data (exact scalars in lists and dicts with
+scalar keys) is copied and encoded in one walk, in C (``membrane.plain_call_copy``), and that
+copy is both what the journals hold and the callee's arguments. Outside to service takes the
+same way (``App.bind``: plain arguments go straight to the callee's ``handle_call``); what keeps
+it above the goal is the rule that the journals reach the OS after every call from the outside
+(``docs/journal-format.md``): a ``pwrite`` is ~4.5 us on this machine's disk, and the
+outside's own steps (a new chain, the call-in's head encoded for it, the thread's context set
+and put back, the flush of every journal) ~5 us more.
 """
 
 from __future__ import annotations
@@ -201,8 +200,9 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
              clock_base, f"one interposed call journaled as an effect: {clock - s2s:+.2f} "
              "us/call over worker.add; a call touching nothing interposed pays nothing"),
         _row("membrane.no_journal", "  diag: service->service, no journal",
-             detached, s2s_base, "same loop with Service.tape = Detached(): membrane and "
-             "marshalling only, no journal writes (and no digests)"),
+             detached, s2s_base, "same loop with Service.tape = Detached(): no journal "
+             "writes and no digests, on the general path (the fast path takes recording "
+             "services only): compare with the general path's row"),
     ]
 
 

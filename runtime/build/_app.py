@@ -64,10 +64,10 @@ class _Outside:
 
     def __init__(self, app: App, callee: Service) -> None:
         self._app = app
-        self._callee = callee
+        self.callee = callee
 
     def resolve_class(self, module: str, qualname: str) -> type:
-        return self._callee.resolve_class(module, qualname)
+        return self.callee.resolve_class(module, qualname)
 
     def make_proxy(self, service_id: str) -> ServiceProxy:
         return make_proxy(service_id, self._app, None)
@@ -385,8 +385,8 @@ class App:
     def flush(self) -> None:
         with self._flush_lock:
             for writer in self._writers.values():
-                if writer.dirty and not isinstance(writer, _BufferedWriter):
-                    writer.flush()
+                if not isinstance(writer, _BufferedWriter):
+                    writer.flush()  # nothing, for a writer that holds no record
 
     def _new_chain(self) -> str:
         """An id for a call chain that starts outside every service."""
@@ -432,6 +432,7 @@ class App:
         if holder is not None:
             return None
         services = self.services
+        answers: list[_Outside] = []  # the receiver of what the callee answers, made once
 
         def send(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             callee = services.get(target)
@@ -443,9 +444,11 @@ class App:
                     except (NotPlain, RecursionError):
                         pass
                     else:
-                        return self._from_outside(callee, lambda: callee.handle_call(
-                            "", self._new_chain(), export, args_wire, kwargs_wire, None,
-                            encoded))
+                        if not answers or answers[0].callee is not callee:
+                            answers[:] = [_Outside(self, callee)]
+                        return self._from_outside(
+                            answers[0], callee.handle_call, "", self._new_chain(), export,
+                            args_wire, kwargs_wire, None, encoded)
             return self.call(None, target, export, args, kwargs)
 
         return send
@@ -477,17 +480,16 @@ class App:
             except CallFailed as failed:
                 raise rebuild_exception(failed.info, target, _NoModules(self)) from None
             return from_wire(wire, _NoModules(self))
-        return self._from_outside(callee, perform)
+        return self._from_outside(_Outside(self, callee), perform)
 
-    def _from_outside(self, callee: Service, perform: Callable[[], Any]) -> Any:
-        """The outcome of ``perform``, a call from the outside to ``callee``, as the outside
-        gets it; the journals are flushed to the OS once it returns to code outside every
-        service, so a reader sees each outside call's records."""
-        outside = _Outside(self, callee)
+    def _from_outside(self, outside: _Outside, perform: Callable[..., Any], *args: Any) -> Any:
+        """The outcome of ``perform(*args)``, a call from the outside to ``outside.callee``, as
+        the outside gets it; the journals are flushed to the OS once it returns to code outside
+        every service, so a reader sees each outside call's records."""
         try:
-            wire = perform()
+            wire = perform(*args)
         except CallFailed as failed:
-            raise rebuild_exception(failed.info, callee.id, outside) from None
+            raise rebuild_exception(failed.info, outside.callee.id, outside) from None
         finally:
             if thread_state.service is None:
                 self.flush()

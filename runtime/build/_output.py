@@ -201,17 +201,17 @@ _NOT_STATE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionT
 
 
 def _attributes(value: Any) -> list[Any]:
-    """An object's own attributes: its ``__dict__`` and its slots (read as ``object`` reads
-    them, so no ``__getattr__`` of the object's runs)."""
+    """An object's own attributes: its ``__dict__`` and its slots, a Python class's or a C
+    type's members (read by their descriptors, so no ``__getattr__`` of the object's runs)."""
     try:
         found = list(object.__getattribute__(value, "__dict__").values())
     except (AttributeError, TypeError):
         found = []
     for cls in type(value).__mro__:
-        slots = cls.__dict__.get("__slots__", ())
-        for name in (slots,) if isinstance(slots, str) else slots:
-            try:
-                found.append(object.__getattribute__(value, name))
-            except (AttributeError, TypeError):
-                continue  # a slot never set
+        for member in cls.__dict__.values():
+            if type(member) is types.MemberDescriptorType:
+                try:
+                    found.append(member.__get__(value, cls))
+                except (AttributeError, TypeError):
+                    continue  # a slot never set
     return found
