@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SOURCES := $(shell find runtime dap_adapter lsp -name '*.py' -o -name '*.c') pyproject.toml
+SOURCES := $(shell find runtime dap_adapter lsp -name '*.py' -o -name '*.c' -o -name '*.h') pyproject.toml
 
 .PHONY: demo test check fuzz bench typecheck lint clean system-packages vscode-e2e-deps vsix
 

@@ -18,8 +18,10 @@ from setuptools import Extension, setup
 from setuptools.build_meta import _BuildMetaBackend
 
 EXTENSIONS = [
-    Extension("distdev.journal._framing", ["runtime/journal/_framing.c"], optional=True),
-    Extension("distdev.membrane._cbor", ["runtime/membrane/_cbor.c"], optional=True),
+    Extension("distdev.journal._framing", ["runtime/journal/_framing.c"], optional=True,
+              depends=["runtime/membrane/_cbor_head.h"]),
+    Extension("distdev.membrane._cbor", ["runtime/membrane/_cbor.c"], optional=True,
+              depends=["runtime/membrane/_cbor_head.h"]),
     Extension("distdev.membrane._calls", ["runtime/membrane/_calls.c"], optional=True),
     Extension("distdev.service._callgate", ["runtime/service/_callgate.c"], optional=True),
 ]

@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../membrane/_cbor_head.h"
+
 static uint32_t crc_table[8][256];
 
 static void
@@ -66,41 +68,6 @@ crc32_of(const unsigned char *p, size_t n)
         crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
     }
     return crc ^ 0xFFFFFFFFu;
-}
-
-/* The CBOR head of major type ``major`` (0: unsigned integer, 2: byte string) with argument
- * ``n``, in its shortest form; returns its length. */
-static Py_ssize_t
-cbor_head(unsigned char *out, unsigned char major, uint64_t n)
-{
-    unsigned char m = (unsigned char)(major << 5);
-    if (n < 24) {
-        out[0] = m | (unsigned char)n;
-        return 1;
-    }
-    if (n < 0x100) {
-        out[0] = m | 24;
-        out[1] = (unsigned char)n;
-        return 2;
-    }
-    if (n < 0x10000) {
-        out[0] = m | 25;
-        out[1] = (unsigned char)(n >> 8);
-        out[2] = (unsigned char)n;
-        return 3;
-    }
-    if (n < 0x100000000ull) {
-        out[0] = m | 26;
-        for (int i = 0; i < 4; i++) {
-            out[1 + i] = (unsigned char)(n >> (24 - 8 * i));
-        }
-        return 5;
-    }
-    out[0] = m | 27;
-    for (int i = 0; i < 8; i++) {
-        out[1 + i] = (unsigned char)(n >> (56 - 8 * i));
-    }
-    return 9;
 }
 
 #define RECORD_PREFIX 8 /* array(2), 0x1a + the CRC's 4 bytes, tag 24 (2 bytes) */
@@ -149,7 +116,7 @@ frame(RecordBuffer *self, const char *const *pieces, const Py_ssize_t *sizes,
         payload_len += sizes[i];
     }
     unsigned char length_bytes[9];
-    Py_ssize_t length_len = cbor_head(length_bytes, 2, (uint64_t)payload_len);
+    Py_ssize_t length_len = cbor_head(length_bytes, 0x40, (uint64_t)payload_len);
     Py_ssize_t head_len = RECORD_PREFIX + length_len;
     if (reserve(self, head_len + payload_len) < 0) {
         return NULL;
@@ -248,7 +215,7 @@ RecordBuffer_append(RecordBuffer *self, PyObject *const *args, Py_ssize_t nargs)
     pieces[0] = PyBytes_AS_STRING(args[0]);
     sizes[0] = PyBytes_GET_SIZE(args[0]);
     pieces[1] = (const char *)seq_bytes;
-    sizes[1] = cbor_head(seq_bytes, 0, self->next_seq);
+    sizes[1] = cbor_head(seq_bytes, 0x00, self->next_seq);
     for (Py_ssize_t i = 1; i < nargs; i++) {
         pieces[i + 1] = PyBytes_AS_STRING(args[i]);
         sizes[i + 1] = PyBytes_GET_SIZE(args[i]);

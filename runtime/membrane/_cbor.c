@@ -26,6 +26,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_cbor_head.h"
+
 #define MAX_DEPTH 200
 
 enum { DONE = 0, FAILED = -1, UNHANDLED = 1, NOT_PLAIN = 2 };
@@ -94,40 +96,14 @@ out_put(Out *out, const char *bytes, Py_ssize_t n)
     return DONE;
 }
 
-/* A CBOR initial byte of major type ``major`` (shifted: 0x00, 0x20, ...) and its argument,
- * in the shortest form (as cbor2 writes them). */
+/* A CBOR initial byte and its argument (``_cbor_head.h``), appended to ``out``. */
 static int
 out_head(Out *out, unsigned char major, uint64_t n)
 {
     if (out_reserve(out, 9) < 0) {
         return FAILED;
     }
-    unsigned char *at = (unsigned char *)out->data + out->size;
-    if (n < 24) {
-        at[0] = major | (unsigned char)n;
-        out->size += 1;
-    } else if (n < 0x100) {
-        at[0] = major | 24;
-        at[1] = (unsigned char)n;
-        out->size += 2;
-    } else if (n < 0x10000) {
-        at[0] = major | 25;
-        at[1] = (unsigned char)(n >> 8);
-        at[2] = (unsigned char)n;
-        out->size += 3;
-    } else if (n < 0x100000000ull) {
-        at[0] = major | 26;
-        for (int i = 0; i < 4; i++) {
-            at[1 + i] = (unsigned char)(n >> (24 - 8 * i));
-        }
-        out->size += 5;
-    } else {
-        at[0] = major | 27;
-        for (int i = 0; i < 8; i++) {
-            at[1 + i] = (unsigned char)(n >> (56 - 8 * i));
-        }
-        out->size += 9;
-    }
+    out->size += cbor_head((unsigned char *)out->data + out->size, major, n);
     return DONE;
 }
 
