@@ -10,6 +10,10 @@ fdatasync, each in the same run as the engine's figures (``bench_engine``).
     between two processes on two vCPUs. The server polls only while its client polls (the first
     byte of each frame says which).
   - ``blocking``: both sides block in ``recv``: each answer wakes a sleeping process.
+  - ``durable``: polled, and before answering the server overwrites the frame's payload (as
+    many bytes as a durable call's records) at the next offset of a file allocated ahead, as
+    the bare fdatasync below does, and ``fdatasync``s it: the floor of a durable round trip in
+    Python, one sync and nothing else, with both ends polling (the client through the sync).
 
 * **Bare fdatasync**: write a call's records (as many bytes as one call adds to the durable
   deployment's journal: its call-in and return records) to a file beside the deployments' state
@@ -35,8 +39,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-POLLED, BLOCKING = b"p", b"b"
-"""The first byte of a raw echo's request: whether the server polls for the next one."""
+POLLED, BLOCKING, DURABLE = b"p", b"b", b"d"
+"""The first byte of a raw echo's request: whether the server polls for the next one, and
+whether it syncs the payload to disk before answering (``DURABLE`` polls too)."""
 RECORD = b"r" * 64
 SYNC_FILE_SIZE = 1 << 20
 
@@ -63,20 +68,34 @@ def _receive_frame(sock: socket.socket, buf: bytearray, poll: bool) -> int:
 
 
 def serve_echo(path: str) -> None:
-    """Answer every frame on one connection with itself, polling or blocking as asked."""
+    """Answer every frame on one connection with itself, polling or blocking as asked, and
+    syncing its payload to a file beside the socket first where asked."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(1)
+    fd = os.open(path + ".journal", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.posix_fallocate(fd, 0, SYNC_FILE_SIZE)
+    os.fsync(fd)
     print("ready", flush=True)
     sock, _ = listener.accept()
     buf = bytearray(1 << 16)
+    view = memoryview(buf)
     poll = False
+    offset = 0
     while True:
         n = _receive_frame(sock, buf, poll)
         if not n:
             return
-        poll = buf[4:5] == POLLED
-        sock.sendall(memoryview(buf)[:n])
+        kind = buf[4:5]
+        poll = kind != BLOCKING
+        if kind == DURABLE:
+            size = n - 5
+            if offset + size > SYNC_FILE_SIZE:
+                offset = 0
+            os.pwrite(fd, view[5:n], offset)
+            os.fdatasync(fd)
+            offset += size
+        sock.sendall(view[:n])
 
 
 class RawEcho:
@@ -95,9 +114,13 @@ class RawEcho:
         self.sock.connect(path)
         self.buf = bytearray(1 << 16)
 
-    def caller(self, poll: bool, payload: bytes) -> Callable[[], int]:
-        """A no-argument round trip of ``payload`` (polled or blocking on both sides)."""
-        frame = (1 + len(payload)).to_bytes(4, "big") + (POLLED if poll else BLOCKING) + payload
+    def caller(self, poll: bool, payload: bytes, *, durable: bool = False
+               ) -> Callable[[], int]:
+        """A no-argument round trip of ``payload`` (polled or blocking on both sides; polled
+        and synced to disk by the server before it answers, if ``durable``)."""
+        kind = DURABLE if durable else POLLED if poll else BLOCKING
+        frame = (1 + len(payload)).to_bytes(4, "big") + kind + payload
+        poll = poll or durable
         sock, buf = self.sock, self.buf
 
         def call() -> int:

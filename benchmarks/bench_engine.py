@@ -22,17 +22,19 @@ channel). The systems take turns within each repetition; every figure is the med
 repetitions. The goal "at least 5x grpcio's round trip" is read as a round trip at most a fifth
 of grpcio's (a fifteenth for the ``--no-sync`` deployments). A row sets the durable deployment's
 throughput with 16 in flight against the same calls with ``--no-sync`` (group commit against no
-fdatasync at all). The
-fdatasyncs per call are counted by a ``sitecustomize`` written into the scratch folder and put
-on the durable deployment's ``PYTHONPATH``: it wraps ``os.fdatasync`` with a counter kept in a
-small shared memory-mapped file (no system call added) that this process reads between phases.
+fdatasync at all). The fdatasyncs per call are counted by a ``sitecustomize`` written into the
+scratch folder and put on the durable deployment's ``PYTHONPATH``: it wraps ``fdatasync``
+(``os``'s, and ``posix``'s, which the journal calls) with a counter kept in a small shared
+memory-mapped file (no system call added) that this process reads between phases.
 
-Two floors are measured in the same repetitions (``bench_cross``): a raw Python echo over a
+Three floors are measured in the same repetitions (``bench_cross``): a raw Python echo over a
 Unix socket, polled on both sides (and, for reference, blocking), beside the ``unix no-sync``
-round trip (goal: within 4x of the polled echo); and a bare write of a call's records with its
+round trip (goal: within 4x of the polled echo); a bare write of a call's records with its
 ``fdatasync``, overwriting space allocated ahead in a file beside the deployments' state folders
 as the journal does, beside the ``unix durable`` round trip (goal: at most 1.3x), with the same
-write appended to a growing file noted too. The records' size is read from the durable
+write appended to a growing file noted too; and the raw polled echo whose server writes and
+syncs those bytes the same way before each answer, beside the ``unix durable`` round trip too:
+one sync in a Python round trip, and nothing else. The records' size is read from the durable
 deployment's journal once the warm-up calls are in it: the median bytes of a sequential call's
 call-in and return records (about 100 bytes for this echo).
 
@@ -86,10 +88,15 @@ Where the time goes (measured on a loaded 2-vCPU machine, so every figure is rou
     backs off that connection alone.
 * ``unix durable``: one fdatasync per call (counted: 1.00 sequential; the call-in and return
   records are synced together, after the call ran), set against the same write and sync done
-  bare (``bench_cross``). The rest is the no-sync round trip, done cold: both ends sleep
-  through the sync (the caller's wait is past the poll's cap), and once woken the callee's
-  ``handle_call`` took about twice its no-sync time, and the write of the next call's records
-  into the page the sync just wrote back 5-10 us instead of about 1.
+  bare (``bench_cross``). The rest is the no-sync round trip, done cold: the callee sleeps in
+  the sync, and once woken each part of its work took about twice its no-sync time (timed in
+  the callee on an idle machine: ``handle_call`` 9 us instead of 4, the group commit with its
+  flush 11 instead of 3, the reply's encoding 3 instead of 1, its ``send`` 5 instead of 2).
+  The caller naps through the sync and polls for the reply (``_poll``); blocking instead, as
+  it did while the wait was past the poll's cap, cost the round trip about 40 us more: 240 us
+  against 175 in alternated runs of three. The raw echo that syncs the same bytes before each
+  answer took 1.3-1.4x the bare sync in the same runs: what a Python round trip with one sync
+  costs before any work of distdev's.
 
 Deployments are always taken down (``distdev down``) and the gRPC server stopped, even on error.
 Nothing is asserted.
@@ -151,6 +158,8 @@ if _folder:
         _map[0:8] = _count[0].to_bytes(8, "little")
 
     os.fdatasync = fdatasync
+    import posix  # the journal syncs through posix's own function, bound when it is imported
+    posix.fdatasync = fdatasync
 '''
 
 
@@ -369,6 +378,10 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
                     call()
             callers[target.name] = (seq_call, flight)
         record_bytes = _call_record_bytes(plans[0][1])
+        raw_durable = echo.caller(True, b"r" * record_bytes, durable=True)
+        for call in (raw_durable, raw_blocking):  # the server blocking again afterwards
+            for _ in range(sizes.warmup // 8):
+                call()
 
         progress(f"engine: {sizes.reps} reps x ({sizes.sequential:,} sequential + "
                  f"{sizes.in_flight:,} with {IN_FLIGHT} in flight) calls, 4 systems in turn")
@@ -386,9 +399,11 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
                     target.syncs_sequential.append((middle - before) / sizes.sequential)
                     per_flight = sizes.in_flight // IN_FLIGHT * IN_FLIGHT
                     target.syncs_in_flight.append((after - middle) / per_flight)
-            floors.raw_polled.append(_sequential(raw_polled, sizes.sequential)[0])
-            floors.raw_blocking.append(_sequential(raw_blocking, sizes.sequential)[0])
             syncs = max(50, sizes.sequential // 8)
+            floors.raw_durable.append(_sequential(raw_durable, syncs)[0])
+            floors.raw_polled.append(_sequential(raw_polled, sizes.sequential)[0])
+            # Last, so that the echo's server blocks, not polls, while the others are measured.
+            floors.raw_blocking.append(_sequential(raw_blocking, sizes.sequential)[0])
             floors.fdatasync_appended.append(fdatasync_seconds(
                 tmp / "engine-sync", syncs, preallocated=False, size=record_bytes))
             floors.fdatasync.append(fdatasync_seconds(
@@ -435,6 +450,8 @@ class Floors:
 
     raw_polled: list[float] = dataclasses.field(default_factory=list)
     raw_blocking: list[float] = dataclasses.field(default_factory=list)
+    raw_durable: list[float] = dataclasses.field(default_factory=list)
+    """The raw echo syncing a call's records before each answer, both ends polling."""
     fdatasync: list[float] = dataclasses.field(default_factory=list)
     """A call's records overwriting space allocated ahead, as the journal writes them."""
     fdatasync_appended: list[float] = dataclasses.field(default_factory=list)
@@ -448,6 +465,7 @@ def _floor_rows(targets: list[Target], floors: Floors, sizes: Sizes,
     nosync, durable = med(by_name["unix no-sync"].rtt) * 1e6, med(by_name["unix durable"].rtt) * 1e6
     polled, blocking = med(floors.raw_polled) * 1e6, med(floors.raw_blocking) * 1e6
     sync, appended = med(floors.fdatasync) * 1e6, med(floors.fdatasync_appended) * 1e6
+    raw_durable = med(floors.raw_durable) * 1e6
     size = f"{sizes.reps} reps, median"
     return [
         Row(key="engine.rtt.unix_nosync_vs_raw_echo",
@@ -471,6 +489,16 @@ def _floor_rows(targets: list[Target], floors: Floors, sizes: Sizes,
                  f"one durable call; the same bytes appended to a growing file: {appended:.1f} us "
                  f"(durable round trip / that = {durable / appended:.2f}); median of "
                  f"{max(50, sizes.sequential // 8):,} syncs, {size}"),
+        Row(key="engine.rtt.unix_durable_vs_raw_durable_echo",
+            title="engine round trip, unix durable, beside a raw durable echo",
+            unit="us/call", distdev=durable, baseline_name="raw polled echo + fdatasync",
+            baseline=raw_durable, higher_is_better=False,
+            note=f"the unix durable round trip above beside the raw polled echo whose server "
+                 f"overwrites the {record_bytes} bytes at the next offset of a file allocated "
+                 f"ahead and fdatasyncs them before each answer, the client polling through the "
+                 f"sync (bench_cross.py): one sync and a Python round trip, nothing else; that "
+                 f"echo / the bare fdatasync = {raw_durable / sync:.2f}; median of "
+                 f"{max(50, sizes.sequential // 8):,} calls, {size}"),
     ]
 
 

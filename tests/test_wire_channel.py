@@ -5,13 +5,16 @@ What a real deployment does with them (calls, timeouts with ``may_have_run``, re
 ``tests/test_local_engine.py`` and ``tests/test_faults.py``; here, what those rely on: a frame
 arrives whole however the bytes are split, several frames in one read are kept apart, a frame
 already there is read at once and one (or the end) that comes while polling is read by the poll,
-a wait never ends before its deadline and always ends after it, and a poll never exceeds its cap,
-is off on one CPU, and stops where waits are long or the machine stays crowded.
+a long wait naps first and a frame wakes the nap at once, a wait never ends before its deadline
+and always ends after it, and a poll never exceeds its cap, is off on one CPU, and stops where
+waits are long or the machine stays crowded.
 """
 
 from __future__ import annotations
 
+import ctypes
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.engines import wait_until
 
-from distdev.engines import _poll
+from distdev.engines import _poll, _wire
 from distdev.engines._poll import BusyPoll, poll_enabled
 from distdev.engines._wire import MAX_FRAME, Call, Channel, FrameError, Reply, _encoder
 
@@ -224,6 +227,149 @@ def test_an_end_that_comes_while_polling_is_the_end(monkeypatch: pytest.MonkeyPa
         assert poll.ended == [True]
     finally:
         channel.close()
+
+
+# --- napping through a long wait -------------------------------------------------------------
+
+
+class NappingPoll(BusyPoll):
+    """A policy whose every wait naps ``nap`` seconds, then polls for as long as a test needs;
+    it says how late each nap that ran out ended, and how each poll ended."""
+
+    def __init__(self, nap: float) -> None:
+        super().__init__(CAP, enabled=True)
+        self.fixed_nap = nap
+        self.late_by: list[float] = []
+        self.ran_out = threading.Event()
+        self.ended: list[bool] = []
+
+    def nap(self) -> float:
+        return self.fixed_nap
+
+    def budget(self, now: float) -> float:
+        return 60.0
+
+    def napped(self, late: float) -> None:
+        self.late_by.append(late)
+        super().napped(late)
+        self.ran_out.set()
+
+    def polled(self, seconds: float, cpu: float, now: float, caught: bool,
+               others: float = 0.0) -> None:
+        self.ended.append(caught)
+
+
+def napping(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Set once a receive has started its nap."""
+    started = threading.Event()
+    real = _wire._select
+
+    def watched(*args: object) -> object:
+        started.set()
+        return real(*args)
+
+    monkeypatch.setattr(_wire, "_select", watched)
+    return started
+
+
+def test_a_frame_that_comes_during_a_nap_wakes_it_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mine, peer = socket.socketpair()
+    poll = NappingPoll(600.0)  # a nap that would outlast the test
+    channel = Channel(mine, poll)
+    try:
+        started = napping(monkeypatch)
+        thread, got = receiving(channel)
+        assert started.wait(30), "the receive did not nap"
+        peer.sendall(framed(a_call(4)))
+        thread.join(30)
+        assert not thread.is_alive(), "the frame did not end the nap"
+        assert got == [a_call(4)]
+        assert poll.late_by == [] and poll.ended == [], "read as it woke: no poll after it"
+    finally:
+        channel.close()
+        peer.close()
+
+
+def test_a_nap_that_runs_out_polls_and_the_poll_catches_the_frame() -> None:
+    mine, peer = socket.socketpair()
+    poll = NappingPoll(1e-3)
+    channel = Channel(mine, poll)
+    try:
+        thread, got = receiving(channel)
+        assert poll.ran_out.wait(30), "the receive did not nap"
+        assert len(poll.late_by) == 1 and poll.late_by[0] >= 0, "the nap ran out, measured"
+        peer.sendall(framed(a_call(5)))
+        thread.join(30)
+        assert got == [a_call(5)]
+        assert poll.ended == [True]
+    finally:
+        channel.close()
+        peer.close()
+
+
+def test_a_long_wait_naps_until_shortly_before_its_answer_then_polls_within_the_cap() -> None:
+    poll = BusyPoll(CAP, enabled=True)
+    now = time.monotonic()
+    for _ in range(80):
+        poll.observe(150e-6)  # a durable callee's answers: about 150 us after the call
+    assert poll.nap() == pytest.approx(BusyPoll.NAP_SHARE * 150e-6 - BusyPoll.LATE, rel=0.05)
+    assert poll.budget(now) == pytest.approx(min(CAP, 2 * 150e-6 - poll.nap()), rel=0.05), \
+        "it polls until twice the average, as a short wait does, within the cap"
+    for _ in range(80):
+        poll.observe(450e-6)  # past the cap: napped through, then polled, within the cap
+    assert poll.nap() > 250e-6 and 0 < poll.budget(now) <= CAP
+    for _ in range(80):
+        poll.observe(2 * BusyPoll.NAP_LIMIT)  # too long to be worth a nap: it blocks
+    assert poll.nap() == 0.0 and poll.budget(now) == 0.0
+    for _ in range(80):
+        poll.observe(5.0)  # an idle connection: no nap, no poll
+    assert poll.nap() == 0.0 and poll.budget(now) == 0.0
+    for _ in range(80):
+        poll.observe(10e-6)  # answers within moments: no nap, a short poll
+    assert poll.nap() == 0.0 and 15e-6 < poll.budget(now) < 25e-6
+
+
+def test_naps_follow_how_late_they_end() -> None:
+    poll = BusyPoll(CAP, enabled=True)
+    for _ in range(80):
+        poll.observe(300e-6)
+    before = poll.nap()
+    for _ in range(80):
+        poll.napped(5e-6)  # a machine whose timers end on time: naps reach closer
+    assert poll.nap() > before + 30e-6
+    poll.napped(-1.0)
+    poll.napped(60.0)
+    assert 0.0 <= poll.late <= BusyPoll.NAP_LIMIT
+
+
+def test_a_socket_that_cannot_be_waited_on_never_naps() -> None:
+    poll = BusyPoll(CAP, enabled=True, naps=False)
+    now = time.monotonic()
+    for _ in range(80):
+        poll.observe(450e-6)
+    assert poll.nap() == 0.0 and poll.budget(now) == 0.0, "past the cap and no nap: it blocks"
+    for _ in range(80):
+        poll.observe(150e-6)
+    assert poll.nap() == 0.0 and poll.budget(now) == CAP
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="timer slack is Linux's")
+def test_a_thread_that_naps_has_its_timer_slack_cut() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_get_timerslack = 30
+    slack: list[int] = []
+
+    def nap_on_a_fresh_thread() -> None:
+        slack.append(libc.prctl(pr_get_timerslack, 0, 0, 0, 0))
+        _poll.precise_timers()
+        slack.append(libc.prctl(pr_get_timerslack, 0, 0, 0, 0))
+
+    thread = threading.Thread(target=nap_on_a_fresh_thread)
+    thread.start()
+    thread.join()
+    assert slack[0] > 1 and slack[1] == 1
 
 
 # --- kernel timeouts -----------------------------------------------------------------------

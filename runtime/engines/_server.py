@@ -102,7 +102,11 @@ class ServiceServer:
             caller = self.gatekeeper.admit(sock)
             if caller is None:
                 return
-            channel = wire.Channel(sock)
+            # A caller's wait for its answer naps through a durable sync; a callee's wait for
+            # the next call is as long as its caller makes it, and a callee thread woken from a
+            # nap finds the calls in flight on the others holding the interpreter's lock (with
+            # 16 in flight, naps here cost a durable deployment 7% of its throughput).
+            channel = wire.Channel(sock, naps=False)
             while True:
                 message = channel.receive()
                 if type(message) is not Call:

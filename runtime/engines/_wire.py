@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import inspect
 import os
+import select
 import socket
 import struct
 import time
@@ -35,7 +36,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from ._poll import BusyPoll
+from ._poll import BusyPoll, precise_timers
 
 MAX_FRAME = int(os.environ.get("DISTDEV_MAX_FRAME", 16 * 1024 * 1024))
 """Frames larger than this are refused (the connection is closed); a caller refuses to send
@@ -51,6 +52,12 @@ the real clock as ``__wrapped__``)."""
 wall_time: Callable[[], float] = inspect.unwrap(time.time)
 thread_time: Callable[[], float] = inspect.unwrap(time.thread_time)
 process_time: Callable[[], float] = inspect.unwrap(time.process_time)
+_select = inspect.unwrap(select.select)
+"""``select.select`` itself: the compartment refuses it to a service's code, and a call out
+of a service waits on its thread."""
+_SELECTABLE = 1024
+"""``select`` takes file descriptors below ``FD_SETSIZE`` only; a socket above it never naps
+(it polls, or blocks, as before naps)."""
 
 
 class _Message(msgspec.Struct, frozen=True, array_like=True, tag_field="kind"):
@@ -167,10 +174,16 @@ class Channel:
     with about the same time left need not set it again (a system call each); a wait it cuts
     short is resumed with the exact time left."""
 
-    def __init__(self, sock: socket.socket, poll: BusyPoll | None = None) -> None:
+    def __init__(self, sock: socket.socket, poll: BusyPoll | None = None, *,
+                 naps: bool = True) -> None:
+        """``naps``: whether a long wait may nap before it polls (``_poll``), on a socket that
+        ``select`` can wait on."""
         sock.settimeout(None)  # blocking: the kernel's timeouts bound the waits
         self.sock = sock
-        self.poll = BusyPoll() if poll is None else poll
+        self._fd = sock.fileno()
+        if poll is None:
+            poll = BusyPoll(naps=naps and self._fd < _SELECTABLE)
+        self.poll = poll
         self._buffer = bytearray(self.BUFFER)
         self._view = memoryview(self._buffer)
         self._start = self._end = 0  # the bytes received and not yet handed out
@@ -234,13 +247,33 @@ class Channel:
             try:
                 n = self._take()  # a frame already there is read at once: no poll
                 if n is None:
-                    n = self._poll(started, budget, deadline)
+                    polled_from = started
+                    nap = self.poll.nap()
+                    if nap:  # a long wait: sleep until shortly before its frame is due
+                        n = self._nap(nap, deadline)
+                        polled_from = monotonic()
+                    if n is None:
+                        n = self._poll(polled_from, budget, deadline)
             finally:
                 self.poll.release()
         if n is None:  # not polling, or the poll gave up: a blocking recv, which returns at
             n = self._recv(deadline)  # once with a frame that is there
         self.poll.observe(monotonic() - started)
         return n
+
+    def _nap(self, seconds: float, deadline: float | None) -> int | None:
+        """Sleep ``seconds`` (never past ``deadline``), woken at once by a frame: what
+        ``_take`` got then, None if the nap ran out (its lateness feeds the policy)."""
+        if deadline is not None:
+            seconds = min(seconds, deadline - monotonic())
+            if seconds <= 0:
+                return None
+        precise_timers()
+        start = monotonic()
+        if _select((self._fd,), (), (), seconds)[0]:
+            return self._take()
+        self.poll.napped(monotonic() - start - seconds)
+        return None
 
     def _take(self) -> int | None:
         """One ``recv`` that does not wait: the bytes received, 0 at the end of the stream, or
