@@ -20,10 +20,19 @@ The baseline is the same journal read and replayed whole (every record, as befor
 checkpoints). The goal (issue 16): a restore after 1M records within 2x of one after 1k. A
 diagnostic row says what checkpoints cost a call (the time taken by checkpoints with the
 default policy beside the same calls without checkpoints).
+
+A last row measures one checkpoint of a large state, as a shop's order book grows to: a dict of
+20,000 orders (5,000 with ``--quick``), each a small dict with a list of lines, and a list of
+as many ledger entries. The checkpoint is taken at idle, as a live service takes it (snapshot,
+the live state digest, the snapshot loaded into the kept verifying copy and its digest
+compared, the record written), beside ``pickle.dumps`` of the same two globals: what saving the
+state by hand costs, without checking that it loads. The note splits the checkpoint into its
+parts.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 from pathlib import Path
 from typing import Any
@@ -32,9 +41,10 @@ from bench_replay import cache_home
 from bench_util import Row, Settings, median_seconds, progress, write_app
 
 import distdev
-from distdev.engines._live import go_live
+from distdev.engines._live import LiveService, go_live
 from distdev.engines._restore import restorable_journal
 from distdev.replayer import CheckpointPolicy
+from distdev.replayer._checkpoint import take_snapshot
 
 APP_FILES = {
     "counter.py": '''
@@ -54,6 +64,19 @@ APP_FILES = {
             return counts[key]
     ''',
 }
+ORDERS_FILES = {
+    "orders.py": '''
+        orders: dict[str, dict] = {}
+        entries: list[dict] = []
+
+
+        def place(i: int, sku: str, qty: int) -> None:
+            order = {"id": f"o{i}", "sku": sku, "qty": qty, "total": qty * 1999,
+                     "status": "placed", "lines": [{"sku": sku, "qty": qty, "price": 1999}]}
+            orders[order["id"]] = order
+            entries.append({"order": order["id"], "cents": order["total"], "kind": "charge"})
+    ''',
+}
 EVENTS_PER_CALL = 3
 GOAL = 2.0
 
@@ -66,19 +89,28 @@ class _Alone:
         return None
 
 
-def record(tmp: Path, events: int,
-           policy: CheckpointPolicy | None) -> tuple[Path, float, int, float]:
-    """A live journal of about ``events`` records; (path, seconds the calls took, calls,
-    seconds of it spent taking checkpoints)."""
-    folder = write_app(tmp / "app", APP_FILES)
-    app = distdev.App(folder / "counter.py", out=tmp / "out")
+def _live(tmp: Path, files: dict[str, str], policy: CheckpointPolicy | None) -> LiveService:
+    """The app of ``files`` built, and its one service restored and live on a journal of its
+    own, as a host runs it."""
+    entry = next(iter(files))
+    folder = write_app(tmp / "app", files)
+    app = distdev.App(folder / entry, out=tmp / "out")
     app.build()
     app.close()
     journal = tmp / "state" / "journal.cbor"
     journal.parent.mkdir(parents=True, exist_ok=True)
-    journal.write_bytes((tmp / "out" / "services" / "counter" / "journal.cbor").read_bytes())
-    live = go_live(journal, _Alone(), durable=False, app_files=None, log=lambda line: None,
+    built = tmp / "out" / "services" / entry.removesuffix(".py") / "journal.cbor"
+    journal.write_bytes(built.read_bytes())
+    return go_live(journal, _Alone(), durable=False, app_files=None, log=lambda line: None,
                    checkpoints=policy)
+
+
+def record(tmp: Path, events: int,
+           policy: CheckpointPolicy | None) -> tuple[Path, float, int, float]:
+    """A live journal of about ``events`` records; (path, seconds the calls took, calls,
+    seconds of it spent taking checkpoints)."""
+    live = _live(tmp, APP_FILES, policy)
+    journal = live.writer.path
     proxy = live.restored.proxy()
     calls = max(1, events // EVENTS_PER_CALL)
     started = time.perf_counter()
@@ -152,7 +184,39 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
         note=f"time spent taking checkpoints over {calls:,} in-process calls; the policy keeps "
              f"it under 5% of the time. The whole call with checkpoints on: "
              f"{with_s / calls * 1e6:.1f} us (a separate run: noisy on a shared machine)"))
+    rows.append(_large_checkpoint(tmp / "large", 5_000 if settings.quick else 20_000, reps))
     return rows
+
+
+def _large_checkpoint(tmp: Path, orders: int, reps: int) -> Row:
+    progress(f"restore: one checkpoint of {orders:,} orders")
+    with cache_home(tmp / "cache"):
+        # No checkpoint until asked for: each measured one snapshots the same state.
+        live = _live(tmp, ORDERS_FILES, CheckpointPolicy(events=1 << 62, bytes=1 << 62,
+                                                         share=None))
+        proxy = live.restored.proxy()
+        for i in range(orders):
+            proxy.place(i, f"sku{i % 50}", i % 7 + 1)
+        checkpoints, service = live.checkpoints, live.service
+        assert checkpoints is not None
+        checkpoints.take()  # the first makes the verifying copy, kept for the next ones
+        state = {name: service.module.__dict__[name] for name in ("orders", "entries")}
+        took = median_seconds(checkpoints.take, reps, warmup=False)
+        by_hand = median_seconds(lambda: pickle.dumps(state, protocol=5), reps)
+        snapshot = median_seconds(lambda: take_snapshot(service), reps)
+        digest = median_seconds(service.state_digest, reps)
+        written = checkpoints.written
+        live.writer.close()
+        checkpoints.close()
+        service.compartment.unload()
+    assert written == reps + 1, "a checkpoint was not written"
+    return Row(
+        key="restore.checkpoint_large", title=f"one checkpoint of {orders:,} orders",
+        unit="ms", distdev=took * 1e3, baseline_name="pickle.dumps of the same state",
+        baseline=by_hand * 1e3, higher_is_better=False,
+        note=f"taken at idle, every call waiting: the snapshot {snapshot * 1e3:.1f} ms, a state "
+             f"digest {digest * 1e3:.1f} ms (one of the live state, one of the verifying copy), "
+             "the rest loading the snapshot into that copy and writing the record")
 
 
 def _restore(journal: Path, from_checkpoint: bool) -> None:

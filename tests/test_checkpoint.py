@@ -10,6 +10,7 @@ over the real transport, `kill -9`, the supervisor's restore.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -284,6 +285,37 @@ def test_every_checkpoint_verifies_as_a_fresh_copy_would_while_globals_come_and_
         upto.service.compartment.unload()
     restored = distdev.replay(journal)
     assert restored.state() == states[-1] and restored.state()["seen"]["table"] == 14
+
+
+def test_a_checkpoint_pauses_collections_and_leaves_them_as_it_found_them(built: Path) -> None:
+    """A checkpoint takes no garbage collection while the calls wait (loading the verifying
+    copy allocates the whole state again), and leaves the collector as the service had it."""
+    log: list[str] = []
+    service = live(built, log, events=10**9)
+    deposit_many(service, 50)
+    checkpoints = service.checkpoints
+    assert checkpoints is not None
+    seen: list[bool] = []
+    verify = checkpoints.verify
+
+    class Watching:
+        def __call__(self, snapshot: bytes) -> dict[str, list[str]]:
+            seen.append(gc.isenabled())
+            return verify(snapshot)
+
+        def close(self) -> None:
+            verify.close()
+
+    checkpoints.verify = Watching()
+    assert checkpoints.take() and gc.isenabled()
+    gc.disable()  # a service that runs with the collector off keeps it off
+    try:
+        assert checkpoints.take() and not gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen == [False, False]
+    stop(service)
+    assert distdev.replay(built).state()["accounts"]
 
 
 def test_a_service_stopped_as_down_stops_it_is_checkpointed_and_restarts_replaying_nothing(

@@ -1,8 +1,9 @@
 """distdev's build backend: setuptools' own, with the hot path's C modules.
 
 The journal frames records (``runtime/journal/_framing.c``), the membrane encodes the common
-wire values (``runtime/membrane/_cbor.c``) and calls a proxy's exports
-(``runtime/membrane/_calls.c``), and services gate their calls (``runtime/service/_callgate.c``)
+wire values (``runtime/membrane/_cbor.c``), calls a proxy's exports
+(``runtime/membrane/_calls.c``) and tells plain data for state digests
+(``runtime/membrane/_plain.c``), and services gate their calls (``runtime/service/_callgate.c``)
 in C where a compiler is; without one the package installs
 with their Python references, which do the same, slower.
 setuptools takes C extensions from a ``setup.py``, which this repository's fixed top level does
@@ -23,6 +24,7 @@ EXTENSIONS = [
     Extension("distdev.membrane._cbor", ["runtime/membrane/_cbor.c"], optional=True,
               depends=["runtime/membrane/_cbor_head.h"]),
     Extension("distdev.membrane._calls", ["runtime/membrane/_calls.c"], optional=True),
+    Extension("distdev.membrane._plain", ["runtime/membrane/_plain.c"], optional=True),
     Extension("distdev.service._callgate", ["runtime/service/_callgate.c"], optional=True),
 ]
 

@@ -34,6 +34,12 @@ import msgspec
 from ._proxy import ServiceProxy, target_of
 from ._snapshot import is_state
 
+try:
+    from ._plain import is_plain
+except ImportError:  # built without a compiler: every digest form is json.dumps's
+    def is_plain(value: object) -> bool:
+        return False
+
 __all__ = ["state_digest", "global_hash", "Digest"]
 
 Digest = dict[str, list[str]]
@@ -42,6 +48,7 @@ Digest = dict[str, list[str]]
 _MAX_DEPTH = 12
 _MAX_NODES = 20_000
 _PREVIEW = 100
+_msgspec_json = msgspec.json.Encoder().encode
 
 
 def state_digest(namespace: dict[str, Any]) -> Digest:
@@ -68,8 +75,20 @@ def _hash(form: str) -> str:
 
 
 def _encoded(value: Any) -> str:
-    """A global's digest form as JSON text: C's encoder for the plain data most state is,
-    the walk below for the rest (a key that is no string, a cycle, an object's attributes)."""
+    """A global's digest form as JSON text: for the plain data most state is, msgspec's
+    encoder where it writes what ``json.dumps`` writes (``_plain``: ten times faster); else
+    ``_json_form``."""
+    if is_plain(value):
+        try:
+            return _msgspec_json(value).decode()
+        except UnicodeEncodeError:  # a lone surrogate, which json.dumps writes as it is
+            pass
+    return _json_form(value)
+
+
+def _json_form(value: Any) -> str:
+    """The digest form by ``json.dumps``: C's encoder for plain data, the walk below for the
+    rest (a key that is no string, a cycle, an object's attributes)."""
     try:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False,
                           default=_Walk().form)

@@ -22,14 +22,16 @@ state digest covers.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import hashlib
 import io
 import os
 import pickle
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,7 +66,11 @@ class SnapshotError(DistdevError):
 
 class _Pickler(pickle.Pickler):
     """Pickles one service's state: its own code's functions and classes, its modules and
-    proxies as names that the restored copy resolves."""
+    proxies as names that the restored copy resolves.
+
+    The names are written as calls of ``_resolve`` from ``reducer_override``, which pickle asks
+    only about objects that are not plain data: a ``persistent_id`` is asked about every object
+    (each str, int and dict of the state), which made it most of what a snapshot cost."""
 
     def __init__(self, file: io.BytesIO, service: Service) -> None:
         super().__init__(file, protocol=_PROTOCOL)
@@ -73,18 +79,18 @@ class _Pickler(pickle.Pickler):
         self.modules = {id(m): name for name, m in compartment.modules.items()}
         self.module_names = {m.__name__: name for name, m in compartment.modules.items()}
 
-    def persistent_id(self, obj: Any) -> Any:
+    def reducer_override(self, obj: Any) -> Any:
         if type(obj) is ServiceProxy:
-            return ("proxy", target_of(obj))
+            return _resolve, ("proxy", target_of(obj))
         if isinstance(obj, types.ModuleType):
             name = self.modules.get(id(obj))
-            return None if name is None else ("module", name)
+            return NotImplemented if name is None else (_resolve, ("module", name))
         if isinstance(obj, (type, types.FunctionType)):
             module = self.module_names.get(getattr(obj, "__module__", None) or "")
             if module is None:
-                return None  # a shared module's, pickled by reference as usual
-            return ("code", module, self._resolvable(obj, module))
-        return None
+                return NotImplemented  # a shared module's, pickled by reference as usual
+            return _resolve, ("code", module, self._resolvable(obj, module))
+        return NotImplemented
 
     def _resolvable(self, obj: Any, module: str) -> str:
         qualname: str = obj.__qualname__
@@ -98,6 +104,13 @@ class _Pickler(pickle.Pickler):
                 f"it holds {what}, which is not reachable by name in {module} (defined inside a "
                 "function, or rebound since): a restored copy could not find it again")
         return qualname
+
+
+def _resolve(*name: Any) -> Any:
+    """What a snapshot calls for a name of the service's own (a proxy, a module, a function or
+    class of its code): ``_Unpickler`` resolves it in the restored copy instead."""
+    raise DistdevError(f"{name!r} is a name in a service's snapshot: only load_snapshot "
+                       "resolves it")
 
 
 def _state_of(module: types.ModuleType) -> dict[str, Any]:
@@ -163,6 +176,8 @@ class _Unpickler(pickle.Unpickler):
         self.service = service
 
     def persistent_load(self, pid: Any) -> Any:
+        """A name as ``_resolve`` is called with (snapshots written before names were
+        written as calls hold them as persistent ids)."""
         kind = pid[0]
         if kind == "proxy":
             return self.service.make_proxy(pid[1])
@@ -177,6 +192,8 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         """A class or function pickled by reference to a module of the service's copy (a
         ``TypeVar``, a cached function): the same name in this copy."""
+        if module == __name__ and name == _resolve.__name__:
+            return lambda *pid: self.persistent_load(pid)
         app_name = app_module_name(module)
         if app_name == module:
             return super().find_class(module, name)
@@ -319,7 +336,8 @@ class Checkpointer:
         assert isinstance(tape, Recorder)
         started = _clock()
         try:
-            written = self._write(service, tape)
+            with _no_collections():
+                written = self._write(service, tape)
         finally:
             took = _clock() - started
             self.seconds += took
@@ -380,6 +398,21 @@ class Checkpointer:
         if key not in self._warned:
             self._warned.add(key)
             self.warn(f"WARNING: {message}")
+
+
+@contextlib.contextmanager
+def _no_collections() -> Iterator[None]:
+    """No garbage collection while a checkpoint is taken: loading the snapshot into the
+    verifying copy allocates as many objects as the state holds, and the collections that would
+    set off scan the whole heap (a sixth of a large state's checkpoint) while every call waits.
+    The service itself is idle throughout; what it left behind is collected after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _write_index(journal: Path, offset: int, seq: int) -> None:
