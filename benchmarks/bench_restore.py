@@ -171,8 +171,9 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
             note="each at its longest tail (the records a restart replays, in each row's "
                  "note): the young service replays its 1,000 records whole, the old one loads "
                  "its last checkpoint and replays as many after it. The policy bounds the tail "
-                 "(1,000 records, or more when checkpoints would take more than 5% of the "
-                 "time: a large state, or a loaded machine), not the journal's length"))
+                 "(1,000 records, or more when a checkpoint is larger than they are or would "
+                 "take more than 5% of the time: a large state, or a loaded machine), not the "
+                 "journal's length"))
         calls_size = 10_000 if settings.quick else 100_000
         progress(f"restore: what checkpoints cost a call, ~{calls_size:,} records")
         _, with_s, calls, spent = record(tmp / "cost-with", calls_size, CheckpointPolicy())

@@ -258,7 +258,8 @@ def test_every_checkpoint_verifies_as_a_fresh_copy_would_while_globals_come_and_
     journal = state_journal(tmp_path, COMING_AND_GOING)
     log: list[str] = []
     service = go_live(journal, Alone(), durable=False, app_files=tmp_path / "out" / "app",
-                      log=log.append, checkpoints=CheckpointPolicy(events=6, share=None))
+                      log=log.append,
+                      checkpoints=CheckpointPolicy(events=6, growth=None, share=None))
     proxy = service.restored.proxy()
     states = []
     for i in range(120):
@@ -316,6 +317,53 @@ def test_a_checkpoint_pauses_collections_and_leaves_them_as_it_found_them(built:
     assert seen == [False, False]
     stop(service)
     assert distdev.replay(built).state()["accounts"]
+
+
+BOOK = {
+    "app.py": '''
+        book: dict[str, dict] = {}
+
+
+        def place(i: int) -> int:
+            book[f"order-{i}"] = {"sku": f"sku-{i % 97}", "qty": i % 7 + 1, "lines": [i, i + 1]}
+            return len(book)
+    ''',
+}
+
+
+@pytest.mark.parametrize("growth", [1.0, 0.25])
+def test_a_large_state_is_checkpointed_no_more_bytes_than_the_records_between(
+        tmp_path: Path, growth: float) -> None:
+    """A state that outgrows its records (an order book) is written no oftener than its records
+    fill ``growth`` times the last checkpoint's bytes: the journal is never mostly snapshots,
+    and a restart replays at most about a checkpoint's size of records, then holds the state."""
+    journal = state_journal(tmp_path, BOOK)
+    log: list[str] = []
+    for first in (0, 2000):  # and once restarted from a large checkpoint, it waits as long
+        service = go_live(journal, Alone(), durable=False, app_files=None, log=log.append,
+                          checkpoints=CheckpointPolicy(events=50, growth=growth, share=None))
+        proxy = service.restored.proxy()
+        for i in range(first, first + 1500):
+            proxy.place(i)
+        state = service.restored.state()
+        crash(service)
+
+    contents = read_journal(journal)
+    ends = [*contents.offsets[1:], contents.good_size]
+    size = {e.seq: ends[i] - contents.offsets[i] for i, e in enumerate(contents.events)}
+    marks = [e.seq for e in contents.events if type(e) is Checkpoint]
+    assert len(marks) >= 5, log  # the first ones, while the book is small, come every 50
+    assert any("restored from the checkpoint" in line for line in log), log
+    for before, after in zip(marks, marks[1:]):
+        between = sum(size[seq] for seq in range(before + 1, after))
+        assert between >= growth * size[before], (before, after)
+        assert after - before >= 50
+    checkpoint_bytes = sum(size[seq] for seq in marks)
+    assert checkpoint_bytes <= size[marks[-1]] + (sum(size.values()) - checkpoint_bytes) / growth
+    restored = distdev.replay(journal)
+    assert restored.checkpoint == marks[-1] and restored.state() == state
+    tail = sum(size[seq] for seq in range(marks[-1] + 1, len(contents.events)))
+    assert tail <= growth * size[marks[-1]] + 64 * max(size.values()), "the tail is bounded"
 
 
 def test_a_service_stopped_as_down_stops_it_is_checkpointed_and_restarts_replaying_nothing(
@@ -629,10 +677,12 @@ def test_a_service_killed_after_many_calls_restores_from_checkpoint_and_tail(
     total = sum(range(1, 1201))
     assert deployment.call("app/ledger", "state") == [total, 1198, 1199, 1200]
     assert deployment.call("app", "count") == 1200
-    # a re-sent call answered long before the last checkpoint: its answer, not a second run
+    # a re-sent call answered long before the last checkpoint (which came after call 900 or
+    # so, and keeps the caller's last KEPT_PER_CALLER answers): its answer, not a second run
     connection = deployment.connect("app")
     try:
-        assert connection.call("test-client", "chain-5", 5, "add", [5], {}) == 15
+        assert connection.call("test-client", "chain-300", 300, "add", [300], {}) == \
+            sum(range(1, 301))
     finally:
         connection.close()
     assert deployment.call("app", "count") == 1200

@@ -119,9 +119,11 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
     restored.resume_open_calls(recorder, ended)
     live = LiveService(restored, writer, commit, dedup)
     if checkpoints is not None:
+        last = None if restored.checkpoint is None else contents.events[restored.checkpoint]
+        assert last is None or type(last) is Checkpoint
         live.checkpoints = Checkpointer(restored.service, contents.header, restored.top_level,
                                         VerifyingCopy(restored), journaled.kept, log,
-                                        checkpoints)
+                                        checkpoints, restored_from=last)
         restored.service.at_idle = live.checkpoints
     return live
 

@@ -248,18 +248,28 @@ def latest_checkpoint(events: list[Event]) -> int | None:
 @dataclasses.dataclass(frozen=True)
 class CheckpointPolicy:
     """When a live service writes a checkpoint: at the first idle point after ``events``
-    records or ``bytes`` bytes since the last one, and never so often that checkpoints take
-    more than ``share`` of the service's time (a large state spaces them out; None: whatever
-    they cost, as tests want)."""
+    records or ``bytes`` bytes since the last one, and only once those records fill
+    ``growth`` times the last checkpoint's bytes, and never so often that checkpoints take
+    more than ``share`` of the service's time. (None for either: whatever they cost, as tests
+    want.)
+
+    ``growth`` is what keeps a large state from being written over and over: without it, a
+    service holding half a megabyte wrote it whole every thousand records of a few dozen
+    kilobytes, a journal nine parts snapshot to one part history, and every call that met one
+    waited for it. With it, the journal holds at most as many bytes of checkpoints as of
+    records, and a restore replays at most a checkpoint's size of records after loading it: a
+    restart's time follows the state's size, never the service's age."""
 
     events: int = 1000
     bytes: int = 4 << 20
+    growth: float | None = 1.0
     share: float | None = 0.05
 
     def __post_init__(self) -> None:
-        if self.events < 1 or self.bytes < 1 or self.share is not None and not 0 < self.share <= 1:
-            raise DistdevError("a checkpoint policy needs events >= 1, bytes >= 1 and "
-                               "0 < share <= 1 (or share=None)")
+        if (self.events < 1 or self.bytes < 1 or self.growth is not None and self.growth <= 0
+                or self.share is not None and not 0 < self.share <= 1):
+            raise DistdevError("a checkpoint policy needs events >= 1, bytes >= 1, growth > 0 "
+                               "(or growth=None) and 0 < share <= 1 (or share=None)")
 
 
 class Verifier(Protocol):
@@ -284,7 +294,8 @@ class Checkpointer:
 
     def __init__(self, service: Service, header: Header, top_level: int, verify: Verifier,
                  answered: Answered, warn: Callable[[str], None],
-                 policy: CheckpointPolicy | None = None) -> None:
+                 policy: CheckpointPolicy | None = None,
+                 restored_from: Checkpoint | None = None) -> None:
         self.service = service
         self.header = header
         self.top_level = top_level
@@ -300,6 +311,12 @@ class Checkpointer:
         assert isinstance(tape, Recorder)
         self._since_seq = tape.writer.next_seq
         self._since_bytes = self._offset()
+        self._step = min(64, self.policy.events)
+        """Records between looks at the journal's size (``tell`` is a system call)."""
+        self._look_at = self._step
+        self._grown_by = 0 if restored_from is None or self.policy.growth is None else int(
+            self.policy.growth * len(restored_from.snapshot))
+        """Bytes the records since the last checkpoint must fill first (``growth``)."""
         self._not_before = 0.0
         self._cost: float | None = None
         """What a checkpoint costs, smoothed: one slow one (a collection, a busy machine) does
@@ -322,10 +339,12 @@ class Checkpointer:
         if not isinstance(tape, Recorder):
             return
         records = self.records_since
-        if records < self.policy.events and (records % 64 or  # look at the size now and then
-                                             self._offset() - self._since_bytes < self.policy.bytes):
+        if records < self._look_at:
             return
-        if _clock() < self._not_before:
+        self._look_at = records + self._step
+        journaled = self._offset() - self._since_bytes
+        if (records < self.policy.events and journaled < self.policy.bytes
+                or journaled < self._grown_by or _clock() < self._not_before):
             return
         self.take()
 
@@ -334,7 +353,7 @@ class Checkpointer:
         whether one was written."""
         service, tape = self.service, self.service.tape
         assert isinstance(tape, Recorder)
-        started = _clock()
+        started, before = _clock(), self._offset()
         try:
             with _no_collections():
                 written = self._write(service, tape)
@@ -342,7 +361,9 @@ class Checkpointer:
             took = _clock() - started
             self.seconds += took
             self._since_seq = tape.writer.next_seq
-            self._since_bytes = self._offset()
+            self._since_bytes, self._look_at = self._offset(), self._step
+            if self.policy.growth is not None:  # what it wrote (nothing, when it failed)
+                self._grown_by = int(self.policy.growth * (self._since_bytes - before))
             self._cost = took if self._cost is None else 0.8 * self._cost + 0.2 * took
             if self.policy.share is not None:
                 self._not_before = started + self._cost / self.policy.share

@@ -360,7 +360,7 @@ def checkpointed(tmp_path: Path, journal: Path) -> Path:
     state.parent.mkdir()
     state.write_bytes(journal.read_bytes())
     live = go_live(state, Alone(), durable=False, app_files=None, log=lambda line: None,
-                   checkpoints=CheckpointPolicy(events=30, share=None))
+                   checkpoints=CheckpointPolicy(events=30, growth=None, share=None))
     for n in range(5, 45):
         live.restored.proxy().add(n)
     live.close()
