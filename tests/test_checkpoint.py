@@ -27,7 +27,7 @@ from support.engines import TESTS, LocalDeployment, build, running, wait_until
 
 import distdev
 from distdev.engines._live import LiveService, go_live
-from distdev.engines._restore import DedupTable
+from distdev.engines._restore import KEPT_PER_CALLER, DedupTable
 from distdev.journal import CallIn, Checkpoint, Raise, Return, Switch, read_journal
 from distdev.replayer import CheckpointPolicy
 
@@ -469,6 +469,34 @@ def test_a_compacted_journal_goes_on_live_with_its_patches_and_answered_calls(
     assert not any(getattr(e, "effect", None) == "distdev.patched" for e in events[before:])
     restored = distdev.replay(built)
     assert restored.namespace["accounts"]["zoe"].history == [5, 1]
+
+
+def test_the_answered_calls_kept_are_each_callers_latest_live_as_after_a_restart() -> None:
+    """The table of answered calls keeps each caller's latest ``KEPT_PER_CALLER`` and no more,
+    as a checkpoint does: a live service answers the re-sends a restarted one would, and the
+    table does not grow with the calls served. A call re-run under an id it answered (its
+    caller went on differently) is not answered until it ends again."""
+    table = DedupTable()
+    for i in range(KEPT_PER_CALLER + 500):
+        assert table.claim("app/teller", i, [i], {}) is None
+        table.put("app/teller", i, [i], {}, True, 2 * i)
+    table.put("app/clerk", "clerk:1/0", [], {}, True, "done")
+    assert table.get("app/teller", 499, [499], {}) is None  # the oldest are gone
+    assert table.get("app/teller", 500, [500], {}) == (True, 1000)
+    kept = table.kept()
+    assert [k[1] for k in kept if k[0] == "app/teller"] == list(range(500, KEPT_PER_CALLER + 500))
+    assert [k[:2] for k in kept if k[0] == "app/clerk"] == [["app/clerk", "clerk:1/0"]]
+
+    assert table.claim("app/teller", 900, ["other"], {}) is None  # re-run: not answered now
+    assert 900 not in [k[1] for k in table.kept()]
+    table.put("app/teller", 900, ["other"], {}, True, "again")
+    assert table.kept()[KEPT_PER_CALLER - 1][1:6] == [900, ["other"], {}, True, "again"]
+
+    restarted = DedupTable()  # as ``from_journal`` fills it from a checkpoint's answered calls
+    for caller, caller_seq, args, kwargs, ok, outcome in table.kept():
+        restarted.put(caller, caller_seq, args, kwargs, ok, outcome)
+    for i in (499, 500, 900, KEPT_PER_CALLER + 499):
+        assert restarted.get("app/teller", i, [i], {}) == table.get("app/teller", i, [i], {})
 
 
 def test_a_compacted_journal_refuses_a_replay_that_stops_before_its_checkpoint(

@@ -143,6 +143,10 @@ class DedupTable:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, int | str], _Entry] = {}
+        self._answered: dict[str, dict[int | str, None]] = {}
+        """Each caller's answered call ids, oldest first: no more than ``KEPT_PER_CALLER``, as
+        a checkpoint keeps, so that a live service answers the re-sends a restarted one would,
+        and neither its memory nor its checkpoints grow with the calls it has served."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -185,6 +189,7 @@ class DedupTable:
             entry = self._entries.get(key)
             if entry is None or not (same(entry.args, args) and same(entry.kwargs, kwargs)):
                 self._entries[key] = _Entry(args, kwargs, threading.Event())
+                self._answered.get(caller, {}).pop(caller_seq, None)  # it runs: not answered
                 return None
         timeout = None if deadline is None else max(0.0, deadline - time.time())
         if not entry.ended.wait(timeout):
@@ -194,21 +199,14 @@ class DedupTable:
         return entry.ok, entry.outcome
 
     def kept(self) -> list[list[Any]]:
-        """What a checkpoint keeps of the table: each caller's latest ``KEPT_PER_CALLER``
-        answered calls, as ``Checkpoint.answered`` holds them."""
+        """What a checkpoint keeps of the table: each caller's answered calls (its latest
+        ``KEPT_PER_CALLER``), as ``Checkpoint.answered`` holds them."""
         with self._lock:
-            entries = [(key, entry) for key, entry in self._entries.items()
-                       if entry.ended.is_set() and entry.outcome is not _ABANDONED]
-        per_caller: dict[str, int] = {}
-        kept: list[list[Any]] = []
-        for (caller, caller_seq), entry in reversed(entries):
-            if per_caller.get(caller, 0) >= KEPT_PER_CALLER:
-                continue
-            per_caller[caller] = per_caller.get(caller, 0) + 1
-            kept.append([caller, caller_seq, entry.args, entry.kwargs, entry.ok,
-                         entry.outcome if entry.ok else listed(entry.outcome)])
-        kept.reverse()
-        return kept
+            entries = [(caller, caller_seq, self._entries[(caller, caller_seq)])
+                       for caller, ids in self._answered.items() for caller_seq in ids]
+        return [[caller, caller_seq, entry.args, entry.kwargs, entry.ok,
+                 entry.outcome if entry.ok else listed(entry.outcome)]
+                for caller, caller_seq, entry in entries]
 
     def put(self, caller: str, caller_seq: int | str | None, args: list[Any], kwargs: dict[str, Any],
             ok: bool, outcome: Any | ErrorInfo) -> None:
@@ -222,7 +220,17 @@ class DedupTable:
                 entry = self._entries[(caller, caller_seq)] = _Entry(args, kwargs,
                                                                      threading.Event())
             entry.ok, entry.outcome = ok, outcome
+            self._answer(caller, caller_seq)
         entry.ended.set()
+
+    def _answer(self, caller: str, caller_seq: int | str) -> None:
+        """``caller_seq`` is the caller's latest answer; its oldest beyond the bound goes."""
+        ids = self._answered.setdefault(caller, {})
+        ids.pop(caller_seq, None)
+        ids[caller_seq] = None
+        if len(ids) > KEPT_PER_CALLER:
+            oldest = next(iter(ids))
+            del ids[oldest], self._entries[(caller, oldest)]
 
     def abandon(self, caller: str, caller_seq: int | str | None) -> None:
         """A claimed call ended without an outcome (the service is stopping): a re-send runs
