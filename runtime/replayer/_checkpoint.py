@@ -341,9 +341,12 @@ class Checkpointer:
         records = self.records_since
         if records < self._look_at:
             return
+        events = self.policy.events
         self._look_at = records + self._step
+        if records < events:
+            self._look_at = min(self._look_at, events)  # and at ``events`` itself
         journaled = self._offset() - self._since_bytes
-        if (records < self.policy.events and journaled < self.policy.bytes
+        if (records < events and journaled < self.policy.bytes
                 or journaled < self._grown_by or _clock() < self._not_before):
             return
         self.take()
