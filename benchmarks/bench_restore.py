@@ -27,7 +27,11 @@ as many ledger entries. The checkpoint is taken at idle, as a live service takes
 the live state digest, the snapshot loaded into the kept verifying copy and its digest
 compared, the record written), beside ``pickle.dumps`` of the same two globals: what saving the
 state by hand costs, without checking that it loads. The note splits the checkpoint into its
-parts.
+parts. Another records the same order book as it grows, under the default policy and under it
+without its ``growth`` rule (a checkpoint every 1,000 records whatever its size), neither
+with the 5% ``share`` rule (which a service whose calls cross the network does not meet): the
+time checkpoints take per call, and in the note how many were written, what share of the journal
+they fill, and what the restart from each journal costs.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from bench_util import Row, Settings, median_seconds, progress, write_app
 import distdev
 from distdev.engines._live import LiveService, go_live
 from distdev.engines._restore import restorable_journal
+from distdev.journal import Checkpoint
 from distdev.replayer import CheckpointPolicy
 from distdev.replayer._checkpoint import take_snapshot
 
@@ -186,7 +191,54 @@ def measure(tmp: Path, settings: Settings) -> list[Row]:
              f"it under 5% of the time. The whole call with checkpoints on: "
              f"{with_s / calls * 1e6:.1f} us (a separate run: noisy on a shared machine)"))
     rows.append(_large_checkpoint(tmp / "large", 5_000 if settings.quick else 20_000, reps))
+    rows.append(_growing_state(tmp / "growing", 5_000 if settings.quick else 20_000, reps))
     return rows
+
+
+def _growing_state(tmp: Path, orders: int, reps: int) -> Row:
+    """The order book recorded live as it grows, under the default policy and under the same
+    policy without its ``growth`` rule (a checkpoint every 1,000 records, whatever its size):
+    what checkpoints cost a call, what they leave in the journal, and what the restart costs.
+    Neither has the ``share`` rule: in-process calls are so fast that it would space both out
+    alike, where a service whose calls cross the network (the shop's orders) never meets it."""
+    figures: dict[str, dict[str, float]] = {}
+    for name, policy in (("growth", CheckpointPolicy(share=None)),
+                         ("without", CheckpointPolicy(growth=None, share=None))):
+        progress(f"restore: an order book growing to {orders:,} orders ({name})")
+        with cache_home(tmp / name / "cache"):
+            live = _live(tmp / name, ORDERS_FILES, policy)
+            proxy = live.restored.proxy()
+            for i in range(orders):
+                proxy.place(i, f"sku{i % 50}", i % 7 + 1)
+            checkpoints, journal = live.checkpoints, live.writer.path
+            assert checkpoints is not None
+            live.writer.close()  # ended as kill -9 ends it: the tail is replayed
+            checkpoints.close()
+            live.service.compartment.unload()
+            contents = distdev.read_journal(journal)
+            ends = [*contents.offsets[1:], contents.good_size]
+            in_checkpoints = sum(end - start for event, start, end
+                                 in zip(contents.events, contents.offsets, ends)
+                                 if type(event) is Checkpoint)
+            figures[name] = {
+                "per_call": checkpoints.seconds / orders, "written": checkpoints.written,
+                "mb": contents.good_size / 1e6, "share": in_checkpoints / contents.good_size,
+                "restore": median_seconds(lambda j=journal: _restore(j, True), reps)}
+    grown, before = figures["growth"], figures["without"]
+
+    def told(f: dict[str, float]) -> str:
+        return (f"{f['written']:.0f} checkpoints, a {f['mb']:.1f} MB journal "
+                f"{f['share']:.0%} checkpoints, restart {f['restore'] * 1e3:.0f} ms")
+
+    return Row(
+        key="restore.growing_state", title=f"checkpoints of an order book growing to {orders:,}",
+        unit="us/call", distdev=grown["per_call"] * 1e6,
+        baseline_name="without the growth rule", baseline=before["per_call"] * 1e6,
+        higher_is_better=False,
+        note=f"time in checkpoints per place() call, in-process, without the share rule (a "
+             f"networked service's calls are too slow to meet it); with growth: {told(grown)}; "
+             f"without: {told(before)} (the restart replays a longer tail with the rule, and "
+             "loads the same size of state)")
 
 
 def _large_checkpoint(tmp: Path, orders: int, reps: int) -> Row:
