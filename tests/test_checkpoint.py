@@ -717,6 +717,108 @@ def test_a_service_killed_after_many_calls_restores_from_checkpoint_and_tail(
     assert deployment.call("app", "add", 1) == total + 1  # and it goes on
 
 
+HELD = {
+    "app.py": '''
+        import os
+        import time
+
+        from distdev import host
+
+        host.process()
+
+
+        class Held:
+            """Written by a checkpoint's pickler alone (a digest reads attributes): once
+            armed, a checkpoint that writes it says so and waits for the test's word."""
+
+            def __reduce__(self):
+                if armed:
+                    with open(armed[0] + ".checkpointing", "w"):
+                        pass
+                    deadline = time.monotonic() + 60
+                    while not os.path.exists(armed[0]) and time.monotonic() < deadline:
+                        time.sleep(0.005)
+                return (Held, ())
+
+
+        held = Held()
+        armed = []
+        total = 0
+
+
+        def arm(path: str) -> None:
+            armed.append(path)
+
+
+        def add(n: int) -> int:
+            global total
+            total += n
+            return total
+    ''',
+}
+
+
+@pytest.mark.slow
+def test_a_served_call_is_answered_before_the_checkpoint_it_found_due(tmp_path: Path) -> None:
+    """A checkpoint found due at a call's end waits for the call's answer to leave: the
+    caller does not wait for it too. The checkpoint here holds itself up until the test has
+    seen every call before it answered (taken before the answer, it would wait for a word that
+    waits for it); let go, it is written where those calls end and a restart restores from it."""
+    source = write_files(tmp_path / "src", HELD)
+    build(source / "app.py", tmp_path / "out")
+    marker = tmp_path / "go-on"
+    with running(tmp_path / "out", tmp_path / "state") as deployment:
+        answered: list[int] = []
+        failures: list[BaseException] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            connection = deployment.connect("app")
+            try:
+                connection.call("test-client", "arm", 0, "arm", [str(marker)], {})
+                answered.append(0)
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    connection.call("test-client", f"add-{n}", n, "add", [n], {})
+                    answered.append(n)
+            except BaseException as exc:
+                failures.append(exc)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=client, daemon=True)
+        thread.start()
+        started = Path(f"{marker}.checkpointing")
+        wait_until(lambda: started.exists() or failures, 120, "a checkpoint to start")
+        assert not failures, failures
+        journal = deployment.journal("app")
+        calls = [e for e in read_journal(journal).events if type(e) is CallIn]
+        wait_until(lambda: len(answered) >= len(calls), 30,
+                   f"the {len(calls)} calls journaled so far to be answered "
+                   f"({len(answered)} were)")
+        answered_while_held = len(answered)  # the next call waits for the checkpoint
+        stop.set()
+        marker.touch()
+        thread.join(60)
+        assert not thread.is_alive() and not failures, failures
+        events = wait_until(lambda: (lambda es: es if any(type(e) is Checkpoint for e in es)
+                                     else None)(read_journal(journal).events), 30,
+                            "the checkpoint to be written")
+        at = next(i for i, e in enumerate(events) if type(e) is Checkpoint)
+        assert sum(type(e) is CallIn for e in events[:at]) == answered_while_held, \
+            "the checkpoint follows exactly the calls answered while it was held up"
+        assert all(type(e) is not CallIn for e in events[at - 1:at])  # at an idle point
+        starts = deployment.log("app").count(deployment.READY_LINE)
+        killed = deployment.live_pid("app")
+        os.kill(killed, signal.SIGKILL)
+        wait_until(lambda: deployment.live_pid("app") != killed
+                   and deployment.log("app").count(deployment.READY_LINE) > starts,
+                   60, "app to restart after kill -9")
+        assert "restored from the checkpoint at record" in deployment.log("app")
+        assert deployment.call("app", "add", 0) == sum(answered)
+
+
 @pytest.mark.slow
 def test_an_interleaving_service_checkpoints_only_where_no_call_is_open(tmp_path: Path) -> None:
     shutil.copytree(TESTS / "apps" / "interleaving", tmp_path / "src")

@@ -84,6 +84,42 @@ def test_call_gate_makes_a_same_chain_call_wait_while_the_chain_runs(gate_type: 
     thread.join(10)
 
 
+@pytest.mark.parametrize("interleaving", [False, True], ids=["nested", "interleaving"])
+def test_call_gate_enters_if_free_only_where_no_call_is_inside_or_waiting_and_never_waits(
+        gate_type: type[CallGate], interleaving: bool) -> None:
+    """What a checkpoint after an answer enters by: never past a call inside, running or
+    waiting in a call out (whose chain may come back through the very thread asking), and
+    holding out every call while it is in."""
+    gate = gate_type()
+    if interleaving:
+        gate.interleave()
+    gate.enter("chain-a")
+    assert not gate.enter_if_free()  # running
+    gate.suspend()
+    assert not gate.enter_if_free()  # waiting in a call out: its chain may come back
+    gate.resume()
+    gate.exit()
+    assert gate.enter_if_free() and gate.held() and gate.alone()
+    entered = threading.Event()
+
+    def call() -> None:
+        gate.enter("chain-b")
+        entered.set()
+        gate.exit()
+
+    thread = _in_thread(call)
+    assert not entered.wait(0.3)  # a bound on waiting for something that must not happen
+    assert not gate.enter_if_free()
+    gate.exit()
+    assert entered.wait(10)
+    thread.join(10)
+    assert not gate.held() and gate.enter_if_free()
+    gate.exit()
+    gate.enter("chain-c")  # the gate works as before once the one that entered has left
+    gate.exit()
+    assert not gate.held()
+
+
 # -- the replaying tape ----------------------------------------------------------------------
 
 

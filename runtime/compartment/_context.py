@@ -89,6 +89,10 @@ class _ThreadState(threading.local):
         self.observing = 0
         self.call_key: str | None = None
         self.callouts = 0
+        self.answers_after = False
+        """This thread sends the answer of each call it serves once the call has returned (a
+        service's socket server): what the call's end finds due waits for that answer
+        (``Service.after_reply``)."""
         self.host_streams: tuple[Any, Any] = (sys.stdout, sys.stderr)
         """sys.stdout and sys.stderr as they were when service code was entered from outside:
         the host's (a terminal, a log, pytest's capture), not ones the code set up itself."""

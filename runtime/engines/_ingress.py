@@ -30,6 +30,7 @@ from typing import Any
 
 import msgspec
 
+from ..compartment import state
 from ..errors import (
     CallTimeoutError,
     DistdevError,
@@ -60,8 +61,13 @@ class Ingress:
         exports: dict[str, Callable[..., Any]],
         port: int,
         host: str = "127.0.0.1",
+        *,
+        after_reply: Callable[[], object] | None = None,
     ) -> None:
+        """``after_reply``: run on a request's thread once its response has left (the
+        checkpoint the call found due, ``LiveService.after_reply``)."""
         self.proxy = proxy
+        self.after_reply = after_reply
         self.exports = exports
         self._openapi: bytes | None = None
         ingress = self
@@ -236,7 +242,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the body was not read
             return
         body = self.rfile.read(length)
+        after_reply = self.owner.after_reply
+        state.answers_after = after_reply is not None  # what the call finds due waits for this
         self._send(*self.owner.post(self._path().strip("/"), body))
+        if after_reply is not None:
+            after_reply()
 
     def do_GET(self) -> None:
         self._send(*self.owner.get(self._path()))

@@ -46,6 +46,13 @@ class LiveService:
     def service(self) -> Service:
         return self.restored.service
 
+    def after_reply(self) -> None:
+        """A server's answer to a call has left: take the checkpoint the call found due, if
+        any and if no call has come in since, and make it durable (the next call's sync
+        would otherwise write it)."""
+        if self.service.after_reply():
+            self.commit.wait_durable()
+
     def close(self) -> None:
         """The service stopped: checkpoint it if it journaled anything since its last
         checkpoint (the next start restores from here, replaying nothing), journal its last
@@ -124,7 +131,7 @@ def go_live(journal: Path, transport: Transport, *, durable: bool, app_files: Pa
         live.checkpoints = Checkpointer(restored.service, contents.header, restored.top_level,
                                         VerifyingCopy(restored), journaled.kept, log,
                                         checkpoints, restored_from=last)
-        restored.service.at_idle = live.checkpoints
+        restored.service.checkpoints = live.checkpoints
     return live
 
 
@@ -172,7 +179,7 @@ class ServedService:
         # One key file for both ends: the keys it calls with are the network's, and the
         # keys its callers must prove themselves with are in the same file (``_keys``).
         self.server = ServiceServer(live.service, address, network.keys, live.commit,
-                                    live.dedup, log)
+                                    live.dedup, log, after_reply=live.after_reply)
         self.thread = threading.Thread(target=self.server.serve_forever, name="distdev-server",
                                        daemon=True)
         self.ingress = self._ingress(list(ingress_ports), ingress_host) if ingress_ports else None
@@ -185,10 +192,10 @@ class ServedService:
         proxy, exports = self.live.restored.proxy(), self.live.service.exports()
         for port in ports[:-1]:
             try:
-                return Ingress(proxy, exports, port, host)
+                return Ingress(proxy, exports, port, host, after_reply=self.live.after_reply)
             except DistdevError:
                 continue  # taken: the next choice
-        return Ingress(proxy, exports, ports[-1], host)
+        return Ingress(proxy, exports, ports[-1], host, after_reply=self.live.after_reply)
 
     @property
     def port(self) -> int:

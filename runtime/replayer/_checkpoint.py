@@ -285,7 +285,7 @@ Answered = Callable[[], list[list[Any]]]
 
 
 class Checkpointer:
-    """Takes a live service's checkpoints (installed as its ``at_idle``).
+    """Takes a live service's checkpoints (installed as its ``checkpoints``).
 
     Each one is verified before it is written: ``verify`` loads it into a fresh copy of the
     service, and its digest must be the live one. A state that cannot be snapshotted, or a copy
@@ -334,22 +334,21 @@ class Checkpointer:
         assert isinstance(tape, Recorder)
         return tape.writer.size()
 
-    def __call__(self) -> None:
+    def due(self) -> bool:
+        """Whether the policy asks for a checkpoint now (asked at the end of each call)."""
         tape = self.service.tape
         if not isinstance(tape, Recorder):
-            return
+            return False
         records = self.records_since
         if records < self._look_at:
-            return
+            return False
         events = self.policy.events
         self._look_at = records + self._step
         if records < events:
             self._look_at = min(self._look_at, events)  # and at ``events`` itself
         journaled = self._offset() - self._since_bytes
-        if (records < events and journaled < self.policy.bytes
-                or journaled < self._grown_by or _clock() < self._not_before):
-            return
-        self.take()
+        return not (records < events and journaled < self.policy.bytes
+                    or journaled < self._grown_by or _clock() < self._not_before)
 
     def take(self) -> bool:
         """Snapshot, verify and write a checkpoint now (the service must be idle); return

@@ -154,6 +154,32 @@ CallGate_enter(CallGate *self, PyObject *chain)
     Py_RETURN_NONE;
 }
 
+/* The reference's ``enter_if_free``: only non-blocking attempts, under the interpreter lock,
+ * so no call can come in between the checks. */
+static PyObject *
+CallGate_enter_if_free(CallGate *self, PyObject *unused)
+{
+    if (self->depth) {
+        Py_RETURN_FALSE;
+    }
+    if (!self->interleaving) {
+        if (PyThread_acquire_lock_timed(self->chain_lock, 0, 0) != PY_LOCK_ACQUIRED) {
+            Py_RETURN_FALSE;
+        }
+        self->chain_locked = 1;
+    }
+    if (PyThread_acquire_lock_timed(self->token, 0, 0) != PY_LOCK_ACQUIRED) {
+        if (!self->interleaving) {
+            self->chain_locked = 0;
+            PyThread_release_lock(self->chain_lock);
+        }
+        Py_RETURN_FALSE;
+    }
+    Py_SETREF(self->chain, Py_NewRef(Py_None));
+    self->depth = 1;
+    Py_RETURN_TRUE;
+}
+
 static PyObject *
 CallGate_exit(CallGate *self, PyObject *unused)
 {
@@ -216,6 +242,8 @@ CallGate_resume(CallGate *self, PyObject *unused)
 
 static PyMethodDef CallGate_methods[] = {
     {"enter", (PyCFunction)CallGate_enter, METH_O, "enter(chain): a call on chain comes in."},
+    {"enter_if_free", (PyCFunction)CallGate_enter_if_free, METH_NOARGS,
+     "enter_if_free() -> bool: enter only if no call is inside or waiting; never wait."},
     {"exit", (PyCFunction)CallGate_exit, METH_NOARGS, "exit(): the call inside leaves."},
     {"interleave", (PyCFunction)CallGate_interleave, METH_NOARGS,
      "interleave(): from now on, let another chain's call run while one waits in a call out."},

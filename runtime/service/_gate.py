@@ -58,6 +58,26 @@ class CallGateReference:
         self._chain = chain
         self._depth = 1
 
+    def enter_if_free(self) -> bool:
+        """Enter only if no call is inside, none waiting in a call out either; never wait.
+        For work that must find the service at rest and must not hold up a call (a
+        checkpoint taken after a call's answer left): whoever is inside may be waiting for
+        this very thread to serve it."""
+        if self._depth:
+            return False
+        if not self.interleaving and not self._chain_lock.acquire(blocking=False):
+            return False
+        if not self._token.acquire(blocking=False):
+            if not self.interleaving:
+                self._chain_lock.release()
+            return False
+        if self._depth:  # interleaving: a call came in and went out to wait meanwhile
+            self._token.release()
+            return False
+        self._chain = None
+        self._depth = 1
+        return True
+
     def exit(self) -> None:
         self._depth -= 1
         if self._depth:

@@ -73,6 +73,16 @@ class ServiceRouter(Router, Protocol):
                         options: dict[str, Any]) -> None: ...
 
 
+class Checkpoints(Protocol):
+    """What takes a live service's checkpoints (``replayer.Checkpointer``): asked at the end
+    of each recorded call whether one is due, told to take one at a point where none is
+    open."""
+
+    def due(self) -> bool: ...
+
+    def take(self) -> bool: ...
+
+
 class _HeldProxies:
     """The router of the proxies a service holds. Calls go to the service's router; what a
     target exports is journaled the first time the service's code asks, so a proxy answers
@@ -181,9 +191,12 @@ class Service:
         self.secrets: Callable[[str, int], str] | None = None
         """(secret resource id, version) -> its value: the store of the deployment it runs in
         (or, replaying, the one ``--secrets`` names); None: no store here."""
-        self.at_idle: Callable[[], None] | None = None
-        """Run after a recorded call ends with no call left open (a checkpoint is taken
-        there), while the call still holds the gate."""
+        self.checkpoints: Checkpoints | None = None
+        """Asked after a recorded call ends with no call left open, while the call still holds
+        the gate, whether a checkpoint is due there; taken there, or after the call's answer
+        has left (``after_reply``)."""
+        self.checkpoint_waits = False
+        """A checkpoint found due waits for the answer of the call that found it."""
 
     def __repr__(self) -> str:
         return f"<Service {self.id} ({self.phase})>"
@@ -320,8 +333,39 @@ class Service:
         digests.since += 1  # _DigestSchedule.due, inlined: every call pays for this
         if digests.since >= digests.every:
             self.record_digest()
-        if self.at_idle is not None and self.tape.idle() and self.gate.alone():
-            self.at_idle()
+        checkpoints = self.checkpoints
+        if checkpoints is None or not self.tape.idle() or not self.gate.alone():
+            return
+        if self.checkpoint_waits:
+            # The last one waited for an answer, and a call came in before it could be
+            # taken: it is taken now, so a busy service still takes its checkpoints.
+            self.checkpoint_waits = False
+            checkpoints.take()
+        elif checkpoints.due():
+            if state.answers_after:
+                self.checkpoint_waits = True
+            else:
+                checkpoints.take()
+
+    def after_reply(self) -> bool:
+        """The answer of the call this thread served has left: take the checkpoint that call
+        found due, if no call has come in since (none waits for it then, since it is taken
+        where the next call's caller no longer waits for the last one's answer). A call
+        inside may be waiting for this very thread to serve it (a chain that comes back), so
+        this never waits for the gate: the next call to end takes the checkpoint instead.
+        Returns whether one was written."""
+        if not self.checkpoint_waits or self.checkpoints is None:
+            return False
+        gate = self.gate
+        if not gate.enter_if_free():
+            return False
+        try:
+            if not self.checkpoint_waits or not self.tape.idle():
+                return False
+            self.checkpoint_waits = False
+            return self.checkpoints.take()
+        finally:
+            gate.exit()
 
     def digest_recorded(self, digest: dict[str, list[str]]) -> None:
         """The journal holds ``digest`` whole here (a checkpoint's): the next digest records
