@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pytest
 from support import DISTDEV, run_distdev, write_files
 
 from distdev import read_journal
+from distdev.engines.local._deployment import READY, says_ready
 
 
 def _processes_of(state: Path) -> list[int]:
@@ -164,3 +166,45 @@ def test_up_detach_failure_leaves_a_deployment_that_starts_once_repaired(
     finally:
         run_distdev("down", "--state", state)
     _assert_nothing_left(state)
+
+
+_LOGGING_THREADS = """
+import sys, threading
+from distdev.engines.local._deployment import READY, log_line
+
+go = threading.Barrier(9)
+
+def chatter(k):
+    go.wait()
+    for n in range(2000):
+        log_line(f"thread {k} line {n}")
+
+threads = [threading.Thread(target=chatter, args=(k,)) for k in range(8)]
+for thread in threads:
+    thread.start()
+go.wait()
+for n in range(200):
+    log_line(f"main line {n}")
+log_line(READY)
+for thread in threads:
+    thread.join()
+"""
+
+
+def test_a_service_process_announces_ready_on_a_line_of_its_own_while_its_threads_log() -> None:
+    """Calls resumed after a restart log from their own threads while the process announces
+    that it serves: the marker must reach its supervisor whole, or it never sees it ready."""
+    result = subprocess.run([sys.executable, "-c", _LOGGING_THREADS],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines.count(READY) == 1, [line for line in lines if READY in line]
+    assert len(lines) == 8 * 2000 + 200 + 1
+    assert all(line.startswith(("thread ", "main line ")) for line in lines if line != READY)
+
+
+def test_the_ready_marker_is_found_after_output_the_service_left_unfinished() -> None:
+    assert says_ready(READY + "\n") == (True, "")
+    assert says_ready("progress: 40%" + READY + "\n") == (True, "progress: 40%\n")
+    assert says_ready("a line\n") == (False, "a line\n")
+    assert says_ready(READY + " and more\n") == (False, READY + " and more\n")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,29 @@ READY = "distdev-service-ready"
 """The line a service process (or a function's pool) prints once it serves: its supervisor
 waits for it. Defined here, not in ``_host``, so that running ``_host`` as a module does not
 find it imported already."""
+
+_output = threading.Lock()
+
+
+def log_line(message: str) -> None:
+    """Write ``message`` as one whole line to this process's output, which its supervisor
+    reads line by line: ``print`` writes the text and its newline apart, so a line another
+    thread logs meanwhile (a call resumed after a restart) could run into ``READY``, and the
+    supervisor would never see the service ready."""
+    with _output:
+        sys.stdout.write(message + "\n")
+        sys.stdout.flush()
+
+
+def says_ready(line: str) -> tuple[bool, str]:
+    """Whether a line of a service process's output announces ``READY``, and the line without
+    the marker. The marker is written whole (``log_line``), but the service's own code may
+    have printed part of a line before it, which is kept."""
+    text = line.rstrip("\n")
+    if not text.endswith(READY):
+        return False, line
+    before = text.removesuffix(READY)
+    return True, before + "\n" if before else ""
 
 
 STATES = ("starting", "ready", "restarting", "crash-loop", "stopped")

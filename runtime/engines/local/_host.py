@@ -26,12 +26,8 @@ from .._confine import confine
 from .._dispatch import InstanceNetwork
 from .._keys import read_key_file
 from .._live import ServedService, go_live
-from ._deployment import READY, Deployment
+from ._deployment import READY, Deployment, log_line
 from ._resources import serve_resource
-
-
-def _log(message: str) -> None:
-    print(message, flush=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +47,7 @@ def serve(state: Path, service_id: str, keys: Path, *, durable: bool = True,
         stop_resource = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop_resource.set())
         serve_resource(deployment, service_id, read_key_file(keys, service_id), stop_resource,
-                       _log, READY)
+                       log_line, READY)
         return
     entry = deployment.services[service_id]
     addresses = {k: v.address for k, v in deployment.services.items()}
@@ -67,14 +63,14 @@ def serve(state: Path, service_id: str, keys: Path, *, durable: bool = True,
     # other IO refused): nothing it does reaches a file. Confined only after it, the process
     # can read the code the restore wrote to its cache, wherever that is.
     live = go_live(journal, network, durable=durable,
-                   app_files=Path(deployment.out) / APP_FILES, log=_log,
+                   app_files=Path(deployment.out) / APP_FILES, log=log_line,
                    secrets=network.reveal)
-    confine(deployment.key_material(), _log)
+    confine(deployment.key_material(), log_line)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    served = ServedService(live, network, address, _log,
+    served = ServedService(live, network, address, log_line,
                            ingress_ports=() if http is None else (http,))
-    _log(READY)
+    log_line(READY)
     try:
         stop.wait()
     except KeyboardInterrupt:

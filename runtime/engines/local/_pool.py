@@ -30,7 +30,7 @@ from ...build import ServiceSpec
 from ...errors import DistdevError
 from .._dispatch import POOL_FILE, Dispatcher, Instance, read_status, status_writer
 from .._keys import read_key_file
-from ._deployment import READY, Deployment
+from ._deployment import READY, Deployment, log_line, says_ready
 
 __all__ = ["POOL_FILE", "function_instances", "pool_status", "leftover_instances", "main"]
 
@@ -90,9 +90,11 @@ class ProcessLauncher:
         assert stream is not None
         last = ""
         for line in stream:
-            if line.strip() == READY:
+            ready, line = says_ready(line)
+            if ready:
                 dispatcher.ready(instance, address, http)
-                continue
+                if not line:
+                    continue
             last = line.strip() or last
             self.log(f"instance {instance.number}: {line.rstrip()}")
         code = process.wait()
@@ -150,27 +152,17 @@ def _runs_instance(pid: int | None) -> bool:
 # -- the process -------------------------------------------------------------------------------
 
 
-_output = threading.Lock()
-
-
-def _log(message: str) -> None:
-    """One whole line (the supervisor reads them; ``print`` from two threads can mix two)."""
-    with _output:
-        sys.stdout.write(message + "\n")
-        sys.stdout.flush()
-
-
 def _dispatcher(state: Path, service_id: str, key_file: Path, durable: bool) -> Dispatcher:
     deployment = Deployment.load(state)
     entry = deployment.services[service_id]
     for pid in leftover_instances(state, service_id):
         os.kill(pid, signal.SIGKILL)
-        _log(f"stopped instance process {pid}, left by a pool that is gone")
+        log_line(f"stopped instance process {pid}, left by a pool that is gone")
     max_instances = entry.max_instances or 1
     return Dispatcher(
         service_id, read_key_file(key_file, service_id), max_instances,
         Path(deployment.state) / service_id, deployment.journal(service_id),
-        ProcessLauncher(deployment, service_id, key_file, durable, _log), _log,
+        ProcessLauncher(deployment, service_id, key_file, durable, log_line), log_line,
         on_change=status_writer(Path(deployment.state) / service_id, max_instances))
 
 
@@ -185,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
     def cannot_go_on(why: str) -> None:  # its supervisor restarts it, as any that cannot start
-        _log(f"error: {why}")
+        log_line(f"error: {why}")
         stop.set()
 
     try:
@@ -201,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     except DistdevError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
-    _log(READY)
+    log_line(READY)
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -36,7 +36,7 @@ from ...build import read_manifest
 from ...errors import DeploymentError, DistdevError
 from .._keys import read_key_file
 from .._state import ingress_port, seed_state
-from ._deployment import READY, Deployment, ServiceEntry
+from ._deployment import Deployment, ServiceEntry, says_ready
 from ._pool import function_instances, leftover_instances
 from ._resources import resource_entries, stop_postgres_servers
 from ._standin import StandIn
@@ -259,16 +259,23 @@ class Supervisor:
         tail = self.tails[service_id]
         try:
             with open(self._log_path(service_id), "a") as log:
-                for line in stream:
-                    if line.strip() == READY:
-                        self._became_ready(service_id)
-                        ready.set()
-                        self._news.set()
-                        line = "ready\n"
+                def keep(line: str) -> None:
                     tail.append(line)
                     log.write(line)
                     log.flush()
                     self.echo(f"[{service_id}] {line.rstrip()}")
+
+                for line in stream:
+                    announced, line = says_ready(line)
+                    if not announced:
+                        keep(line)
+                        continue
+                    if line:
+                        keep(line)  # what the service's code printed before it
+                    self._became_ready(service_id)
+                    ready.set()
+                    self._news.set()
+                    keep("ready\n")
         finally:
             self._news.set()
 
