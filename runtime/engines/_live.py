@@ -41,6 +41,10 @@ class LiveService:
     commit: GroupCommit
     dedup: DedupTable
     checkpoints: Checkpointer | None = None
+    closed: bool = False
+    stopping: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    """Held by ``close`` and by a checkpoint taken after a reply: a server's connection
+    threads outlive its shutdown, and the journal must not close under one's checkpoint."""
 
     @property
     def service(self) -> Service:
@@ -50,14 +54,22 @@ class LiveService:
         """A server's answer to a call has left: take the checkpoint the call found due, if
         any and if no call has come in since, and make it durable (the next call's sync
         would otherwise write it)."""
-        if self.service.after_reply():
-            self.commit.wait_durable()
+        if not self.service.checkpoint_waits:
+            return  # every reply asks: the common answer costs no lock
+        with self.stopping:
+            if not self.closed and self.service.after_reply():
+                self.commit.wait_durable()
 
     def close(self) -> None:
         """The service stopped: checkpoint it if it journaled anything since its last
         checkpoint (the next start restores from here, replaying nothing), journal its last
         state (whatever the digest schedule skipped), make the journal durable and close it,
         and drop what verifying its checkpoints keeps."""
+        with self.stopping:
+            self.closed = True
+            self._close()
+
+    def _close(self) -> None:
         service, checkpoints = self.service, self.checkpoints
         if (checkpoints is not None and checkpoints.records_since
                 and service.tape.idle() and not service.gate.held()):
