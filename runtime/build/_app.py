@@ -139,7 +139,8 @@ class App:
         it (its dump is the build's content), and the App then runs on it."""
         self.build_output: BuildOutput | None = None
         self._writers: dict[str, JournalWriter] = {}
-        self._flush_lock = threading.Lock()
+        self._live_writers: tuple[JournalWriter, ...] = ()
+        """The journals of a live app, which each outside call flushes."""
         self._chain_prefix = uuid.uuid4().hex[:12]
         self._chains = itertools.count(1)
         self.phase = "new"
@@ -295,6 +296,7 @@ class App:
             self._writers[service.id] = writer
             service.tape = Recorder(writer)
             service.phase = "runtime"
+        self._live_writers = tuple(self._writers.values())
         self.state_dir = state_dir
         self.phase = "runtime"
         for resource in self.resources.values():
@@ -383,10 +385,8 @@ class App:
                 writer.close()
 
     def flush(self) -> None:
-        with self._flush_lock:
-            for writer in self._writers.values():
-                if not isinstance(writer, _BufferedWriter):
-                    writer.flush()  # nothing, for a writer that holds no record
+        for writer in self._live_writers:
+            writer.flush()  # nothing, for a writer that holds no record
 
     def _new_chain(self) -> str:
         """An id for a call chain that starts outside every service."""

@@ -99,6 +99,8 @@ class JournalWriter:
         return records.append_payload(dumps(tree))
 
     def flush(self) -> None:
+        if not len(self._records):
+            return  # nothing was appended before this call (the common flush after a call)
         with self._flushing:
             data = self._records.take()  # a record appended from now on stays for the next
             if not data:
