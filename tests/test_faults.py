@@ -29,6 +29,7 @@ from support.engines import (
     deployment_processes,
     http_post,
     running,
+    stopped,
     wait_until,
 )
 
@@ -135,14 +136,10 @@ def test_a_callee_stopped_past_the_timeout_is_an_outcome_its_caller_replays(
     connection = deployment.connect("app")
     try:
         assert connection.call("test-client", "chain", None, "ping", [0], {}) == "pong 0"
-        worker = deployment.live_pid("app/worker")
-        os.kill(worker, signal.SIGSTOP)
-        try:
+        with stopped(deployment.live_pid("app/worker")):
             started = time.monotonic()
             answer = connection.call("test-client", "chain", None, "ping", [1], {})
             waited = time.monotonic() - started
-        finally:
-            os.kill(worker, signal.SIGCONT)
     finally:
         connection.close()
     assert answer.startswith("timeout: app/worker.pong did not answer within 2 s"), answer
@@ -167,12 +164,8 @@ def test_a_callee_stopped_past_the_timeout_is_an_outcome_its_caller_replays(
 def test_a_callee_that_never_got_the_call_is_reported_as_not_having_run_it(
     deployment: LocalDeployment,
 ) -> None:
-    worker = deployment.live_pid("app/worker")
-    os.kill(worker, signal.SIGSTOP)  # before the first call: no connection is open yet
-    try:
+    with stopped(deployment.live_pid("app/worker")):  # before the first call: no connection yet
         answer = deployment.call("app", "ping", 1)
-    finally:
-        os.kill(worker, signal.SIGCONT)
     assert "it never received the call, so it did not run it" in answer, answer
     assert deployment.call("app", "history") == ["timeout 1 may_have_run=False"]
     deployment.kill_and_wait_for_restart("app")
@@ -343,10 +336,8 @@ def _inject_faults(deployment: LocalDeployment, finish: threading.Event,
     while not finish.wait(chooser.uniform(0.3, 1.0)):
         victim = chooser.choice(["app", "app/orders", "app/orders/ledger"])
         if chooser.random() < 0.5 and victim != "app":
-            pid = deployment.live_pid(victim)
-            os.kill(pid, signal.SIGSTOP)
-            finish.wait(FAULT_TIMEOUT * 1.5)
-            os.kill(pid, signal.SIGCONT)
+            with stopped(deployment.live_pid(victim)):
+                finish.wait(FAULT_TIMEOUT * 1.5)
             done.append(f"SIGSTOP {victim}")
         else:
             deployment.kill_and_wait_for_restart(victim)
@@ -454,11 +445,8 @@ def test_the_ingress_answers_504_for_a_stopped_service_and_503_for_a_crash_loopi
         url = f"http://127.0.0.1:{deployment.status()['app']['http']}"
         assert _post(url, "a") == (200, 1)
         ledger = deployment.live_pid("app/orders/ledger")
-        os.kill(ledger, signal.SIGSTOP)
-        try:
+        with stopped(ledger):
             status, body = _post(url, "b")
-        finally:
-            os.kill(ledger, signal.SIGCONT)
         assert status == 504 and body["error"] == "CallTimeoutError", body
         assert "app/orders/ledger.record did not answer within" in body["message"], body
 

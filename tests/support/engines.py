@@ -64,6 +64,35 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.05)
 
 
+def _every_thread_stopped(pid: int) -> bool:
+    """Whether every thread of process ``pid`` is stopped by a signal (``T`` in its ``stat``)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        if stat.rpartition(") ")[2][:1] != "T":
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def stopped(pid: int, timeout: float = 10.0) -> Iterator[None]:
+    """Process ``pid`` stopped (``SIGSTOP``) until the block ends (``SIGCONT``).
+
+    ``kill`` returns before the process stops: one of its threads must take the signal first,
+    and on a busy machine the one the kernel picked (the main thread, asleep) can wait
+    milliseconds for a CPU while the others go on serving calls. A test that called the
+    service at once saw it answer, or start the call and stop inside it; so the block starts
+    only once every thread is stopped."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: _every_thread_stopped(pid), timeout, f"process {pid} to stop")
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 def build(app: Path, out: Path) -> None:
     result = run_distdev("build", app, "-o", out)
     assert result.returncode == 0, result.stdout + result.stderr
