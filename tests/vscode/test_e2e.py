@@ -35,6 +35,10 @@ from distdev.journal import is_boundary
 HERE = Path(__file__).resolve().parent
 
 
+# One run of the editor feeds every test here and writes ARTIFACTS afresh: under `pytest -n`,
+# two workers each starting one cleared the folder under the other's screenshots.
+pytestmark = pytest.mark.xdist_group("vscode-e2e")
+
 toolchain = vscode_toolchain()
 REPO = HERE.parent.parent
 EXTENSION = REPO / "vscode-extension"
