@@ -23,7 +23,7 @@ from support.engines import TESTS, LocalDeployment, running, wait_until
 
 import distdev
 from distdev import ReplayDivergenceError
-from distdev.engines._restore import DedupTable
+from distdev.engines._restore import DedupTable, StillRunning
 from distdev.journal import (
     FORMAT_VERSION,
     TOP_LEVEL,
@@ -178,6 +178,48 @@ def test_dedup_table_pairs_each_outcome_with_its_own_call_when_calls_interleave(
     table = DedupTable.from_journal(types.SimpleNamespace(events=events))  # type: ignore[arg-type]
     assert table.get("client", 11, ["x"], {}) == (True, "X")
     assert table.get("client", 12, ["y"], {}) == (True, "Y")
+
+
+def test_a_re_send_of_a_running_call_waits_for_its_end() -> None:
+    """A call re-sent while its first delivery runs waits for that delivery's outcome (or, if
+    it ended without one, runs afresh), and a deadline ends the wait; the many calls nobody
+    re-sends never make what such a wait needs."""
+    table = DedupTable()
+    got: dict[int, Any] = {}
+
+    def re_send(seq: int, deadline: float | None = None) -> threading.Thread:
+        def claim() -> None:
+            try:
+                got[seq] = table.claim("client", seq, [seq], {}, deadline=deadline)
+            except Exception as exc:
+                got[seq] = exc
+        return _in_thread(claim)
+
+    def waiting(seq: int) -> bool:
+        return table._entries[("client", seq)].waiters is not None
+
+    assert table.claim("client", 1, [1], {}) is None  # the first delivery runs
+    assert table._entries[("client", 1)].waiters is None
+    threads = [re_send(1), re_send(1)]
+    wait_until(lambda: waiting(1), 10, "the re-sends to wait")
+    table.put("client", 1, [1], {}, True, "one")
+    for thread in threads:
+        thread.join(10)
+    assert got[1] == (True, "one")
+    assert table.claim("client", 1, [1], {}) == (True, "one")  # ended: no wait
+
+    assert table.claim("client", 2, [2], {}) is None
+    thread = re_send(2)
+    wait_until(lambda: waiting(2), 10, "the re-send to wait")
+    table.abandon("client", 2)  # the service stopped inside it: the re-send runs it
+    thread.join(10)
+    assert got[2] is None
+    assert table._entries[("client", 2)].ended is False  # claimed by the re-send now
+
+    assert table.claim("client", 3, [3], {}) is None
+    thread = re_send(3, deadline=0.0)  # its caller stopped waiting long ago
+    thread.join(10)
+    assert isinstance(got[3], StillRunning)
 
 
 # -- real processes under `distdev up` ----------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -121,13 +122,17 @@ class StillRunning(Exception):
     """A re-sent call's first delivery was still running when the caller stopped waiting."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Entry:
     args: list[Any]
     kwargs: dict[str, Any]
-    ended: threading.Event
+    ended: bool = False
     ok: bool = False
     outcome: Any = None
+    waiters: threading.Event | None = None
+    """Made by the first re-send that finds the call running and waits for its end: set once
+    it ends. Almost no call meets one, and an ``Event`` costs a lock and a condition to make
+    (with setting it, a quarter of a served call's own work)."""
 
 
 class DedupTable:
@@ -143,10 +148,12 @@ class DedupTable:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, int | str], _Entry] = {}
-        self._answered: dict[str, dict[int | str, None]] = {}
+        self._answered: dict[str, OrderedDict[int | str, None]] = {}
         """Each caller's answered call ids, oldest first: no more than ``KEPT_PER_CALLER``, as
         a checkpoint keeps, so that a live service answers the re-sends a restarted one would,
-        and neither its memory nor its checkpoints grow with the calls it has served."""
+        and neither its memory nor its checkpoints grow with the calls it has served. An
+        ``OrderedDict``, as its oldest goes in constant time: a ``dict``'s first key, once
+        keys were deleted from its front, is found past every deleted slot."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -188,12 +195,21 @@ class DedupTable:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or not (same(entry.args, args) and same(entry.kwargs, kwargs)):
-                self._entries[key] = _Entry(args, kwargs, threading.Event())
-                self._answered.get(caller, {}).pop(caller_seq, None)  # it runs: not answered
+                self._entries[key] = _Entry(args, kwargs)
+                answered = self._answered.get(caller)
+                if answered:
+                    answered.pop(caller_seq, None)  # it runs: not answered
                 return None
-        timeout = None if deadline is None else max(0.0, deadline - time.time())
-        if not entry.ended.wait(timeout):
-            raise StillRunning(f"call {caller_seq} from {caller}")
+            if entry.ended:
+                ended = None
+            elif entry.waiters is None:
+                ended = entry.waiters = threading.Event()
+            else:
+                ended = entry.waiters
+        if ended is not None:
+            timeout = None if deadline is None else max(0.0, deadline - time.time())
+            if not ended.wait(timeout):
+                raise StillRunning(f"call {caller_seq} from {caller}")
         if entry.outcome is _ABANDONED:
             return self.claim(caller, caller_seq, args, kwargs, deadline=deadline)
         return entry.ok, entry.outcome
@@ -215,22 +231,25 @@ class DedupTable:
             return
         with self._lock:
             entry = self._entries.get((caller, caller_seq))
-            if entry is None or entry.ended.is_set() or not (
+            if entry is None or entry.ended or not (
                     same(entry.args, args) and same(entry.kwargs, kwargs)):
-                entry = self._entries[(caller, caller_seq)] = _Entry(args, kwargs,
-                                                                     threading.Event())
-            entry.ok, entry.outcome = ok, outcome
+                entry = self._entries[(caller, caller_seq)] = _Entry(args, kwargs)
+            entry.ok, entry.outcome, entry.ended = ok, outcome, True
             self._answer(caller, caller_seq)
-        entry.ended.set()
+            waiters = entry.waiters
+        if waiters is not None:
+            waiters.set()
 
     def _answer(self, caller: str, caller_seq: int | str) -> None:
         """``caller_seq`` is the caller's latest answer; its oldest beyond the bound goes."""
-        ids = self._answered.setdefault(caller, {})
+        ids = self._answered.get(caller)
+        if ids is None:
+            ids = self._answered[caller] = OrderedDict()
         ids.pop(caller_seq, None)
         ids[caller_seq] = None
         if len(ids) > KEPT_PER_CALLER:
-            oldest = next(iter(ids))
-            del ids[oldest], self._entries[(caller, oldest)]
+            oldest, _ = ids.popitem(last=False)
+            del self._entries[(caller, oldest)]
 
     def abandon(self, caller: str, caller_seq: int | str | None) -> None:
         """A claimed call ended without an outcome (the service is stopping): a re-send runs
@@ -239,11 +258,13 @@ class DedupTable:
             return
         with self._lock:
             entry = self._entries.get((caller, caller_seq))
-            if entry is None or entry.ended.is_set():
+            if entry is None or entry.ended:
                 return
             del self._entries[(caller, caller_seq)]
-            entry.outcome = _ABANDONED
-        entry.ended.set()
+            entry.outcome, entry.ended = _ABANDONED, True
+            waiters = entry.waiters
+        if waiters is not None:
+            waiters.set()
 
     def get(self, caller: str, caller_seq: int | str | None, args: list[Any],
             kwargs: dict[str, Any]) -> tuple[bool, Any] | None:
@@ -252,7 +273,7 @@ class DedupTable:
             return None
         with self._lock:
             entry = self._entries.get((caller, caller_seq))
-        if entry is None or not entry.ended.is_set() or entry.outcome is _ABANDONED or not (
+        if entry is None or not entry.ended or entry.outcome is _ABANDONED or not (
                 same(entry.args, args) and same(entry.kwargs, kwargs)):
             return None
         return entry.ok, entry.outcome
